@@ -1,0 +1,149 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * The value codec: how values become bytes in shared memory and back, and
+ * which values may cross threads at all.
+ *
+ * Encoding uses msgpackr in structured-clone mode (cycles, shared references,
+ * `Map`, `Set`, `Date`, `RegExp`, `Error`, typed arrays, `BigInt`,
+ * `undefined`), chosen by measurement: ~0.45 µs to encode and ~0.3 µs to
+ * decode a small object on every runtime, against ~27 µs for Deno's
+ * `node:v8` serializer.
+ *
+ * Before encoding, {@linkcode checkCloneable} walks the value so that
+ * something that cannot cross (a function, a symbol, an instance of a class)
+ * fails with a `TypeError` naming where it sits, and nothing is written.
+ *
+ * @module
+ */
+
+import { Packr } from "msgpackr";
+
+const packr = new Packr({ structuredClone: true, moreTypes: true });
+
+/**
+ * Called for each object the walk meets; returns `true` when it has dealt
+ * with the object (a library handle) and the walk must not look inside.
+ */
+export type ObjectHook = (value: object, path: string) => boolean;
+
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
+
+/** Built-in classes whose instances structured clone carries as they are. */
+function isBuiltinLeaf(v: object): boolean {
+  return v instanceof Date || v instanceof RegExp || v instanceof ArrayBuffer ||
+    v instanceof SharedArrayBuffer || ArrayBuffer.isView(v) || v instanceof Boolean ||
+    v instanceof Number || v instanceof String || typedArrayProto.isPrototypeOf(v);
+}
+
+function keyPath(path: string, key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+}
+
+/**
+ * Throws a `TypeError` naming the first place in `value` that cannot be
+ * cloned to another thread. `hook` is given every object first (for
+ * library handles).
+ *
+ * @param path How to name `value` in the message (`"args"`, `"item"`).
+ * @throws {TypeError} naming the path of the first value that cannot cross.
+ */
+export function checkCloneable(value: unknown, path: string, hook?: ObjectHook): void {
+  walk(value, path, hook, new Set());
+}
+
+function walk(v: unknown, path: string, hook: ObjectHook | undefined, seen: Set<object>): void {
+  switch (typeof v) {
+    case "function":
+      throw new TypeError(
+        `Cannot send ${path} to another thread: it is a function${
+          v.name ? ` (${v.name})` : ""
+        }, and functions cannot be cloned`,
+      );
+    case "symbol":
+      throw new TypeError(`Cannot send ${path} to another thread: it is a symbol, and symbols cannot be cloned`);
+    case "object":
+      break;
+    default:
+      return;
+  }
+  if (v === null || seen.has(v)) return;
+  seen.add(v);
+  if (hook?.(v, path)) return;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) walk(v[i], `${path}[${i}]`, hook, seen);
+    return;
+  }
+  if (v instanceof Map) {
+    let i = 0;
+    for (const [k, x] of v) {
+      walk(k, `${path}.keys()[${i}]`, hook, seen);
+      walk(x, `${path}.get(${typeof k === "string" ? JSON.stringify(k) : `keys()[${i}]`})`, hook, seen);
+      i++;
+    }
+    return;
+  }
+  if (v instanceof Set) {
+    let i = 0;
+    for (const x of v) walk(x, `${path}.values()[${i++}]`, hook, seen);
+    return;
+  }
+  if (isBuiltinLeaf(v)) return;
+  const proto = Object.getPrototypeOf(v);
+  if (v instanceof Error) {
+    // Errors cross as name, message, stack and cause.
+    if ("cause" in v) walk((v as Error).cause, `${path}.cause`, hook, seen);
+    return;
+  }
+  if (proto !== Object.prototype && proto !== null) {
+    const cls = proto?.constructor?.name || "an unnamed class";
+    throw new TypeError(
+      `Cannot send ${path} to another thread: it is an instance of ${cls}, and class instances cannot be cloned (only plain objects, arrays, Map, Set, Date, RegExp, Error, typed arrays, ArrayBuffer and this library's handles)`,
+    );
+  }
+  for (const key of Object.keys(v)) walk((v as Record<string, unknown>)[key], keyPath(path, key), hook, seen);
+}
+
+/**
+ * Encodes `value` to bytes. The result is a fresh copy the caller owns.
+ *
+ * @param path How to name the value in errors.
+ * @param hook See {@linkcode checkCloneable}.
+ * @throws {TypeError} when `value` cannot cross threads.
+ */
+export function encode(value: unknown, path = "value", hook?: ObjectHook): Uint8Array {
+  if (typeof value === "object" && value !== null || typeof value === "function" || typeof value === "symbol") {
+    checkCloneable(value, path, hook);
+  }
+  // pack() returns a view of msgpackr's reusable buffer: copy it out.
+  return packr.pack(value).slice();
+}
+
+/**
+ * Encodes `value` and hands the bytes to `write` without an extra copy; the
+ * bytes are only valid during the call.
+ *
+ * @throws {TypeError} when `value` cannot cross threads.
+ */
+export function encodeWith<R>(value: unknown, path: string, write: (bytes: Uint8Array) => R, hook?: ObjectHook): R {
+  if (typeof value === "object" && value !== null || typeof value === "function" || typeof value === "symbol") {
+    checkCloneable(value, path, hook);
+  }
+  return write(packr.pack(value));
+}
+
+/**
+ * Decodes bytes made by {@linkcode encode}. `bytes` must not be a view of
+ * shared memory that may change: copy it out first (see {@linkcode decodeShared}).
+ */
+export function decode(bytes: Uint8Array): unknown {
+  return packr.unpack(bytes);
+}
+
+/**
+ * Copies `length` bytes at `offset` out of shared memory and decodes them.
+ */
+export function decodeShared(buffer: SharedArrayBuffer, offset: number, length: number): unknown {
+  const copy = new Uint8Array(length);
+  copy.set(new Uint8Array(buffer, offset, length));
+  return packr.unpack(copy);
+}

@@ -1,0 +1,174 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * Handle transfer: how this library's objects (queues, connections, locks,
+ * shared values, …) cross to another thread inside `args`, wherever they sit.
+ *
+ * Each class registers a {@linkcode TransferHandler} (the shape comlink uses
+ * for its transfer handlers): `canHandle` recognises an instance, `serialize`
+ * turns it into structured-cloneable data (its `SharedArrayBuffer`s, ports),
+ * and `deserialize` brings it back to life on the other side. The public
+ * modules plug in here; nothing else knows about them.
+ *
+ * @module
+ */
+
+import { checkCloneable, type ObjectHook } from "./_codec.ts";
+
+/** How one class of handle crosses threads. */
+export interface TransferHandler<T extends object = object, S = unknown> {
+  /** A unique name, carried with the data. */
+  readonly tag: string;
+  /** Whether `value` is an instance this handler carries. */
+  canHandle(value: unknown): value is T;
+  /**
+   * Structured-cloneable data from which `deserialize` rebuilds the handle.
+   * May throw (a closed or moved object) with a message naming `path`.
+   */
+  serialize(value: T, path: string): S;
+  /** Rebuilds the handle in the receiving thread. */
+  deserialize(data: S): T;
+  /** Objects in `data` to transfer rather than copy (message ports). */
+  transferables?(data: S): Transferable[];
+  /** Called once the data is on its way (a moved handle detaches here). */
+  moved?(value: T): void;
+}
+
+const handlers: TransferHandler[] = [];
+const byTag = new Map<string, TransferHandler>();
+
+/** Plugs a handle class into the transfer protocol. */
+export function registerHandler<T extends object, S>(handler: TransferHandler<T, S>): void {
+  if (byTag.has(handler.tag)) return;
+  handlers.push(handler as unknown as TransferHandler);
+  byTag.set(handler.tag, handler as unknown as TransferHandler);
+}
+
+/** The handler for `value`, if it is a library handle. */
+export function handlerFor(value: unknown): TransferHandler | undefined {
+  for (const h of handlers) if (h.canHandle(value)) return h;
+  return undefined;
+}
+
+/** The key that marks a serialized handle inside packed data. */
+const MARK = "\u0000mpjs:handle";
+
+/** Packed values, ready for `postMessage`. */
+export interface Packed {
+  /** The value, with each handle replaced by its serialized data. */
+  data: unknown;
+  /** Whether `data` holds handles (and so needs {@linkcode unpack}). */
+  hasHandles: boolean;
+  /** Ports and buffers to transfer. */
+  transfer: Transferable[];
+  /** Call once `data` has been posted: moved handles detach. */
+  commit(): void;
+}
+
+/**
+ * Prepares `value` for `postMessage`: checks that everything in it can be
+ * cloned and serializes the library handles found anywhere in it.
+ *
+ * @param path How to name `value` in errors (`"args"`).
+ * @throws {TypeError} naming the path of a value that cannot cross.
+ */
+export function pack(value: unknown, path: string): Packed {
+  const found = new Map<object, { handler: TransferHandler; data: unknown }>();
+  const transfer: Transferable[] = [];
+  checkCloneable(value, path, (v, p) => {
+    const handler = handlerFor(v);
+    if (!handler) return false;
+    const data = handler.serialize(v, p);
+    found.set(v, { handler, data });
+    if (handler.transferables) transfer.push(...handler.transferables(data));
+    return true;
+  });
+  const commit = () => {
+    for (const [v, { handler }] of found) handler.moved?.(v);
+  };
+  if (found.size === 0) return { data: value, hasHandles: false, transfer, commit };
+  return { data: replace(value, found, new Map()), hasHandles: true, transfer, commit };
+}
+
+function replace(
+  v: unknown,
+  found: Map<object, { handler: TransferHandler; data: unknown }>,
+  memo: Map<object, unknown>,
+): unknown {
+  if (typeof v !== "object" || v === null) return v;
+  const h = found.get(v);
+  if (h) return { [MARK]: h.handler.tag, data: h.data };
+  if (memo.has(v)) return memo.get(v);
+  if (Array.isArray(v)) {
+    const out: unknown[] = [];
+    memo.set(v, out);
+    for (const x of v) out.push(replace(x, found, memo));
+    return out;
+  }
+  if (v instanceof Map) {
+    const out = new Map();
+    memo.set(v, out);
+    for (const [k, x] of v) out.set(replace(k, found, memo), replace(x, found, memo));
+    return out;
+  }
+  if (v instanceof Set) {
+    const out = new Set();
+    memo.set(v, out);
+    for (const x of v) out.add(replace(x, found, memo));
+    return out;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return v;
+  const out: Record<string, unknown> = {};
+  memo.set(v, out);
+  for (const k of Object.keys(v)) out[k] = replace((v as Record<string, unknown>)[k], found, memo);
+  return out;
+}
+
+/** Rebuilds the handles in data made by {@linkcode pack}. */
+export function unpack(data: unknown, hasHandles: boolean): unknown {
+  return hasHandles ? revive(data, new Set()) : data;
+}
+
+function revive(v: unknown, seen: Set<object>): unknown {
+  if (typeof v !== "object" || v === null) return v;
+  const tag = (v as Record<string, unknown>)[MARK];
+  if (typeof tag === "string") {
+    const handler = byTag.get(tag);
+    if (!handler) throw new Error(`Cannot rebuild a '${tag}' in this thread: its module is not loaded`);
+    return handler.deserialize((v as { data: unknown }).data);
+  }
+  if (seen.has(v)) return v;
+  seen.add(v);
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) v[i] = revive(v[i], seen);
+  } else if (v instanceof Map) {
+    for (const [k, x] of [...v]) {
+      const k2 = revive(k, seen);
+      if (k2 !== k) v.delete(k);
+      v.set(k2, revive(x, seen));
+    }
+  } else if (v instanceof Set) {
+    for (const x of [...v]) {
+      const x2 = revive(x, seen);
+      if (x2 !== x) {
+        v.delete(x);
+        v.add(x2);
+      }
+    }
+  } else if (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null) {
+    for (const k of Object.keys(v)) (v as Record<string, unknown>)[k] = revive((v as Record<string, unknown>)[k], seen);
+  }
+  return v;
+}
+
+/**
+ * An {@linkcode ObjectHook} for values that travel as bytes (queue items,
+ * pipe messages): library handles cannot ride inside them, so say so.
+ */
+export const refuseHandles: ObjectHook = (v, path) => {
+  const h = handlerFor(v);
+  if (!h) return false;
+  throw new TypeError(
+    `Cannot send ${path} through shared memory: it is a ${h.tag}, and handles travel only in the 'args' of a Thread or Pool task`,
+  );
+};

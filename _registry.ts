@@ -1,0 +1,120 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * Program-wide state shared by every thread: thread idents and which of them
+ * are alive. The main thread creates it; each worker adopts its parent's copy
+ * before any user code runs, so all threads see one table.
+ *
+ * Layout of the `Int32Array` over the buffer:
+ *
+ * | index            | who writes                | meaning                                   |
+ * |------------------|---------------------------|-------------------------------------------|
+ * | `NEXT_IDENT`     | any thread, `Atomics.add` | the next ident to hand out                |
+ * | `DEATHS`         | whoever marks a death     | bumped (and notified) on each death       |
+ * | `SLOTS + i`      | the thread's starter      | `ident` while alive (`i = ident % N`), 0 after |
+ *
+ * A thread is alive while its slot holds its own ident. The slot is written
+ * before the thread runs and cleared when it ends, by the thread itself on a
+ * normal end and by its parent when it is terminated or crashes, so a lock
+ * owned by a thread that died can be recognised and recovered.
+ *
+ * @module
+ */
+
+/** Index of the ident counter. */
+const NEXT_IDENT = 0;
+/** Index of the death counter (a futex sequence word). */
+export const DEATHS = 1;
+/** First alive slot. */
+const SLOTS = 2;
+/** Number of alive slots; idents wrap around it. */
+const N_SLOTS = 65536;
+
+/** The ident of the program's main thread. */
+export const MAIN_IDENT = 1;
+
+let table: Int32Array | undefined;
+let self = MAIN_IDENT;
+
+/** The calling thread's `{ name, ident }`, as `currentThread()` returns it. */
+export const current: { name: string; readonly ident: number } = {
+  name: "MainThread",
+  get ident(): number {
+    return self;
+  },
+};
+
+/**
+ * Marks the options with which a worker rebuilds the `Thread` it runs
+ * (a subclass instance): that object then stands for the running thread.
+ */
+export const kAdopt: unique symbol = Symbol("mpjs.adopt");
+
+function cells(): Int32Array {
+  if (!table) {
+    table = new Int32Array(new SharedArrayBuffer((SLOTS + N_SLOTS) * 4));
+    table[NEXT_IDENT] = MAIN_IDENT + 1;
+    table[SLOTS + MAIN_IDENT] = MAIN_IDENT;
+  }
+  return table;
+}
+
+/** The shared buffer, to hand to a worker at start. */
+export function registryBuffer(): SharedArrayBuffer {
+  return cells().buffer as SharedArrayBuffer;
+}
+
+/** Called first in a worker: adopt the parent's table and this thread's ident. */
+export function adoptRegistry(buffer: SharedArrayBuffer, ident: number, name: string): void {
+  table = new Int32Array(buffer);
+  self = ident;
+  current.name = name;
+}
+
+/** The ident of the calling thread. */
+export function selfIdent(): number {
+  return self;
+}
+
+/** The shared cells, for waiting on `DEATHS`. */
+export function registryCells(): Int32Array {
+  return cells();
+}
+
+/** Hands out a new ident, unique in the program, and marks it alive. */
+export function newIdent(): number {
+  const t = cells();
+  let ident = Atomics.add(t, NEXT_IDENT, 1);
+  // Skip 0 (means "nobody") and wrap before the Int32 range ends.
+  if (ident <= 0 || ident >= 0x7fff_fff0) {
+    Atomics.compareExchange(t, NEXT_IDENT, ident + 1, MAIN_IDENT + 1);
+    ident = Atomics.add(t, NEXT_IDENT, 1);
+  }
+  Atomics.store(t, SLOTS + (ident % N_SLOTS), ident);
+  return ident;
+}
+
+/** Whether the thread with `ident` is alive. */
+export function isIdentAlive(ident: number): boolean {
+  if (ident <= 0) return false;
+  return Atomics.load(cells(), SLOTS + (ident % N_SLOTS)) === ident;
+}
+
+/** Marks `ident` dead and wakes whoever waits for deaths. Idempotent. */
+export function markDead(ident: number): void {
+  const t = cells();
+  if (Atomics.compareExchange(t, SLOTS + (ident % N_SLOTS), ident, 0) === ident) {
+    Atomics.add(t, DEATHS, 1);
+    Atomics.notify(t, DEATHS);
+  }
+}
+
+/** What the registry needs to know of a started thread. */
+export interface ChildThread {
+  readonly daemon: boolean;
+  isAlive(): boolean;
+  join(): Promise<void>;
+  terminate(): Promise<void>;
+}
+
+/** The threads started from this thread that have not been seen to end. */
+export const children: Set<ChildThread> = new Set();

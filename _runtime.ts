@@ -1,0 +1,207 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * Everything that differs between Deno, Bun, Node and browsers lives here and
+ * nowhere else: how a worker is spawned and stopped, how it reports its end,
+ * whether it keeps the program alive, where the worker entry file is, and
+ * whether this thread may block.
+ *
+ * Node and Deno spawn with `node:worker_threads`: Node has no other API, and
+ * Deno's Web `Worker` cannot be unref'd, so a daemon thread would keep a Deno
+ * program alive for ever. Bun and browsers use the Web `Worker` API.
+ *
+ * @module
+ */
+
+// deno-lint-ignore-file no-explicit-any
+
+/** The JavaScript runtime this code runs on. */
+export type RuntimeName = "deno" | "bun" | "node" | "browser";
+
+const g = globalThis as any;
+
+/** Which runtime this is. */
+export const runtime: RuntimeName = g.Deno?.version?.deno
+  ? "deno"
+  : g.Bun
+  ? "bun"
+  : g.process?.versions?.node
+  ? "node"
+  : "browser";
+
+type NodeWorkerThreads = typeof import("node:worker_threads");
+
+/** `node:worker_threads`, on the runtimes that spawn with it. */
+const nodeWT: NodeWorkerThreads | undefined = runtime === "node" || runtime === "deno"
+  ? await import("node:worker_threads")
+  : runtime === "bun"
+  ? await import("node:worker_threads") // only for isMainThread/parentPort checks
+  : undefined;
+
+/** Spawning uses `node:worker_threads` (true) or the Web `Worker` API. */
+const useNodeWorkers = runtime === "node" || runtime === "deno";
+
+/** Whether this is the program's main thread (not a worker). */
+export const isMainThread: boolean = runtime === "browser"
+  ? typeof g.WorkerGlobalScope === "undefined" || !(g.self instanceof g.WorkerGlobalScope)
+  : runtime === "bun"
+  ? g.Bun.isMainThread !== false
+  : nodeWT!.isMainThread;
+
+/** Whether this thread may block with `Atomics.wait` (not a browser's main thread). */
+export const canBlock: boolean = !(runtime === "browser" && isMainThread);
+
+/**
+ * The number of logical CPUs, at least 1.
+ */
+export function cpuCount(): number {
+  if (nodeOs) return Math.max(1, nodeOs.availableParallelism?.() ?? nodeOs.cpus().length);
+  const n = g.navigator?.hardwareConcurrency;
+  return typeof n === "number" && n > 0 ? n : 1;
+}
+
+const nodeOs: typeof import("node:os") | undefined = runtime === "browser" ? undefined : await import("node:os");
+
+/** A message sent over a worker's control channel. */
+export type ControlMessage = { type: string; [key: string]: unknown };
+
+/** The parent's side of a spawned worker. */
+export interface WorkerHandle {
+  /** Sends a control message (structured clone; `transfer` moves ports). */
+  post(message: ControlMessage, transfer?: Transferable[]): void;
+  /** Stops the worker at once; resolves when it has stopped. */
+  terminate(): Promise<void>;
+  /** Lets the program exit while the worker runs (a daemon thread). */
+  unref(): void;
+  /** Keeps the program alive while the worker runs. */
+  ref(): void;
+}
+
+/** What a spawned worker reports to its parent. */
+export interface SpawnCallbacks {
+  /** A control message from the worker. */
+  onMessage(message: ControlMessage): void;
+  /**
+   * The worker stopped. `error` is set when it died of an uncaught error the
+   * worker could not report itself.
+   */
+  onExit(error?: unknown): void;
+}
+
+const ownUrl = import.meta.url;
+/** The worker entry, beside this file in the source tree (.ts) and in the npm build (.js). */
+const workerEntry = new URL(ownUrl.endsWith(".ts") ? "./_worker.ts" : "./_worker.js", ownUrl);
+
+/**
+ * Starts a worker running this library's worker entry (`_worker.ts`).
+ */
+export function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
+  let exited = false;
+  const exit = (error?: unknown) => {
+    if (exited) return;
+    exited = true;
+    callbacks.onExit(error);
+  };
+  if (useNodeWorkers) {
+    const w = new nodeWT!.Worker(workerEntry, { name } as any);
+    let lastError: unknown;
+    w.on("message", (m: ControlMessage) => callbacks.onMessage(m));
+    w.on("error", (e: unknown) => lastError = e);
+    w.on("exit", () => exit(lastError));
+    return {
+      post: (m, transfer) => w.postMessage(m, transfer as any),
+      terminate: async () => {
+        await w.terminate();
+        exit();
+      },
+      unref: () => w.unref(),
+      ref: () => w.ref(),
+    };
+  }
+  const w = new g.Worker(workerEntry, { type: "module", name });
+  w.onmessage = (e: MessageEvent) => {
+    const m = e.data as ControlMessage;
+    callbacks.onMessage(m);
+    if (m.type === "exit") exit();
+  };
+  w.onerror = (e: ErrorEvent) => {
+    e.preventDefault?.();
+    exit(e.error ?? new Error(e.message));
+  };
+  return {
+    post: (m, transfer) => w.postMessage(m, transfer ?? []),
+    terminate: () => {
+      w.terminate();
+      exit();
+      return Promise.resolve();
+    },
+    unref: () => w.unref?.(),
+    ref: () => w.ref?.(),
+  };
+}
+
+/** The worker's side of its control channel to the parent. */
+export interface ParentPort {
+  /** Sends a control message to the parent. */
+  post(message: ControlMessage, transfer?: Transferable[]): void;
+  /** Receives control messages from the parent. */
+  onMessage(handler: (message: ControlMessage) => void): void;
+  /** Ends this worker. Call after the last `post`. */
+  close(code: number): void;
+  /** Runs `hook` when this worker dies of an uncaught error. */
+  onFatal(hook: (error: unknown) => void): void;
+}
+
+/** The control channel to the parent; only valid inside a worker. */
+export function parentPort(): ParentPort {
+  if (useNodeWorkers) {
+    const port = nodeWT!.parentPort!;
+    const proc = g.process;
+    return {
+      post: (m, transfer) => port.postMessage(m, transfer as any),
+      onMessage: (h) => port.on("message", h),
+      close: (code) => {
+        // process.exit in a worker ends only that worker; it lets queued
+        // messages to the parent go out first.
+        proc.exit(code);
+      },
+      onFatal: (hook) => {
+        proc.on("uncaughtException", (e: unknown) => {
+          hook(e);
+          proc.exit(1);
+        });
+        proc.on("unhandledRejection", (e: unknown) => {
+          hook(e);
+          proc.exit(1);
+        });
+      },
+    };
+  }
+  return {
+    post: (m, transfer) => g.postMessage(m, transfer ?? []),
+    onMessage: (h) => g.addEventListener("message", (e: MessageEvent) => h(e.data)),
+    // Bun's workers have no self.close(); process.exit() ends only the worker there.
+    close: (code) => typeof g.close === "function" ? g.close() : g.process.exit(code),
+    onFatal: (hook) => {
+      g.addEventListener("error", (e: ErrorEvent) => hook(e.error ?? e.message));
+      g.addEventListener("unhandledrejection", (e: PromiseRejectionEvent) => {
+        e.preventDefault?.();
+        hook(e.reason);
+        if (typeof g.close === "function") g.close();
+        else g.process.exit(1);
+      });
+    },
+  };
+}
+
+/** Writes text to standard error (the console on browsers). */
+export function writeStderr(text: string): void {
+  if (runtime === "browser") {
+    g.console.error(text);
+    return;
+  }
+  if (runtime === "deno") {
+    g.Deno.stderr.writeSync(new TextEncoder().encode(text));
+    return;
+  }
+  g.process.stderr.write(text);
+}

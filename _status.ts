@@ -1,0 +1,60 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * A thread's status cells, shared by the `Thread` object in the parent and
+ * the worker that runs it, so that `isAlive()`, `exitCode`, `error` and
+ * `joinSync()` need no message from the worker.
+ *
+ * @module
+ */
+
+import { RemoteError } from "./errors.ts";
+import { encode } from "./_codec.ts";
+
+/**
+ * Layout of a thread's status cells (an `Int32Array` over a growable
+ * `SharedArrayBuffer`), written by the worker when its target ends and by
+ * the parent when it terminates the worker or sees it die:
+ *
+ * - `STATE`: `RUNNING`, then `DONE` (stored last, with `Atomics.store`, and
+ *   notified: readers that see `DONE` see the fields below).
+ * - `EXIT_CODE`: the exit code.
+ * - `ERROR_LEN`: length in bytes of the encoded error at byte `ERROR_AT`, or 0.
+ */
+export const STATE = 0;
+export const EXIT_CODE = 1;
+export const ERROR_LEN = 2;
+/** Byte offset of the encoded error. */
+export const ERROR_AT = 16;
+export const RUNNING = 1;
+export const DONE = 2;
+/** Python reports a process stopped by SIGTERM as exit code -15, by SIGKILL as -9. */
+export const TERMINATED = -15;
+export const KILLED = -9;
+
+/**
+ * Records that a thread ended: exit code, error (if any), then `DONE`.
+ * Used by the worker itself and by a parent that saw it die.
+ */
+export function writeExit(status: SharedArrayBuffer, code: number, error?: unknown): void {
+  const cells = new Int32Array(status);
+  if (Atomics.load(cells, STATE) === DONE) return;
+  if (error !== undefined) {
+    let bytes: Uint8Array;
+    try {
+      bytes = encode(RemoteError.describe(error), "error");
+    } catch {
+      bytes = encode({ name: "Error", message: String(error) }, "error");
+    }
+    if (ERROR_AT + bytes.length > status.byteLength && status.growable) {
+      status.grow(Math.min(status.maxByteLength, ERROR_AT + bytes.length));
+    }
+    if (ERROR_AT + bytes.length <= status.byteLength) {
+      new Uint8Array(status, ERROR_AT, bytes.length).set(bytes);
+      Atomics.store(cells, ERROR_LEN, bytes.length);
+    }
+  }
+  Atomics.store(cells, EXIT_CODE, code);
+  Atomics.store(cells, STATE, DONE);
+  Atomics.notify(cells, STATE);
+}
+

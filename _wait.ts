@@ -1,0 +1,165 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * Adaptive waiting: the one place where this library blocks or parks.
+ *
+ * Every blocking path (locks, queues, pipes, pools, join) waits on an
+ * `Int32Array` cell with the futex pattern: read a "sequence" word, check the
+ * condition, and if it does not hold, wait while the word still has the value
+ * read. Whoever changes the condition changes the word first, then notifies.
+ * A change between the check and the wait makes the wait return at once
+ * ("not-equal"), so no wake-up is lost.
+ *
+ * A futex round trip costs ~50 µs on a small VM while a hand-off seen by
+ * spinning costs well under 1 µs, so waits first spin briefly on the word,
+ * then park. Parked waiters use no CPU.
+ *
+ * @module
+ */
+
+import { canBlock } from "./_runtime.ts";
+
+/** How a single wait ended. */
+export type WaitResult = "ok" | "not-equal" | "timed-out";
+
+/** How many times a wait polls the word before it parks. */
+const SPIN = 2000;
+/** Async waits spin less: they hold up the event loop while they spin. */
+const SPIN_ASYNC = 200;
+
+/**
+ * Checks a `timeout` option: `undefined` means "no limit"; otherwise it must
+ * be a finite number ≥ 0 (milliseconds).
+ *
+ * @throws {RangeError} when the timeout is not a finite number ≥ 0.
+ */
+export function checkTimeout(timeout: number | undefined, what: string): number {
+  if (timeout === undefined) return Infinity;
+  if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0) {
+    throw new RangeError(
+      `Cannot wait in ${what} as 'timeout' must be a finite number >= 0 (milliseconds): current value is ${
+        String(timeout)
+      }`,
+    );
+  }
+  return timeout;
+}
+
+/** Throws when the calling thread may not block (a browser's main thread). */
+export function assertCanBlock(what: string): void {
+  if (!canBlock) {
+    throw new Error(
+      `Cannot call ${what} on this thread: it may not block (a browser's main thread). Use the Promise form instead.`,
+    );
+  }
+}
+
+/** Milliseconds since some fixed point, for deadlines. */
+export function now(): number {
+  return performance.now();
+}
+
+/**
+ * Waits while `cell[index] === expected`, spinning briefly before parking.
+ *
+ * @param timeout Milliseconds, `Infinity` for no limit.
+ */
+export function waitSync(cell: Int32Array, index: number, expected: number, timeout = Infinity): WaitResult {
+  for (let i = 0; i < SPIN; i++) {
+    if (Atomics.load(cell, index) !== expected) return "not-equal";
+  }
+  return Atomics.wait(cell, index, expected, timeout);
+}
+
+/**
+ * The Promise twin of {@linkcode waitSync}; never blocks the event loop for
+ * longer than a short spin. When `signal` aborts, the Promise rejects with
+ * the signal's reason.
+ */
+export function waitAsync(
+  cell: Int32Array,
+  index: number,
+  expected: number,
+  timeout = Infinity,
+  signal?: AbortSignal,
+): Promise<WaitResult> {
+  for (let i = 0; i < SPIN_ASYNC; i++) {
+    if (Atomics.load(cell, index) !== expected) return Promise.resolve("not-equal");
+  }
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const res = Atomics.waitAsync(cell, index, expected, timeout === Infinity ? undefined : timeout);
+  if (!res.async) return Promise.resolve(res.value as WaitResult);
+  if (!signal) return res.value as Promise<WaitResult>;
+  return new Promise<WaitResult>((resolve, reject) => {
+    const onAbort = () => {
+      reject(signal.reason);
+      // Wake the parked waitAsync so it does not linger until the next
+      // notify; the other waiters on the word re-check and wait again.
+      Atomics.notify(cell, index);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    (res.value as Promise<WaitResult>).then((v) => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(v);
+    });
+  });
+}
+
+/**
+ * Wakes up to `count` waiters parked on `cell[index]`.
+ *
+ * @returns How many were woken.
+ */
+export function notify(cell: Int32Array, index: number, count = Infinity): number {
+  return Atomics.notify(cell, index, count);
+}
+
+/**
+ * Waits until `check()` returns something other than `undefined`, re-running
+ * it each time `cell[index]` (the sequence word of the condition) changes.
+ *
+ * @param slice When set, wake at least this often (ms) to re-run `check`,
+ *   for conditions that can change without the word changing (a thread
+ *   that died while holding a lock).
+ * @returns What `check` returned, or `undefined` when `timeout` passed.
+ */
+export function untilSync<T>(
+  cell: Int32Array,
+  index: number,
+  check: () => T | undefined,
+  timeout = Infinity,
+  slice = Infinity,
+): T | undefined {
+  const end = timeout === Infinity ? Infinity : now() + timeout;
+  for (;;) {
+    const seq = Atomics.load(cell, index);
+    const got = check();
+    if (got !== undefined) return got;
+    const left = end - now();
+    if (left <= 0) return undefined;
+    waitSync(cell, index, seq, Math.min(left, slice));
+  }
+}
+
+/**
+ * The Promise twin of {@linkcode untilSync}. When `signal` aborts, rejects
+ * with the signal's reason (and `check` is not run again).
+ */
+export async function until<T>(
+  cell: Int32Array,
+  index: number,
+  check: () => T | undefined,
+  timeout = Infinity,
+  signal?: AbortSignal,
+  slice = Infinity,
+): Promise<T | undefined> {
+  const end = timeout === Infinity ? Infinity : now() + timeout;
+  for (;;) {
+    if (signal?.aborted) throw signal.reason;
+    const seq = Atomics.load(cell, index);
+    const got = check();
+    if (got !== undefined) return got;
+    const left = end - now();
+    if (left <= 0) return undefined;
+    await waitAsync(cell, index, seq, Math.min(left, slice), signal);
+  }
+}

@@ -1,0 +1,130 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * The entry of every worker this library starts: waits for the parent's
+ * start message, adopts the program-wide registry, finds the target (module
+ * export, source text or subclass), runs it with the unpacked arguments, and
+ * records how it ended in the thread's status cells before closing.
+ *
+ * @module
+ */
+
+// Load every public module first, so each handle class has registered how
+// it is rebuilt before the arguments are unpacked.
+import { Thread } from "./mod.ts";
+import { unpack } from "./_handles.ts";
+import { adoptRegistry, children, kAdopt, markDead } from "./_registry.ts";
+import { parentPort, writeStderr } from "./_runtime.ts";
+import { writeExit } from "./_status.ts";
+import type { StartMessage, TargetSpec } from "./_protocol.ts";
+
+const port = parentPort();
+let started = false;
+
+port.onMessage((message) => {
+  if (message.type !== "start" || started) return;
+  started = true;
+  run(message as StartMessage);
+});
+
+async function run(m: StartMessage): Promise<void> {
+  adoptRegistry(m.registry, m.ident, m.name);
+  let code = 0;
+  let failure: unknown;
+  let reported = false;
+  const report = (error: unknown) => {
+    if (reported) return;
+    reported = true;
+    writeStderr(`Exception in thread ${m.name}:\n${describe(error)}\n`);
+    writeExit(m.status, 1, error);
+    markDead(m.ident);
+    port.post({ type: "exit", code: 1 });
+  };
+  port.onFatal(report);
+  try {
+    const fn = await resolveTarget(m.target, m.name, m.ident);
+    const args = unpack(m.args, m.hasHandles) as unknown[];
+    await fn(...args);
+  } catch (error) {
+    code = 1;
+    failure = m.target.kind === "source" ? explainMissingVariable(error, m.target.name) : error;
+  }
+  if (failure !== undefined) {
+    report(failure);
+  }
+  // As a Python process does at exit: join the non-daemon threads it
+  // started and stop the daemon ones.
+  for (const t of [...children]) if (!t.daemon) await t.join();
+  await Promise.all([...children].map((t) => t.terminate()));
+  if (!reported) {
+    writeExit(m.status, code);
+    markDead(m.ident);
+    port.post({ type: "exit", code });
+  }
+  port.close(code);
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
+  return String(error);
+}
+
+type Fn = (...args: unknown[]) => unknown;
+
+async function resolveTarget(spec: TargetSpec, name: string, ident: number): Promise<Fn> {
+  if (spec.kind === "source") return compile(spec.source, spec.name);
+  const mod = await import(spec.module) as Record<string, unknown>;
+  if (spec.kind === "module") {
+    const fn = mod[spec.exportName];
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot run target '${spec.exportName}': module ${spec.module} has no exported function of that name (export the target function)`,
+      );
+    }
+    return fn as Fn;
+  }
+  const cls = mod[spec.className];
+  if (typeof cls !== "function" || !(cls.prototype instanceof Thread)) {
+    throw new TypeError(
+      `Cannot run ${spec.className}: module ${spec.module} does not export a Thread subclass of that name`,
+    );
+  }
+  // Build the object with Thread's constructor only (the subclass's
+  // constructor may need arguments we do not have), then give it its fields.
+  const self = Reflect.construct(Thread, [{ name, [kAdopt]: { ident } }], cls) as Thread & Record<string, unknown>;
+  Object.assign(self, unpack(spec.fields, spec.hasHandles));
+  return () => self.run();
+}
+
+function compile(source: string, name: string): Fn {
+  const indirectEval = eval;
+  let fn: unknown;
+  try {
+    fn = indirectEval(`(${source})`);
+  } catch {
+    // A method written in shorthand (`work(x) { … }`) is not an expression.
+    try {
+      const holder = indirectEval(`({ ${source} })`) as Record<string, unknown>;
+      fn = Object.values(holder)[0];
+    } catch (error) {
+      throw new SyntaxError(
+        `Cannot rebuild target '${name}' from its source text (${(error as Error).message}): export it and pass 'module: import.meta.url'`,
+      );
+    }
+  }
+  if (typeof fn !== "function") throw new TypeError(`Cannot rebuild target '${name}' from its source text`);
+  return fn as Fn;
+}
+
+/** Rewrites "x is not defined" from a shipped-by-source target into advice. */
+function explainMissingVariable(error: unknown, name: string): unknown {
+  if (!(error instanceof ReferenceError)) return error;
+  const match = /^(\S+) is not defined$/.exec(error.message) ?? /^Can't find variable: (\S+)$/.exec(error.message);
+  if (!match) return error;
+  const e = new ReferenceError(
+    `target '${name || "anonymous"}' refers to '${
+      match[1]
+    }', which does not exist in the thread: a target shipped by its source text must be self-contained. Export the function and pass 'module: import.meta.url' to the Thread`,
+  );
+  e.stack = `${e.name}: ${e.message}\n${(error.stack ?? "").split("\n").slice(1).join("\n")}`;
+  return e;
+}

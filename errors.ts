@@ -1,0 +1,208 @@
+/**
+ * The errors this library throws, one class per condition, each with its
+ * `name` set so that it survives crossing threads and `instanceof` checks
+ * work in the thread that catches it.
+ *
+ * @example Telling an empty queue from other failures
+ * ```ts
+ * import { EmptyError, Queue } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const q = new Queue();
+ * assert.throws(() => q.getNowait(), EmptyError);
+ * q.close();
+ * ```
+ *
+ * @module
+ */
+
+/**
+ * Thrown when an item is asked for and the queue stays empty: by `getNowait()`,
+ * or by `get()` once its `timeout` passes (Python's `queue.Empty`).
+ *
+ * @example
+ * ```ts
+ * import { EmptyError } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const err = new EmptyError();
+ * assert.equal(err.name, "EmptyError");
+ * assert.ok(err instanceof Error);
+ * ```
+ */
+export class EmptyError extends Error {
+  /**
+   * @param message What was empty.
+   */
+  constructor(message = "The queue is empty") {
+    super(message);
+    this.name = "EmptyError";
+  }
+}
+
+/**
+ * Thrown when a bounded queue has no room: by `putNowait()`, or by `put()`
+ * once its `timeout` passes (Python's `queue.Full`).
+ *
+ * @example
+ * ```ts
+ * import { FullError } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new FullError().name, "FullError");
+ * ```
+ */
+export class FullError extends Error {
+  /**
+   * @param message What was full.
+   */
+  constructor(message = "The queue is full") {
+    super(message);
+    this.name = "FullError";
+  }
+}
+
+/**
+ * Thrown when an object is used after it was closed: a queue after
+ * `close()` (Python 3.13's `ShutDown`), a connection whose other end is closed
+ * and drained (Python's `EOFError`), a pool after `close()`.
+ *
+ * When a value could not be delivered because of the close, it is kept in
+ * {@linkcode ClosedError.value}.
+ *
+ * @example
+ * ```ts
+ * import { ClosedError } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const err = new ClosedError("The queue is closed", { value: 42 });
+ * assert.equal(err.value, 42);
+ * ```
+ */
+export class ClosedError extends Error {
+  /** The value that could not be sent because of the close, if any. */
+  readonly value: unknown;
+  /**
+   * @param message What was closed.
+   * @param options `value`: what could not be sent.
+   */
+  constructor(message = "The object is closed", options: { value?: unknown } = {}) {
+    super(message);
+    this.name = "ClosedError";
+    this.value = options.value;
+  }
+}
+
+/**
+ * Thrown when a wait that has no "false" answer runs out of time:
+ * `Connection.recv()` and `AsyncResult.get()` (Python's `TimeoutError`).
+ *
+ * @example
+ * ```ts
+ * import { TimeoutError } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new TimeoutError().name, "TimeoutError");
+ * ```
+ */
+export class TimeoutError extends Error {
+  /**
+   * @param message What timed out.
+   */
+  constructor(message = "The operation timed out") {
+    super(message);
+    this.name = "TimeoutError";
+  }
+}
+
+/**
+ * Thrown by `Barrier.wait()` when the barrier is broken: it was aborted or
+ * reset while threads waited, or a wait timed out (Python's
+ * `threading.BrokenBarrierError`).
+ *
+ * @example
+ * ```ts
+ * import { BrokenBarrierError } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new BrokenBarrierError().name, "BrokenBarrierError");
+ * ```
+ */
+export class BrokenBarrierError extends Error {
+  /**
+   * @param message Why the barrier is broken.
+   */
+  constructor(message = "The barrier is broken") {
+    super(message);
+    this.name = "BrokenBarrierError";
+  }
+}
+
+/** The parts of an error that cross threads. */
+export interface RemoteErrorInit {
+  /** The remote error's `name`, e.g. `"TypeError"`. */
+  name: string;
+  /** The remote error's `message`. */
+  message: string;
+  /** The remote error's stack, as the remote thread printed it. */
+  stack?: string;
+}
+
+/**
+ * An error raised in another thread, rebuilt here. It keeps the remote
+ * `name`, `message` and `stack` (like Python's `RemoteTraceback`): `name` is
+ * the remote one (`"TypeError"`, …), and {@linkcode RemoteError.remoteStack}
+ * is the stack as the remote thread saw it.
+ *
+ * @example
+ * ```ts
+ * import { RemoteError } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const err = new RemoteError({ name: "TypeError", message: "bad", stack: "TypeError: bad\n    at f" });
+ * assert.equal(err.name, "TypeError");
+ * assert.equal(err.message, "bad");
+ * assert.ok(err instanceof RemoteError);
+ * assert.match(err.remoteStack, /at f/);
+ * ```
+ */
+export class RemoteError extends Error {
+  /** The stack of the error in the thread that raised it. */
+  readonly remoteStack: string;
+  /**
+   * @param init The remote error's `name`, `message` and `stack`.
+   */
+  constructor(init: RemoteErrorInit) {
+    super(init.message);
+    this.name = init.name || "Error";
+    this.remoteStack = init.stack ?? `${this.name}: ${init.message}`;
+    this.stack = this.remoteStack;
+  }
+
+  /**
+   * The parts of `error` that cross threads. Anything thrown, not only
+   * `Error`s, is described.
+   *
+   * @param error What was thrown.
+   * @returns Its name, message and stack.
+   *
+   * @example
+   * ```ts
+   * import { RemoteError } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * assert.deepEqual(RemoteError.describe("oops"), { name: "Error", message: "oops", stack: "Error: oops" });
+   * ```
+   */
+  static describe(error: unknown): RemoteErrorInit {
+    if (error instanceof Error) {
+      return {
+        name: error.name,
+        message: error.message,
+        stack: typeof error.stack === "string" ? error.stack : `${error.name}: ${error.message}`,
+      };
+    }
+    const message = String(error);
+    return { name: "Error", message, stack: `Error: ${message}` };
+  }
+}

@@ -1,0 +1,509 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * `Thread` (alias `Process`): run a function in another thread, Python's
+ * `threading.Thread` / `multiprocessing.Process` on Web Workers.
+ *
+ * @example Start a thread and wait for it
+ * ```ts
+ * import { Thread } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const t = new Thread({ target: (n: number) => { if (n !== 3) throw new Error("bad"); }, args: [3] });
+ * t.start();
+ * await t.join();
+ * assert.equal(t.exitCode, 0);
+ * ```
+ *
+ * @module
+ */
+
+import { RemoteError } from "./errors.ts";
+import { decode } from "./_codec.ts";
+import { pack } from "./_handles.ts";
+import { children, current, kAdopt, markDead, newIdent, registryBuffer } from "./_registry.ts";
+import { DONE, ERROR_AT, ERROR_LEN, EXIT_CODE, KILLED, RUNNING, STATE, TERMINATED, writeExit } from "./_status.ts";
+import { cpuCount as runtimeCpuCount, isMainThread as runtimeIsMainThread, spawn, type WorkerHandle } from "./_runtime.ts";
+import { assertCanBlock, checkTimeout, until, untilSync } from "./_wait.ts";
+import type { StartMessage, TargetSpec } from "./_protocol.ts";
+
+/** Options for {@linkcode Thread}. */
+export interface ThreadOptions<A extends unknown[] = unknown[]> {
+  /**
+   * The function to run in the thread. Shipped by name from `module` when
+   * that is given, else by its source text (it must then be self-contained).
+   */
+  target?: (...args: A) => unknown;
+  /**
+   * Arguments for `target`: structured-clone values and this library's
+   * handles (queues, locks, connections, …), nested anywhere.
+   * @default {[]}
+   */
+  args?: A;
+  /**
+   * The URL of the module that exports `target` (or the `Thread` subclass):
+   * pass `import.meta.url`. The worker imports it, as Python's *spawn* does,
+   * so guard the main program with `if (isMainThread) { … }`.
+   */
+  module?: string | URL;
+  /** The thread's name. @default {"Thread-N"} */
+  name?: string;
+  /** A daemon thread does not keep the program alive. @default {false} */
+  daemon?: boolean;
+  /** @internal Set by the worker entry when it rebuilds a subclass instance. */
+  [kAdopt]?: { ident: number };
+}
+
+let counter = 0;
+
+/**
+ * A function running in another thread (a Web Worker), with Python's
+ * `threading.Thread` / `multiprocessing.Process` interface.
+ *
+ * The target is shipped one of two ways:
+ * 1. `module: import.meta.url`: the worker imports that module and calls the
+ *    export whose name is `target.name`; imports and TypeScript work.
+ * 2. no `module`: `target` is shipped by its source text, so it must be
+ *    self-contained (no outer variables, no imports).
+ *
+ * Subclasses override `run()` and pass `module: import.meta.url` to
+ * `super()`; the worker rebuilds the instance from its own fields.
+ *
+ * @example A self-contained target
+ * ```ts
+ * import { Thread } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const t = new Thread({ target: async () => await new Promise((r) => setTimeout(r, 10)), name: "napper" });
+ * assert.equal(t.ident, null);
+ * t.start();
+ * assert.equal(t.isAlive(), true);
+ * await t.join();
+ * assert.equal(t.isAlive(), false);
+ * assert.equal(t.name, "napper");
+ * ```
+ */
+export class Thread<A extends unknown[] = unknown[]> {
+  #target: ((...args: A) => unknown) | undefined;
+  #args: A;
+  #module: string | undefined;
+  #name: string;
+  #daemon: boolean;
+  #ident: number | null = null;
+  #status: SharedArrayBuffer | undefined;
+  #cells: Int32Array | undefined;
+  #handle: WorkerHandle | undefined;
+  #self = false;
+  #error: RemoteError | undefined;
+  #stopping: Promise<void> | undefined;
+
+  /**
+   * @param options What to run and how; see {@linkcode ThreadOptions}.
+   * @throws {TypeError} when `target` is given and is not a function, or an
+   *   option has the wrong type.
+   */
+  constructor(options: ThreadOptions<A> = {}) {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(`Cannot create Thread as 'options' must be an object: current value is ${String(options)}`);
+    }
+    const { target, args, module, name, daemon } = options;
+    if (target !== undefined && typeof target !== "function") {
+      throw new TypeError(`Cannot create Thread as 'target' must be a function: current value is ${String(target)}`);
+    }
+    if (args !== undefined && !Array.isArray(args)) {
+      throw new TypeError(`Cannot create Thread as 'args' must be an array: current value is ${String(args)}`);
+    }
+    if (module !== undefined && typeof module !== "string" && !(module instanceof URL)) {
+      throw new TypeError(`Cannot create Thread as 'module' must be a URL string: current value is ${String(module)}`);
+    }
+    if (name !== undefined && typeof name !== "string") {
+      throw new TypeError(`Cannot create Thread as 'name' must be a string: current value is ${String(name)}`);
+    }
+    this.#target = target;
+    this.#args = (args ?? []) as A;
+    this.#module = module === undefined ? undefined : new URL(String(module)).href;
+    this.#name = name ?? `Thread-${++counter}`;
+    this.#daemon = Boolean(daemon);
+    const adopt = options[kAdopt];
+    if (adopt) {
+      this.#ident = adopt.ident;
+      this.#self = true;
+    }
+  }
+
+  /** The thread's name; settable at any time. Default `Thread-N`. */
+  get name(): string {
+    return this.#name;
+  }
+  set name(value: string) {
+    this.#name = String(value);
+  }
+
+  /** A unique number for the thread, `null` before `start()`. */
+  get ident(): number | null {
+    return this.#ident;
+  }
+
+  /** Python's `Process.pid`: the same number as {@linkcode Thread.ident}. */
+  get pid(): number | null {
+    return this.#ident;
+  }
+
+  /**
+   * Whether this is a daemon thread, which does not keep the program alive.
+   * Settable before `start()` only.
+   */
+  get daemon(): boolean {
+    return this.#daemon;
+  }
+  set daemon(value: boolean) {
+    if (this.#ident !== null) throw new Error("Cannot set daemon status of an active thread");
+    this.#daemon = Boolean(value);
+  }
+
+  /**
+   * `null` while running or before start; `0` after a normal return; `1`
+   * after an uncaught error; `-15` after `terminate()`, `-9` after `kill()`.
+   */
+  get exitCode(): number | null {
+    const cells = this.#cells;
+    if (!cells || Atomics.load(cells, STATE) !== DONE) return null;
+    return Atomics.load(cells, EXIT_CODE);
+  }
+
+  /** The error the target threw, rebuilt as a {@linkcode RemoteError}; else `undefined`. */
+  get error(): RemoteError | undefined {
+    if (this.#error) return this.#error;
+    const cells = this.#cells;
+    if (!cells || Atomics.load(cells, STATE) !== DONE) return undefined;
+    const len = Atomics.load(cells, ERROR_LEN);
+    if (len === 0) return undefined;
+    const copy = new Uint8Array(len);
+    copy.set(new Uint8Array(this.#status!, ERROR_AT, len));
+    this.#error = new RemoteError(decode(copy) as { name: string; message: string; stack?: string });
+    return this.#error;
+  }
+
+  /**
+   * Starts the thread. Arguments are checked and packed first: a value that
+   * cannot cross throws before anything starts.
+   *
+   * @throws {Error} when called twice ("threads can only be started once").
+   * @throws {TypeError} when an argument cannot be sent, naming where it sits
+   *   (`args[1].cb`), or when there is nothing to ship.
+   */
+  start(): void {
+    if (this.#ident !== null) throw new Error("threads can only be started once");
+    const target = this.#spec();
+    const packed = pack(this.#args, "args");
+    const status = new SharedArrayBuffer(ERROR_AT, { maxByteLength: 1 << 20 });
+    const cells = new Int32Array(status);
+    cells[STATE] = RUNNING;
+    const ident = newIdent();
+    const message: StartMessage = {
+      type: "start",
+      registry: registryBuffer(),
+      status,
+      ident,
+      name: this.#name,
+      daemon: this.#daemon,
+      target,
+      args: packed.data,
+      hasHandles: packed.hasHandles,
+    };
+    this.#status = status;
+    this.#cells = cells;
+    this.#ident = ident;
+    const handle = spawn(this.#name, {
+      onMessage: () => {},
+      onExit: (error) => {
+        writeExit(status, 1, error);
+        markDead(ident);
+        children.delete(this);
+      },
+    });
+    this.#handle = handle;
+    handle.post(message, packed.transfer);
+    packed.commit();
+    if (this.#daemon) handle.unref();
+    children.add(this);
+  }
+
+  #spec(): TargetSpec {
+    const isSubclass = this.run !== Thread.prototype.run;
+    if (isSubclass) {
+      const cls = this.constructor as { name: string };
+      if (!this.#module) {
+        throw new TypeError(
+          `Cannot start ${cls.name}: a Thread subclass must pass 'module: import.meta.url' to super() and be exported from that module`,
+        );
+      }
+      const fields = pack({ ...this }, "this");
+      return { kind: "subclass", module: this.#module, className: cls.name, fields: fields.data, hasHandles: fields.hasHandles };
+    }
+    const target = this.#target;
+    if (!target) {
+      throw new TypeError("Cannot start Thread: it has no 'target' and its class does not override run()");
+    }
+    if (this.#module) {
+      if (!target.name || target.name.startsWith("bound ")) {
+        throw new TypeError(
+          "Cannot start Thread: with 'module', 'target' must be a named function exported from that module",
+        );
+      }
+      return { kind: "module", module: this.#module, exportName: target.name };
+    }
+    const source = Function.prototype.toString.call(target);
+    if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
+      throw new TypeError(
+        `Cannot start Thread: target '${target.name}' is a native or bound function and has no source to ship; export a function and pass 'module'`,
+      );
+    }
+    return { kind: "source", source, name: target.name };
+  }
+
+  /**
+   * What the thread runs: calls `target(...args)` in the calling thread.
+   * Subclasses override it.
+   *
+   * @returns What the target returned.
+   */
+  run(): unknown {
+    return this.#target?.(...this.#args);
+  }
+
+  /**
+   * Waits until the thread ends or `timeout` ms pass. Like Python, it does
+   * not say which: check {@linkcode Thread.isAlive} afterwards.
+   *
+   * @param timeout Milliseconds; no limit when omitted.
+   * @returns A Promise that resolves when the thread ended or time is up;
+   *   rejects when the thread was never started or `timeout` is invalid.
+   */
+  async join(timeout?: number): Promise<void> {
+    const ms = checkTimeout(timeout, "Thread.join()");
+    const cells = this.#joinable();
+    await until(cells, STATE, () => Atomics.load(cells, STATE) === DONE || undefined, ms);
+  }
+
+  /**
+   * The blocking twin of {@linkcode Thread.join} (not on a browser's main thread).
+   *
+   * @param timeout Milliseconds; no limit when omitted.
+   * @throws {Error} when the thread was never started.
+   * @throws {RangeError} when `timeout` is invalid.
+   */
+  joinSync(timeout?: number): void {
+    const ms = checkTimeout(timeout, "Thread.joinSync()");
+    const cells = this.#joinable();
+    assertCanBlock("Thread.joinSync()");
+    untilSync(cells, STATE, () => Atomics.load(cells, STATE) === DONE || undefined, ms);
+  }
+
+  #joinable(): Int32Array {
+    if (this.#self) throw new Error("cannot join current thread");
+    if (!this.#cells) throw new Error("cannot join thread before it is started");
+    return this.#cells;
+  }
+
+  /** Whether the thread has started and not yet ended. */
+  isAlive(): boolean {
+    if (this.#self) return true;
+    const cells = this.#cells;
+    return cells !== undefined && Atomics.load(cells, STATE) !== DONE;
+  }
+
+  /** Python 3.8's spelling of {@linkcode Thread.isAlive}. */
+  is_alive(): boolean {
+    return this.isAlive();
+  }
+
+  /**
+   * Stops the thread at once (Python's SIGTERM). The exit code becomes -15.
+   * Locks it held are recovered by their next acquirer.
+   *
+   * @returns A Promise that resolves once the thread has stopped.
+   */
+  terminate(): Promise<void> {
+    return this.#stop(TERMINATED);
+  }
+
+  /** Like {@linkcode Thread.terminate}, with exit code -9 (Python's SIGKILL). */
+  kill(): Promise<void> {
+    return this.#stop(KILLED);
+  }
+
+  #stop(code: number): Promise<void> {
+    if (this.#self) return Promise.reject(new Error("cannot terminate the current thread from itself"));
+    const handle = this.#handle;
+    if (!handle || !this.isAlive()) return this.#stopping ?? Promise.resolve();
+    // The death is published first, so the thread's lock waiters recover
+    // even while the worker is still being torn down.
+    writeExit(this.#status!, code);
+    markDead(this.#ident!);
+    children.delete(this);
+    this.#stopping = handle.terminate();
+    return this.#stopping;
+  }
+
+  /** Stops the thread when leaving an `await using` scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.isAlive() ? this.terminate() : Promise.resolve();
+  }
+
+  /** `Thread(name, started 12)`, as Python shows it. */
+  toString(): string {
+    const state = this.#ident === null ? "initial" : this.isAlive() ? "started" : "stopped";
+    return `${this.constructor.name}(${this.#name}, ${state}${this.#ident === null ? "" : ` ${this.#ident}`}${
+      this.#daemon ? " daemon" : ""
+    })`;
+  }
+}
+
+/**
+ * Python's `multiprocessing.Process`: the same class as {@linkcode Thread}.
+ *
+ * @example
+ * ```ts
+ * import { Process, Thread } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(Process, Thread);
+ * ```
+ */
+export const Process: typeof Thread = Thread;
+/** Python's `multiprocessing.Process`: the same class as {@linkcode Thread}. */
+export type Process<A extends unknown[] = unknown[]> = Thread<A>;
+
+/** What {@linkcode currentThread} returns. */
+export interface ThreadInfo {
+  /** The thread's name (`MainThread` in the main thread); settable. */
+  name: string;
+  /** The thread's ident. */
+  readonly ident: number;
+}
+
+/**
+ * The calling thread's name and ident (`MainThread` in the main thread).
+ * Setting `name` renames the thread, as in Python.
+ *
+ * @returns The calling thread's `{ name, ident }`.
+ *
+ * @example
+ * ```ts
+ * import { currentThread, isMainThread } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isMainThread, true);
+ * assert.equal(currentThread().name, "MainThread");
+ * ```
+ */
+export function currentThread(): ThreadInfo {
+  return current;
+}
+
+/**
+ * Python's `multiprocessing.current_process()`: the same as {@linkcode currentThread}.
+ *
+ * @returns The calling thread's `{ name, ident }`.
+ *
+ * @example
+ * ```ts
+ * import { currentProcess } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(typeof currentProcess().ident, "number");
+ * ```
+ */
+export function currentProcess(): ThreadInfo {
+  return current;
+}
+
+/**
+ * The live `Thread`s started from the calling thread.
+ *
+ * @returns A new array, in start order.
+ *
+ * @example
+ * ```ts
+ * import { enumerate, Thread } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const t = new Thread({ target: () => new Promise((r) => setTimeout(r, 50)) });
+ * t.start();
+ * assert.ok(enumerate().includes(t));
+ * await t.join();
+ * assert.ok(!enumerate().includes(t));
+ * ```
+ */
+export function enumerate(): Thread[] {
+  return [...children].filter((t): t is Thread => t instanceof Thread && t.isAlive());
+}
+
+/**
+ * How many threads are alive, counting the calling thread as Python counts
+ * the main thread: `enumerate().length + 1`.
+ *
+ * @returns The number of live threads.
+ *
+ * @example
+ * ```ts
+ * import { activeCount } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(activeCount() >= 1);
+ * ```
+ */
+export function activeCount(): number {
+  return enumerate().length + 1;
+}
+
+/**
+ * Python's `multiprocessing.active_children()`: the live threads started
+ * from the calling thread.
+ *
+ * @returns A new array, in start order.
+ *
+ * @example
+ * ```ts
+ * import { activeChildren } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(Array.isArray(activeChildren()));
+ * ```
+ */
+export function activeChildren(): Thread[] {
+  return enumerate();
+}
+
+/**
+ * The number of logical CPUs (Python's `os.cpu_count()`), the default size
+ * of a `Pool`.
+ *
+ * @returns At least 1.
+ *
+ * @example
+ * ```ts
+ * import { cpuCount } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(cpuCount() >= 1);
+ * ```
+ */
+export function cpuCount(): number {
+  return runtimeCpuCount();
+}
+
+/**
+ * `true` in the program's main thread, `false` in threads this library
+ * starts: the equivalent of Python's `if __name__ == "__main__":` guard for
+ * modules that a worker also imports.
+ *
+ * @example
+ * ```ts
+ * import { isMainThread } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isMainThread, true);
+ * ```
+ */
+export const isMainThread: boolean = runtimeIsMainThread;
