@@ -26,13 +26,11 @@ const packr = new Packr({ structuredClone: true, moreTypes: true });
  */
 export type ObjectHook = (value: object, path: string) => boolean;
 
-const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
-
 /** Built-in classes whose instances structured clone carries as they are. */
 function isBuiltinLeaf(v: object): boolean {
   return v instanceof Date || v instanceof RegExp || v instanceof ArrayBuffer ||
     v instanceof SharedArrayBuffer || ArrayBuffer.isView(v) || v instanceof Boolean ||
-    v instanceof Number || v instanceof String || typedArrayProto.isPrototypeOf(v);
+    v instanceof Number || v instanceof String;
 }
 
 function keyPath(path: string, key: string): string {

@@ -57,4 +57,3 @@ export function writeExit(status: SharedArrayBuffer, code: number, error?: unkno
   Atomics.store(cells, STATE, DONE);
   Atomics.notify(cells, STATE);
 }
-

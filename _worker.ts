@@ -107,7 +107,9 @@ function compile(source: string, name: string): Fn {
       fn = Object.values(holder)[0];
     } catch (error) {
       throw new SyntaxError(
-        `Cannot rebuild target '${name}' from its source text (${(error as Error).message}): export it and pass 'module: import.meta.url'`,
+        `Cannot rebuild target '${name}' from its source text (${
+          (error as Error).message
+        }): export it and pass 'module: import.meta.url'`,
       );
     }
   }

@@ -3,14 +3,14 @@
  * `name` set so that it survives crossing threads and `instanceof` checks
  * work in the thread that catches it.
  *
- * @example Telling an empty queue from other failures
+ * @example Telling one failure from another
  * ```ts
- * import { EmptyError, Queue } from "@mpjs/multiprocessing";
+ * import { EmptyError, TimeoutError } from "@mpjs/multiprocessing";
  * import assert from "node:assert/strict";
  *
- * const q = new Queue();
- * assert.throws(() => q.getNowait(), EmptyError);
- * q.close();
+ * const err: Error = new EmptyError();
+ * assert.ok(err instanceof EmptyError);
+ * assert.ok(!(err instanceof TimeoutError));
  * ```
  *
  * @module
@@ -32,6 +32,8 @@
  */
 export class EmptyError extends Error {
   /**
+   * Creates an `EmptyError`.
+   *
    * @param message What was empty.
    */
   constructor(message = "The queue is empty") {
@@ -54,6 +56,8 @@ export class EmptyError extends Error {
  */
 export class FullError extends Error {
   /**
+   * Creates a `FullError`.
+   *
    * @param message What was full.
    */
   constructor(message = "The queue is full") {
@@ -83,6 +87,8 @@ export class ClosedError extends Error {
   /** The value that could not be sent because of the close, if any. */
   readonly value: unknown;
   /**
+   * Creates a `ClosedError`.
+   *
    * @param message What was closed.
    * @param options `value`: what could not be sent.
    */
@@ -107,6 +113,8 @@ export class ClosedError extends Error {
  */
 export class TimeoutError extends Error {
   /**
+   * Creates a `TimeoutError`.
+   *
    * @param message What timed out.
    */
   constructor(message = "The operation timed out") {
@@ -130,6 +138,8 @@ export class TimeoutError extends Error {
  */
 export class BrokenBarrierError extends Error {
   /**
+   * Creates a `BrokenBarrierError`.
+   *
    * @param message Why the barrier is broken.
    */
   constructor(message = "The barrier is broken") {
@@ -170,6 +180,8 @@ export class RemoteError extends Error {
   /** The stack of the error in the thread that raised it. */
   readonly remoteStack: string;
   /**
+   * Rebuilds a remote error from its parts.
+   *
    * @param init The remote error's `name`, `message` and `stack`.
    */
   constructor(init: RemoteErrorInit) {

@@ -22,7 +22,12 @@ import { decode } from "./_codec.ts";
 import { pack } from "./_handles.ts";
 import { children, current, kAdopt, markDead, newIdent, registryBuffer } from "./_registry.ts";
 import { DONE, ERROR_AT, ERROR_LEN, EXIT_CODE, KILLED, RUNNING, STATE, TERMINATED, writeExit } from "./_status.ts";
-import { cpuCount as runtimeCpuCount, isMainThread as runtimeIsMainThread, spawn, type WorkerHandle } from "./_runtime.ts";
+import {
+  cpuCount as runtimeCpuCount,
+  isMainThread as runtimeIsMainThread,
+  spawn,
+  type WorkerHandle,
+} from "./_runtime.ts";
 import { assertCanBlock, checkTimeout, until, untilSync } from "./_wait.ts";
 import type { StartMessage, TargetSpec } from "./_protocol.ts";
 
@@ -97,6 +102,8 @@ export class Thread<A extends unknown[] = unknown[]> {
   #stopping: Promise<void> | undefined;
 
   /**
+   * Creates a thread; nothing runs until {@linkcode Thread.start}.
+   *
    * @param options What to run and how; see {@linkcode ThreadOptions}.
    * @throws {TypeError} when `target` is given and is not a function, or an
    *   option has the wrong type.
@@ -238,7 +245,13 @@ export class Thread<A extends unknown[] = unknown[]> {
         );
       }
       const fields = pack({ ...this }, "this");
-      return { kind: "subclass", module: this.#module, className: cls.name, fields: fields.data, hasHandles: fields.hasHandles };
+      return {
+        kind: "subclass",
+        module: this.#module,
+        className: cls.name,
+        fields: fields.data,
+        hasHandles: fields.hasHandles,
+      };
     }
     const target = this.#target;
     if (!target) {

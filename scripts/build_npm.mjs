@@ -1,0 +1,47 @@
+// Builds the npm package into npm/: ESM + .d.ts compiled by tsc from the same
+// sources Deno and Bun run, a package.json whose "exports" mirror deno.json,
+// README and LICENSE. tests/, examples/ and bench/ are compiled beside it so
+// Node runs them against the built package, but they are not published.
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const out = join(root, "npm");
+const deno = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+try {
+  execFileSync(process.execPath, [tsc, "-p", join(root, "tsconfig.build.json")], { stdio: "inherit", cwd: root });
+} catch {
+  console.error("build_npm: tsc failed");
+  process.exit(1);
+}
+
+const js = (p) => p.replace(/\.ts$/, ".js");
+const exportsMap = {};
+for (const [key, file] of Object.entries(deno.exports)) {
+  exportsMap[key] = { types: js(file).replace(/\.js$/, ".d.ts"), default: js(file) };
+}
+const npmPkg = {
+  name: deno.name,
+  version: deno.version,
+  description: pkg.description,
+  license: deno.license,
+  type: "module",
+  main: "./mod.js",
+  types: "./mod.d.ts",
+  exports: exportsMap,
+  files: ["*.js", "*.d.ts", "README.md", "LICENSE"],
+  engines: { node: ">=20" },
+  keywords: ["multiprocessing", "threading", "worker", "SharedArrayBuffer", "Atomics", "queue", "pool", "lock"],
+  dependencies: pkg.dependencies,
+  sideEffects: true,
+};
+writeFileSync(join(out, "package.json"), JSON.stringify(npmPkg, null, 2) + "\n");
+for (const f of ["README.md", "LICENSE"]) copyFileSync(join(root, f), join(out, f));
+console.log(`build_npm: built ${deno.name}@${deno.version} in npm/`);

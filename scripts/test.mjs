@@ -1,0 +1,88 @@
+// `npm test`: type-checks, lints the docs, runs the doc examples, then the
+// whole suite under Deno, Bun and Node (Node against the package built by
+// scripts/build_npm.mjs). Prints each step's counts and ends with one line
+// `N passed, N failed` (totals over all runtimes); exits non-zero on any failure.
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const bin = (name) => join(root, "node_modules", ".bin", name);
+const deno = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
+const publicModules = [...new Set(Object.values(deno.exports))].map((p) => p.replace(/^\.\//, ""));
+const testFiles = readdirSync(join(root, "tests")).filter((f) => f.endsWith("_test.ts")).sort();
+const only = process.argv.slice(2); // e.g. `npm test -- deno` runs only the named steps
+
+const MINUTE = 60_000;
+const env = { ...process.env, NO_COLOR: "1" };
+const results = [];
+
+function run(step, cmd, args, { timeout = 20 * MINUTE, count } = {}) {
+  if (only.length && !only.some((o) => step.startsWith(o))) return;
+  console.log(`\n=== ${step}: ${[cmd, ...args].join(" ").replace(root + "/", "")}`);
+  const started = Date.now();
+  const r = spawnSync(cmd, args, { cwd: root, env, encoding: "utf8", timeout, maxBuffer: 256 << 20 });
+  const output = (r.stdout ?? "") + (r.stderr ?? "");
+  process.stdout.write(output);
+  const ok = r.status === 0 && !r.error;
+  let passed = 0; // steps that are not test runs only count when they fail
+  let failed = ok ? 0 : 1;
+  if (count) {
+    const c = count(output);
+    if (c) {
+      passed = c.passed;
+      failed = c.failed + (ok || c.failed > 0 ? 0 : 1);
+    }
+  }
+  const why = r.error ? ` (${r.error.code === "ETIMEDOUT" ? "timed out" : r.error.message})` : "";
+  console.log(
+    `--- ${step}: ${passed} passed, ${failed} failed in ${((Date.now() - started) / 1000).toFixed(1)} s${why}`,
+  );
+  results.push({ step, passed, failed });
+}
+
+const last = (re, text) => {
+  let m, found;
+  const g = new RegExp(re.source, re.flags.includes("g") ? re.flags : re.flags + "g");
+  while ((m = g.exec(text))) found = m;
+  return found;
+};
+const denoCount = (out) => {
+  const m = last(/(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/, out);
+  return m && { passed: +m[1], failed: +m[2] };
+};
+const bunCount = (out) => {
+  const p = last(/^\s*(\d+) pass$/m, out);
+  const f = last(/^\s*(\d+) fail$/m, out);
+  return p && { passed: +p[1], failed: f ? +f[1] : 0 };
+};
+const nodeCount = (out) => {
+  const p = last(/^# pass (\d+)$/m, out);
+  const f = last(/^# fail (\d+)$/m, out);
+  return p && { passed: +p[1], failed: f ? +f[1] : 0 };
+};
+
+run("fmt", bin("deno"), ["fmt", "--check"]);
+run("lint", bin("deno"), ["lint"]);
+run("typecheck", bin("deno"), ["check", "*.ts", "tests/", "examples/", "bench/"]);
+run("doc-lint", bin("deno"), ["doc", "--lint", ...publicModules, "mod.ts"]);
+run("deno-doc", bin("deno"), ["test", "-A", "--doc", "--parallel=false", ...publicModules, "mod.ts"], {
+  count: denoCount,
+});
+run("deno", bin("deno"), ["test", "-A", ...testFiles.map((f) => `tests/${f}`)], { count: denoCount });
+run("bun", bin("bun"), ["test", "--timeout=60000", ...testFiles.map((f) => `./tests/${f}`)], { count: bunCount });
+run("build", process.execPath, [join(root, "scripts", "build_npm.mjs")]);
+run(
+  "node",
+  process.execPath,
+  ["--test", "--test-concurrency=1", ...testFiles.map((f) => `npm/tests/${f.replace(/\.ts$/, ".js")}`)],
+  { count: nodeCount },
+);
+
+console.log("\n=== summary");
+for (const r of results) console.log(`${r.step.padEnd(10)} ${r.passed} passed, ${r.failed} failed`);
+const passed = results.reduce((a, r) => a + r.passed, 0);
+const failed = results.reduce((a, r) => a + r.failed, 0);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed > 0 ? 1 : 0);
