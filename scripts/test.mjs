@@ -67,6 +67,7 @@ run("fmt", bin("deno"), ["fmt", "--check"]);
 run("lint", bin("deno"), ["lint"]);
 run("typecheck", bin("deno"), ["check", "*.ts", "tests/", "examples/", "bench/"]);
 run("doc-lint", bin("deno"), ["doc", "--lint", ...publicModules, "mod.ts"]);
+run("publish", bin("deno"), ["publish", "--dry-run", "--allow-dirty"]);
 run("deno-doc", bin("deno"), ["test", "-A", "--doc", "--parallel=false", ...publicModules, "mod.ts"], {
   count: denoCount,
 });
