@@ -36,7 +36,9 @@ export const KILLED = -9;
  * Used by the worker itself and by a parent that saw it die.
  */
 export function writeExit(status: SharedArrayBuffer, code: number, error?: unknown): void {
-  const cells = new Int32Array(status);
+  // A fixed-length view: `new Int32Array(status)` throws once an error of
+  // odd length has grown the buffer to a size that is not a multiple of 4.
+  const cells = new Int32Array(status, 0, ERROR_AT / 4);
   if (Atomics.load(cells, STATE) === DONE) return;
   if (error !== undefined) {
     let bytes: Uint8Array;

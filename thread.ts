@@ -88,7 +88,10 @@ let counter = 0;
  * ```
  */
 export class Thread<A extends unknown[] = unknown[]> {
-  #target: ((...args: A) => unknown) | undefined;
+  // Typed loosely so that Thread<A> stays assignable to Thread (what
+  // enumerate() returns); the constructor checks the target against A.
+  // deno-lint-ignore no-explicit-any
+  #target: ((...args: any[]) => unknown) | undefined;
   #args: A;
   #module: string | undefined;
   #name: string;
@@ -203,7 +206,7 @@ export class Thread<A extends unknown[] = unknown[]> {
     const target = this.#spec();
     const packed = pack(this.#args, "args");
     const status = new SharedArrayBuffer(ERROR_AT, { maxByteLength: 1 << 20 });
-    const cells = new Int32Array(status);
+    const cells = new Int32Array(status, 0, ERROR_AT / 4);
     cells[STATE] = RUNNING;
     const ident = newIdent();
     const message: StartMessage = {
@@ -295,7 +298,14 @@ export class Thread<A extends unknown[] = unknown[]> {
   async join(timeout?: number): Promise<void> {
     const ms = checkTimeout(timeout, "Thread.join()");
     const cells = this.#joinable();
-    await until(cells, STATE, () => Atomics.load(cells, STATE) === DONE || undefined, ms);
+    // Atomics.waitAsync does not keep Deno or Node alive: without this timer
+    // a program awaiting a daemon thread (or a timed join) would just exit.
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    try {
+      await until(cells, STATE, () => Atomics.load(cells, STATE) === DONE || undefined, ms);
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 
   /**

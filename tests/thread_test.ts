@@ -1,0 +1,620 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  activeChildren,
+  activeCount,
+  cpuCount,
+  currentProcess,
+  currentThread,
+  enumerate,
+  isMainThread,
+  Process,
+  RemoteError,
+  Thread,
+} from "../mod.ts";
+import {
+  add,
+  addLater,
+  Counter,
+  describe,
+  describeArgs,
+  Failing,
+  nap,
+  newBox,
+  readBox,
+  rejectLater,
+  spinUntil,
+  startNested,
+  throwTypeError,
+  url,
+  whoAmI,
+} from "./testdata/thread_fixtures.ts";
+import { runScript } from "./_util.ts";
+
+function sharedInts(n = 1): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(4 * n));
+}
+
+// --- shipping the target -----------------------------------------------------
+
+test("Thread runs a module export named by target.name with its args", async () => {
+  const out = sharedInts();
+  const t = new Thread({ target: add, args: [out, 20, 22], module: url });
+  t.start();
+  await t.join();
+  assert.equal(out[0], 42);
+  assert.equal(t.exitCode, 0);
+  assert.equal(t.error, undefined);
+});
+
+test("Thread accepts module as a URL object", async () => {
+  const out = sharedInts();
+  const t = new Thread({ target: add, args: [out, 1, 2], module: new URL(url) });
+  t.start();
+  await t.join();
+  assert.equal(out[0], 3);
+});
+
+test("Thread ships a self-contained target by its source text", async () => {
+  const out = sharedInts(2);
+  const t = new Thread({
+    target: (cells: Int32Array, n: number) => {
+      const square = (x: number) => x * x;
+      cells[0] = square(n);
+      cells[1] = 1;
+    },
+    args: [out, 7],
+  });
+  t.start();
+  await t.join();
+  assert.deepEqual([...out], [49, 1]);
+  assert.equal(t.exitCode, 0);
+});
+
+test("Thread ships function declarations, async functions and shorthand methods by source", async () => {
+  const out = sharedInts(3);
+  function first(cells: Int32Array): void {
+    cells[0] = 1;
+  }
+  const holder = {
+    second(cells: Int32Array): void {
+      cells[1] = 2;
+    },
+  };
+  async function third(cells: Int32Array): Promise<void> {
+    await new Promise((r) => setTimeout(r, 5));
+    cells[2] = 3;
+  }
+  const threads = [first, holder.second, third].map((target) => new Thread({ target, args: [out] }));
+  for (const t of threads) t.start();
+  for (const t of threads) await t.join();
+  assert.deepEqual([...out], [1, 2, 3]);
+  assert.deepEqual(threads.map((t) => t.exitCode), [0, 0, 0]);
+});
+
+test("Thread fails with an error naming the outer variable a source-shipped target uses", async () => {
+  // An object, not a number: Bun's transpiler inlines constant primitives.
+  const factor = { value: 3 };
+  const out = sharedInts();
+  const t = new Thread({
+    target: function scale(cells: Int32Array) {
+      cells[0] = 2 * factor.value;
+    },
+    args: [out],
+  });
+  t.start();
+  await t.join();
+  assert.equal(t.exitCode, 1);
+  assert.ok(t.error instanceof RemoteError);
+  assert.equal(t.error.name, "ReferenceError");
+  assert.match(t.error.message, /'factor'/);
+  assert.match(t.error.message, /'scale'/);
+  assert.match(t.error.message, /export/i);
+  assert.match(t.error.message, /module/);
+  assert.equal(out[0], 0);
+});
+
+test("Thread fails clearly when the module has no export named like the target", async () => {
+  const t = new Thread({ target: function notExported() {}, module: url });
+  t.start();
+  await t.join();
+  assert.equal(t.exitCode, 1);
+  assert.equal(t.error?.name, "TypeError");
+  assert.match(t.error!.message, /notExported/);
+});
+
+test("Thread.start() throws when a module target has no name", () => {
+  const t = new Thread({ target: (() => () => {})(), module: url });
+  assert.throws(() => t.start(), TypeError);
+  assert.equal(t.ident, null);
+});
+
+test("Thread.start() throws when there is neither a target nor a run() override", () => {
+  const t = new Thread();
+  assert.throws(() => t.start(), TypeError);
+  assert.equal(t.ident, null);
+  assert.equal(t.isAlive(), false);
+});
+
+// --- subclassing ---------------------------------------------------------------
+
+test("Thread subclass exported from a module runs run() on an instance rebuilt from its fields", async () => {
+  const box = newBox();
+  const c = new Counter(100, { label: "x", steps: [1, 2, 3], nested: { deep: true } }, box);
+  assert.equal(c.name, "counter-x");
+  c.start();
+  await c.join();
+  assert.equal(c.exitCode, 0, c.error?.stack);
+  assert.deepEqual(readBox(box), {
+    total: 106,
+    label: "x",
+    deep: true,
+    tags: [["a", 1]],
+    name: "counter-x",
+    ident: c.ident,
+    alive: true,
+    isCounter: true,
+    isThread: true,
+    current: "counter-x",
+    isMainThread: false,
+  });
+});
+
+test("Thread subclass keeps field changes made after construction", async () => {
+  const box = newBox();
+  const c = new Counter(0, { label: "y", steps: [5], nested: { deep: false } }, box);
+  c.config.steps.push(10);
+  c.start0 = 1;
+  c.start();
+  await c.join();
+  const got = readBox(box) as { total: number; deep: boolean };
+  assert.equal(got.total, 16);
+  assert.equal(got.deep, false);
+});
+
+test("Thread subclass whose run() throws records a RemoteError", async () => {
+  const f = new Failing("subclass says no");
+  f.start();
+  await f.join();
+  assert.equal(f.exitCode, 1);
+  assert.equal(f.error?.message, "subclass says no");
+  assert.match(f.error!.stack!, /run/);
+});
+
+test("Thread subclass without a module fails to start with a TypeError", () => {
+  class Local extends Thread {
+    override run(): void {}
+  }
+  const t = new Local();
+  assert.throws(() => t.start(), { name: "TypeError", message: /module/ });
+  assert.equal(t.ident, null);
+});
+
+test("Thread subclass with an uncloneable field throws a TypeError naming the field", () => {
+  const box = newBox();
+  const c = new Counter(0, { label: "z", steps: [], nested: { deep: true } }, box);
+  (c.config as unknown as Record<string, unknown>).fn = () => {};
+  assert.throws(() => c.start(), { name: "TypeError", message: /config\.fn/ });
+  assert.equal(c.ident, null);
+});
+
+// --- lifecycle -------------------------------------------------------------------
+
+test("Thread.isAlive() is false before start, true while running and false after join", async () => {
+  const t = new Thread({ target: nap, args: [100], module: url });
+  assert.equal(t.isAlive(), false);
+  t.start();
+  assert.equal(t.isAlive(), true);
+  await t.join();
+  assert.equal(t.isAlive(), false);
+  assert.equal(t.is_alive(), false);
+});
+
+test("Thread.join(timeout) returns after the timeout while the thread keeps running", async () => {
+  const t = new Thread({ target: nap, args: [5000], module: url });
+  t.start();
+  const before = performance.now();
+  await t.join(50);
+  const waited = performance.now() - before;
+  assert.ok(waited >= 40, `join(50) returned after ${waited} ms`);
+  assert.ok(waited < 4000, `join(50) returned after ${waited} ms`);
+  assert.equal(t.isAlive(), true);
+  assert.equal(t.exitCode, null);
+  await t.terminate();
+});
+
+test("Thread.join(0) returns at once", async () => {
+  const t = new Thread({ target: nap, args: [5000], module: url });
+  t.start();
+  await t.join(0);
+  assert.equal(t.isAlive(), true);
+  await t.terminate();
+});
+
+test("Thread.joinSync() blocks until the thread ends", () => {
+  const out = sharedInts();
+  const t = new Thread({ target: addLater, args: [out, 50, 9], module: url });
+  t.start();
+  t.joinSync();
+  assert.equal(out[0], 9);
+  assert.equal(t.isAlive(), false);
+  assert.equal(t.exitCode, 0);
+});
+
+test("Thread.joinSync(timeout) returns after the timeout while the thread keeps running", async () => {
+  const t = new Thread({ target: nap, args: [5000], module: url });
+  t.start();
+  const before = performance.now();
+  t.joinSync(50);
+  const waited = performance.now() - before;
+  assert.ok(waited >= 40 && waited < 4000, `joinSync(50) returned after ${waited} ms`);
+  assert.equal(t.isAlive(), true);
+  await t.terminate();
+});
+
+test("Thread.join() on an ended thread resolves at once, repeatedly", async () => {
+  const t = new Thread({ target: () => {} });
+  t.start();
+  await t.join();
+  await t.join();
+  t.joinSync();
+  await t.join(10);
+  assert.equal(t.exitCode, 0);
+});
+
+test("Thread.terminate() stops a busy thread and sets exitCode -15", async () => {
+  const flag = sharedInts();
+  const t = new Thread({ target: spinUntil, args: [flag], module: url });
+  t.start();
+  await t.join(100);
+  assert.equal(t.isAlive(), true);
+  await t.terminate();
+  assert.equal(t.isAlive(), false);
+  assert.equal(t.exitCode, -15);
+  assert.equal(t.error, undefined);
+  await t.join();
+  await t.terminate(); // a second terminate is harmless
+  assert.equal(t.exitCode, -15);
+});
+
+test("Thread.kill() stops a sleeping thread and sets exitCode -9", async () => {
+  const t = new Thread({ target: nap, args: [10_000], module: url });
+  t.start();
+  await t.kill();
+  assert.equal(t.isAlive(), false);
+  assert.equal(t.exitCode, -9);
+  assert.ok(!enumerate().includes(t));
+});
+
+test("Thread.terminate() after a normal end keeps exitCode 0", async () => {
+  const t = new Thread({ target: () => {} });
+  t.start();
+  await t.join();
+  await t.terminate();
+  assert.equal(t.exitCode, 0);
+});
+
+test("Thread.terminate() before start resolves and changes nothing", async () => {
+  const t = new Thread({ target: () => {} });
+  await t.terminate();
+  assert.equal(t.exitCode, null);
+  assert.equal(t.ident, null);
+});
+
+test("Thread works with await using: leaving the scope stops it", async () => {
+  let kept: Thread | undefined;
+  {
+    await using t = new Thread({ target: nap, args: [10_000], module: url });
+    t.start();
+    kept = t;
+  }
+  assert.equal(kept?.isAlive(), false);
+  assert.equal(kept?.exitCode, -15);
+});
+
+// --- attributes -------------------------------------------------------------------
+
+test("Thread names default to Thread-N with N counting up", () => {
+  const a = new Thread({ target: () => {} });
+  const b = new Thread({ target: () => {} });
+  const na = /^Thread-(\d+)$/.exec(a.name);
+  const nb = /^Thread-(\d+)$/.exec(b.name);
+  assert.ok(na && nb, `${a.name}, ${b.name}`);
+  assert.equal(Number(nb[1]), Number(na[1]) + 1);
+});
+
+test("Thread name can be given and changed", () => {
+  const t = new Thread({ target: () => {}, name: "worker-a" });
+  assert.equal(t.name, "worker-a");
+  t.name = "worker-b";
+  assert.equal(t.name, "worker-b");
+});
+
+test("Thread.ident is null before start and a unique number after", async () => {
+  const threads = [1, 2, 3].map(() => new Thread({ target: () => {} }));
+  for (const t of threads) assert.equal(t.ident, null);
+  for (const t of threads) t.start();
+  const idents = threads.map((t) => t.ident);
+  for (const id of idents) assert.equal(typeof id, "number");
+  assert.equal(new Set([...idents, currentThread().ident]).size, 4);
+  for (const t of threads) await t.join();
+  assert.deepEqual(threads.map((t) => t.ident), idents);
+  assert.equal(threads[0].pid, idents[0]);
+});
+
+test("Thread.daemon defaults to false and can be set before start", async () => {
+  const t = new Thread({ target: () => {} });
+  assert.equal(t.daemon, false);
+  t.daemon = true;
+  assert.equal(t.daemon, true);
+  assert.equal(new Thread({ target: () => {}, daemon: true }).daemon, true);
+  t.start();
+  await t.join();
+  assert.equal(t.exitCode, 0);
+});
+
+test("Thread.daemon cannot be set after start", async () => {
+  const t = new Thread({ target: nap, args: [50], module: url });
+  t.start();
+  assert.throws(() => (t.daemon = true), Error);
+  assert.equal(t.daemon, false);
+  await t.join();
+  assert.throws(() => (t.daemon = true), Error);
+});
+
+test("Thread.exitCode is null before start and while running, 0 after a normal end", async () => {
+  const t = new Thread({ target: nap, args: [100], module: url });
+  assert.equal(t.exitCode, null);
+  t.start();
+  assert.equal(t.exitCode, null);
+  await t.join();
+  assert.equal(t.exitCode, 0);
+});
+
+test("Thread.error is a RemoteError keeping the remote name, message and stack", async () => {
+  const t = new Thread({ target: throwTypeError, args: ["bad input"], module: url });
+  assert.ok(t.error === undefined);
+  t.start();
+  await t.join();
+  assert.equal(t.exitCode, 1);
+  const e = (t as Thread).error; // (a fresh read: the check above narrowed t.error)
+  assert.ok(e instanceof RemoteError);
+  assert.ok(e instanceof Error);
+  assert.equal(e.name, "TypeError");
+  assert.equal(e.message, "bad input");
+  assert.match(e.remoteStack, /throwTypeError/);
+  assert.match(e.remoteStack, /thread_fixtures/);
+  assert.equal(e.stack, e.remoteStack);
+  assert.equal(t.error, e); // the same object each time
+});
+
+test("Thread records a thrown non-Error as a RemoteError", async () => {
+  const t = new Thread({
+    target: () => {
+      throw "plain string";
+    },
+  });
+  t.start();
+  await t.join();
+  assert.equal(t.exitCode, 1);
+  assert.equal(t.error?.message, "plain string");
+});
+
+test("Thread awaits a Promise returned by the target before it ends", async () => {
+  const out = sharedInts();
+  const t = new Thread({ target: addLater, args: [out, 100, 5], module: url });
+  t.start();
+  await t.join(10);
+  assert.equal(t.isAlive(), true);
+  await t.join();
+  assert.equal(out[0], 5);
+  assert.equal(t.exitCode, 0);
+});
+
+test("Thread records a rejected Promise from the target as its error", async () => {
+  const t = new Thread({ target: rejectLater, args: ["too late"], module: url });
+  t.start();
+  await t.join();
+  assert.equal(t.exitCode, 1);
+  assert.equal(t.error?.name, "RangeError");
+  assert.equal(t.error?.message, "too late");
+});
+
+test("Thread.toString() shows the name and state", async () => {
+  const t = new Thread({ target: () => {}, name: "shown" });
+  assert.equal(String(t), "Thread(shown, initial)");
+  t.start();
+  await t.join();
+  assert.equal(String(t), `Thread(shown, stopped ${t.ident})`);
+});
+
+test("Process is Thread", () => {
+  assert.equal(Process, Thread);
+  assert.ok(new Process({ target: () => {} }) instanceof Thread);
+});
+
+// --- module functions ---------------------------------------------------------------
+
+test("currentThread() in the main thread is MainThread", () => {
+  assert.equal(isMainThread, true);
+  assert.equal(currentThread().name, "MainThread");
+  assert.equal(typeof currentThread().ident, "number");
+  assert.equal(currentProcess().ident, currentThread().ident);
+});
+
+test("currentThread() inside a thread matches the Thread's name and ident; isMainThread is false there", async () => {
+  const box = newBox();
+  const t = new Thread({ target: whoAmI, args: [box], module: url, name: "inspector" });
+  t.start();
+  await t.join();
+  assert.equal(t.exitCode, 0, t.error?.stack);
+  const got = readBox(box) as Record<string, unknown>;
+  assert.equal(got.name, "inspector");
+  assert.equal(got.ident, t.ident);
+  assert.equal(got.isMainThread, false);
+  assert.equal(got.cpuCount, cpuCount());
+  assert.equal(got.activeCount, 1);
+  assert.equal(got.enumerate, 0);
+});
+
+test("enumerate(), activeChildren() and activeCount() list live threads started here", async () => {
+  const before = activeCount();
+  const flag = sharedInts();
+  const t = new Thread({ target: spinUntil, args: [flag], module: url });
+  assert.ok(!enumerate().includes(t));
+  t.start();
+  assert.ok(enumerate().includes(t));
+  assert.ok(activeChildren().includes(t));
+  assert.equal(activeCount(), before + 1);
+  assert.equal(activeCount(), enumerate().length + 1);
+  Atomics.store(flag, 0, 1);
+  await t.join();
+  assert.ok(!enumerate().includes(t));
+  assert.equal(activeCount(), before);
+});
+
+test("enumerate() inside a thread lists the threads that thread started", async () => {
+  const box = newBox();
+  const t = new Thread({ target: startNested, args: [box], module: url });
+  t.start();
+  await t.join();
+  assert.equal(t.exitCode, 0, t.error?.stack);
+  const got = readBox(box) as Record<string, unknown>;
+  assert.deepEqual(got.names, ["inner"]);
+  assert.equal(got.activeCount, 2);
+  assert.equal(typeof got.innerIdent, "number");
+  assert.notEqual(got.innerIdent, t.ident);
+  assert.equal(got.innerExitCode, 0);
+  assert.equal(got.afterJoin, 0);
+});
+
+test("cpuCount() is a positive integer", () => {
+  const n = cpuCount();
+  assert.ok(Number.isInteger(n) && n >= 1);
+});
+
+// --- bad input ---------------------------------------------------------------------
+
+test("new Thread() throws a TypeError for a target that is not a function", () => {
+  for (const target of [1, "f", {}, null, [], true]) {
+    assert.throws(() => new Thread({ target: target as never }), TypeError, String(target));
+  }
+});
+
+test("new Thread() throws a TypeError for bad options", () => {
+  assert.throws(() => new Thread(null as never), TypeError);
+  assert.throws(() => new Thread({ args: 1 as never }), TypeError);
+  assert.throws(() => new Thread({ name: 1 as never }), TypeError);
+  assert.throws(() => new Thread({ module: 1 as never }), TypeError);
+});
+
+test("Thread.start() twice throws 'threads can only be started once'", async () => {
+  const t = new Thread({ target: () => {} });
+  t.start();
+  assert.throws(() => t.start(), { message: /threads can only be started once/ });
+  await t.join();
+  assert.throws(() => t.start(), { message: /threads can only be started once/ });
+});
+
+test("Thread.join() before start rejects and joinSync() throws", async () => {
+  const t = new Thread({ target: () => {} });
+  const p = t.join();
+  assert.ok(p instanceof Promise);
+  await assert.rejects(p, Error);
+  assert.throws(() => t.joinSync(), Error);
+});
+
+test("Thread.join() rejects and joinSync() throws a RangeError for a bad timeout", async () => {
+  const t = new Thread({ target: nap, args: [50], module: url });
+  t.start();
+  for (const timeout of [-1, -0.5, NaN, Infinity, -Infinity, "10" as unknown as number]) {
+    let p: Promise<void> | undefined;
+    assert.doesNotThrow(() => p = t.join(timeout));
+    await assert.rejects(p!, RangeError, String(timeout));
+    assert.throws(() => t.joinSync(timeout), RangeError, String(timeout));
+  }
+  await t.join();
+});
+
+test("Thread.start() throws a TypeError naming the path of an uncloneable arg, before the thread starts", () => {
+  const cases: [unknown[], RegExp][] = [
+    [[1, { cb: () => {} }], /args\[1\]\.cb/],
+    [[Symbol("s")], /args\[0\]/],
+    [[{ list: [0, new (class Secret {})()] }], /args\[0\]\.list\[1\]/],
+    [[new Map([["k", { f() {} }]])], /args\[0\]/],
+  ];
+  for (const [args, path] of cases) {
+    const before = enumerate().length;
+    const t = new Thread({ target: (..._: unknown[]) => {}, args });
+    assert.throws(() => t.start(), (e: Error) => e instanceof TypeError && path.test(e.message), path.source);
+    assert.equal(t.ident, null);
+    assert.equal(t.isAlive(), false);
+    assert.equal(enumerate().length, before);
+  }
+});
+
+// --- values through args -------------------------------------------------------------
+
+test("Thread args carry every structured-clone type, cycles and shared references", async () => {
+  const shared = { s: 1 };
+  const cyclic: Record<string, unknown> = { name: "loop" };
+  cyclic.self = cyclic;
+  const err = new TypeError("carried");
+  const values: unknown[] = [
+    undefined,
+    null,
+    -0,
+    NaN,
+    12345678901234567890n,
+    "text ✓",
+    new Map<unknown, unknown>([[1, "one"], ["two", [2]]]),
+    new Set([1, "a", 3n]),
+    new Date(1_700_000_000_000),
+    /ab+c/gi,
+    err,
+    new Float64Array([1.5, -2]),
+    new BigInt64Array([-1n, 2n]),
+    new Uint8Array([1, 2, 255]),
+    new Uint8Array([9, 8, 7]).buffer,
+    [shared, shared],
+    cyclic,
+    Object.assign(Object.create(null), { bare: true }),
+  ];
+  const box = newBox();
+  const t = new Thread({ target: describeArgs, args: [box, ...values], module: url });
+  t.start();
+  await t.join();
+  assert.equal(t.exitCode, 0, t.error?.stack);
+  const got = readBox(box) as string;
+  const want = describe(values);
+  // The worker cannot tell a null-prototype object from a plain one after cloning.
+  assert.equal(got.replace("null-proto", ""), want.replace("null-proto", ""));
+  assert.match(got, /@\d+/); // shared references and cycles survived as references
+});
+
+// --- whether the program waits --------------------------------------------------------
+
+test("a daemon thread does not keep the program alive", async () => {
+  const r = await runScript("tests/testdata/thread_exit_script.ts", ["daemon"]);
+  assert.equal(r.timedOut, false);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /main done, daemon=true/);
+  assert.doesNotMatch(r.stdout, /thread done/);
+});
+
+test("a non-daemon thread keeps the program alive until it ends", async () => {
+  const r = await runScript("tests/testdata/thread_exit_script.ts", ["normal"]);
+  assert.equal(r.timedOut, false);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /main done, daemon=false\n[^]*thread done/);
+  assert.ok(r.elapsed >= 2900, `exited after ${r.elapsed} ms`);
+});
+
+test("an error in a thread is printed to stderr like a traceback, naming the thread", async () => {
+  const r = await runScript("tests/testdata/thread_exit_script.ts", ["error"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /exitCode 1/);
+  assert.match(r.stderr, /Exception in thread Reactor:\n/);
+  assert.match(r.stderr, /TypeError: the reactor exploded\n\s+at explode/);
+});
