@@ -1,0 +1,200 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { checkCloneable, decode, decodeShared, encode, encodeWith } from "../_codec.ts";
+
+function roundTrip<T>(value: T): T {
+  return decode(encode(value)) as T;
+}
+
+test("encode/decode round-trips primitives, including undefined, NaN and BigInt", () => {
+  for (
+    const v of [
+      undefined,
+      null,
+      true,
+      false,
+      0,
+      1.5,
+      -(2 ** 53),
+      NaN,
+      Infinity,
+      -Infinity,
+      "",
+      "text ✓ 中文",
+      0n,
+      -12345678901234567890123n,
+      2n ** 64n,
+    ]
+  ) {
+    assert.ok(Object.is(roundTrip(v), v), String(v));
+  }
+});
+
+test("encode/decode round-trips plain objects and arrays, keeping undefined members and holes as undefined", () => {
+  const value = { a: 1, b: [1, "x", { c: undefined }], d: { e: { f: [] } }, "odd key": null };
+  assert.deepEqual(roundTrip(value), value);
+  const got = roundTrip({ u: undefined }) as Record<string, unknown>;
+  assert.ok("u" in got);
+});
+
+test("encode/decode round-trips Map, Set, Date and RegExp", () => {
+  const map = new Map<unknown, unknown>([[1, "one"], ["k", { v: [1] }], [null, new Set([1])]]);
+  const got = roundTrip(map);
+  assert.ok(got instanceof Map);
+  assert.deepEqual(got, map);
+  const set = new Set([1, "a", 2n]);
+  assert.deepEqual(roundTrip(set), set);
+  const date = new Date(1_700_000_123_456);
+  const d = roundTrip(date);
+  assert.ok(d instanceof Date);
+  assert.equal(d.getTime(), date.getTime());
+  const re = /a+b?\d/gimsu;
+  const r = roundTrip(re);
+  assert.ok(r instanceof RegExp);
+  assert.equal(r.source, re.source);
+  assert.equal(r.flags, re.flags);
+});
+
+test("encode/decode round-trips an Error's name and message", () => {
+  for (const e of [new Error("plain"), new TypeError("typed"), new RangeError("ranged")]) {
+    const got = roundTrip(e);
+    assert.ok(got instanceof Error);
+    assert.equal(got.message, e.message);
+    assert.equal(got.name, e.name);
+  }
+});
+
+test("encode/decode round-trips typed arrays and ArrayBuffer", () => {
+  const arrays = [
+    new Uint8Array([0, 1, 255]),
+    new Int8Array([-128, 0, 127]),
+    new Uint16Array([0, 65535]),
+    new Int16Array([-32768, 32767]),
+    new Uint32Array([0, 2 ** 32 - 1]),
+    new Int32Array([-(2 ** 31), 2 ** 31 - 1]),
+    new Float32Array([1.5, -0.25]),
+    new Float64Array([Math.PI, -Infinity]),
+    new BigInt64Array([-(2n ** 63n), 2n ** 63n - 1n]),
+    new BigUint64Array([0n, 2n ** 64n - 1n]),
+    new Uint8ClampedArray([0, 200, 255]),
+  ];
+  for (const a of arrays) {
+    const got = roundTrip(a);
+    assert.equal(got.constructor, a.constructor, a.constructor.name);
+    assert.deepEqual([...got as Iterable<unknown>], [...a as Iterable<unknown>], a.constructor.name);
+  }
+  const buf = new Uint8Array([5, 6, 7, 8]).buffer;
+  const gotBuf = roundTrip(buf);
+  assert.ok(gotBuf instanceof ArrayBuffer);
+  assert.deepEqual([...new Uint8Array(gotBuf)], [5, 6, 7, 8]);
+});
+
+test("encode/decode keeps cycles and shared references", () => {
+  const shared = { n: 1 };
+  const root: Record<string, unknown> = { a: shared, b: shared, list: [shared] };
+  root.self = root;
+  (root.list as unknown[]).push(root);
+  const got = roundTrip(root);
+  assert.equal(got.self, got);
+  assert.equal(got.a, got.b);
+  assert.equal((got.list as unknown[])[0], got.a);
+  assert.equal((got.list as unknown[])[1], got);
+  const map = new Map<string, unknown>();
+  map.set("me", map);
+  const m = roundTrip(map);
+  assert.equal(m.get("me"), m);
+});
+
+test("encode returns a fresh copy the caller owns", () => {
+  const a = encode({ x: 1 });
+  const b = encode({ y: "a much longer value than the first one" });
+  assert.deepEqual(decode(a), { x: 1 });
+  assert.deepEqual(decode(b), { y: "a much longer value than the first one" });
+});
+
+test("encodeWith hands the bytes to write and returns what write returns", () => {
+  const sab = new SharedArrayBuffer(256);
+  const len = encodeWith(new Map([["k", [1n, new Date(5)]]]), "item", (bytes) => {
+    new Uint8Array(sab, 10, bytes.length).set(bytes);
+    return bytes.length;
+  });
+  const got = decodeShared(sab, 10, len) as Map<string, [bigint, Date]>;
+  assert.equal(got.get("k")![0], 1n);
+  assert.equal(got.get("k")![1].getTime(), 5);
+});
+
+test("decodeShared copies out of shared memory, so later writes do not change the value", () => {
+  const bytes = encode("hello");
+  const sab = new SharedArrayBuffer(bytes.length + 4);
+  new Uint8Array(sab, 4).set(bytes);
+  const got = decodeShared(sab, 4, bytes.length);
+  new Uint8Array(sab).fill(0);
+  assert.equal(got, "hello");
+});
+
+test("encode throws a TypeError naming the path of a value that cannot be cloned", () => {
+  class Secret {
+    #key = 1;
+    get key(): number {
+      return this.#key;
+    }
+  }
+  const cases: [unknown, string, RegExp][] = [
+    [() => {}, "item", /^Cannot send item to another thread: it is a function/],
+    [Symbol("s"), "item", /item.*symbol/],
+    [{ a: [1, { cb() {} }] }, "item", /item\.a\[1\]\.cb.*function \(cb\)/],
+    [[new Secret()], "args", /args\[0\].*Secret/],
+    [{ "odd key": Symbol.iterator }, "v", /v\["odd key"\]/],
+    [new Map([["k", () => {}]]), "m", /m\.get\("k"\)/],
+    [new Map([[() => {}, 1]]), "m", /m\.keys\(\)\[0\]/],
+    [new Set([1, () => {}]), "s", /s\.values\(\)\[1\]/],
+    [Object.assign(new Error("e"), { cause: () => {} }), "err", /err\.cause/],
+  ];
+  for (const [value, path, message] of cases) {
+    assert.throws(
+      () => encode(value, path),
+      (e: Error) => e instanceof TypeError && message.test(e.message),
+      message.source,
+    );
+    assert.throws(() => checkCloneable(value, path), TypeError);
+  }
+});
+
+test("encodeWith does not call write when the value cannot be cloned", () => {
+  let called = false;
+  assert.throws(() =>
+    encodeWith({ f: () => {} }, "item", () => {
+      called = true;
+    }), /item\.f/);
+  assert.equal(called, false);
+});
+
+test("checkCloneable accepts every structured-clone type and cycles", () => {
+  const cyclic: unknown[] = [];
+  cyclic.push(cyclic);
+  checkCloneable([
+    undefined,
+    1n,
+    new Map([[{}, new Set([new Date(), /x/])]]),
+    new Error("e"),
+    new Float64Array(2),
+    new ArrayBuffer(3),
+    new SharedArrayBuffer(4),
+    new DataView(new ArrayBuffer(2)),
+    cyclic,
+    Object.create(null),
+  ], "v");
+});
+
+test("checkCloneable gives each object to the hook first and does not look inside when the hook takes it", () => {
+  class Handle {
+    inner = () => {};
+  }
+  const seen: string[] = [];
+  checkCloneable({ h: new Handle(), list: [new Handle()] }, "args", (v, path) => {
+    seen.push(path);
+    return v instanceof Handle;
+  });
+  assert.deepEqual(seen, ["args", "args.h", "args.list", "args.list[0]"]);
+});
