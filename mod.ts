@@ -22,3 +22,4 @@
 
 export * from "./errors.ts";
 export * from "./thread.ts";
+export * from "./queue.ts";

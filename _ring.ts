@@ -1,0 +1,657 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * The shared-memory transport under `Queue`, `JoinableQueue` and
+ * `SimpleQueue` (and reusable by anything that needs a multi-producer,
+ * multi-consumer channel of byte records, such as a pool's task dispatch).
+ *
+ * A {@linkcode Ring} is a byte ring in one growable `SharedArrayBuffer`.
+ * Producers append records at `TAIL`, consumers take them at `HEAD`; each
+ * record is copied in once by its producer and out once by the consumer that
+ * takes it. There is no broker thread and no `postMessage` per record.
+ *
+ * ## API
+ *
+ * - `Ring.create(maxsize)` / `Ring.from(buffer)`: a new ring / the same ring
+ *   in another thread (send `ring.buffer` along).
+ * - `ring.put(bytes, kind, wait)`: appends one record; returns `OK`, `FULL`,
+ *   `CLOSED` or `BUSY` (only when `wait` is `false` and a lock is taken).
+ * - `ring.take(wait)`: removes the oldest record: `{ kind, bytes }`, or
+ *   `EMPTY` / `CLOSED` / `BUSY`.
+ * - `ring.waitItems*` / `ring.waitSpace*` / `ring.lock*Async`: the waits the
+ *   callers loop on; `ring.close()`, `ring.size()`, `ring.taskDone()`,
+ *   `ring.unfinished()`, `ring.waitJoin*`.
+ * - {@linkcode writeItem} / {@linkcode readItem}: values to records and back
+ *   (the codec, plus a raw path for binary data).
+ *
+ * ## Layout
+ *
+ * `cells` is an `Int32Array` over the first {@linkcode HEADER_BYTES} bytes;
+ * the record area follows. Producer-side and consumer-side words sit on
+ * separate 64-byte cache lines so the two sides do not slow each other down.
+ *
+ * | index          | byte | written by                          | meaning                                          |
+ * |----------------|------|-------------------------------------|--------------------------------------------------|
+ * | `CAP`          | 0    | a producer holding both locks       | size of the record area (a power of two)         |
+ * | `MAXSIZE`      | 4    | the creator                         | item limit, 0 = unbounded                        |
+ * | `CLOSED`       | 8    | `close()`, holding `PLOCK`          | 1 once closed                                    |
+ * | `DONE`         | 12   | `taskDone()`, `Atomics.compareExchange` | tasks marked done (futex word for `join`)   |
+ * | `JOIN_WAITERS` | 16   | `join` waiters, `Atomics.add/sub`   | how many wait for `DONE`                         |
+ * | `PLOCK`        | 64   | producers, `Atomics.compareExchange`| ident of the producer holding the lock, 0 = free |
+ * | `TAIL`         | 68   | the `PLOCK` holder, `Atomics.store` | byte position where the next record goes         |
+ * | `PUTS`         | 72   | the `PLOCK` holder, `Atomics.store` | records ever appended                            |
+ * | `P_END`        | 76   | the `PLOCK` holder                  | intent: `TAIL` after the put in progress         |
+ * | `P_CNT`        | 80   | the `PLOCK` holder                  | intent: `PUTS` after the put in progress         |
+ * | `PLOCK_WAITERS`| 84   | producers waiting for `PLOCK`       | count, so unlock notifies only when needed       |
+ * | `ITEMS_SEQ`    | 88   | producers (after a put) and `close` | futex word: "a record was added"                 |
+ * | `SPACE_WAITERS`| 92   | producers waiting for room          | count                                            |
+ * | `CLOCK`        | 128  | consumers, `Atomics.compareExchange`| ident of the consumer holding the lock, 0 = free |
+ * | `HEAD`         | 132  | the `CLOCK` holder, `Atomics.store` | byte position of the oldest record               |
+ * | `GETS`         | 136  | the `CLOCK` holder, `Atomics.store` | records ever taken                               |
+ * | `C_END`        | 140  | the `CLOCK` holder                  | intent: `HEAD` after the take in progress        |
+ * | `C_CNT`        | 144  | the `CLOCK` holder                  | intent: `GETS` after the take in progress        |
+ * | `CLOCK_WAITERS`| 148  | consumers waiting for `CLOCK`       | count                                            |
+ * | `SPACE_SEQ`    | 152  | consumers (after a take) and `close`| futex word: "room was made"                      |
+ * | `ITEM_WAITERS` | 156  | consumers waiting for records       | count                                            |
+ *
+ * Positions (`TAIL`, `HEAD`) count bytes for ever, modulo 2^32; a position's
+ * place in the record area is `position % CAP`, which stays consistent across
+ * wrap-around because `CAP` is a power of two. A record is an 8-byte header
+ * (`length`, `kind` as two int32) and the payload, padded to 8 bytes; header
+ * words never straddle the end of the area, payloads may wrap.
+ *
+ * ## Why it is correct, and survives a thread that dies mid-operation
+ *
+ * - Only the `PLOCK` holder writes past `TAIL` and moves `TAIL`; only the
+ *   `CLOCK` holder reads records and moves `HEAD`. A record becomes visible
+ *   with one `Atomics.store` to `TAIL`, after all its bytes are written, and
+ *   its room is given back with one `Atomics.store` to `HEAD`, after all its
+ *   bytes are copied out. So a producer that dies mid-copy leaves nothing
+ *   visible, and a consumer that dies mid-copy leaves the record in place for
+ *   the next consumer: every record of a completed put is taken exactly once.
+ * - `PUTS`/`GETS` (hence `qsize`) are stored after `TAIL`/`HEAD`. The holder
+ *   first records its intent (`P_END`, `P_CNT`), so whoever takes over the
+ *   lock of a dead holder can finish the counter: if `TAIL === P_END` the
+ *   record was published and `PUTS` must become `P_CNT`. `P_END` is stored
+ *   before `P_CNT` and can never equal the old `TAIL`, so a half-written
+ *   intent is never applied.
+ * - A lock whose holder died is taken over: a waiter whose wait slice ends
+ *   finds the holder's ident dead (`isIdentAlive`) on two slices in a row
+ *   (so a worker being terminated has stopped running) and swaps in its own
+ *   ident with `Atomics.compareExchange`.
+ * - Growing happens when a record does not fit: the producer (holding
+ *   `PLOCK`) also takes `CLOCK`, grows the buffer, copies the bytes whose
+ *   place changes under the larger `CAP` to the new upper part (never over a
+ *   byte still needed, since the old area is the lower part), then stores
+ *   `CAP`. Dying before that store leaves the old ring intact. Positions do
+ *   not change, so nothing else needs repair. Room is reused once drained;
+ *   a growable buffer cannot shrink.
+ * - Wake-ups: waiters count themselves (`*_WAITERS`) before re-checking, and
+ *   a writer changes the futex word before reading the count (all `Atomics`
+ *   operations are sequentially consistent), so a waiter either sees the
+ *   change or is woken. A put wakes one consumer, a take one producer:
+ *   only waiters that can progress.
+ *
+ * @module
+ */
+
+import { decode, encodeWith } from "./_codec.ts";
+import { refuseHandles } from "./_handles.ts";
+import { isIdentAlive, selfIdent } from "./_registry.ts";
+import { canBlock } from "./_runtime.ts";
+import { notify, waitAsync, waitSync } from "./_wait.ts";
+
+// Cell indices (see the table above).
+const CAP = 0;
+const MAXSIZE = 1;
+const CLOSED = 2;
+const DONE = 3;
+const JOIN_WAITERS = 4;
+const PLOCK = 16;
+const TAIL = 17;
+const PUTS = 18;
+const P_END = 19;
+const P_CNT = 20;
+const PLOCK_WAITERS = 21;
+const ITEMS_SEQ = 22;
+const SPACE_WAITERS = 23;
+const CLOCK = 32;
+const HEAD = 33;
+const GETS = 34;
+const C_END = 35;
+const C_CNT = 36;
+const CLOCK_WAITERS = 37;
+const SPACE_SEQ = 38;
+const ITEM_WAITERS = 39;
+
+/** Bytes before the record area. */
+export const HEADER_BYTES = 192;
+/** Bytes of a record header. */
+const REC_HEADER = 8;
+/** Initial size of the record area. */
+const INITIAL_CAP = 1 << 16;
+/** Largest record area: 1 GiB (growable buffers reserve address space, not memory). */
+export const MAX_CAP = 1 << 30;
+/** The largest payload a ring can hold. */
+export const MAX_PAYLOAD = MAX_CAP - REC_HEADER;
+/** Polls of a lock word before a locker parks. */
+const LOCK_SPIN = 200;
+/** How often (ms) a parked locker checks whether the lock holder died. */
+const LOCK_SLICE = 50;
+
+/** Outcome of {@linkcode Ring.put}. */
+export const OK = 0;
+/** The ring holds `maxsize` records, or no room can be made. */
+export const FULL = 1;
+/** The ring is closed. */
+export const CLOSED_R = 2;
+/** A lock is held by someone else and the caller asked not to wait. */
+export const BUSY = 3;
+/** Outcome of {@linkcode Ring.take}: nothing to take. */
+export const EMPTY = 4;
+
+/** A record taken from the ring: the caller owns `bytes`. */
+export interface Taken {
+  kind: number;
+  bytes: Uint8Array;
+}
+
+/**
+ * Keeps the program alive while `wait` is pending: Node and Deno do not
+ * count a pending `Atomics.waitAsync` as work, so a program whose main
+ * thread awaits a `get()` would otherwise exit (or drop the wake-up).
+ */
+function held<T>(wait: Promise<T>): Promise<T> {
+  const timer = setTimeout(() => {}, 0x7fffffff);
+  return wait.finally(() => clearTimeout(timer));
+}
+
+/** Bytes for an 8-aligned record holding `len` payload bytes. */
+function recordBytes(len: number): number {
+  return (REC_HEADER + len + 7) & ~7;
+}
+
+/** A multi-producer, multi-consumer byte-record ring in shared memory. */
+export class Ring {
+  /** The shared buffer: send it to another thread and call {@linkcode Ring.from}. */
+  readonly buffer: SharedArrayBuffer;
+  /** Item limit; 0 means unbounded. */
+  readonly maxsize: number;
+  #cells: Int32Array;
+  #bytes: Uint8Array;
+  #words: Int32Array;
+
+  private constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    // Length-tracking views: they follow the buffer as it grows, in every thread.
+    this.#cells = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    this.#bytes = new Uint8Array(buffer);
+    this.#words = new Int32Array(buffer);
+    this.maxsize = this.#cells[MAXSIZE];
+  }
+
+  /** The byte length of a new ring's buffer. */
+  static byteLengthFor(capacity: number): number {
+    return HEADER_BYTES + capacity;
+  }
+
+  /** A new, empty ring. `maxsize <= 0` means unbounded. */
+  static create(maxsize: number): Ring {
+    const buffer = new SharedArrayBuffer(Ring.byteLengthFor(INITIAL_CAP), {
+      maxByteLength: Ring.byteLengthFor(MAX_CAP),
+    });
+    const cells = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    cells[CAP] = INITIAL_CAP;
+    cells[MAXSIZE] = maxsize > 0 ? maxsize : 0;
+    return new Ring(buffer);
+  }
+
+  /** The ring over `buffer` (made by {@linkcode Ring.create} in any thread). */
+  static from(buffer: SharedArrayBuffer): Ring {
+    return new Ring(buffer);
+  }
+
+  /** Records in the ring now (a snapshot). */
+  size(): number {
+    const n = (Atomics.load(this.#cells, PUTS) - Atomics.load(this.#cells, GETS)) | 0;
+    return n < 0 ? 0 : n;
+  }
+
+  /** Whether the ring holds `maxsize` records (a snapshot). */
+  isFull(): boolean {
+    return this.maxsize > 0 && this.size() >= this.maxsize;
+  }
+
+  /** Whether the ring was closed. */
+  get closed(): boolean {
+    return Atomics.load(this.#cells, CLOSED) === 1;
+  }
+
+  // ---- locks ---------------------------------------------------------------
+
+  /** Tries to take a lock, spinning briefly. */
+  #tryLock(lock: number, spin: number): boolean {
+    const c = this.#cells;
+    for (let i = 0; i <= spin; i++) {
+      if (Atomics.load(c, lock) === 0 && Atomics.compareExchange(c, lock, 0, selfIdent()) === 0) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Decides, after a wait slice, whether the lock holder `owner` is dead:
+   * it must be seen dead twice, one slice apart. Takes the lock over if so.
+   */
+  #takeOver(lock: number, owner: number, suspect: number): number {
+    if (owner === 0 || Atomics.load(this.#cells, lock) !== owner || isIdentAlive(owner)) return 0;
+    if (suspect !== owner) return owner;
+    if (Atomics.compareExchange(this.#cells, lock, owner, selfIdent()) === owner) {
+      this.#repair(lock);
+      return -1;
+    }
+    return 0;
+  }
+
+  /** Finishes the counter update of a holder that died (see the module doc). */
+  #repair(lock: number): void {
+    const c = this.#cells;
+    if (lock === PLOCK) {
+      if (Atomics.load(c, TAIL) === Atomics.load(c, P_END)) Atomics.store(c, PUTS, Atomics.load(c, P_CNT));
+    } else if (Atomics.load(c, HEAD) === Atomics.load(c, C_END)) {
+      Atomics.store(c, GETS, Atomics.load(c, C_CNT));
+    }
+  }
+
+  /** Takes a lock, waiting (blocking) as long as needed. */
+  #lockSync(lock: number, waiters: number): void {
+    if (this.#tryLock(lock, LOCK_SPIN)) return;
+    const c = this.#cells;
+    Atomics.add(c, waiters, 1);
+    try {
+      let suspect = 0;
+      for (;;) {
+        const owner = Atomics.load(c, lock);
+        if (owner === 0) {
+          if (Atomics.compareExchange(c, lock, 0, selfIdent()) === 0) return;
+          continue;
+        }
+        let r: string;
+        if (canBlock) {
+          r = waitSync(c, lock, owner, LOCK_SLICE);
+        } else {
+          // A browser main thread may not block: poll for a slice.
+          const end = performance.now() + LOCK_SLICE;
+          while (Atomics.load(c, lock) === owner && performance.now() < end);
+          r = Atomics.load(c, lock) === owner ? "timed-out" : "not-equal";
+        }
+        if (r === "timed-out") {
+          const s = this.#takeOver(lock, owner, suspect);
+          if (s === -1) return;
+          suspect = s;
+        }
+      }
+    } finally {
+      Atomics.sub(c, waiters, 1);
+    }
+  }
+
+  /** Takes a lock without blocking the event loop. */
+  async #lockAsync(lock: number, waiters: number): Promise<void> {
+    if (this.#tryLock(lock, LOCK_SPIN)) return;
+    const c = this.#cells;
+    Atomics.add(c, waiters, 1);
+    try {
+      let suspect = 0;
+      for (;;) {
+        const owner = Atomics.load(c, lock);
+        if (owner === 0) {
+          if (Atomics.compareExchange(c, lock, 0, selfIdent()) === 0) return;
+          continue;
+        }
+        if (await held(waitAsync(c, lock, owner, LOCK_SLICE)) === "timed-out") {
+          const s = this.#takeOver(lock, owner, suspect);
+          if (s === -1) return;
+          suspect = s;
+        }
+      }
+    } finally {
+      Atomics.sub(c, waiters, 1);
+    }
+  }
+
+  #unlock(lock: number, waiters: number): void {
+    const c = this.#cells;
+    Atomics.store(c, lock, 0);
+    if (Atomics.load(c, waiters) > 0) notify(c, lock, 1);
+  }
+
+  /** Waits until the producer lock is free (for callers that must not block). */
+  lockPutAsync(): Promise<void> {
+    return this.#lockAsync(PLOCK, PLOCK_WAITERS).then(() => this.#unlock(PLOCK, PLOCK_WAITERS));
+  }
+
+  /** Waits until the consumer lock is free (for callers that must not block). */
+  lockTakeAsync(): Promise<void> {
+    return this.#lockAsync(CLOCK, CLOCK_WAITERS).then(() => this.#unlock(CLOCK, CLOCK_WAITERS));
+  }
+
+  // ---- put / take ----------------------------------------------------------
+
+  /**
+   * Appends one record holding `bytes` (or `bytes` as given by `write`).
+   *
+   * @param wait Whether to wait for a lock held by another thread (briefly:
+   *   locks are held only while a record is copied). When `false` and a lock
+   *   is taken, returns `BUSY`.
+   * @returns `OK`, `FULL` (maxsize reached, or no room even at the largest
+   *   size), `CLOSED` or `BUSY`.
+   */
+  put(bytes: Uint8Array, kind: number, wait: boolean): number {
+    if (Atomics.load(this.#cells, CLOSED) === 1) return CLOSED_R;
+    if (wait) this.#lockSync(PLOCK, PLOCK_WAITERS);
+    else if (!this.#tryLock(PLOCK, LOCK_SPIN)) return BUSY;
+    let status: number;
+    try {
+      status = this.#putLocked(bytes, kind, wait);
+    } finally {
+      this.#unlock(PLOCK, PLOCK_WAITERS);
+    }
+    if (status === OK) {
+      const c = this.#cells;
+      Atomics.add(c, ITEMS_SEQ, 1);
+      if (Atomics.load(c, ITEM_WAITERS) > 0) notify(c, ITEMS_SEQ, 1);
+    }
+    return status;
+  }
+
+  #putLocked(bytes: Uint8Array, kind: number, wait: boolean): number {
+    const c = this.#cells;
+    if (Atomics.load(c, CLOSED) === 1) return CLOSED_R;
+    const puts = Atomics.load(c, PUTS);
+    if (this.maxsize > 0 && ((puts - Atomics.load(c, GETS)) | 0) >= this.maxsize) return FULL;
+    const len = bytes.length;
+    const rec = recordBytes(len);
+    const tail = Atomics.load(c, TAIL);
+    let cap = Atomics.load(c, CAP);
+    if (cap - ((tail - Atomics.load(c, HEAD)) >>> 0) < rec) {
+      if (rec > MAX_CAP) return FULL;
+      const grown = this.#grow(tail, rec, wait);
+      if (grown === BUSY) return BUSY;
+      if (grown === FULL) return FULL;
+      cap = grown;
+    }
+    const at = (tail >>> 0) % cap;
+    const u8 = this.#bytes;
+    const w = this.#words;
+    const i = (HEADER_BYTES + at) >> 2;
+    w[i] = len;
+    w[i + 1] = kind;
+    // The header never straddles the end (8-aligned records, 8-aligned cap).
+    const p = (at + REC_HEADER) % cap;
+    const first = Math.min(len, cap - p);
+    if (first === len) {
+      u8.set(bytes, HEADER_BYTES + p);
+    } else {
+      u8.set(bytes.subarray(0, first), HEADER_BYTES + p);
+      u8.set(bytes.subarray(first), HEADER_BYTES);
+    }
+    const end = (tail + rec) | 0;
+    Atomics.store(c, P_END, end);
+    Atomics.store(c, P_CNT, (puts + 1) | 0);
+    Atomics.store(c, TAIL, end);
+    Atomics.store(c, PUTS, (puts + 1) | 0);
+    return OK;
+  }
+
+  /** Makes room for `rec` more bytes; returns the new capacity, FULL or BUSY. */
+  #grow(tail: number, rec: number, wait: boolean): number {
+    const c = this.#cells;
+    if (wait) this.#lockSync(CLOCK, CLOCK_WAITERS);
+    else if (!this.#tryLock(CLOCK, LOCK_SPIN)) return BUSY;
+    try {
+      const cap = Atomics.load(c, CAP);
+      const head = Atomics.load(c, HEAD);
+      const used = (tail - head) >>> 0;
+      if (cap - used >= rec) return cap; // a consumer made room meanwhile
+      let next = cap;
+      while (next - used < rec) next *= 2;
+      if (next > MAX_CAP) return FULL;
+      const want = Ring.byteLengthFor(next);
+      if (this.buffer.byteLength < want) this.buffer.grow(want);
+      // Move the bytes whose place changes (see the module doc).
+      const u8 = this.#bytes;
+      let pos = head >>> 0;
+      let left = used;
+      while (left > 0) {
+        const from = pos % cap;
+        const n = Math.min(left, cap - from);
+        const to = pos % next;
+        if (to !== from) u8.copyWithin(HEADER_BYTES + to, HEADER_BYTES + from, HEADER_BYTES + from + n);
+        pos = (pos + n) >>> 0;
+        left -= n;
+      }
+      Atomics.store(c, CAP, next);
+      return next;
+    } finally {
+      this.#unlock(CLOCK, CLOCK_WAITERS);
+    }
+  }
+
+  /**
+   * Removes the oldest record.
+   *
+   * @param wait Whether to wait for the consumer lock (see {@linkcode Ring.put}).
+   * @returns The record, or `EMPTY`, `CLOSED` (closed and drained) or `BUSY`.
+   */
+  take(wait: boolean): Taken | number {
+    const c = this.#cells;
+    // Unlocked peek: nothing to take, so skip the lock.
+    if (Atomics.load(c, HEAD) === Atomics.load(c, TAIL)) return this.#emptyOrClosed();
+    if (wait) this.#lockSync(CLOCK, CLOCK_WAITERS);
+    else if (!this.#tryLock(CLOCK, LOCK_SPIN)) return BUSY;
+    let got: Taken | undefined;
+    try {
+      got = this.#takeLocked();
+    } finally {
+      this.#unlock(CLOCK, CLOCK_WAITERS);
+    }
+    if (!got) return this.#emptyOrClosed();
+    Atomics.add(c, SPACE_SEQ, 1);
+    if (Atomics.load(c, SPACE_WAITERS) > 0) notify(c, SPACE_SEQ, 1);
+    return got;
+  }
+
+  #emptyOrClosed(): number {
+    const c = this.#cells;
+    if (Atomics.load(c, CLOSED) !== 1) return EMPTY;
+    // close() sets CLOSED while holding PLOCK, so no record appears after it
+    // is seen: re-check for one published just before.
+    return Atomics.load(c, HEAD) === Atomics.load(c, TAIL) ? CLOSED_R : EMPTY;
+  }
+
+  #takeLocked(): Taken | undefined {
+    const c = this.#cells;
+    const head = Atomics.load(c, HEAD);
+    if (head === Atomics.load(c, TAIL)) return undefined;
+    const cap = Atomics.load(c, CAP);
+    const at = (head >>> 0) % cap;
+    const i = (HEADER_BYTES + at) >> 2;
+    const len = this.#words[i];
+    const kind = this.#words[i + 1];
+    const u8 = this.#bytes;
+    const out = new Uint8Array(len);
+    const p = (at + REC_HEADER) % cap;
+    const first = Math.min(len, cap - p);
+    out.set(u8.subarray(HEADER_BYTES + p, HEADER_BYTES + p + first));
+    if (first < len) out.set(u8.subarray(HEADER_BYTES, HEADER_BYTES + len - first), first);
+    const gets = Atomics.load(c, GETS);
+    const end = (head + recordBytes(len)) | 0;
+    Atomics.store(c, C_END, end);
+    Atomics.store(c, C_CNT, (gets + 1) | 0);
+    Atomics.store(c, HEAD, end);
+    Atomics.store(c, GETS, (gets + 1) | 0);
+    return { kind, bytes: out };
+  }
+
+  // ---- waiting for records / room ------------------------------------------
+
+  /** The current value of the "records added" word, to wait on. */
+  itemsSeq(): number {
+    return Atomics.load(this.#cells, ITEMS_SEQ);
+  }
+
+  /** The current value of the "room made" word, to wait on. */
+  spaceSeq(): number {
+    return Atomics.load(this.#cells, SPACE_SEQ);
+  }
+
+  /** Registers (+1) or unregisters (-1) a waiter for records. */
+  itemWaiter(delta: number): void {
+    Atomics.add(this.#cells, ITEM_WAITERS, delta);
+  }
+
+  /** Registers (+1) or unregisters (-1) a waiter for room. */
+  spaceWaiter(delta: number): void {
+    Atomics.add(this.#cells, SPACE_WAITERS, delta);
+  }
+
+  /** Blocks while the "records added" word equals `seq`. */
+  waitItemsSync(seq: number, timeout: number): void {
+    waitSync(this.#cells, ITEMS_SEQ, seq, timeout);
+  }
+
+  /** Waits (without blocking) while the "records added" word equals `seq`. */
+  waitItems(seq: number, timeout: number, signal?: AbortSignal): Promise<unknown> {
+    return held(waitAsync(this.#cells, ITEMS_SEQ, seq, timeout, signal));
+  }
+
+  /** Blocks while the "room made" word equals `seq`. */
+  waitSpaceSync(seq: number, timeout: number): void {
+    waitSync(this.#cells, SPACE_SEQ, seq, timeout);
+  }
+
+  /** Waits (without blocking) while the "room made" word equals `seq`. */
+  waitSpace(seq: number, timeout: number, signal?: AbortSignal): Promise<unknown> {
+    return held(waitAsync(this.#cells, SPACE_SEQ, seq, timeout, signal));
+  }
+
+  /**
+   * Closes the ring for every thread and wakes all waiters. Records already
+   * in stay takeable. Idempotent.
+   */
+  close(): void {
+    const c = this.#cells;
+    if (Atomics.load(c, CLOSED) === 1) return;
+    // Under PLOCK, so no put is half-way: a put either finished before or sees CLOSED.
+    this.#lockSync(PLOCK, PLOCK_WAITERS);
+    Atomics.store(c, CLOSED, 1);
+    this.#unlock(PLOCK, PLOCK_WAITERS);
+    Atomics.add(c, ITEMS_SEQ, 1);
+    Atomics.add(c, SPACE_SEQ, 1);
+    notify(c, ITEMS_SEQ);
+    notify(c, SPACE_SEQ);
+  }
+
+  // ---- task accounting (JoinableQueue) ---------------------------------------
+
+  /** Records put and not yet marked done. */
+  unfinished(): number {
+    const n = (Atomics.load(this.#cells, PUTS) - Atomics.load(this.#cells, DONE)) | 0;
+    return n < 0 ? 0 : n;
+  }
+
+  /** Marks one record done; returns `false` (and changes nothing) if none is unfinished. */
+  taskDone(): boolean {
+    const c = this.#cells;
+    for (;;) {
+      const done = Atomics.load(c, DONE);
+      if (((Atomics.load(c, PUTS) - done) | 0) <= 0) return false;
+      if (Atomics.compareExchange(c, DONE, done, (done + 1) | 0) === done) {
+        if (((Atomics.load(c, PUTS) - done - 1) | 0) === 0 && Atomics.load(c, JOIN_WAITERS) > 0) notify(c, DONE);
+        return true;
+      }
+    }
+  }
+
+  /** The current value of the `DONE` word, to wait on. */
+  doneSeq(): number {
+    return Atomics.load(this.#cells, DONE);
+  }
+
+  /** Registers (+1) or unregisters (-1) a `join` waiter. */
+  joinWaiter(delta: number): void {
+    Atomics.add(this.#cells, JOIN_WAITERS, delta);
+  }
+
+  /** Blocks while the `DONE` word equals `seq`. */
+  waitJoinSync(seq: number, timeout: number): void {
+    waitSync(this.#cells, DONE, seq, timeout);
+  }
+
+  /** Waits (without blocking) while the `DONE` word equals `seq`. */
+  waitJoin(seq: number, timeout: number, signal?: AbortSignal): Promise<unknown> {
+    return held(waitAsync(this.#cells, DONE, seq, timeout, signal));
+  }
+}
+
+// ---- items: values to records and back ---------------------------------------
+
+/** Record kind: bytes made by the codec. */
+const KIND_CODEC = 0;
+/** Record kind of an `ArrayBuffer` sent raw; typed arrays follow in {@linkcode VIEWS} order. */
+const KIND_ARRAY_BUFFER = 1;
+/** Binary values at least this large skip the codec and are copied as they are. */
+const RAW_MIN = 4096;
+
+type ViewCtor = new (buffer: ArrayBuffer, byteOffset?: number, length?: number) => ArrayBufferView;
+const VIEWS: ViewCtor[] = [
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+  DataView,
+];
+
+/** The raw record kind for a large binary value, or `KIND_CODEC`. */
+function rawKind(value: unknown): number {
+  if (typeof value !== "object" || value === null) return KIND_CODEC;
+  if (value instanceof ArrayBuffer) return value.byteLength >= RAW_MIN ? KIND_ARRAY_BUFFER : KIND_CODEC;
+  if (!ArrayBuffer.isView(value) || !(value.buffer instanceof ArrayBuffer) || value.byteLength < RAW_MIN) {
+    return KIND_CODEC;
+  }
+  const k = VIEWS.indexOf((value as object).constructor as ViewCtor);
+  return k < 0 ? KIND_CODEC : KIND_ARRAY_BUFFER + 1 + k;
+}
+
+/**
+ * Encodes `value` and hands the record bytes and kind to `write` (the bytes
+ * are valid only during the call). Large `ArrayBuffer`s and typed arrays are
+ * copied as they are, without the codec: one copy in, one copy out.
+ *
+ * @throws {TypeError} when `value` cannot be sent (nothing is written).
+ */
+export function writeItem<R>(value: unknown, write: (bytes: Uint8Array, kind: number) => R): R {
+  const kind = rawKind(value);
+  if (kind === KIND_ARRAY_BUFFER) return write(new Uint8Array(value as ArrayBuffer), kind);
+  if (kind !== KIND_CODEC) {
+    const v = value as ArrayBufferView;
+    return write(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), kind);
+  }
+  return encodeWith(value, "item", (bytes) => write(bytes, KIND_CODEC), refuseHandles);
+}
+
+/** Rebuilds the value of a record taken from a ring. */
+export function readItem(taken: Taken): unknown {
+  const { kind, bytes } = taken;
+  if (kind === KIND_CODEC) return decode(bytes);
+  if (kind === KIND_ARRAY_BUFFER) return bytes.buffer;
+  const ctor = VIEWS[kind - KIND_ARRAY_BUFFER - 1];
+  const size = ctor === DataView ? 1 : (ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+  return new ctor(bytes.buffer as ArrayBuffer, 0, bytes.length / size);
+}

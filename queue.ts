@@ -1,0 +1,961 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * `Queue`, `JoinableQueue` and `SimpleQueue`: Python's `multiprocessing`
+ * queues, multi-producer and multi-consumer, in shared memory.
+ *
+ * Each item is encoded once into the queue's shared buffer by the thread
+ * that puts it and decoded once by the thread that gets it (see `_ring.ts`);
+ * no message is posted per item and no broker thread runs. Pass a queue to
+ * another thread in a `Thread`'s `args`.
+ *
+ * @example Producer and consumer threads
+ * ```ts
+ * import { Queue, Thread } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const q = new Queue<number | null>();
+ * const t = new Thread({
+ *   target: async (q: Queue<number | null>) => {
+ *     for (let i = 0; i < 3; i++) await q.put(i);
+ *     await q.put(null);
+ *   },
+ *   args: [q],
+ * });
+ * t.start();
+ * const got: number[] = [];
+ * for (let x = await q.get(); x !== null; x = await q.get()) got.push(x);
+ * await t.join();
+ * assert.deepEqual(got, [0, 1, 2]);
+ * ```
+ *
+ * @module
+ */
+
+import { ClosedError, EmptyError, FullError } from "./errors.ts";
+import { registerHandler } from "./_handles.ts";
+import { BUSY, CLOSED_R, EMPTY, FULL, MAX_PAYLOAD, OK, readItem, Ring, type Taken, writeItem } from "./_ring.ts";
+import { assertCanBlock, checkTimeout, now } from "./_wait.ts";
+
+/** Options of {@linkcode Queue.put} and {@linkcode Queue.putSync}. */
+export interface QueuePutOptions {
+  /**
+   * Whether to wait for room in a full queue. When `false`, a full queue
+   * fails at once with `FullError` and `timeout` is ignored.
+   * @default {true}
+   */
+  block?: boolean;
+  /** How long to wait for room, in milliseconds. @default {Infinity} */
+  timeout?: number;
+  /** Stops the wait: the promise rejects with the signal's reason and nothing is put. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode Queue.get} and {@linkcode Queue.getSync}. */
+export interface QueueGetOptions {
+  /**
+   * Whether to wait for an item in an empty queue. When `false`, an empty
+   * queue fails at once with `EmptyError` and `timeout` is ignored.
+   * @default {true}
+   */
+  block?: boolean;
+  /** How long to wait for an item, in milliseconds. @default {Infinity} */
+  timeout?: number;
+  /** Stops the wait: the promise rejects with the signal's reason and nothing is taken. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode JoinableQueue.join} and {@linkcode JoinableQueue.joinSync}. */
+export interface QueueJoinOptions {
+  /** How long to wait, in milliseconds; `join` then just returns. @default {Infinity} */
+  timeout?: number;
+  /** Stops the wait: the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+// ---- shared between Queue and SimpleQueue ------------------------------------
+
+interface Checked {
+  block: boolean;
+  ms: number;
+  signal: AbortSignal | undefined;
+}
+
+function checkOptions(
+  options: QueuePutOptions | QueueGetOptions | undefined,
+  what: string,
+): Checked {
+  if (options === undefined) return { block: true, ms: Infinity, signal: undefined };
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Cannot call ${what} as 'options' must be an object: current value is ${String(options)}`);
+  }
+  const block = options.block ?? true;
+  const ms = checkTimeout(options.timeout, what);
+  const signal = options.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`Cannot call ${what} as 'signal' must be an AbortSignal: current value is ${String(signal)}`);
+  }
+  return { block: Boolean(block), ms: block ? ms : 0, signal };
+}
+
+function closedForPut(item: unknown): ClosedError {
+  return new ClosedError("Cannot put an item in a closed queue", { value: item });
+}
+
+function closedForGet(): ClosedError {
+  return new ClosedError("The queue is closed and drained");
+}
+
+function tooLarge(len: number): RangeError {
+  return new RangeError(
+    `Cannot put an item of ${len} bytes: a queue holds items of at most ${MAX_PAYLOAD} bytes`,
+  );
+}
+
+/** A record kept for retries after the first attempt found no room or a busy lock. */
+interface Saved {
+  bytes: Uint8Array;
+  kind: number;
+  status: number;
+}
+
+/** First attempt at a put; a record that must wait is copied into a {@linkcode Saved}. */
+function firstPut(ring: Ring, item: unknown, lockWait: boolean, keep: boolean): number | Saved {
+  return writeItem(item, (bytes, kind) => {
+    if (bytes.length > MAX_PAYLOAD) throw tooLarge(bytes.length);
+    const status = ring.put(bytes, kind, lockWait);
+    return status === OK || status === CLOSED_R || !keep ? status : { bytes: bytes.slice(), kind, status };
+  });
+}
+
+function putNowait(ring: Ring, item: unknown): void {
+  if (ring.closed) throw closedForPut(item);
+  const status = firstPut(ring, item, true, false);
+  if (status === FULL) throw new FullError();
+  if (status === CLOSED_R) throw closedForPut(item);
+}
+
+function putSync(ring: Ring, item: unknown, options: QueuePutOptions | undefined, what: string): void {
+  const { block, ms } = checkOptions(options, what);
+  if (block) assertCanBlock(what);
+  if (ring.closed) throw closedForPut(item);
+  const first = firstPut(ring, item, true, block);
+  if (first === OK) return;
+  if (first === CLOSED_R) throw closedForPut(item);
+  if (typeof first === "number") throw new FullError();
+  const end = now() + ms;
+  ring.spaceWaiter(1);
+  try {
+    for (;;) {
+      const seq = ring.spaceSeq();
+      const status = ring.put(first.bytes, first.kind, true);
+      if (status === OK) return;
+      if (status === CLOSED_R) throw closedForPut(item);
+      const left = end - now();
+      if (left <= 0) throw new FullError();
+      ring.waitSpaceSync(seq, left);
+    }
+  } finally {
+    ring.spaceWaiter(-1);
+  }
+}
+
+async function putAsync(ring: Ring, item: unknown, options: QueuePutOptions | undefined, what: string): Promise<void> {
+  const { block, ms, signal } = checkOptions(options, what);
+  if (signal?.aborted) throw signal.reason;
+  if (ring.closed) throw closedForPut(item);
+  const first = firstPut(ring, item, false, true);
+  if (first === OK) return;
+  if (first === CLOSED_R) throw closedForPut(item);
+  const saved = first as Saved;
+  const end = now() + ms;
+  let status = saved.status;
+  let waiting = false;
+  try {
+    for (;;) {
+      if (status === BUSY) {
+        // A lock is held by another thread, briefly: wait for it without blocking.
+        await ring.lockPutAsync();
+        await ring.lockTakeAsync();
+        if (signal?.aborted) throw signal.reason;
+      } else if (status === FULL && !block) {
+        throw new FullError();
+      }
+      const seq = ring.spaceSeq();
+      status = ring.put(saved.bytes, saved.kind, false);
+      if (status === OK) return;
+      if (status === CLOSED_R) throw closedForPut(item);
+      if (status === BUSY) continue;
+      if (!block) throw new FullError();
+      const left = end - now();
+      if (left <= 0) throw new FullError();
+      if (!waiting) {
+        ring.spaceWaiter(1);
+        waiting = true;
+        continue; // re-check once registered, so no wake-up is missed
+      }
+      await ring.waitSpace(seq, left, signal);
+    }
+  } finally {
+    if (waiting) ring.spaceWaiter(-1);
+  }
+}
+
+function got(taken: Taken | number): unknown {
+  if (typeof taken !== "number") return readItem(taken);
+  throw taken === CLOSED_R ? closedForGet() : new EmptyError();
+}
+
+function getNowait(ring: Ring): unknown {
+  return got(ring.take(true));
+}
+
+function getSync(ring: Ring, options: QueueGetOptions | undefined, what: string): unknown {
+  const { block, ms } = checkOptions(options, what);
+  const first = ring.take(true);
+  if (typeof first !== "number" || first === CLOSED_R || !block) return got(first);
+  assertCanBlock(what);
+  const end = now() + ms;
+  ring.itemWaiter(1);
+  try {
+    for (;;) {
+      const seq = ring.itemsSeq();
+      const r = ring.take(true);
+      if (r !== EMPTY) return got(r);
+      const left = end - now();
+      if (left <= 0) throw new EmptyError();
+      ring.waitItemsSync(seq, left);
+    }
+  } finally {
+    ring.itemWaiter(-1);
+  }
+}
+
+async function getAsync(ring: Ring, options: QueueGetOptions | undefined, what: string): Promise<unknown> {
+  const { block, ms, signal } = checkOptions(options, what);
+  if (signal?.aborted) throw signal.reason;
+  let r = ring.take(false);
+  if (r !== EMPTY && r !== BUSY) return got(r);
+  if (r === EMPTY && !block) throw new EmptyError();
+  const end = now() + ms;
+  let waiting = false;
+  let seq = 0;
+  try {
+    for (;;) {
+      if (r === BUSY) {
+        // The consumer lock is held by another thread, briefly: wait without blocking.
+        await ring.lockTakeAsync();
+      } else if (!waiting) {
+        // Register, then re-check, so no wake-up is missed.
+        ring.itemWaiter(1);
+        waiting = true;
+      } else {
+        const left = end - now();
+        if (left <= 0) throw new EmptyError();
+        await ring.waitItems(seq, left, signal);
+      }
+      if (signal?.aborted) throw signal.reason;
+      seq = ring.itemsSeq();
+      r = ring.take(false);
+      if (r !== EMPTY && r !== BUSY) return got(r);
+      if (r === EMPTY && !block) throw new EmptyError();
+    }
+  } finally {
+    if (waiting) ring.itemWaiter(-1);
+  }
+}
+
+function checkMaxsize(maxsize: unknown, what: string): number {
+  if (typeof maxsize !== "number") {
+    throw new TypeError(`Cannot create ${what} as 'maxsize' must be a number: current value is ${String(maxsize)}`);
+  }
+  if (!Number.isInteger(maxsize) || maxsize > 0x7fffffff) {
+    throw new RangeError(
+      `Cannot create ${what} as 'maxsize' must be an integer: current value is ${String(maxsize)}`,
+    );
+  }
+  return maxsize;
+}
+
+/** Set while a handle is rebuilt in a receiving thread: the constructor adopts it. */
+let adopting: Ring | undefined;
+
+/** The transport of a queue, for `JoinableQueue` (set in `Queue`'s static block). */
+let ringOf: (q: Queue) => Ring;
+
+// ---- Queue ---------------------------------------------------------------------
+
+/**
+ * A first-in, first-out queue shared by threads: Python's
+ * `multiprocessing.Queue`. Any number of threads may put and get; each item
+ * is delivered to exactly one getter, in the order each producer put them.
+ *
+ * Items are structured-clone values (see the README); they are copied, so a
+ * getter receives its own copy. Sizes (`qsize`, `empty`, `full`) are
+ * snapshots: other threads may change them at any moment.
+ *
+ * @typeParam T The type of the items.
+ *
+ * @example Python's put / full / putNowait demo
+ * ```ts
+ * import { FullError, Queue } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const q = new Queue<string>(3);
+ * await q.put("m1");
+ * await q.put("m2");
+ * assert.equal(q.full(), false);
+ * await q.put("m3");
+ * assert.equal(q.full(), true);
+ * await assert.rejects(q.put("m4", { timeout: 10 }), FullError);
+ * assert.throws(() => q.putNowait("m4"), FullError);
+ * assert.equal(q.qsize(), 3);
+ * assert.deepEqual([q.getNowait(), q.getNowait(), q.getNowait()], ["m1", "m2", "m3"]);
+ * assert.equal(q.empty(), true);
+ * ```
+ */
+export class Queue<T = unknown> implements AsyncIterable<T> {
+  #ring: Ring;
+
+  /**
+   * Creates a queue.
+   *
+   * @param maxsize The most items the queue holds; `0` or less means
+   *   unbounded (bounded only by memory: items up to 1 GiB).
+   * @default {0}
+   * @throws {RangeError} when `maxsize` is not an integer.
+   * @throws {TypeError} when `maxsize` is not a number.
+   */
+  constructor(maxsize: number = 0) {
+    if (adopting) {
+      this.#ring = adopting;
+      adopting = undefined;
+      return;
+    }
+    this.#ring = Ring.create(checkMaxsize(maxsize, "queue"));
+  }
+
+  /** The most items the queue holds; `0` means unbounded. */
+  get maxsize(): number {
+    return this.#ring.maxsize;
+  }
+
+  /** Whether {@linkcode Queue.close} was called (by any thread). */
+  get closed(): boolean {
+    return this.#ring.closed;
+  }
+
+  /**
+   * Puts `item` at the end of the queue, waiting for room while the queue is
+   * full.
+   *
+   * @param item What to put: a structured-clone value.
+   * @param options `block`, `timeout`, `signal`; see {@linkcode QueuePutOptions}.
+   * @returns A promise that resolves once the item is in the queue.
+   * @throws {FullError} (rejects) when there is no room: at once when not
+   *   blocking, else after `timeout`.
+   * @throws {ClosedError} (rejects) when the queue is closed, or closes while
+   *   waiting; `.value` is the item.
+   * @throws {TypeError} (rejects) when the item cannot be sent; nothing is put.
+   * @throws {RangeError} (rejects) when `timeout` is not a finite number >= 0.
+   *
+   * @example Waiting for room
+   * ```ts
+   * import { Queue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new Queue<number>(1);
+   * await q.put(1);
+   * const putting = q.put(2); // waits until the first item is taken
+   * assert.equal(await q.get(), 1);
+   * await putting;
+   * assert.equal(await q.get(), 2);
+   * ```
+   */
+  put(item: T, options?: QueuePutOptions): Promise<void> {
+    return putAsync(this.#ring, item, options, "Queue.put()");
+  }
+
+  /**
+   * The blocking twin of {@linkcode Queue.put}, for workers and server main
+   * threads.
+   *
+   * @param item What to put.
+   * @param options `block`, `timeout`; see {@linkcode QueuePutOptions}.
+   * @throws {FullError} when there is no room (at once, or after `timeout`).
+   * @throws {ClosedError} when the queue is closed.
+   * @throws {TypeError} when the item cannot be sent.
+   * @throws {RangeError} when `timeout` is not a finite number >= 0.
+   *
+   * @example
+   * ```ts
+   * import { Queue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new Queue<{ n: number }>();
+   * q.putSync({ n: 1 });
+   * assert.deepEqual(q.getSync(), { n: 1 });
+   * ```
+   */
+  putSync(item: T, options?: Omit<QueuePutOptions, "signal">): void {
+    putSync(this.#ring, item, options, "Queue.putSync()");
+  }
+
+  /**
+   * Puts `item` if there is room now: `put(item, { block: false })`.
+   *
+   * @param item What to put.
+   * @throws {FullError} when the queue is full.
+   * @throws {ClosedError} when the queue is closed.
+   * @throws {TypeError} when the item cannot be sent.
+   *
+   * @example
+   * ```ts
+   * import { FullError, Queue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new Queue<string>(1);
+   * q.putNowait("a");
+   * assert.throws(() => q.putNowait("b"), FullError);
+   * ```
+   */
+  putNowait(item: T): void {
+    putNowait(this.#ring, item);
+  }
+
+  /**
+   * Removes and returns the first item, waiting while the queue is empty.
+   *
+   * @param options `block`, `timeout`, `signal`; see {@linkcode QueueGetOptions}.
+   * @returns A promise of the item.
+   * @throws {EmptyError} (rejects) when there is no item: at once when not
+   *   blocking, else after `timeout`.
+   * @throws {ClosedError} (rejects) when the queue is closed and drained, or
+   *   closes while waiting.
+   * @throws {RangeError} (rejects) when `timeout` is not a finite number >= 0.
+   *
+   * @example With a timeout
+   * ```ts
+   * import { EmptyError, Queue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new Queue<string>();
+   * await assert.rejects(q.get({ timeout: 20 }), EmptyError);
+   * await q.put("x");
+   * assert.equal(await q.get({ timeout: 20 }), "x");
+   * ```
+   */
+  get(options?: QueueGetOptions): Promise<T> {
+    return getAsync(this.#ring, options, "Queue.get()") as Promise<T>;
+  }
+
+  /**
+   * The blocking twin of {@linkcode Queue.get}, for workers and server main
+   * threads.
+   *
+   * @param options `block`, `timeout`; see {@linkcode QueueGetOptions}.
+   * @returns The item.
+   * @throws {EmptyError} when there is no item (at once, or after `timeout`).
+   * @throws {ClosedError} when the queue is closed and drained.
+   * @throws {RangeError} when `timeout` is not a finite number >= 0.
+   *
+   * @example
+   * ```ts
+   * import { EmptyError, Queue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new Queue<number>();
+   * assert.throws(() => q.getSync({ timeout: 10 }), EmptyError);
+   * ```
+   */
+  getSync(options?: Omit<QueueGetOptions, "signal">): T {
+    return getSync(this.#ring, options, "Queue.getSync()") as T;
+  }
+
+  /**
+   * Removes and returns the first item if there is one now:
+   * `get({ block: false })`.
+   *
+   * @returns The item.
+   * @throws {EmptyError} when the queue is empty.
+   * @throws {ClosedError} when the queue is closed and drained.
+   *
+   * @example
+   * ```ts
+   * import { EmptyError, Queue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new Queue<number>();
+   * assert.throws(() => q.getNowait(), EmptyError);
+   * q.putNowait(7);
+   * assert.equal(q.getNowait(), 7);
+   * ```
+   */
+  getNowait(): T {
+    return getNowait(this.#ring) as T;
+  }
+
+  /**
+   * The number of items in the queue (a snapshot; exact when no thread is
+   * putting or getting).
+   *
+   * @returns How many items the queue holds.
+   *
+   * @example
+   * ```ts
+   * import { Queue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new Queue();
+   * q.putNowait("a");
+   * q.putNowait("b");
+   * assert.equal(q.qsize(), 2);
+   * ```
+   */
+  qsize(): number {
+    return this.#ring.size();
+  }
+
+  /**
+   * Whether the queue holds no items (a snapshot).
+   *
+   * @returns `true` when empty.
+   *
+   * @example
+   * ```ts
+   * import { Queue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new Queue().empty(), true);
+   * ```
+   */
+  empty(): boolean {
+    return this.#ring.size() === 0;
+  }
+
+  /**
+   * Whether the queue holds `maxsize` items (a snapshot); always `false` for
+   * an unbounded queue.
+   *
+   * @returns `true` when full.
+   *
+   * @example
+   * ```ts
+   * import { Queue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new Queue(1);
+   * q.putNowait(0);
+   * assert.equal(q.full(), true);
+   * ```
+   */
+  full(): boolean {
+    return this.#ring.isFull();
+  }
+
+  /**
+   * Closes the queue for every thread that holds it (Python 3.13's
+   * `Queue.shutdown()`): later puts fail with `ClosedError`; gets take what
+   * is left, then fail with `ClosedError`; threads waiting to put or get
+   * wake up with `ClosedError`. Calling it again does nothing.
+   *
+   * @example Draining after close
+   * ```ts
+   * import { ClosedError, Queue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new Queue<number>();
+   * q.putNowait(1);
+   * q.close();
+   * assert.throws(() => q.putNowait(2), ClosedError);
+   * assert.equal(await q.get(), 1);
+   * await assert.rejects(q.get(), ClosedError);
+   * ```
+   */
+  close(): void {
+    this.#ring.close();
+  }
+
+  /**
+   * Yields items until the queue is closed and drained.
+   *
+   * @returns An async iterator over the items.
+   *
+   * @example
+   * ```ts
+   * import { Queue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new Queue<number>();
+   * for (const i of [1, 2, 3]) q.putNowait(i);
+   * q.close();
+   * const seen: number[] = [];
+   * for await (const x of q) seen.push(x);
+   * assert.deepEqual(seen, [1, 2, 3]);
+   * ```
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
+    for (;;) {
+      let item: T;
+      try {
+        item = await this.get();
+      } catch (error) {
+        if (error instanceof ClosedError) return;
+        throw error;
+      }
+      yield item;
+    }
+  }
+
+  /**
+   * Closes the queue (for every holder) at the end of a `using` block.
+   *
+   * @example
+   * ```ts
+   * import { Queue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * let outer: Queue | undefined;
+   * {
+   *   using q = new Queue();
+   *   outer = q;
+   * }
+   * assert.equal(outer.closed, true);
+   * ```
+   */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  static {
+    registerHandler<Queue, { buffer: SharedArrayBuffer; joinable: boolean }>({
+      tag: "Queue",
+      canHandle: (v): v is Queue => v instanceof Queue,
+      serialize: (q) => ({ buffer: q.#ring.buffer, joinable: q instanceof JoinableQueue }),
+      deserialize: ({ buffer, joinable }) => {
+        adopting = Ring.from(buffer);
+        return joinable ? new JoinableQueue() : new Queue();
+      },
+    });
+  }
+
+  static {
+    ringOf = (q) => q.#ring;
+  }
+}
+
+// ---- JoinableQueue -----------------------------------------------------------
+
+/**
+ * A {@linkcode Queue} that counts unfinished tasks: Python's
+ * `multiprocessing.JoinableQueue`. Each item put is a task; a consumer calls
+ * {@linkcode JoinableQueue.taskDone} when it has finished one, and
+ * {@linkcode JoinableQueue.join} waits until every task put is done.
+ *
+ * @typeParam T The type of the items.
+ *
+ * @example
+ * ```ts
+ * import { JoinableQueue } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const q = new JoinableQueue<number>();
+ * q.putNowait(1);
+ * q.putNowait(2);
+ * const worker = (async () => {
+ *   for (let i = 0; i < 2; i++) {
+ *     await q.get();
+ *     q.taskDone();
+ *   }
+ * })();
+ * await q.join();
+ * await worker;
+ * assert.equal(q.empty(), true);
+ * ```
+ */
+export class JoinableQueue<T = unknown> extends Queue<T> {
+  /**
+   * Creates a joinable queue.
+   *
+   * @param maxsize The most items the queue holds; `0` or less means unbounded.
+   * @default {0}
+   * @throws {RangeError} when `maxsize` is not an integer.
+   */
+  constructor(maxsize: number = 0) {
+    super(maxsize);
+  }
+
+  /**
+   * Marks one task (an item taken from the queue) as done.
+   *
+   * @throws {Error} when called more times than items were put.
+   *
+   * @example
+   * ```ts
+   * import { JoinableQueue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new JoinableQueue();
+   * assert.throws(() => q.taskDone(), Error);
+   * ```
+   */
+  taskDone(): void {
+    if (!ringOf(this).taskDone()) {
+      throw new Error("Cannot call JoinableQueue.taskDone(): it was called more times than items were put");
+    }
+  }
+
+  /**
+   * Waits until every item put has been marked done with
+   * {@linkcode JoinableQueue.taskDone}.
+   *
+   * @param options `timeout` (then it just returns), `signal`.
+   * @returns A promise that resolves when no task is left, or the timeout passed.
+   * @throws {RangeError} (rejects) when `timeout` is not a finite number >= 0.
+   *
+   * @example With a timeout
+   * ```ts
+   * import { JoinableQueue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new JoinableQueue();
+   * q.putNowait("task");
+   * await q.join({ timeout: 10 }); // returns: the task is still unfinished
+   * q.getNowait();
+   * q.taskDone();
+   * await q.join();
+   * assert.equal(q.qsize(), 0);
+   * ```
+   */
+  async join(options?: QueueJoinOptions): Promise<void> {
+    const { ms, signal } = checkOptions(options, "JoinableQueue.join()");
+    if (signal?.aborted) throw signal.reason;
+    const ring = ringOf(this);
+    const end = now() + ms;
+    if (ring.unfinished() === 0) return;
+    ring.joinWaiter(1);
+    try {
+      for (;;) {
+        const seq = ring.doneSeq();
+        if (ring.unfinished() === 0) return;
+        const left = end - now();
+        if (left <= 0) return;
+        await ring.waitJoin(seq, left, signal);
+      }
+    } finally {
+      ring.joinWaiter(-1);
+    }
+  }
+
+  /**
+   * The blocking twin of {@linkcode JoinableQueue.join}.
+   *
+   * @param options `timeout` (then it just returns).
+   * @throws {RangeError} when `timeout` is not a finite number >= 0.
+   *
+   * @example
+   * ```ts
+   * import { JoinableQueue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new JoinableQueue();
+   * q.joinSync(); // nothing put: returns at once
+   * assert.equal(q.qsize(), 0);
+   * ```
+   */
+  joinSync(options?: Omit<QueueJoinOptions, "signal">): void {
+    const { ms } = checkOptions(options, "JoinableQueue.joinSync()");
+    const ring = ringOf(this);
+    if (ring.unfinished() === 0) return;
+    assertCanBlock("JoinableQueue.joinSync()");
+    const end = now() + ms;
+    ring.joinWaiter(1);
+    try {
+      for (;;) {
+        const seq = ring.doneSeq();
+        if (ring.unfinished() === 0) return;
+        const left = end - now();
+        if (left <= 0) return;
+        ring.waitJoinSync(seq, left);
+      }
+    } finally {
+      ring.joinWaiter(-1);
+    }
+  }
+}
+
+// ---- SimpleQueue -------------------------------------------------------------
+
+/**
+ * An unbounded first-in, first-out queue with a small interface: Python's
+ * `multiprocessing.SimpleQueue`. Same transport and guarantees as
+ * {@linkcode Queue}.
+ *
+ * @typeParam T The type of the items.
+ *
+ * @example
+ * ```ts
+ * import { SimpleQueue } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const q = new SimpleQueue<string>();
+ * assert.equal(q.empty(), true);
+ * await q.put("hello");
+ * assert.equal(await q.get(), "hello");
+ * ```
+ */
+export class SimpleQueue<T = unknown> implements AsyncIterable<T> {
+  #ring: Ring;
+
+  /** Creates an empty queue. */
+  constructor() {
+    if (adopting) {
+      this.#ring = adopting;
+      adopting = undefined;
+      return;
+    }
+    this.#ring = Ring.create(0);
+  }
+
+  /**
+   * Puts `item` at the end of the queue. The queue is unbounded, so this
+   * does not wait for room.
+   *
+   * @param item What to put: a structured-clone value.
+   * @returns A promise that resolves once the item is in the queue.
+   * @throws {ClosedError} (rejects) when the queue is closed.
+   * @throws {TypeError} (rejects) when the item cannot be sent.
+   *
+   * @example
+   * ```ts
+   * import { SimpleQueue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new SimpleQueue<number[]>();
+   * await q.put([1, 2]);
+   * assert.deepEqual(q.getSync(), [1, 2]);
+   * ```
+   */
+  put(item: T): Promise<void> {
+    return putAsync(this.#ring, item, undefined, "SimpleQueue.put()");
+  }
+
+  /**
+   * Removes and returns the first item, waiting while the queue is empty.
+   *
+   * @param options `timeout`, `signal` (and `block`), as for {@linkcode Queue.get}.
+   * @returns A promise of the item.
+   * @throws {EmptyError} (rejects) when `timeout` passes, or at once with `block: false`.
+   * @throws {ClosedError} (rejects) when the queue is closed and drained.
+   *
+   * @example
+   * ```ts
+   * import { SimpleQueue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new SimpleQueue<number>();
+   * setTimeout(() => q.put(5), 10);
+   * assert.equal(await q.get(), 5);
+   * ```
+   */
+  get(options?: QueueGetOptions): Promise<T> {
+    return getAsync(this.#ring, options, "SimpleQueue.get()") as Promise<T>;
+  }
+
+  /**
+   * The blocking twin of {@linkcode SimpleQueue.get}.
+   *
+   * @param options `timeout` (and `block`).
+   * @returns The item.
+   * @throws {EmptyError} when `timeout` passes.
+   * @throws {ClosedError} when the queue is closed and drained.
+   *
+   * @example
+   * ```ts
+   * import { EmptyError, SimpleQueue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new SimpleQueue();
+   * assert.throws(() => q.getSync({ timeout: 5 }), EmptyError);
+   * ```
+   */
+  getSync(options?: Omit<QueueGetOptions, "signal">): T {
+    return getSync(this.#ring, options, "SimpleQueue.getSync()") as T;
+  }
+
+  /**
+   * Whether the queue holds no items (a snapshot).
+   *
+   * @returns `true` when empty.
+   *
+   * @example
+   * ```ts
+   * import { SimpleQueue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new SimpleQueue().empty(), true);
+   * ```
+   */
+  empty(): boolean {
+    return this.#ring.size() === 0;
+  }
+
+  /**
+   * Closes the queue for every holder, as {@linkcode Queue.close} does.
+   *
+   * @example
+   * ```ts
+   * import { ClosedError, SimpleQueue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new SimpleQueue();
+   * q.close();
+   * await assert.rejects(q.put(1), ClosedError);
+   * ```
+   */
+  close(): void {
+    this.#ring.close();
+  }
+
+  /**
+   * Yields items until the queue is closed and drained.
+   *
+   * @returns An async iterator over the items.
+   *
+   * @example
+   * ```ts
+   * import { SimpleQueue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new SimpleQueue<string>();
+   * await q.put("a");
+   * q.close();
+   * const seen: string[] = [];
+   * for await (const x of q) seen.push(x);
+   * assert.deepEqual(seen, ["a"]);
+   * ```
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
+    for (;;) {
+      let item: T;
+      try {
+        item = await this.get();
+      } catch (error) {
+        if (error instanceof ClosedError) return;
+        throw error;
+      }
+      yield item;
+    }
+  }
+
+  static {
+    registerHandler<SimpleQueue, SharedArrayBuffer>({
+      tag: "SimpleQueue",
+      canHandle: (v): v is SimpleQueue => v instanceof SimpleQueue,
+      serialize: (q) => q.#ring.buffer,
+      deserialize: (buffer) => {
+        adopting = Ring.from(buffer);
+        return new SimpleQueue();
+      },
+    });
+  }
+}
