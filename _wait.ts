@@ -88,21 +88,38 @@ export function waitAsync(
   if (signal?.aborted) return Promise.reject(signal.reason);
   const res = Atomics.waitAsync(cell, index, expected, timeout === Infinity ? undefined : timeout);
   if (!res.async) return Promise.resolve(res.value as WaitResult);
-  if (!signal) return res.value as Promise<WaitResult>;
+  // Deno, Node and Bun do not count a pending Atomics.waitAsync as work: a
+  // program whose only pending thing is this wait would exit (or, in a
+  // test, fail with "promise resolution is still pending"). A timer holds
+  // the event loop while the wait is parked.
+  const keepAlive = setTimeout(noop, KEEP_ALIVE);
+  if (!signal) {
+    return (res.value as Promise<WaitResult>).then((v) => {
+      clearTimeout(keepAlive);
+      return v;
+    });
+  }
   return new Promise<WaitResult>((resolve, reject) => {
     const onAbort = () => {
+      clearTimeout(keepAlive);
       reject(signal.reason);
       // Wake the parked waitAsync so it does not linger until the next
-      // notify; the other waiters on the word re-check and wait again.
+      // notify (and absorb a wake-up meant for a live waiter); the other
+      // waiters on the word re-check and wait again.
       Atomics.notify(cell, index);
     };
     signal.addEventListener("abort", onAbort, { once: true });
     (res.value as Promise<WaitResult>).then((v) => {
+      clearTimeout(keepAlive);
       signal.removeEventListener("abort", onAbort);
       resolve(v);
     });
   });
 }
+
+function noop(): void {}
+/** The longest timer delay (about 24.8 days); cleared long before. */
+const KEEP_ALIVE = 0x7fffffff;
 
 /**
  * Wakes up to `count` waiters parked on `cell[index]`.

@@ -23,3 +23,5 @@
 export * from "./errors.ts";
 export * from "./thread.ts";
 export * from "./queue.ts";
+export * from "./sync.ts";
+export * from "./shared.ts";

@@ -1,0 +1,2166 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * Synchronization primitives shared between threads: Python's `Lock`,
+ * `RLock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition` and
+ * `Barrier`, each a few words of a `SharedArrayBuffer` driven by `Atomics`.
+ *
+ * Every waiting method comes in two forms: a Promise (`acquire`, `wait`)
+ * that never blocks the event loop, and a blocking `Sync` twin
+ * (`acquireSync`, `waitSync`) for workers and server main threads. Pass a
+ * primitive in a `Thread`'s `args` to share it; the worker gets a working
+ * copy over the same memory.
+ *
+ * **Owner death.** A thread that ends (terminated, crashed or returned)
+ * while it holds a `Lock`, an `RLock` or a `Semaphore` permit does not wedge
+ * the others: the next acquirer takes the primitive over, and its
+ * `ownerDied` property reads `true` until its next acquire, so it can repair
+ * whatever the dead owner left half done (Python would wait for ever).
+ *
+ * **Fairness.** Locks and semaphores let a running thread take a free
+ * primitive at once (cheap and fast), but a waiter that has waited for more
+ * than a few milliseconds marks itself as starving; from then on newcomers
+ * stand back until it has been served, so no waiter starves under steady
+ * contention.
+ *
+ * @example Share a lock with a thread
+ * ```ts
+ * import * as mp from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const lock = new mp.Lock();
+ * const t = new mp.Thread({
+ *   target: (lock: mp.Lock) => {
+ *     lock.acquireSync();
+ *     lock.release();
+ *   },
+ *   args: [lock],
+ * });
+ * await lock.acquire();
+ * t.start();
+ * lock.release();
+ * await t.join();
+ * assert.equal(t.exitCode, 0);
+ * assert.equal(lock.locked(), false);
+ * ```
+ *
+ * @module
+ */
+
+import { BrokenBarrierError, TimeoutError } from "./errors.ts";
+import { pack, registerHandler, unpack } from "./_handles.ts";
+import { DEATHS, isIdentAlive, registryCells, selfIdent } from "./_registry.ts";
+import { assertCanBlock, checkTimeout, now, waitAsync, waitSync } from "./_wait.ts";
+
+// ---------------------------------------------------------------------------
+// Options and shared helpers
+// ---------------------------------------------------------------------------
+
+/** Options for `acquire` / `acquireSync` of locks and semaphores. */
+export interface AcquireOptions {
+  /**
+   * Wait for the primitive when it is not free. With `false`, return at once
+   * (`timeout` may not be given then).
+   * @default {true}
+   */
+  block?: boolean;
+  /** How long to wait, in milliseconds (a finite number ≥ 0). @default {Infinity} */
+  timeout?: number;
+  /** Stops the wait: the Promise rejects with `signal.reason`, the primitive is not taken. */
+  signal?: AbortSignal;
+}
+
+/** Options for the waits of `Event`, `Condition` and `Barrier`. */
+export interface WaitOptions {
+  /** How long to wait, in milliseconds (a finite number ≥ 0). @default {Infinity} */
+  timeout?: number;
+  /** Stops the wait: the Promise rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/**
+ * What the scoped forms (`scoped()`, `scopedSync()`) return: the primitive,
+ * held until this object is disposed. Works with `using` and `await using`;
+ * disposing twice releases once.
+ */
+export interface Acquired extends Disposable, AsyncDisposable {
+  /** Whether this acquire took the primitive over from a thread that died holding it. */
+  readonly ownerDied: boolean;
+  /** Releases now (what leaving the `using` scope does); later calls do nothing. */
+  release(): void;
+}
+
+/** How long a waiter waits before it claims priority (ms). */
+const STARVE_MS = 2;
+/**
+ * Parked waiters wake at least this often (ms) to see whether the owner
+ * died, which changes no word they could wait on.
+ */
+const SLICE = 50;
+
+/** How an acquire ended. */
+const FAILED = 0;
+const TOOK = 1;
+const RECOVERED = 2;
+
+function describe(v: unknown): string {
+  return typeof v === "string" ? JSON.stringify(v) : String(v);
+}
+
+/** Reads `{ block, timeout }` and returns the wait in ms (0 for `block: false`). */
+function acquireTimeout(options: AcquireOptions | undefined, what: string): number {
+  if (options === undefined) return Infinity;
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Cannot call ${what} as 'options' must be an object: current value is ${describe(options)}`);
+  }
+  const ms = checkTimeout(options.timeout, what);
+  if (options.block === false) {
+    if (options.timeout !== undefined) {
+      throw new RangeError(`Cannot call ${what} as 'timeout' cannot be given with 'block: false'`);
+    }
+    return 0;
+  }
+  return ms;
+}
+
+/** Reads a `timeout` given as a number or as `{ timeout, signal }`. */
+function waitArgs(arg: number | WaitOptions | undefined, what: string): { ms: number; signal?: AbortSignal } {
+  if (arg === undefined || typeof arg === "number") return { ms: checkTimeout(arg, what) };
+  if (typeof arg !== "object" || arg === null) {
+    throw new TypeError(
+      `Cannot call ${what} as its argument must be a timeout in ms or { timeout, signal }: current value is ${
+        describe(arg)
+      }`,
+    );
+  }
+  return { ms: checkTimeout(arg.timeout, what), signal: arg.signal };
+}
+
+function checkSignal(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw signal.reason;
+}
+
+function makeAcquired(release: () => void, ownerDied: boolean): Acquired {
+  let held = true;
+  const done = () => {
+    if (!held) return;
+    held = false;
+    release();
+  };
+  return {
+    ownerDied,
+    release: done,
+    [Symbol.dispose]: done,
+    [Symbol.asyncDispose]: () => {
+      done();
+      return Promise.resolve();
+    },
+  };
+}
+
+function scopeTimeout(what: string, options: AcquireOptions | undefined): TimeoutError {
+  return new TimeoutError(
+    options?.block === false
+      ? `Cannot enter ${what}: it is held and 'block' is false`
+      : `Cannot enter ${what}: not acquired within ${options?.timeout} ms`,
+  );
+}
+
+// ---------------------------------------------------------------------------
+// The acquire slow path shared by Lock, RLock and Semaphore
+// ---------------------------------------------------------------------------
+
+/**
+ * Words every "gate" (lock, semaphore) has at the same indexes:
+ *
+ * | index      | written by                         | meaning                                        |
+ * |------------|------------------------------------|------------------------------------------------|
+ * | `WORD`     | acquirers (CAS), releasers (store) | the futex word: owner ident or permit count    |
+ * | `WAITERS`  | waiters, `Atomics.add`/`sub`       | threads in the slow path; releasers notify only when > 0 |
+ * | `STARVING` | one waiter, CAS 0 → its ident      | a waiter that has waited too long; others stand back     |
+ *
+ * A waiter increments `WAITERS` before reading `WORD`; a releaser writes
+ * `WORD` before reading `WAITERS` (both sequentially consistent), so either
+ * the waiter sees the release or the releaser sees the waiter and notifies.
+ */
+const WORD = 0;
+const WAITERS = 1;
+const STARVING = 2;
+
+/** One acquire attempt, and what a waiter does about dead owners. */
+interface Gate {
+  readonly cell: Int32Array;
+  /** Takes the primitive if it is free. */
+  take(me: number): boolean;
+  /** Takes it over from a dead owner; true when taken. */
+  recover(me: number): boolean;
+}
+
+/** Whether the calling thread may take the gate now (no one else starving). */
+function mayTake(cell: Int32Array, me: number): boolean {
+  const s = Atomics.load(cell, STARVING);
+  if (s === 0 || s === me) return true;
+  if (!isIdentAlive(s)) {
+    Atomics.compareExchange(cell, STARVING, s, 0);
+    return true;
+  }
+  return false;
+}
+
+/** Called after the slow path, whatever its outcome. */
+function leave(cell: Int32Array, me: number, starving: boolean): void {
+  Atomics.sub(cell, WAITERS, 1);
+  if (starving && Atomics.compareExchange(cell, STARVING, me, 0) === me) {
+    // Waiters that stood back for us may be parked on a free primitive.
+    Atomics.notify(cell, WORD);
+  }
+}
+
+function slowSync(g: Gate, ms: number): number {
+  const cell = g.cell;
+  const me = selfIdent();
+  const start = now();
+  const end = start + ms;
+  let starving = false;
+  Atomics.add(cell, WAITERS, 1);
+  try {
+    for (;;) {
+      const w = Atomics.load(cell, WORD);
+      if (mayTake(cell, me) && g.take(me)) return TOOK;
+      if (g.recover(me)) return RECOVERED;
+      const t = now();
+      if (t >= end) return FAILED;
+      if (!starving && t - start >= STARVE_MS) {
+        starving = Atomics.compareExchange(cell, STARVING, 0, me) === 0;
+      }
+      waitSync(cell, WORD, w, Math.min(end - t, SLICE));
+    }
+  } finally {
+    leave(cell, me, starving);
+  }
+}
+
+async function slowAsync(g: Gate, ms: number, signal: AbortSignal | undefined): Promise<number> {
+  const cell = g.cell;
+  const me = selfIdent();
+  const start = now();
+  const end = start + ms;
+  let starving = false;
+  Atomics.add(cell, WAITERS, 1);
+  try {
+    for (;;) {
+      const w = Atomics.load(cell, WORD);
+      if (mayTake(cell, me) && g.take(me)) return TOOK;
+      if (g.recover(me)) return RECOVERED;
+      const t = now();
+      if (t >= end) return FAILED;
+      if (!starving && t - start >= STARVE_MS) {
+        starving = Atomics.compareExchange(cell, STARVING, 0, me) === 0;
+      }
+      await waitAsync(cell, WORD, w, Math.min(end - t, SLICE), signal);
+    }
+  } finally {
+    leave(cell, me, starving);
+  }
+}
+
+/**
+ * Wakes waiters after `WORD` changed: `n` of them, or all when one is
+ * starving (it may not be first in the futex queue).
+ */
+function wake(cell: Int32Array, n: number): void {
+  if (Atomics.load(cell, WAITERS) === 0) return;
+  Atomics.notify(cell, WORD, Atomics.load(cell, STARVING) === 0 ? n : Infinity);
+}
+
+// ---------------------------------------------------------------------------
+// Lock
+// ---------------------------------------------------------------------------
+
+/**
+ * Layout of a `Lock` (`Int32Array` over 16 bytes):
+ *
+ * | index      | meaning                                             |
+ * |------------|-----------------------------------------------------|
+ * | `WORD`     | 0 when free, else the ident of the acquiring thread |
+ * | `WAITERS`  | see the gate table above                            |
+ * | `STARVING` | see the gate table above                            |
+ *
+ * Acquire: CAS `WORD` 0 → ident. Release: store 0, then notify one waiter
+ * when `WAITERS > 0`. A waiter that finds `WORD` holding the ident of a
+ * dead thread CASes it to its own ident: it owns the lock.
+ */
+const LOCK_BYTES = 16;
+
+/** The shared words of a lock, for `Condition` (set in the classes' static blocks). */
+let lockCell: (lock: Lock) => Int32Array;
+let rlockCell: (lock: RLock) => Int32Array;
+
+function lockGate(cell: Int32Array): Gate {
+  return {
+    cell,
+    take: (me) => Atomics.compareExchange(cell, WORD, 0, me) === 0,
+    recover: (me) => {
+      const owner = Atomics.load(cell, WORD);
+      return owner > 0 && !isIdentAlive(owner) && Atomics.compareExchange(cell, WORD, owner, me) === owner;
+    },
+  };
+}
+
+/**
+ * Python's `multiprocessing.Lock`: a non-recursive mutual-exclusion lock
+ * shared between threads. Any thread may release it (as in Python); a thread
+ * that acquires it twice without releasing waits for itself.
+ *
+ * Scoped use: `using _ = lock.scopedSync()` or
+ * `await using _ = await lock.scoped()` holds the lock until the end of the
+ * block, even when it throws.
+ *
+ * If the thread that acquired the lock ends while holding it, the next
+ * acquirer gets it and {@linkcode Lock.ownerDied} reads `true`. A lock
+ * acquired in one thread and meant to be released by another after the
+ * first one ended counts as abandoned too.
+ *
+ * @example Mutual exclusion with `using`
+ * ```ts
+ * import { Lock } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const lock = new Lock();
+ * {
+ *   using _ = lock.scopedSync();
+ *   assert.equal(lock.locked(), true);
+ *   assert.equal(lock.acquireSync({ block: false }), false);
+ * }
+ * assert.equal(lock.locked(), false);
+ * ```
+ */
+export class Lock {
+  #cell: Int32Array;
+  #gate: Gate;
+  #ownerDied = false;
+
+  static {
+    registerHandler<Lock, SharedArrayBuffer>({
+      tag: "Lock",
+      canHandle: (v): v is Lock => v instanceof Lock,
+      serialize: (v) => v.#cell.buffer as SharedArrayBuffer,
+      deserialize: (buffer) => new Lock().#attach(buffer),
+    });
+    lockCell = (lock) => lock.#cell;
+  }
+
+  /** Creates an unlocked lock. */
+  constructor() {
+    this.#cell = new Int32Array(new SharedArrayBuffer(LOCK_BYTES));
+    this.#gate = lockGate(this.#cell);
+  }
+
+  #attach(buffer: SharedArrayBuffer): this {
+    this.#cell = new Int32Array(buffer);
+    this.#gate = lockGate(this.#cell);
+    return this;
+  }
+
+  /**
+   * Whether the last successful acquire made through this object took the
+   * lock over from a thread that ended while holding it (so the data it
+   * guards may be half updated). Reset by the next successful acquire.
+   */
+  get ownerDied(): boolean {
+    return this.#ownerDied;
+  }
+
+  /**
+   * Acquires the lock, waiting without blocking the event loop.
+   *
+   * @param options `block`, `timeout` (ms) and `signal`.
+   * @returns `true` once acquired; `false` when `timeout` passed or `block`
+   *   is `false` and the lock is held. Rejects with `RangeError`/`TypeError`
+   *   for bad options and with `signal.reason` when aborted.
+   *
+   * @example
+   * ```ts
+   * import { Lock } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new Lock();
+   * assert.equal(await lock.acquire(), true);
+   * assert.equal(await lock.acquire({ timeout: 10 }), false);
+   * lock.release();
+   * ```
+   */
+  async acquire(options?: AcquireOptions): Promise<boolean> {
+    const ms = acquireTimeout(options, "Lock.acquire()");
+    const signal = options?.signal;
+    checkSignal(signal);
+    const cell = this.#cell;
+    const me = selfIdent();
+    if (Atomics.load(cell, STARVING) === 0 && Atomics.compareExchange(cell, WORD, 0, me) === 0) {
+      this.#ownerDied = false;
+      return true;
+    }
+    return this.#done(await slowAsync(this.#gate, ms, signal));
+  }
+
+  /**
+   * The blocking twin of {@linkcode Lock.acquire}.
+   *
+   * @param options `block` and `timeout` (ms).
+   * @returns `true` once acquired, `false` on timeout or when not blocking.
+   * @throws {RangeError} when `timeout` is invalid or given with `block: false`.
+   * @throws {Error} on a thread that may not block (a browser's main thread).
+   *
+   * @example
+   * ```ts
+   * import { Lock } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new Lock();
+   * assert.equal(lock.acquireSync(), true);
+   * assert.equal(lock.acquireSync({ block: false }), false);
+   * lock.release();
+   * ```
+   */
+  acquireSync(options?: AcquireOptions): boolean {
+    const cell = this.#cell;
+    const me = selfIdent();
+    if (
+      options === undefined && Atomics.load(cell, STARVING) === 0 && Atomics.compareExchange(cell, WORD, 0, me) === 0
+    ) {
+      this.#ownerDied = false;
+      return true;
+    }
+    const ms = acquireTimeout(options, "Lock.acquireSync()");
+    if (Atomics.load(cell, STARVING) === 0 && Atomics.compareExchange(cell, WORD, 0, me) === 0) {
+      this.#ownerDied = false;
+      return true;
+    }
+    if (ms !== 0) assertCanBlock("Lock.acquireSync()");
+    return this.#done(slowSync(this.#gate, ms));
+  }
+
+  #done(result: number): boolean {
+    if (result === FAILED) return false;
+    this.#ownerDied = result === RECOVERED;
+    return true;
+  }
+
+  /**
+   * Releases the lock. Any thread may release it.
+   *
+   * @throws {Error} when the lock is not locked.
+   *
+   * @example
+   * ```ts
+   * import { Lock } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new Lock();
+   * assert.throws(() => lock.release(), /unlocked lock/);
+   * ```
+   */
+  release(): void {
+    const cell = this.#cell;
+    if (Atomics.exchange(cell, WORD, 0) === 0) throw new Error("Cannot release an unlocked lock");
+    wake(cell, 1);
+  }
+
+  /**
+   * Whether the lock is held by some thread (a snapshot).
+   *
+   * @returns `true` when held.
+   *
+   * @example
+   * ```ts
+   * import { Lock } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new Lock();
+   * assert.equal(lock.locked(), false);
+   * ```
+   */
+  locked(): boolean {
+    return Atomics.load(this.#cell, WORD) !== 0;
+  }
+
+  /**
+   * Acquires the lock and returns a handle that releases it when disposed:
+   * `await using _ = await lock.scoped()`.
+   *
+   * @param options As for {@linkcode Lock.acquire}.
+   * @returns The held lock; rejects with `TimeoutError` when not acquired
+   *   in time (or at once with `block: false`).
+   *
+   * @example
+   * ```ts
+   * import { Lock } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new Lock();
+   * {
+   *   await using held = await lock.scoped();
+   *   assert.equal(held.ownerDied, false);
+   *   assert.equal(lock.locked(), true);
+   * }
+   * assert.equal(lock.locked(), false);
+   * ```
+   */
+  async scoped(options?: AcquireOptions): Promise<Acquired> {
+    if (!(await this.acquire(options))) throw scopeTimeout("the lock", options);
+    return makeAcquired(() => this.release(), this.#ownerDied);
+  }
+
+  /**
+   * The blocking twin of {@linkcode Lock.scoped}: `using _ = lock.scopedSync()`.
+   *
+   * @param options As for {@linkcode Lock.acquireSync}.
+   * @returns The held lock.
+   * @throws {TimeoutError} when not acquired in time.
+   *
+   * @example
+   * ```ts
+   * import { Lock } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new Lock();
+   * function critical(): number {
+   *   using _ = lock.scopedSync();
+   *   return 42;
+   * }
+   * assert.equal(critical(), 42);
+   * assert.equal(lock.locked(), false);
+   * ```
+   */
+  scopedSync(options?: AcquireOptions): Acquired {
+    if (!this.acquireSync(options)) throw scopeTimeout("the lock", options);
+    return makeAcquired(() => this.release(), this.#ownerDied);
+  }
+
+  /** `<Lock(owner=1)>` or `<Lock(unlocked)>`. */
+  toString(): string {
+    const owner = Atomics.load(this.#cell, WORD);
+    return owner === 0 ? "<Lock(unlocked)>" : `<Lock(owner=${owner})>`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// RLock
+// ---------------------------------------------------------------------------
+
+/**
+ * Layout of an `RLock`: a `Lock`'s words plus `COUNT` (index 3), the
+ * recursion depth, written only by the owner (plain reads and writes under
+ * the lock; the next owner sees them through the release's `Atomics` store).
+ */
+const COUNT = 3;
+
+/**
+ * Python's `multiprocessing.RLock`: a lock that the thread holding it may
+ * acquire again; it is released when `release()` has been called as many
+ * times as `acquire()`. Only the owning thread may release it.
+ *
+ * Ownership is per thread: async functions running in the same thread share
+ * it. An owner that ends while holding it is handled as for
+ * {@linkcode Lock}: the next acquirer gets it with `ownerDied` set.
+ *
+ * @example Re-entering
+ * ```ts
+ * import { RLock } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const rlock = new RLock();
+ * rlock.acquireSync();
+ * rlock.acquireSync();
+ * rlock.release();
+ * assert.equal(rlock.locked(), true);
+ * rlock.release();
+ * assert.equal(rlock.locked(), false);
+ * ```
+ */
+export class RLock {
+  #cell: Int32Array;
+  #gate: Gate;
+  #ownerDied = false;
+
+  static {
+    registerHandler<RLock, SharedArrayBuffer>({
+      tag: "RLock",
+      canHandle: (v): v is RLock => v instanceof RLock,
+      serialize: (v) => v.#cell.buffer as SharedArrayBuffer,
+      deserialize: (buffer) => new RLock().#attach(buffer),
+    });
+    rlockCell = (lock) => lock.#cell;
+  }
+
+  /** Creates an unlocked re-entrant lock. */
+  constructor() {
+    this.#cell = new Int32Array(new SharedArrayBuffer(LOCK_BYTES));
+    this.#gate = lockGate(this.#cell);
+  }
+
+  #attach(buffer: SharedArrayBuffer): this {
+    this.#cell = new Int32Array(buffer);
+    this.#gate = lockGate(this.#cell);
+    return this;
+  }
+
+  /**
+   * Whether the last acquire made through this object that took the lock
+   * (not a re-entry) took it over from a thread that ended holding it.
+   */
+  get ownerDied(): boolean {
+    return this.#ownerDied;
+  }
+
+  /**
+   * Acquires the lock, or enters it again when this thread holds it.
+   *
+   * @param options `block`, `timeout` (ms) and `signal`.
+   * @returns `true` once held; `false` on timeout / when not blocking.
+   *
+   * @example
+   * ```ts
+   * import { RLock } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const rlock = new RLock();
+   * assert.equal(await rlock.acquire(), true);
+   * assert.equal(await rlock.acquire({ block: false }), true);
+   * rlock.release();
+   * rlock.release();
+   * ```
+   */
+  async acquire(options?: AcquireOptions): Promise<boolean> {
+    const ms = acquireTimeout(options, "RLock.acquire()");
+    const signal = options?.signal;
+    checkSignal(signal);
+    if (this.#fast()) return true;
+    return this.#done(await slowAsync(this.#gate, ms, signal));
+  }
+
+  /**
+   * The blocking twin of {@linkcode RLock.acquire}.
+   *
+   * @param options `block` and `timeout` (ms).
+   * @returns `true` once held; `false` on timeout / when not blocking.
+   * @throws {RangeError} when `timeout` is invalid.
+   *
+   * @example
+   * ```ts
+   * import { RLock } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const rlock = new RLock();
+   * assert.equal(rlock.acquireSync({ timeout: 5 }), true);
+   * rlock.release();
+   * ```
+   */
+  acquireSync(options?: AcquireOptions): boolean {
+    const ms = acquireTimeout(options, "RLock.acquireSync()");
+    if (this.#fast()) return true;
+    if (ms !== 0) assertCanBlock("RLock.acquireSync()");
+    return this.#done(slowSync(this.#gate, ms));
+  }
+
+  #fast(): boolean {
+    const cell = this.#cell;
+    const me = selfIdent();
+    const owner = Atomics.load(cell, WORD);
+    if (owner === me) {
+      cell[COUNT]++;
+      return true;
+    }
+    if (owner === 0 && Atomics.load(cell, STARVING) === 0 && Atomics.compareExchange(cell, WORD, 0, me) === 0) {
+      cell[COUNT] = 1;
+      this.#ownerDied = false;
+      return true;
+    }
+    return false;
+  }
+
+  #done(result: number): boolean {
+    if (result === FAILED) return false;
+    this.#cell[COUNT] = 1;
+    this.#ownerDied = result === RECOVERED;
+    return true;
+  }
+
+  /**
+   * Leaves the lock once; frees it when every acquire has been matched.
+   *
+   * @throws {Error} when the calling thread does not hold the lock.
+   *
+   * @example
+   * ```ts
+   * import { RLock } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * assert.throws(() => new RLock().release(), /un-acquired/);
+   * ```
+   */
+  release(): void {
+    const cell = this.#cell;
+    if (Atomics.load(cell, WORD) !== selfIdent()) throw new Error("Cannot release an un-acquired lock");
+    if (--cell[COUNT] > 0) return;
+    Atomics.store(cell, WORD, 0);
+    wake(cell, 1);
+  }
+
+  /**
+   * Whether some thread holds the lock (a snapshot).
+   *
+   * @returns `true` when held.
+   *
+   * @example
+   * ```ts
+   * import { RLock } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new RLock().locked(), false);
+   * ```
+   */
+  locked(): boolean {
+    return Atomics.load(this.#cell, WORD) !== 0;
+  }
+
+  /**
+   * Acquires and returns a handle that releases once when disposed
+   * (`await using _ = await rlock.scoped()`).
+   *
+   * @param options As for {@linkcode RLock.acquire}.
+   * @returns The held lock; rejects with `TimeoutError` when not acquired in time.
+   *
+   * @example
+   * ```ts
+   * import { RLock } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const rlock = new RLock();
+   * {
+   *   await using _outer = await rlock.scoped();
+   *   await using _inner = await rlock.scoped();
+   * }
+   * assert.equal(rlock.locked(), false);
+   * ```
+   */
+  async scoped(options?: AcquireOptions): Promise<Acquired> {
+    if (!(await this.acquire(options))) throw scopeTimeout("the lock", options);
+    return makeAcquired(() => this.release(), this.#ownerDied);
+  }
+
+  /**
+   * The blocking twin of {@linkcode RLock.scoped}.
+   *
+   * @param options As for {@linkcode RLock.acquireSync}.
+   * @returns The held lock.
+   * @throws {TimeoutError} when not acquired in time.
+   *
+   * @example
+   * ```ts
+   * import { RLock } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const rlock = new RLock();
+   * {
+   *   using _ = rlock.scopedSync();
+   *   assert.equal(rlock.locked(), true);
+   * }
+   * assert.equal(rlock.locked(), false);
+   * ```
+   */
+  scopedSync(options?: AcquireOptions): Acquired {
+    if (!this.acquireSync(options)) throw scopeTimeout("the lock", options);
+    return makeAcquired(() => this.release(), this.#ownerDied);
+  }
+
+  /** `<RLock(owner=1, count=2)>` or `<RLock(unlocked)>`. */
+  toString(): string {
+    const owner = Atomics.load(this.#cell, WORD);
+    return owner === 0 ? "<RLock(unlocked)>" : `<RLock(owner=${owner}, count=${this.#cell[COUNT]})>`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Semaphore and BoundedSemaphore
+// ---------------------------------------------------------------------------
+
+/**
+ * Layout of a `Semaphore` (`Int32Array`):
+ *
+ * | index          | written by                      | meaning                                       |
+ * |----------------|---------------------------------|-----------------------------------------------|
+ * | `WORD` (0)     | acquirers (CAS), releasers (add)| permits available                             |
+ * | `WAITERS` (1)  | waiters                         | see the gate table                            |
+ * | `STARVING` (2) | one waiter                      | see the gate table                            |
+ * | `INITIAL` (3)  | constructor                     | the initial value (the bound, if bounded)     |
+ * | `BOUNDED` (4)  | constructor                     | 1 for a `BoundedSemaphore`                    |
+ * | `HOLDERS` + 2k | a thread, CAS 0 → its ident     | holder slot k: the ident holding permits      |
+ * | `HOLDERS`+2k+1 | that thread (`Atomics.add/sub`) | how many permits it holds                     |
+ *
+ * The holder table remembers which thread took which permits, so a waiter
+ * that finds none free can give back those of a thread that died. A thread
+ * writes only its own slot while it lives; a recoverer first CASes a dead
+ * ident to `RECOVERING`, so it alone touches that slot. Recovery never makes
+ * more permits available than the semaphore was created with (permits taken
+ * as signals in the `Semaphore(0)` pattern are not handed out again).
+ */
+const INITIAL = 3;
+const BOUNDED = 4;
+const HOLDERS = 8;
+/** Holder slots per semaphore; threads beyond this are not tracked. */
+const N_HOLDERS = 64;
+const RECOVERING = -1;
+const SEM_BYTES = (HOLDERS + 2 * N_HOLDERS) * 4;
+
+function checkCount(value: unknown, cls: string, name: string, min: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > 0x3fff_ffff) {
+    throw new RangeError(
+      `Cannot ${cls} as '${name}' must be an integer >= ${min}: current value is ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Python's `multiprocessing.Semaphore`: a counter of permits shared between
+ * threads. `acquire` takes one (waiting while there are none), `release(n)`
+ * gives `n` back; any thread may release.
+ *
+ * Owner death: permits taken by a thread that ended without giving them back
+ * are returned to the semaphore when a waiter finds no permit left (but
+ * never more than the initial value), and that waiter's `ownerDied` reads
+ * `true`.
+ *
+ * @example Limiting concurrency
+ * ```ts
+ * import { Semaphore } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const sem = new Semaphore(2);
+ * assert.equal(sem.acquireSync(), true);
+ * assert.equal(sem.acquireSync(), true);
+ * assert.equal(sem.acquireSync({ block: false }), false);
+ * sem.release(2);
+ * assert.equal(sem.getValue(), 2);
+ * ```
+ */
+export class Semaphore {
+  #cell: Int32Array;
+  #gate: Gate;
+  #ownerDied = false;
+  /** This thread's holder slot, or -1. */
+  #slot = -1;
+  /** The death count at the last holder scan. */
+  #deaths = -1;
+  #scanned = 0;
+
+  static {
+    registerHandler<Semaphore, SharedArrayBuffer>({
+      tag: "Semaphore",
+      canHandle: (v): v is Semaphore => v instanceof Semaphore,
+      serialize: (v) => v.#cell.buffer as SharedArrayBuffer,
+      deserialize: (buffer) => {
+        const bounded = new Int32Array(buffer)[BOUNDED] === 1;
+        return (bounded ? new BoundedSemaphore(0) : new Semaphore(0)).#attach(buffer);
+      },
+    });
+  }
+
+  /**
+   * Creates a semaphore with `value` free permits.
+   *
+   * @param value The initial number of permits, an integer ≥ 0.
+   * @throws {RangeError} when `value` is not an integer ≥ 0.
+   */
+  constructor(value: number = 1) {
+    checkCount(value, `create ${new.target.name}`, "value", 0);
+    this.#cell = new Int32Array(new SharedArrayBuffer(SEM_BYTES));
+    this.#cell[WORD] = value;
+    this.#cell[INITIAL] = value;
+    this.#cell[BOUNDED] = new.target === BoundedSemaphore ? 1 : 0;
+    this.#gate = this.#makeGate();
+  }
+
+  #attach(buffer: SharedArrayBuffer): this {
+    this.#cell = new Int32Array(buffer);
+    this.#gate = this.#makeGate();
+    return this;
+  }
+
+  #makeGate(): Gate {
+    const cell = this.#cell;
+    return {
+      cell,
+      take: (me) => {
+        for (;;) {
+          const v = Atomics.load(cell, WORD);
+          if (v <= 0) return false;
+          if (Atomics.compareExchange(cell, WORD, v, v - 1) === v) {
+            this.#hold(me, 1);
+            return true;
+          }
+        }
+      },
+      recover: (me) => this.#recover(me),
+    };
+  }
+
+  /**
+   * Whether the last successful acquire through this object got its permit
+   * back from a thread that ended holding it.
+   */
+  get ownerDied(): boolean {
+    return this.#ownerDied;
+  }
+
+  /** Records that this thread holds `n` more permits. */
+  #hold(me: number, n: number): void {
+    const cell = this.#cell;
+    let slot = this.#slot;
+    if (slot < 0 || Atomics.load(cell, slot) !== me) slot = this.#claimSlot(me);
+    if (slot >= 0) Atomics.add(cell, slot + 1, n);
+  }
+
+  #claimSlot(me: number): number {
+    const cell = this.#cell;
+    let free = -1;
+    for (let k = 0; k < N_HOLDERS; k++) {
+      const at = HOLDERS + 2 * k;
+      const ident = Atomics.load(cell, at);
+      if (ident === me) return this.#slot = at;
+      if (free < 0 && ident === 0) free = at;
+    }
+    for (let at = free; at >= 0 && at < HOLDERS + 2 * N_HOLDERS; at += 2) {
+      if (Atomics.compareExchange(cell, at, 0, me) === 0) return this.#slot = at;
+    }
+    // Full: reuse the slot of a dead thread that holds nothing.
+    for (let k = 0; k < N_HOLDERS; k++) {
+      const at = HOLDERS + 2 * k;
+      const ident = Atomics.load(cell, at);
+      if (ident > 0 && !isIdentAlive(ident) && Atomics.load(cell, at + 1) === 0) {
+        if (Atomics.compareExchange(cell, at, ident, me) === ident) return this.#slot = at;
+      }
+    }
+    return this.#slot = -1;
+  }
+
+  /** Gives back permits of dead holders (bounded by the initial value), then tries to take one. */
+  #recover(me: number): boolean {
+    const cell = this.#cell;
+    const deaths = Atomics.load(registryCells(), DEATHS);
+    const t = now();
+    if (deaths === this.#deaths && t - this.#scanned < SLICE) return false;
+    this.#deaths = deaths;
+    this.#scanned = t;
+    let alive = 0;
+    const dead: number[] = [];
+    for (let k = 0; k < N_HOLDERS; k++) {
+      const at = HOLDERS + 2 * k;
+      const ident = Atomics.load(cell, at);
+      if (ident <= 0) continue;
+      const n = Atomics.load(cell, at + 1);
+      if (isIdentAlive(ident)) alive += n;
+      else if (n > 0) dead.push(at);
+    }
+    if (dead.length === 0) return false;
+    let room = Atomics.load(cell, INITIAL) - Atomics.load(cell, WORD) - alive;
+    let given = 0;
+    for (const at of dead) {
+      const ident = Atomics.load(cell, at);
+      if (ident <= 0 || Atomics.compareExchange(cell, at, ident, RECOVERING) !== ident) continue;
+      const n = Atomics.load(cell, at + 1);
+      const back = Math.max(0, Math.min(n, room));
+      room -= back;
+      given += back;
+      Atomics.store(cell, at + 1, n - back);
+      Atomics.store(cell, at, n - back === 0 ? 0 : ident);
+    }
+    if (given === 0) return false;
+    // Keep one of the recovered permits for ourselves; publish the rest.
+    this.#hold(me, 1);
+    if (given > 1) {
+      Atomics.add(cell, WORD, given - 1);
+      wake(cell, given - 1);
+    }
+    return true;
+  }
+
+  #done(result: number): boolean {
+    if (result === FAILED) return false;
+    this.#ownerDied = result === RECOVERED;
+    return true;
+  }
+
+  #fast(me: number): boolean {
+    const cell = this.#cell;
+    if (Atomics.load(cell, STARVING) !== 0) return false;
+    const v = Atomics.load(cell, WORD);
+    if (v > 0 && Atomics.compareExchange(cell, WORD, v, v - 1) === v) {
+      this.#hold(me, 1);
+      this.#ownerDied = false;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Takes a permit, waiting without blocking the event loop while none is free.
+   *
+   * @param options `block`, `timeout` (ms) and `signal`.
+   * @returns `true` once taken; `false` on timeout or when not blocking.
+   *
+   * @example
+   * ```ts
+   * import { Semaphore } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const sem = new Semaphore(0);
+   * setTimeout(() => sem.release(), 10);
+   * assert.equal(await sem.acquire(), true);
+   * ```
+   */
+  async acquire(options?: AcquireOptions): Promise<boolean> {
+    const what = `${this.constructor.name}.acquire()`;
+    const ms = acquireTimeout(options, what);
+    const signal = options?.signal;
+    checkSignal(signal);
+    const me = selfIdent();
+    if (this.#fast(me)) return true;
+    return this.#done(await slowAsync(this.#gate, ms, signal));
+  }
+
+  /**
+   * The blocking twin of {@linkcode Semaphore.acquire}.
+   *
+   * @param options `block` and `timeout` (ms).
+   * @returns `true` once taken; `false` on timeout or when not blocking.
+   * @throws {RangeError} when `timeout` is invalid.
+   *
+   * @example
+   * ```ts
+   * import { Semaphore } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const sem = new Semaphore(0);
+   * assert.equal(sem.acquireSync({ timeout: 10 }), false);
+   * ```
+   */
+  acquireSync(options?: AcquireOptions): boolean {
+    const what = `${this.constructor.name}.acquireSync()`;
+    const ms = acquireTimeout(options, what);
+    const me = selfIdent();
+    if (this.#fast(me)) return true;
+    if (ms !== 0) assertCanBlock(what);
+    return this.#done(slowSync(this.#gate, ms));
+  }
+
+  /**
+   * Gives back `n` permits, waking as many waiters.
+   *
+   * @param n How many, an integer ≥ 1.
+   * @throws {RangeError} when `n` is not an integer ≥ 1, or (for a
+   *   `BoundedSemaphore`) when the value would exceed the initial value.
+   *
+   * @example
+   * ```ts
+   * import { Semaphore } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const sem = new Semaphore(0);
+   * sem.release(3);
+   * assert.equal(sem.getValue(), 3);
+   * ```
+   */
+  release(n: number = 1): void {
+    const cell = this.#cell;
+    checkCount(n, `release ${this.constructor.name}`, "n", 1);
+    if (cell[BOUNDED]) {
+      const bound = cell[INITIAL];
+      for (;;) {
+        const v = Atomics.load(cell, WORD);
+        if (v + n > bound) throw new RangeError(`Cannot release ${this.constructor.name}: released too many times`);
+        if (Atomics.compareExchange(cell, WORD, v, v + n) === v) break;
+      }
+    } else {
+      Atomics.add(cell, WORD, n);
+    }
+    // Forget permits this thread held (its own slot only).
+    const slot = this.#slot;
+    if (slot >= 0 && Atomics.load(cell, slot) === selfIdent()) {
+      const held = Atomics.load(cell, slot + 1);
+      if (held > 0) Atomics.store(cell, slot + 1, Math.max(0, held - n));
+    }
+    wake(cell, n);
+  }
+
+  /**
+   * The number of free permits (a snapshot).
+   *
+   * @returns The current value.
+   *
+   * @example
+   * ```ts
+   * import { Semaphore } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new Semaphore(5).getValue(), 5);
+   * ```
+   */
+  getValue(): number {
+    return Atomics.load(this.#cell, WORD);
+  }
+
+  /**
+   * Takes a permit and returns a handle that gives it back when disposed.
+   *
+   * @param options As for {@linkcode Semaphore.acquire}.
+   * @returns The held permit; rejects with `TimeoutError` when none came in time.
+   *
+   * @example
+   * ```ts
+   * import { Semaphore } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const sem = new Semaphore(1);
+   * {
+   *   await using _ = await sem.scoped();
+   *   assert.equal(sem.getValue(), 0);
+   * }
+   * assert.equal(sem.getValue(), 1);
+   * ```
+   */
+  async scoped(options?: AcquireOptions): Promise<Acquired> {
+    if (!(await this.acquire(options))) {
+      throw scopeTimeout("the semaphore", options);
+    }
+    return makeAcquired(() => this.release(), this.#ownerDied);
+  }
+
+  /**
+   * The blocking twin of {@linkcode Semaphore.scoped}.
+   *
+   * @param options As for {@linkcode Semaphore.acquireSync}.
+   * @returns The held permit.
+   * @throws {TimeoutError} when no permit came in time.
+   *
+   * @example
+   * ```ts
+   * import { Semaphore } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const sem = new Semaphore(1);
+   * {
+   *   using _ = sem.scopedSync();
+   *   assert.equal(sem.getValue(), 0);
+   * }
+   * assert.equal(sem.getValue(), 1);
+   * ```
+   */
+  scopedSync(options?: AcquireOptions): Acquired {
+    if (!this.acquireSync(options)) {
+      throw scopeTimeout("the semaphore", options);
+    }
+    return makeAcquired(() => this.release(), this.#ownerDied);
+  }
+
+  /** `<Semaphore(value=1)>`. */
+  toString(): string {
+    return `<${this.constructor.name}(value=${this.getValue()})>`;
+  }
+}
+
+/**
+ * Python's `multiprocessing.BoundedSemaphore`: a {@linkcode Semaphore} whose
+ * value may not rise above its initial value; releasing more than was taken
+ * throws `RangeError` (Python's `ValueError`).
+ *
+ * @example
+ * ```ts
+ * import { BoundedSemaphore } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const sem = new BoundedSemaphore(1);
+ * sem.acquireSync();
+ * sem.release();
+ * assert.throws(() => sem.release(), RangeError);
+ * ```
+ */
+export class BoundedSemaphore extends Semaphore {
+  /**
+   * Creates a bounded semaphore with `value` free permits.
+   *
+   * @param value The initial (and largest) number of permits, an integer ≥ 0.
+   * @throws {RangeError} when `value` is not an integer ≥ 0.
+   */
+  constructor(value: number = 1) {
+    super(value);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Event
+// ---------------------------------------------------------------------------
+
+/**
+ * Layout of an `Event`: one word, `(generation << 1) | flag`. `set()` CASes
+ * in the flag and a new generation and notifies every waiter; `clear()`
+ * CASes the flag out. A waiter returns `true` when it sees the flag or a
+ * generation other than the one it started in (the event was set and
+ * cleared again meanwhile), as Python's `Event.wait` does.
+ */
+const EVENT = 0;
+
+/**
+ * Python's `multiprocessing.Event`: a flag that threads can wait for.
+ *
+ * @example
+ * ```ts
+ * import { Event } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const ev = new Event();
+ * setTimeout(() => ev.set(), 10);
+ * assert.equal(await ev.wait(), true);
+ * assert.equal(ev.isSet(), true);
+ * ev.clear();
+ * assert.equal(await ev.wait(5), false);
+ * ```
+ */
+export class Event {
+  #cell: Int32Array;
+
+  static {
+    registerHandler<Event, SharedArrayBuffer>({
+      tag: "Event",
+      canHandle: (v): v is Event => v instanceof Event,
+      serialize: (v) => v.#cell.buffer as SharedArrayBuffer,
+      deserialize: (buffer) => {
+        const ev = new Event();
+        ev.#cell = new Int32Array(buffer);
+        return ev;
+      },
+    });
+  }
+
+  /** Creates a cleared event. */
+  constructor() {
+    this.#cell = new Int32Array(new SharedArrayBuffer(4));
+  }
+
+  /**
+   * Whether the flag is set.
+   *
+   * @returns The flag.
+   *
+   * @example
+   * ```ts
+   * import { Event } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new Event().isSet(), false);
+   * ```
+   */
+  isSet(): boolean {
+    return (Atomics.load(this.#cell, EVENT) & 1) === 1;
+  }
+
+  /**
+   * Sets the flag and wakes every waiter.
+   *
+   * @example
+   * ```ts
+   * import { Event } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const ev = new Event();
+   * ev.set();
+   * assert.equal(ev.waitSync(0), true);
+   * ```
+   */
+  set(): void {
+    const cell = this.#cell;
+    for (;;) {
+      const v = Atomics.load(cell, EVENT);
+      if (v & 1) return;
+      if (Atomics.compareExchange(cell, EVENT, v, ((v >>> 1) + 1) << 1 | 1) === v) break;
+    }
+    Atomics.notify(cell, EVENT);
+  }
+
+  /**
+   * Clears the flag.
+   *
+   * @example
+   * ```ts
+   * import { Event } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const ev = new Event();
+   * ev.set();
+   * ev.clear();
+   * assert.equal(ev.isSet(), false);
+   * ```
+   */
+  clear(): void {
+    Atomics.and(this.#cell, EVENT, ~1);
+  }
+
+  /** `true` when the event is or was set since `start` was read. */
+  #check(start: number): boolean {
+    const v = Atomics.load(this.#cell, EVENT);
+    return (v & 1) === 1 || (v >>> 1) !== (start >>> 1);
+  }
+
+  /**
+   * Waits until the flag is set, without blocking the event loop.
+   *
+   * @param timeout Milliseconds, or `{ timeout, signal }`; no limit when omitted.
+   * @returns `true` when the flag was set, `false` when `timeout` passed.
+   *
+   * @example
+   * ```ts
+   * import { Event } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(await new Event().wait({ timeout: 5 }), false);
+   * ```
+   */
+  async wait(timeout?: number | WaitOptions): Promise<boolean> {
+    const { ms, signal } = waitArgs(timeout, "Event.wait()");
+    checkSignal(signal);
+    const cell = this.#cell;
+    const start = Atomics.load(cell, EVENT);
+    if (start & 1) return true;
+    const end = now() + ms;
+    for (;;) {
+      const v = Atomics.load(cell, EVENT);
+      if (this.#check(start)) return true;
+      const left = end - now();
+      if (left <= 0) return false;
+      await waitAsync(cell, EVENT, v, left, signal);
+    }
+  }
+
+  /**
+   * The blocking twin of {@linkcode Event.wait}.
+   *
+   * @param timeout Milliseconds; no limit when omitted.
+   * @returns `true` when the flag was set, `false` when `timeout` passed.
+   * @throws {RangeError} when `timeout` is invalid.
+   *
+   * @example
+   * ```ts
+   * import { Event } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new Event().waitSync(5), false);
+   * ```
+   */
+  waitSync(timeout?: number | Omit<WaitOptions, "signal">): boolean {
+    const { ms } = waitArgs(timeout, "Event.waitSync()");
+    const cell = this.#cell;
+    const start = Atomics.load(cell, EVENT);
+    if (start & 1) return true;
+    if (ms === 0) return false;
+    assertCanBlock("Event.waitSync()");
+    const end = now() + ms;
+    for (;;) {
+      const v = Atomics.load(cell, EVENT);
+      if (this.#check(start)) return true;
+      const left = end - now();
+      if (left <= 0) return false;
+      waitSync(cell, EVENT, v, left);
+    }
+  }
+
+  /** `<Event(set)>` or `<Event(unset)>`. */
+  toString(): string {
+    return `<Event(${this.isSet() ? "set" : "unset"})>`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Condition
+// ---------------------------------------------------------------------------
+
+/**
+ * Layout of a `Condition` (besides its lock): one word, `STATE`, holding
+ * `(waiting << 16) | tokens`. A waiter adds itself to `waiting` while it
+ * holds the lock, releases the lock, then waits for a token: it takes one
+ * with a CAS that lowers both counts. `notify(n)` (lock held) raises
+ * `tokens` by up to `n` but never above `waiting`, then wakes that many
+ * parked waiters. So exactly `n` waiters return `true`, whichever of them
+ * wins the tokens; a waiter whose time is up takes a token if one is left
+ * for it (it was notified), otherwise leaves with `false`.
+ */
+const COND = 0;
+
+/** The locks a `Condition` can use. */
+export type ConditionLock = Lock | RLock;
+
+/**
+ * Python's `multiprocessing.Condition`: lets threads wait, with a lock held,
+ * until another thread notifies them. The default lock is an
+ * {@linkcode RLock}.
+ *
+ * @example Producer and consumer
+ * ```ts
+ * import { Condition } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const cond = new Condition();
+ * const items: number[] = [];
+ * setTimeout(async () => {
+ *   await cond.acquire();
+ *   items.push(1);
+ *   cond.notify();
+ *   cond.release();
+ * }, 10);
+ * await cond.acquire();
+ * assert.equal(await cond.waitFor(() => items.length > 0, 1000), true);
+ * cond.release();
+ * ```
+ */
+export class Condition {
+  #cell: Int32Array;
+  #lock: ConditionLock;
+
+  static {
+    registerHandler<Condition, { buffer: SharedArrayBuffer; lock: unknown }>({
+      tag: "Condition",
+      canHandle: (v): v is Condition => v instanceof Condition,
+      serialize: (v, path) => ({
+        buffer: v.#cell.buffer as SharedArrayBuffer,
+        lock: pack(v.#lock, `${path}.lock`).data,
+      }),
+      deserialize: (data) => Condition.#rebuild(data.buffer, unpack(data.lock, true) as ConditionLock),
+    });
+  }
+
+  static #rebuild(buffer: SharedArrayBuffer, lock: ConditionLock): Condition {
+    const c = new Condition(lock);
+    c.#cell = new Int32Array(buffer);
+    return c;
+  }
+
+  /**
+   * Creates a condition variable over `lock`.
+   *
+   * @param lock The lock to use, a {@linkcode Lock} or {@linkcode RLock}.
+   *   @default {new RLock()}
+   * @throws {TypeError} when `lock` is not a `Lock` or `RLock`.
+   */
+  constructor(lock?: ConditionLock) {
+    if (lock !== undefined && !(lock instanceof Lock) && !(lock instanceof RLock)) {
+      throw new TypeError(
+        `Cannot create Condition as 'lock' must be a Lock or an RLock: current value is ${describe(lock)}`,
+      );
+    }
+    this.#lock = lock ?? new RLock();
+    this.#cell = new Int32Array(new SharedArrayBuffer(4));
+  }
+
+  /**
+   * Acquires the underlying lock.
+   *
+   * @param options As for `Lock.acquire`.
+   * @returns `true` once held, `false` on timeout.
+   *
+   * @example
+   * ```ts
+   * import { Condition } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const cond = new Condition();
+   * assert.equal(await cond.acquire(), true);
+   * cond.release();
+   * ```
+   */
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    return this.#lock.acquire(options);
+  }
+
+  /**
+   * The blocking twin of {@linkcode Condition.acquire}.
+   *
+   * @param options As for `Lock.acquireSync`.
+   * @returns `true` once held, `false` on timeout.
+   *
+   * @example
+   * ```ts
+   * import { Condition } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const cond = new Condition();
+   * assert.equal(cond.acquireSync(), true);
+   * cond.release();
+   * ```
+   */
+  acquireSync(options?: AcquireOptions): boolean {
+    return this.#lock.acquireSync(options);
+  }
+
+  /**
+   * Releases the underlying lock.
+   *
+   * @throws {Error} as the lock's `release()` does.
+   *
+   * @example
+   * ```ts
+   * import { Condition } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * assert.throws(() => new Condition().release(), Error);
+   * ```
+   */
+  release(): void {
+    this.#lock.release();
+  }
+
+  /**
+   * Acquires the lock until the returned handle is disposed
+   * (`await using _ = await cond.scoped()`).
+   *
+   * @param options As for `Lock.acquire`.
+   * @returns The held lock; rejects with `TimeoutError` when not acquired in time.
+   *
+   * @example
+   * ```ts
+   * import { Condition } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const cond = new Condition();
+   * {
+   *   await using _ = await cond.scoped();
+   *   cond.notifyAll();
+   * }
+   * assert.throws(() => cond.notify(), /un-acquired/);
+   * ```
+   */
+  scoped(options?: AcquireOptions): Promise<Acquired> {
+    return this.#lock.scoped(options);
+  }
+
+  /**
+   * The blocking twin of {@linkcode Condition.scoped}.
+   *
+   * @param options As for `Lock.acquireSync`.
+   * @returns The held lock.
+   * @throws {TimeoutError} when not acquired in time.
+   *
+   * @example
+   * ```ts
+   * import { Condition } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const cond = new Condition();
+   * {
+   *   using _ = cond.scopedSync();
+   *   assert.equal(cond.waitSync(1), false);
+   * }
+   * ```
+   */
+  scopedSync(options?: AcquireOptions): Acquired {
+    return this.#lock.scopedSync(options);
+  }
+
+  #owned(): boolean {
+    const lock = this.#lock;
+    const cell = lock instanceof RLock ? rlockCell(lock) : lockCell(lock);
+    return Atomics.load(cell, WORD) === selfIdent();
+  }
+
+  /** Leaves the lock entirely (an `RLock` at any depth); returns the depth to restore. */
+  #releaseSave(): number {
+    const lock = this.#lock;
+    if (!(lock instanceof RLock)) {
+      lock.release();
+      return 1;
+    }
+    const cell = rlockCell(lock);
+    const depth = cell[COUNT];
+    cell[COUNT] = 1;
+    lock.release();
+    return depth;
+  }
+
+  #restore(depth: number): void {
+    if (this.#lock instanceof RLock) rlockCell(this.#lock)[COUNT] = depth;
+  }
+
+  /** Enters the waiting count (lock held). */
+  #enter(what: string): void {
+    if (!this.#owned()) throw new Error(`Cannot ${what} on an un-acquired lock`);
+    const cell = this.#cell;
+    if ((Atomics.load(cell, COND) >>> 16) >= 0xffff) throw new Error(`Cannot ${what}: too many waiters`);
+    Atomics.add(cell, COND, 1 << 16);
+  }
+
+  /** Takes a token if one is left: `true`. At `final`, leaves the count either way. */
+  #take(final: boolean): boolean {
+    const cell = this.#cell;
+    for (;;) {
+      const v = Atomics.load(cell, COND);
+      const tokens = v & 0xffff;
+      if (tokens > 0) {
+        if (Atomics.compareExchange(cell, COND, v, v - (1 << 16) - 1) === v) return true;
+      } else if (!final) {
+        return false;
+      } else if (Atomics.compareExchange(cell, COND, v, v - (1 << 16)) === v) {
+        return false;
+      }
+    }
+  }
+
+  /**
+   * Releases the lock, waits until notified (or `timeout` passes), then
+   * re-acquires the lock before returning, as Python's `Condition.wait`.
+   *
+   * @param timeout Milliseconds, or `{ timeout, signal }`; no limit when omitted.
+   * @returns `true` when notified, `false` when `timeout` passed. Rejects
+   *   with `Error` when the calling thread does not hold the lock; after an
+   *   abort the lock is held again before the Promise rejects.
+   *
+   * @example
+   * ```ts
+   * import { Condition } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const cond = new Condition();
+   * await cond.acquire();
+   * assert.equal(await cond.wait(5), false);
+   * cond.release();
+   * ```
+   */
+  async wait(timeout?: number | WaitOptions): Promise<boolean> {
+    const { ms, signal } = waitArgs(timeout, "Condition.wait()");
+    checkSignal(signal);
+    this.#enter("wait");
+    const depth = this.#releaseSave();
+    const cell = this.#cell;
+    const end = now() + ms;
+    let notified = false;
+    try {
+      for (;;) {
+        const v = Atomics.load(cell, COND);
+        if (this.#take(false)) {
+          notified = true;
+          break;
+        }
+        const left = end - now();
+        if (left <= 0) {
+          notified = this.#take(true);
+          break;
+        }
+        await waitAsync(cell, COND, v, left, signal);
+      }
+    } catch (error) {
+      // Aborted: leave; a token we took on the way out goes to another waiter.
+      const took = this.#take(true);
+      await this.#reacquire(depth);
+      if (took) this.notify(1);
+      throw error;
+    }
+    await this.#reacquire(depth);
+    return notified;
+  }
+
+  async #reacquire(depth: number): Promise<void> {
+    await this.#lock.acquire();
+    this.#restore(depth);
+  }
+
+  /**
+   * The blocking twin of {@linkcode Condition.wait}.
+   *
+   * @param timeout Milliseconds; no limit when omitted.
+   * @returns `true` when notified, `false` when `timeout` passed.
+   * @throws {Error} when the calling thread does not hold the lock.
+   *
+   * @example
+   * ```ts
+   * import { Condition } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const cond = new Condition();
+   * cond.acquireSync();
+   * assert.equal(cond.waitSync(5), false);
+   * cond.release();
+   * ```
+   */
+  waitSync(timeout?: number | Omit<WaitOptions, "signal">): boolean {
+    const { ms } = waitArgs(timeout, "Condition.waitSync()");
+    assertCanBlock("Condition.waitSync()");
+    this.#enter("wait");
+    const depth = this.#releaseSave();
+    const cell = this.#cell;
+    const end = now() + ms;
+    let notified: boolean;
+    try {
+      for (;;) {
+        const v = Atomics.load(cell, COND);
+        if (this.#take(false)) {
+          notified = true;
+          break;
+        }
+        const left = end - now();
+        if (left <= 0) {
+          notified = this.#take(true);
+          break;
+        }
+        waitSync(cell, COND, v, left);
+      }
+    } finally {
+      this.#lock.acquireSync();
+      this.#restore(depth);
+    }
+    return notified;
+  }
+
+  /**
+   * Waits until `predicate()` returns a truthy value, as Python's
+   * `wait_for`: the predicate runs with the lock held, first before any wait.
+   *
+   * @param predicate Checked with the lock held (may return a Promise).
+   * @param timeout Milliseconds for the whole wait, or `{ timeout, signal }`.
+   * @returns The predicate's last result (falsy when time ran out).
+   *
+   * @example
+   * ```ts
+   * import { Condition } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const cond = new Condition();
+   * await cond.acquire();
+   * assert.equal(await cond.waitFor(() => 0, 5), 0);
+   * cond.release();
+   * ```
+   */
+  async waitFor<T>(predicate: () => T | Promise<T>, timeout?: number | WaitOptions): Promise<T> {
+    if (typeof predicate !== "function") {
+      throw new TypeError(
+        `Cannot call Condition.waitFor() as 'predicate' must be a function: current value is ${describe(predicate)}`,
+      );
+    }
+    const { ms, signal } = waitArgs(timeout, "Condition.waitFor()");
+    const end = now() + ms;
+    let result = await predicate();
+    while (!result) {
+      const left = end - now();
+      if (left <= 0) break;
+      await this.wait({ timeout: left === Infinity ? undefined : left, signal });
+      result = await predicate();
+    }
+    return result;
+  }
+
+  /**
+   * The blocking twin of {@linkcode Condition.waitFor}.
+   *
+   * @param predicate Checked with the lock held.
+   * @param timeout Milliseconds for the whole wait.
+   * @returns The predicate's last result.
+   *
+   * @example
+   * ```ts
+   * import { Condition } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const cond = new Condition();
+   * cond.acquireSync();
+   * assert.equal(cond.waitForSync(() => "ready"), "ready");
+   * cond.release();
+   * ```
+   */
+  waitForSync<T>(predicate: () => T, timeout?: number | Omit<WaitOptions, "signal">): T {
+    if (typeof predicate !== "function") {
+      throw new TypeError(
+        `Cannot call Condition.waitForSync() as 'predicate' must be a function: current value is ${
+          describe(predicate)
+        }`,
+      );
+    }
+    const { ms } = waitArgs(timeout, "Condition.waitForSync()");
+    const end = now() + ms;
+    let result = predicate();
+    while (!result) {
+      const left = end - now();
+      if (left <= 0) break;
+      this.waitSync(left === Infinity ? undefined : left);
+      result = predicate();
+    }
+    return result;
+  }
+
+  /**
+   * Wakes up to `n` waiting threads. The lock must be held.
+   *
+   * @param n How many, an integer ≥ 0.
+   * @throws {Error} when the calling thread does not hold the lock.
+   * @throws {RangeError} when `n` is not an integer ≥ 0.
+   *
+   * @example
+   * ```ts
+   * import { Condition } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const cond = new Condition();
+   * assert.throws(() => cond.notify(), /un-acquired/);
+   * ```
+   */
+  notify(n: number = 1): void {
+    if (n !== Infinity) checkCount(n, "notify Condition", "n", 0);
+    if (!this.#owned()) throw new Error("Cannot notify on an un-acquired lock");
+    const cell = this.#cell;
+    for (;;) {
+      const v = Atomics.load(cell, COND);
+      const waiting = v >>> 16;
+      const tokens = v & 0xffff;
+      const grant = Math.min(n, waiting - tokens);
+      if (grant <= 0) return;
+      if (Atomics.compareExchange(cell, COND, v, v + grant) === v) {
+        Atomics.notify(cell, COND, grant);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Wakes every waiting thread. The lock must be held.
+   *
+   * @throws {Error} when the calling thread does not hold the lock.
+   *
+   * @example
+   * ```ts
+   * import { Condition } from "@mpjs/multiprocessing";
+   *
+   * const cond = new Condition();
+   * cond.acquireSync();
+   * cond.notifyAll();
+   * cond.release();
+   * ```
+   */
+  notifyAll(): void {
+    this.notify(Infinity);
+  }
+
+  /** `<Condition(<RLock(unlocked)>, 0)>`: the lock and the number of waiters. */
+  toString(): string {
+    return `<Condition(${this.#lock}, ${Atomics.load(this.#cell, COND) >>> 16})>`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Barrier
+// ---------------------------------------------------------------------------
+
+/**
+ * Layout of a `Barrier` (`Int32Array`):
+ *
+ * | index     | meaning                                                        |
+ * |-----------|----------------------------------------------------------------|
+ * | `BARRIER` | `(count << 2) | phase`: threads inside `wait`, and the phase   |
+ * | `PARTIES` | the number of parties (set once)                               |
+ * | `TIMEOUT` | the default timeout in ms, or -1 for none (set once)           |
+ *
+ * Phases follow Python's `threading.Barrier`: `FILLING` (threads arrive;
+ * the arriving thread's index is the count before it), `DRAINING` (the
+ * last party arrived; waiters leave with their index), `RESETTING` (reset
+ * while threads waited; they leave with `BrokenBarrierError`) and `BROKEN`.
+ * Arrivals wait while the barrier drains or resets, so the indexes of one
+ * generation are 0…parties-1, each once. Every change is one CAS on the
+ * word; phase changes notify all waiters.
+ */
+const BARRIER = 0;
+const PARTIES = 1;
+const TIMEOUT = 2;
+const FILLING = 0;
+const DRAINING = 1;
+const RESETTING = 2;
+const BROKEN = 3;
+
+/** Options for {@linkcode Barrier}. */
+export interface BarrierOptions {
+  /** The default timeout of `wait` (ms). @default {Infinity} */
+  timeout?: number;
+}
+
+/**
+ * Python's `multiprocessing.Barrier`: `parties` threads wait until all have
+ * arrived, then all go on. A timeout, `abort()` or `reset()` while threads
+ * wait breaks the barrier for them (`BrokenBarrierError`).
+ *
+ * @example
+ * ```ts
+ * import { Barrier } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const barrier = new Barrier(2);
+ * const indexes = await Promise.all([barrier.wait(), barrier.wait()]);
+ * assert.deepEqual(indexes.sort(), [0, 1]);
+ * ```
+ */
+export class Barrier {
+  #cell: Int32Array;
+
+  static {
+    registerHandler<Barrier, SharedArrayBuffer>({
+      tag: "Barrier",
+      canHandle: (v): v is Barrier => v instanceof Barrier,
+      serialize: (v) => v.#cell.buffer as SharedArrayBuffer,
+      deserialize: (buffer) => Barrier.#rebuild(buffer),
+    });
+  }
+
+  static #rebuild(buffer: SharedArrayBuffer): Barrier {
+    const b = new Barrier(1);
+    b.#cell = new Int32Array(buffer);
+    return b;
+  }
+
+  /**
+   * Creates a barrier for `parties` threads.
+   *
+   * @param parties How many threads must call `wait`, an integer ≥ 1.
+   * @param options The default `timeout` of `wait`.
+   * @throws {RangeError} when `parties` is not an integer ≥ 1 or `timeout` is invalid.
+   */
+  constructor(parties: number, options: BarrierOptions = {}) {
+    checkCount(parties, "create Barrier", "parties", 1);
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(
+        `Cannot create Barrier as 'options' must be an object: current value is ${describe(options)}`,
+      );
+    }
+    const ms = checkTimeout(options.timeout, "Barrier()");
+    this.#cell = new Int32Array(new SharedArrayBuffer(16));
+    this.#cell[PARTIES] = parties;
+    this.#cell[TIMEOUT] = ms === Infinity ? -1 : Math.min(ms, 0x7fff_ffff);
+  }
+
+  /** The number of threads needed to pass the barrier. */
+  get parties(): number {
+    return this.#cell[PARTIES];
+  }
+
+  /** The number of threads waiting now (0 while the barrier drains). */
+  get nWaiting(): number {
+    const v = Atomics.load(this.#cell, BARRIER);
+    return (v & 3) === FILLING ? v >>> 2 : 0;
+  }
+
+  /** Whether the barrier is broken (after a timeout or `abort()`). */
+  get broken(): boolean {
+    return (Atomics.load(this.#cell, BARRIER) & 3) === BROKEN;
+  }
+
+  #ms(arg: number | WaitOptions | undefined, what: string): { ms: number; signal?: AbortSignal } {
+    const got = waitArgs(arg, what);
+    const given = typeof arg === "number" || (typeof arg === "object" && arg?.timeout !== undefined);
+    if (!given && this.#cell[TIMEOUT] >= 0) got.ms = this.#cell[TIMEOUT];
+    return got;
+  }
+
+  /** Updates the word with a CAS loop; notifies all when the phase changed. */
+  #phase(to: (v: number) => number): void {
+    const cell = this.#cell;
+    for (;;) {
+      const v = Atomics.load(cell, BARRIER);
+      const next = to(v);
+      if (next === v) return;
+      if (Atomics.compareExchange(cell, BARRIER, v, next) === v) {
+        if ((v & 3) !== (next & 3)) Atomics.notify(cell, BARRIER);
+        return;
+      }
+    }
+  }
+
+  /** Tries to arrive: the index, `-1` to wait for the phase to change, or throws when broken. */
+  #arrive(): number {
+    const cell = this.#cell;
+    for (;;) {
+      const v = Atomics.load(cell, BARRIER);
+      const phase = v & 3;
+      if (phase === BROKEN) throw new BrokenBarrierError();
+      if (phase !== FILLING) return -1;
+      const index = v >>> 2;
+      const last = index + 1 === cell[PARTIES];
+      if (Atomics.compareExchange(cell, BARRIER, v, ((index + 1) << 2) | (last ? DRAINING : FILLING)) === v) {
+        if (last) Atomics.notify(cell, BARRIER);
+        return index;
+      }
+    }
+  }
+
+  /** Leaves after the wait: the last one out of a drain or reset re-opens the barrier. */
+  #leave(): void {
+    this.#phase((v) => {
+      const count = (v >>> 2) - 1;
+      const phase = v & 3;
+      return (count << 2) | (count === 0 && (phase === DRAINING || phase === RESETTING) ? FILLING : phase);
+    });
+  }
+
+  /** After arriving: `true` when released, `false` to keep waiting; throws when broken. */
+  #released(): boolean {
+    const phase = Atomics.load(this.#cell, BARRIER) & 3;
+    if (phase === FILLING) return false;
+    if (phase === DRAINING) return true;
+    throw new BrokenBarrierError();
+  }
+
+  /**
+   * Waits until `parties` threads have called `wait`.
+   *
+   * @param timeout Milliseconds (the constructor's by default), or
+   *   `{ timeout, signal }`.
+   * @returns This thread's index, 0…parties-1, distinct within a generation.
+   *   Rejects with `BrokenBarrierError` when the barrier is or becomes
+   *   broken, or reset while waiting; a timeout or an abort breaks it for all
+   *   (as in Python).
+   *
+   * @example
+   * ```ts
+   * import { Barrier, BrokenBarrierError } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const barrier = new Barrier(2);
+   * await assert.rejects(barrier.wait(5), BrokenBarrierError);
+   * assert.equal(barrier.broken, true);
+   * ```
+   */
+  async wait(timeout?: number | WaitOptions): Promise<number> {
+    const { ms, signal } = this.#ms(timeout, "Barrier.wait()");
+    checkSignal(signal);
+    const cell = this.#cell;
+    const end = now() + ms;
+    let index: number;
+    // Wait for a drain or reset to finish before arriving.
+    for (;;) {
+      const v = Atomics.load(cell, BARRIER);
+      index = this.#arrive();
+      if (index >= 0) break;
+      const left = end - now();
+      if (left <= 0) {
+        this.abort();
+        throw new BrokenBarrierError();
+      }
+      await waitAsync(cell, BARRIER, v, left, signal);
+    }
+    try {
+      for (;;) {
+        const v = Atomics.load(cell, BARRIER);
+        if (this.#released()) return index;
+        const left = end - now();
+        if (left <= 0) {
+          this.abort();
+          throw new BrokenBarrierError();
+        }
+        try {
+          await waitAsync(cell, BARRIER, v, left, signal);
+        } catch (error) {
+          this.abort();
+          throw error;
+        }
+      }
+    } finally {
+      this.#leave();
+    }
+  }
+
+  /**
+   * The blocking twin of {@linkcode Barrier.wait}.
+   *
+   * @param timeout Milliseconds (the constructor's by default).
+   * @returns This thread's index, 0…parties-1.
+   * @throws {BrokenBarrierError} when the barrier is or becomes broken.
+   *
+   * @example
+   * ```ts
+   * import { Barrier } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new Barrier(1).waitSync(), 0);
+   * ```
+   */
+  waitSync(timeout?: number | Omit<WaitOptions, "signal">): number {
+    const { ms } = this.#ms(timeout, "Barrier.waitSync()");
+    const cell = this.#cell;
+    const end = now() + ms;
+    let index: number;
+    for (;;) {
+      const v = Atomics.load(cell, BARRIER);
+      index = this.#arrive();
+      if (index >= 0) break;
+      const left = end - now();
+      if (left <= 0) {
+        this.abort();
+        throw new BrokenBarrierError();
+      }
+      assertCanBlock("Barrier.waitSync()");
+      waitSync(cell, BARRIER, v, left);
+    }
+    try {
+      for (;;) {
+        const v = Atomics.load(cell, BARRIER);
+        if (this.#released()) return index;
+        const left = end - now();
+        if (left <= 0) {
+          this.abort();
+          throw new BrokenBarrierError();
+        }
+        assertCanBlock("Barrier.waitSync()");
+        waitSync(cell, BARRIER, v, left);
+      }
+    } finally {
+      this.#leave();
+    }
+  }
+
+  /**
+   * Returns the barrier to its initial state. Threads waiting in it get
+   * `BrokenBarrierError`.
+   *
+   * @example
+   * ```ts
+   * import { Barrier } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const barrier = new Barrier(2);
+   * barrier.abort();
+   * barrier.reset();
+   * assert.equal(barrier.broken, false);
+   * ```
+   */
+  reset(): void {
+    this.#phase((v) => {
+      const count = v >>> 2;
+      const phase = v & 3;
+      if (count === 0) return 0;
+      return (count << 2) | (phase === FILLING || phase === BROKEN ? RESETTING : phase);
+    });
+  }
+
+  /**
+   * Breaks the barrier: current and future waiters get `BrokenBarrierError`
+   * until `reset()`.
+   *
+   * @example
+   * ```ts
+   * import { Barrier } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const barrier = new Barrier(3);
+   * barrier.abort();
+   * assert.equal(barrier.broken, true);
+   * ```
+   */
+  abort(): void {
+    this.#phase((v) => (v & ~3) | BROKEN);
+  }
+
+  /** `<Barrier(parties=2, waiting=0)>`. */
+  toString(): string {
+    return `<Barrier(parties=${this.parties}, waiting=${this.nWaiting}${this.broken ? ", broken" : ""})>`;
+  }
+}
