@@ -75,9 +75,12 @@
  *   before `P_CNT` and can never equal the old `TAIL`, so a half-written
  *   intent is never applied.
  * - A lock whose holder died is taken over: a waiter whose wait slice ends
- *   finds the holder's ident dead (`isIdentAlive`) on two slices in a row
- *   (so a worker being terminated has stopped running) and swaps in its own
- *   ident with `Atomics.compareExchange`.
+ *   finds the holder's ident dead (`isIdentAlive`), and once it has been
+ *   dead for a grace period swaps in its own ident with
+ *   `Atomics.compareExchange`. A worker is marked dead before it is stopped
+ *   and may run on for a moment (on Deno, a busy worker is not stopped at
+ *   all), so a thread checks that it is alive just before it publishes a
+ *   put or a take, and gives up instead when it is not.
  * - Growing happens when a record does not fit: the producer (holding
  *   `PLOCK`) also takes `CLOCK`, grows the buffer, copies the bytes whose
  *   place changes under the larger `CAP` to the new upper part (never over a
@@ -137,6 +140,19 @@ export const MAX_PAYLOAD = MAX_CAP - REC_HEADER;
 const LOCK_SPIN = 200;
 /** How often (ms) a parked locker checks whether the lock holder died. */
 const LOCK_SLICE = 50;
+/** How long (ms) a lock holder must be seen dead before its lock is taken over. */
+const TAKEOVER_GRACE = 500;
+
+/** A lock holder seen dead, and since when. */
+interface Suspect {
+  owner: number;
+  since: number;
+}
+
+/** The error a thread marked dead (terminated) gets if it still runs. */
+function terminated(): Error {
+  return new Error("This thread was terminated: it may no longer use the queue");
+}
 
 /** Outcome of {@linkcode Ring.put}. */
 export const OK = 0;
@@ -238,17 +254,24 @@ export class Ring {
   }
 
   /**
-   * Decides, after a wait slice, whether the lock holder `owner` is dead:
-   * it must be seen dead twice, one slice apart. Takes the lock over if so.
+   * Decides, after a wait slice, whether the lock holder `owner` is dead and
+   * its lock may be taken over: it must have been seen dead for
+   * {@linkcode TAKEOVER_GRACE} ms, so that a worker being terminated has
+   * stopped touching the ring (a thread also checks that it is alive before
+   * it publishes anything). Takes the lock over if so.
    */
-  #takeOver(lock: number, owner: number, suspect: number): number {
-    if (owner === 0 || Atomics.load(this.#cells, lock) !== owner || isIdentAlive(owner)) return 0;
-    if (suspect !== owner) return owner;
-    if (Atomics.compareExchange(this.#cells, lock, owner, selfIdent()) === owner) {
-      this.#repair(lock);
-      return -1;
+  #takeOver(lock: number, owner: number, seen: Suspect): boolean {
+    if (Atomics.load(this.#cells, lock) !== owner || isIdentAlive(owner)) return false;
+    const t = performance.now();
+    if (seen.owner !== owner) {
+      seen.owner = owner;
+      seen.since = t;
+      return false;
     }
-    return 0;
+    if (t - seen.since < TAKEOVER_GRACE) return false;
+    if (Atomics.compareExchange(this.#cells, lock, owner, selfIdent()) !== owner) return false;
+    this.#repair(lock);
+    return true;
   }
 
   /** Finishes the counter update of a holder that died (see the module doc). */
@@ -267,7 +290,7 @@ export class Ring {
     const c = this.#cells;
     Atomics.add(c, waiters, 1);
     try {
-      let suspect = 0;
+      const seen: Suspect = { owner: 0, since: 0 };
       for (;;) {
         const owner = Atomics.load(c, lock);
         if (owner === 0) {
@@ -284,9 +307,7 @@ export class Ring {
           r = Atomics.load(c, lock) === owner ? "timed-out" : "not-equal";
         }
         if (r === "timed-out") {
-          const s = this.#takeOver(lock, owner, suspect);
-          if (s === -1) return;
-          suspect = s;
+          if (this.#takeOver(lock, owner, seen)) return;
         }
       }
     } finally {
@@ -300,7 +321,7 @@ export class Ring {
     const c = this.#cells;
     Atomics.add(c, waiters, 1);
     try {
-      let suspect = 0;
+      const seen: Suspect = { owner: 0, since: 0 };
       for (;;) {
         const owner = Atomics.load(c, lock);
         if (owner === 0) {
@@ -308,9 +329,7 @@ export class Ring {
           continue;
         }
         if (await held(waitAsync(c, lock, owner, LOCK_SLICE)) === "timed-out") {
-          const s = this.#takeOver(lock, owner, suspect);
-          if (s === -1) return;
-          suspect = s;
+          if (this.#takeOver(lock, owner, seen)) return;
         }
       }
     } finally {
@@ -394,6 +413,8 @@ export class Ring {
       u8.set(bytes.subarray(0, first), HEADER_BYTES + p);
       u8.set(bytes.subarray(first), HEADER_BYTES);
     }
+    // A terminated worker may still run for a moment: it must not publish.
+    if (!isIdentAlive(selfIdent())) throw terminated();
     const end = (tail + rec) | 0;
     Atomics.store(c, P_END, end);
     Atomics.store(c, P_CNT, (puts + 1) | 0);
@@ -483,6 +504,7 @@ export class Ring {
     const first = Math.min(len, cap - p);
     out.set(u8.subarray(HEADER_BYTES + p, HEADER_BYTES + p + first));
     if (first < len) out.set(u8.subarray(HEADER_BYTES, HEADER_BYTES + len - first), first);
+    if (!isIdentAlive(selfIdent())) throw terminated();
     const gets = Atomics.load(c, GETS);
     const end = (head + recordBytes(len)) | 0;
     Atomics.store(c, C_END, end);

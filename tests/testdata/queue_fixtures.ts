@@ -1,0 +1,153 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+// Targets for tests/queue_test.ts. Workers import this module by URL, so it
+// must stay free of side effects at its top level.
+
+import { ClosedError, type JoinableQueue, type Queue, type SimpleQueue } from "../../mod.ts";
+
+export const url: string = import.meta.url;
+
+/** A stress item: producer `p`, its sequence number `i`, and padding of varying length. */
+export interface Item {
+  p: number;
+  i: number;
+  pad: string;
+}
+
+/** Padding whose length varies with `i`, so records wrap and the ring grows. */
+export function padFor(i: number): string {
+  return "x".repeat((i * 7919) % 700);
+}
+
+/** Puts `n` items of producer `p`, blocking (`putSync`) or awaiting (`put`). */
+export async function produce(q: Queue<Item>, p: number, n: number, useAsync: boolean): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const item = { p, i, pad: padFor(i) };
+    if (useAsync) await q.put(item);
+    else q.putSync(item);
+  }
+}
+
+/**
+ * Gets items until the queue is closed and drained, counting each in
+ * `counts[p * n + i]`, checking padding, and counting in `counts[errorsAt]`
+ * items seen out of order for their producer or damaged.
+ */
+export async function consume(
+  q: Queue<Item>,
+  counts: Int32Array,
+  n: number,
+  errorsAt: number,
+  mode: "sync" | "async" | "iterate",
+): Promise<void> {
+  const last = new Map<number, number>();
+  const check = (item: Item) => {
+    Atomics.add(counts, item.p * n + item.i, 1);
+    if ((last.get(item.p) ?? -1) >= item.i || item.pad !== padFor(item.i)) Atomics.add(counts, errorsAt, 1);
+    last.set(item.p, item.i);
+  };
+  if (mode === "iterate") {
+    for await (const item of q) check(item);
+    return;
+  }
+  for (;;) {
+    let item: Item;
+    try {
+      item = mode === "sync" ? q.getSync() : await q.get();
+    } catch (error) {
+      if (error instanceof ClosedError) return;
+      throw error;
+    }
+    check(item);
+  }
+}
+
+/** Byte `k` of large item `i`. */
+function byteOf(i: number, k: number): number {
+  return (i * 31 + k) & 0xff;
+}
+
+/** A large item numbered `i`: its first 4 bytes hold `i`, the rest a pattern. */
+export function bigItem(i: number, size: number): Uint8Array {
+  const a = new Uint8Array(size);
+  for (let k = 4; k < size; k += 4093) a[k] = byteOf(i, k);
+  a[size - 1] = byteOf(i, size - 1);
+  new DataView(a.buffer).setInt32(0, i);
+  return a;
+}
+
+/** The number of a large item, or -1 when its bytes are damaged. */
+export function checkBigItem(a: Uint8Array, size: number): number {
+  if (!(a instanceof Uint8Array) || a.length !== size) return -1;
+  const i = new DataView(a.buffer, a.byteOffset).getInt32(0);
+  for (let k = 4; k < size; k += 4093) if (a[k] !== byteOf(i, k)) return -1;
+  if (a[size - 1] !== byteOf(i, size - 1)) return -1;
+  return i;
+}
+
+/**
+ * Puts large items 0, 1, 2, … for ever, storing in `done[0]` how many puts
+ * have completed. For being terminated in the middle of a put.
+ */
+export function putForever(q: Queue<Uint8Array>, size: number, done: Int32Array): void {
+  const a = bigItem(0, size);
+  for (let i = 0;; i++) {
+    const b = bigItem(i, 64);
+    a.set(b.subarray(0, 4));
+    for (let k = 4; k < size; k += 4093) a[k] = (i * 31 + k) & 0xff;
+    a[size - 1] = (i * 31 + size - 1) & 0xff;
+    q.putSync(a);
+    Atomics.store(done, 0, i + 1);
+  }
+}
+
+/**
+ * Gets large items for ever, marking `seen[i]` for each and counting damaged
+ * ones in `seen[0]` (item numbers start at 1). For being terminated in the
+ * middle of a get.
+ */
+export function getForever(q: Queue<Uint8Array>, size: number, seen: Int32Array): void {
+  for (;;) {
+    const i = checkBigItem(q.getSync(), size);
+    if (i < 1) Atomics.add(seen, 0, 1);
+    else Atomics.add(seen, i, 1);
+  }
+}
+
+/** Waits in `getSync()` and reports in `out`: 1 = got an item, 2 = ClosedError, 3 = other error. */
+export function getAndReport(q: Queue, out: Int32Array): void {
+  try {
+    q.getSync();
+    Atomics.store(out, 0, 1);
+  } catch (error) {
+    Atomics.store(out, 0, error instanceof ClosedError ? 2 : 3);
+  }
+  Atomics.notify(out, 0);
+}
+
+/** Gets `n` items, marking each done after a short pause. */
+export async function work(q: JoinableQueue<number>, n: number, out: Int32Array): Promise<void> {
+  for (let k = 0; k < n; k++) {
+    const x = await q.get();
+    await new Promise((r) => setTimeout(r, 2));
+    Atomics.add(out, 0, x);
+    q.taskDone();
+  }
+}
+
+/** Echoes items from `inbox` to `outbox` (each transformed) until `inbox` is closed. */
+export async function echo(inbox: Queue<unknown>, outbox: SimpleQueue<unknown>): Promise<void> {
+  for await (const x of inbox) await outbox.put({ echo: x });
+}
+
+/** Gets one item and puts back its length and a checksum of sampled bytes. */
+export function measure(box: { inbox: Queue<Uint8Array>; outbox: Queue<number[]> }): void {
+  const a = box.inbox.getSync();
+  let sum = 0;
+  for (let k = 0; k < a.length; k += 65521) sum = (sum + a[k]) | 0;
+  box.outbox.putSync([a.length, sum, a[a.length - 1]]);
+}
+
+/** Blocks in `getSync()` until an item arrives; for measuring idle CPU. */
+export function idleGet(q: Queue): unknown {
+  return q.getSync();
+}
