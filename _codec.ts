@@ -16,7 +16,10 @@
  * @module
  */
 
-import { Packr } from "msgpackr";
+// "msgpackr/pack" is the plain-JS build: the main entry also loads streams and
+// the optional native string extractor, which costs ~20 ms per worker start
+// and measured no faster for the small messages that cross threads here.
+import { Packr } from "msgpackr/pack";
 
 const packr = new Packr({ structuredClone: true, moreTypes: true });
 

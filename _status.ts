@@ -7,8 +7,7 @@
  * @module
  */
 
-import { RemoteError } from "./errors.ts";
-import { encode } from "./_codec.ts";
+import { RemoteError, type RemoteErrorInit } from "./errors.ts";
 
 /**
  * Layout of a thread's status cells (an `Int32Array` over a growable
@@ -18,7 +17,9 @@ import { encode } from "./_codec.ts";
  * - `STATE`: `RUNNING`, then `DONE` (stored last, with `Atomics.store`, and
  *   notified: readers that see `DONE` see the fields below).
  * - `EXIT_CODE`: the exit code.
- * - `ERROR_LEN`: length in bytes of the encoded error at byte `ERROR_AT`, or 0.
+ * - `ERROR_LEN`: length in bytes of the error at byte `ERROR_AT`, or 0: its
+ *   `name`, `message` and `stack` as UTF-8 JSON. (JSON rather than the value
+ *   codec: a worker that runs a no-op target then never loads msgpackr.)
  */
 export const STATE = 0;
 export const EXIT_CODE = 1;
@@ -41,12 +42,7 @@ export function writeExit(status: SharedArrayBuffer, code: number, error?: unkno
   const cells = new Int32Array(status, 0, ERROR_AT / 4);
   if (Atomics.load(cells, STATE) === DONE) return;
   if (error !== undefined) {
-    let bytes: Uint8Array;
-    try {
-      bytes = encode(RemoteError.describe(error), "error");
-    } catch {
-      bytes = encode({ name: "Error", message: String(error) }, "error");
-    }
+    const bytes = new TextEncoder().encode(JSON.stringify(RemoteError.describe(error)));
     if (ERROR_AT + bytes.length > status.byteLength && status.growable) {
       status.grow(Math.min(status.maxByteLength, ERROR_AT + bytes.length));
     }
@@ -58,4 +54,12 @@ export function writeExit(status: SharedArrayBuffer, code: number, error?: unkno
   Atomics.store(cells, EXIT_CODE, code);
   Atomics.store(cells, STATE, DONE);
   Atomics.notify(cells, STATE);
+}
+
+/** The error recorded by {@linkcode writeExit}, if any; call after `STATE` is `DONE`. */
+export function readError(status: SharedArrayBuffer): RemoteErrorInit | undefined {
+  const len = Atomics.load(new Int32Array(status, 0, ERROR_AT / 4), ERROR_LEN);
+  if (len === 0) return undefined;
+  // Copied out first: TextDecoder does not read shared memory everywhere.
+  return JSON.parse(new TextDecoder().decode(new Uint8Array(status, ERROR_AT, len).slice())) as RemoteErrorInit;
 }

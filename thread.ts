@@ -18,10 +18,9 @@
  */
 
 import { RemoteError } from "./errors.ts";
-import { decode } from "./_codec.ts";
 import { pack } from "./_handles.ts";
 import { children, current, kAdopt, markDead, newIdent, registryBuffer } from "./_registry.ts";
-import { DONE, ERROR_AT, ERROR_LEN, EXIT_CODE, KILLED, RUNNING, STATE, TERMINATED, writeExit } from "./_status.ts";
+import { DONE, ERROR_AT, EXIT_CODE, KILLED, readError, RUNNING, STATE, TERMINATED, writeExit } from "./_status.ts";
 import {
   cpuCount as runtimeCpuCount,
   isMainThread as runtimeIsMainThread,
@@ -185,11 +184,9 @@ export class Thread<A extends unknown[] = unknown[]> {
     if (this.#error) return this.#error;
     const cells = this.#cells;
     if (!cells || Atomics.load(cells, STATE) !== DONE) return undefined;
-    const len = Atomics.load(cells, ERROR_LEN);
-    if (len === 0) return undefined;
-    const copy = new Uint8Array(len);
-    copy.set(new Uint8Array(this.#status!, ERROR_AT, len));
-    this.#error = new RemoteError(decode(copy) as { name: string; message: string; stack?: string });
+    const init = readError(this.#status!);
+    if (init === undefined) return undefined;
+    this.#error = new RemoteError(init);
     return this.#error;
   }
 
