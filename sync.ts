@@ -124,14 +124,7 @@ function acquireTimeout(options: AcquireOptions | undefined, what: string): numb
 
 /** Reads a `timeout` given as a number or as `{ timeout, signal }`. */
 function waitArgs(arg: number | WaitOptions | undefined, what: string): { ms: number; signal?: AbortSignal } {
-  if (arg === undefined || typeof arg === "number") return { ms: checkTimeout(arg, what) };
-  if (typeof arg !== "object" || arg === null) {
-    throw new TypeError(
-      `Cannot call ${what} as its argument must be a timeout in ms or { timeout, signal }: current value is ${
-        describe(arg)
-      }`,
-    );
-  }
+  if (typeof arg !== "object" || arg === null) return { ms: checkTimeout(arg as number | undefined, what) };
   return { ms: checkTimeout(arg.timeout, what), signal: arg.signal };
 }
 

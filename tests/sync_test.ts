@@ -1,0 +1,704 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  Barrier,
+  BoundedSemaphore,
+  BrokenBarrierError,
+  Condition,
+  Event,
+  Lock,
+  RLock,
+  Semaphore,
+  SharedValue,
+  Thread,
+  TimeoutError,
+} from "../mod.ts";
+import {
+  acquireAndReport,
+  asyncIncrements,
+  barrierOutcome,
+  barrierRounds,
+  conditionConsumer,
+  conditionWaiter,
+  consumeSignal,
+  contend,
+  holdAndHang,
+  holdAndReturn,
+  holdAndThrow,
+  lockedIncrements,
+  releaseForeign,
+  scopedIncrements,
+  url,
+  useSemaphore,
+  waitEvent,
+} from "./testdata/sync_fixtures.ts";
+
+const BAD_TIMEOUTS: unknown[] = [-1, NaN, Infinity, -Infinity, "5", null];
+
+function ints(n = 2): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(4 * n));
+}
+
+// deno-lint-ignore no-explicit-any
+function start(target: (...args: any[]) => unknown, args: unknown[]): Thread {
+  const t = new Thread({ target, args, module: url });
+  t.start();
+  return t;
+}
+
+/** Waits (without blocking the event loop) until `cell[i]` is non-zero; returns it. */
+async function until(cell: Int32Array, i: number, ms = 10_000): Promise<number> {
+  const end = performance.now() + ms;
+  while (Atomics.load(cell, i) === 0) {
+    if (performance.now() > end) throw new Error(`timed out waiting for cell ${i}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return Atomics.load(cell, i);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// --- Lock ----------------------------------------------------------------------
+
+test("Lock.acquire() and release() toggle locked(); release of an unlocked lock throws", async () => {
+  const lock = new Lock();
+  assert.equal(lock.locked(), false);
+  assert.equal(await lock.acquire(), true);
+  assert.equal(lock.locked(), true);
+  lock.release();
+  assert.equal(lock.locked(), false);
+  assert.throws(() => lock.release(), { name: "Error", message: /unlocked lock/ });
+  assert.equal(lock.acquireSync(), true);
+  lock.release();
+});
+
+test("Lock.acquireSync({ block: false }) and acquire({ timeout }) return false while the lock is held", async () => {
+  const lock = new Lock();
+  lock.acquireSync();
+  assert.equal(lock.acquireSync({ block: false }), false);
+  assert.equal(await lock.acquire({ block: false }), false);
+  const t0 = performance.now();
+  assert.equal(await lock.acquire({ timeout: 40 }), false);
+  assert.ok(performance.now() - t0 >= 35, "waited about the timeout");
+  const t1 = performance.now();
+  assert.equal(lock.acquireSync({ timeout: 40 }), false);
+  assert.ok(performance.now() - t1 >= 35, "waited about the timeout");
+  assert.equal(lock.locked(), true);
+  lock.release();
+  assert.equal(lock.acquireSync({ timeout: 0 }), true);
+  lock.release();
+});
+
+test("Lock rejects invalid timeouts: RangeError thrown by acquireSync, rejected (not thrown) by acquire", async () => {
+  const lock = new Lock();
+  for (const timeout of BAD_TIMEOUTS) {
+    assert.throws(() => lock.acquireSync({ timeout: timeout as number }), RangeError, `timeout ${String(timeout)}`);
+    let promise: Promise<boolean> | undefined;
+    assert.doesNotThrow(() => promise = lock.acquire({ timeout: timeout as number }));
+    await assert.rejects(promise!, RangeError);
+  }
+  assert.throws(() => lock.acquireSync({ block: false, timeout: 5 }), RangeError);
+  await assert.rejects(lock.acquire({ block: false, timeout: 5 }), RangeError);
+  assert.throws(() => lock.acquireSync(5 as never), TypeError);
+  assert.equal(lock.locked(), false);
+});
+
+test("Lock.acquire() rejects with the signal's reason, before and while waiting, and leaves the lock as it was", async () => {
+  const lock = new Lock();
+  const reason = new Error("stop");
+  await assert.rejects(lock.acquire({ signal: AbortSignal.abort(reason) }), (e) => e === reason);
+  assert.equal(lock.locked(), false);
+  lock.acquireSync();
+  const ac = new AbortController();
+  const pending = lock.acquire({ signal: ac.signal });
+  setTimeout(() => ac.abort(reason), 20);
+  await assert.rejects(pending, (e) => e === reason);
+  assert.equal(lock.locked(), true);
+  // The aborted waiter must not linger and swallow the next wake-up.
+  const next = lock.acquire({ timeout: 5000 });
+  setTimeout(() => lock.release(), 10);
+  assert.equal(await next, true);
+  lock.release();
+});
+
+test("Lock.scopedSync() with using releases at the end of the block, even when it throws", () => {
+  const lock = new Lock();
+  assert.throws(() => {
+    using held = lock.scopedSync();
+    assert.equal(held.ownerDied, false);
+    assert.equal(lock.locked(), true);
+    throw new Error("boom");
+  }, /boom/);
+  assert.equal(lock.locked(), false);
+  {
+    using held = lock.scopedSync();
+    held.release(); // early release; leaving the block does not release twice
+    assert.equal(lock.locked(), false);
+    lock.acquireSync();
+  }
+  assert.equal(lock.locked(), true, "the scope did not release the lock taken after its early release");
+  lock.release();
+});
+
+test("Lock.scoped() with await using holds the lock for the block; times out with TimeoutError", async () => {
+  const lock = new Lock();
+  {
+    await using _ = await lock.scoped();
+    assert.equal(lock.locked(), true);
+    await assert.rejects(lock.scoped({ timeout: 10 }), TimeoutError);
+    await assert.rejects(lock.scoped({ block: false }), TimeoutError);
+    assert.throws(() => lock.scopedSync({ timeout: 10 }), TimeoutError);
+  }
+  assert.equal(lock.locked(), false);
+});
+
+test("Lock passed to a thread: the thread waits in acquireSync() until the main thread releases", async () => {
+  const lock = new Lock();
+  const out = ints();
+  lock.acquireSync();
+  const t = start(acquireAndReport, [lock, out]);
+  await sleep(50);
+  assert.equal(Atomics.load(out, 0), 0, "still waiting");
+  lock.release();
+  assert.equal(await until(out, 0), 1);
+  await t.join();
+  assert.equal(t.exitCode, 0);
+  assert.equal(lock.locked(), false);
+});
+
+test("Lock held by a thread: its acquire with a timeout returns false in the thread", async () => {
+  const lock = new Lock();
+  const out = ints();
+  lock.acquireSync();
+  const t = start(acquireAndReport, [lock, out, 30]);
+  assert.equal(await until(out, 0), 2);
+  await t.join();
+  lock.release();
+});
+
+test("Lock held by a terminated thread is taken over by the next acquirer, which sees ownerDied", async () => {
+  const lock = new Lock();
+  const ready = new Event();
+  const t = start(holdAndHang, [lock, ready]);
+  assert.equal(await ready.wait(10_000), true);
+  assert.equal(lock.locked(), true);
+  const pending = lock.acquire({ timeout: 10_000 });
+  await sleep(20);
+  await t.terminate();
+  assert.equal(await pending, true);
+  assert.equal(lock.ownerDied, true);
+  lock.release();
+  assert.equal(lock.acquireSync(), true);
+  assert.equal(lock.ownerDied, false, "reset by the next normal acquire");
+  lock.release();
+});
+
+test("Lock held by a thread that crashed is recovered by a blocking acquirer in another thread", async () => {
+  const lock = new Lock();
+  const crasher = new Thread({ target: holdAndThrow, args: [lock], module: url });
+  crasher.start();
+  await crasher.join();
+  assert.equal(crasher.exitCode, 1);
+  const out = ints();
+  const t = start(acquireAndReport, [lock, out, 10_000]);
+  assert.equal(await until(out, 0), 1);
+  assert.equal(out[1], 1, "the acquirer saw ownerDied");
+  await t.join();
+  assert.equal(lock.locked(), false);
+});
+
+test("Lock left held by a thread that returned is recovered with acquireSync({ block: false })", async () => {
+  const lock = new Lock();
+  const t = start(holdAndReturn, [lock]);
+  await t.join();
+  assert.equal(lock.locked(), true);
+  assert.equal(lock.acquireSync({ block: false }), true);
+  assert.equal(lock.ownerDied, true);
+  lock.release();
+});
+
+test("Lock counts exactly: 2 threads × 1,000,000 locked increments of a SharedValue give 2,000,000", async () => {
+  const v = new SharedValue("i", 0, { lock: new Lock() });
+  const n = 1_000_000;
+  const threads = [start(lockedIncrements, [v, n]), start(lockedIncrements, [v, n])];
+  for (const t of threads) await t.join();
+  for (const t of threads) assert.equal(t.exitCode, 0);
+  assert.equal(v.value, 2 * n);
+});
+
+test("Lock counts exactly with 4 threads mixing scopedSync, acquireSync and awaited acquire", async () => {
+  const lock = new Lock();
+  const v = new SharedValue("i", 0, { lock });
+  const n = 50_000;
+  const threads = [
+    start(lockedIncrements, [v, n]),
+    start(scopedIncrements, [v, lock, n]),
+    start(asyncIncrements, [v, lock, n]),
+  ];
+  for (let i = 0; i < n; i++) {
+    await lock.acquire();
+    v.value += 1;
+    lock.release();
+  }
+  for (const t of threads) await t.join();
+  assert.equal(v.value, 4 * n);
+});
+
+test("Lock does not starve a waiter while another thread re-acquires it in a tight loop", async () => {
+  const lock = new Lock();
+  const stop = new Event();
+  const counts = ints(2);
+  const t = start(contend, [lock, counts, 0, stop]);
+  while (Atomics.load(counts, 0) < 1000) await sleep(1);
+  let served = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < 300) {
+    assert.equal(lock.acquireSync({ timeout: 2000 }), true, "the waiter got the lock in time");
+    served++;
+    lock.release();
+  }
+  stop.set();
+  await t.join();
+  assert.ok(served > 10, `main thread was served ${served} times`);
+  assert.ok(counts[0] > 1000, `the other thread ran too (${counts[0]})`);
+});
+
+test("Lock shares fairly between two threads hammering it", async () => {
+  const lock = new Lock();
+  const stop = new Event();
+  const counts = ints(2);
+  const threads = [start(contend, [lock, counts, 0, stop]), start(contend, [lock, counts, 1, stop])];
+  // Measure once both run (starting a worker can take a while under test).
+  while (Atomics.load(counts, 0) === 0 || Atomics.load(counts, 1) === 0) await sleep(5);
+  const [a0, b0] = [Atomics.load(counts, 0), Atomics.load(counts, 1)];
+  await sleep(300);
+  const [a, b] = [Atomics.load(counts, 0) - a0, Atomics.load(counts, 1) - b0];
+  stop.set();
+  for (const t of threads) await t.join();
+  assert.ok(a > 0 && b > 0, `both made progress: ${a}, ${b}`);
+  assert.ok(Math.min(a, b) / (a + b) > 0.01, `neither was starved: ${a}, ${b}`);
+});
+
+test("Lock.toString() shows the owner", () => {
+  const lock = new Lock();
+  assert.equal(String(lock), "<Lock(unlocked)>");
+  lock.acquireSync();
+  assert.match(String(lock), /^<Lock\(owner=\d+\)>$/);
+  lock.release();
+});
+
+// --- RLock ---------------------------------------------------------------------
+
+test("RLock is re-entrant per thread and frees after as many releases as acquires", async () => {
+  const rlock = new RLock();
+  assert.equal(rlock.acquireSync(), true);
+  assert.equal(await rlock.acquire(), true);
+  assert.equal(rlock.acquireSync({ block: false }), true);
+  rlock.release();
+  rlock.release();
+  assert.equal(rlock.locked(), true);
+  rlock.release();
+  assert.equal(rlock.locked(), false);
+  assert.throws(() => rlock.release(), { name: "Error", message: /un-acquired/ });
+});
+
+test("RLock held by the main thread: a thread cannot take it, nor release it", async () => {
+  const rlock = new RLock();
+  rlock.acquireSync();
+  const out = ints();
+  const t = start(acquireAndReport, [rlock, out, 30]);
+  assert.equal(await until(out, 0), 2, "the thread timed out");
+  await t.join();
+  const out2 = ints();
+  const t2 = start(releaseForeign, [rlock, out2]);
+  await t2.join();
+  assert.equal(out2[0], 1, "release by a non-owner threw");
+  assert.equal(rlock.locked(), true);
+  rlock.release();
+});
+
+test("RLock held twice by a terminated thread is recovered at depth 1", async () => {
+  const rlock = new RLock();
+  const ready = new Event();
+  const t = start(holdAndHang, [rlock, ready, 2]);
+  assert.equal(await ready.wait(10_000), true);
+  await t.terminate();
+  assert.equal(await rlock.acquire({ timeout: 10_000 }), true);
+  assert.equal(rlock.ownerDied, true);
+  rlock.release();
+  assert.equal(rlock.locked(), false);
+});
+
+test("RLock rejects invalid timeouts", async () => {
+  const rlock = new RLock();
+  for (const timeout of BAD_TIMEOUTS) {
+    assert.throws(() => rlock.acquireSync({ timeout: timeout as number }), RangeError);
+    await assert.rejects(rlock.acquire({ timeout: timeout as number }), RangeError);
+  }
+});
+
+test("RLock.scopedSync() nests and releases each level", () => {
+  const rlock = new RLock();
+  {
+    using _a = rlock.scopedSync();
+    {
+      using _b = rlock.scopedSync();
+      assert.match(String(rlock), /count=2/);
+    }
+    assert.equal(rlock.locked(), true);
+  }
+  assert.equal(rlock.locked(), false);
+});
+
+test("RLock counts exactly across 3 threads", async () => {
+  const v = new SharedValue("i", 0); // its default lock is an RLock
+  const n = 100_000;
+  const threads = [0, 1, 2].map(() => start(lockedIncrements, [v, n]));
+  for (const t of threads) await t.join();
+  assert.equal(v.value, 3 * n);
+});
+
+// --- Semaphore -----------------------------------------------------------------
+
+test("Semaphore counts permits: acquire takes one, release(n) gives n back", async () => {
+  const sem = new Semaphore(2);
+  assert.equal(sem.getValue(), 2);
+  assert.equal(await sem.acquire(), true);
+  assert.equal(sem.acquireSync(), true);
+  assert.equal(sem.acquireSync({ block: false }), false);
+  assert.equal(await sem.acquire({ timeout: 10 }), false);
+  sem.release(2);
+  assert.equal(sem.getValue(), 2);
+  sem.release();
+  assert.equal(sem.getValue(), 3, "a plain Semaphore may go above its initial value");
+  assert.equal(new Semaphore().getValue(), 1);
+});
+
+test("Semaphore rejects bad values, counts and timeouts", async () => {
+  for (const value of [-1, 1.5, NaN, Infinity, "1", null]) {
+    assert.throws(() => new Semaphore(value as number), RangeError, `value ${String(value)}`);
+    assert.throws(() => new BoundedSemaphore(value as number), RangeError);
+  }
+  const sem = new Semaphore(0);
+  for (const n of [0, -1, 1.5, NaN, Infinity]) assert.throws(() => sem.release(n), RangeError);
+  for (const timeout of BAD_TIMEOUTS) {
+    assert.throws(() => sem.acquireSync({ timeout: timeout as number }), RangeError);
+    await assert.rejects(sem.acquire({ timeout: timeout as number }), RangeError);
+  }
+  assert.equal(sem.getValue(), 0);
+});
+
+test("BoundedSemaphore throws RangeError when released above its initial value, and keeps its value", () => {
+  const sem = new BoundedSemaphore(2);
+  assert.throws(() => sem.release(), RangeError);
+  sem.acquireSync();
+  assert.throws(() => sem.release(2), RangeError);
+  assert.equal(sem.getValue(), 1);
+  sem.release();
+  assert.equal(sem.getValue(), 2);
+  assert.equal(String(sem), "<BoundedSemaphore(value=2)>");
+});
+
+test("Semaphore(2) lets at most two of four threads in at once", async () => {
+  const sem = new Semaphore(2);
+  const stats = ints(2);
+  const threads = [0, 1, 2, 3].map(() => start(useSemaphore, [sem, stats, 30]));
+  for (const t of threads) await t.join();
+  for (const t of threads) assert.equal(t.exitCode, 0);
+  assert.equal(stats[1], 2, "two threads were in at once, never more");
+  assert.equal(sem.getValue(), 2);
+});
+
+test("BoundedSemaphore passed to threads stays bounded", async () => {
+  const sem = new BoundedSemaphore(1);
+  const stats = ints(2);
+  const threads = [0, 1].map(() => start(useSemaphore, [sem, stats, 20]));
+  for (const t of threads) await t.join();
+  assert.equal(stats[1], 1);
+  assert.throws(() => sem.release(), RangeError);
+});
+
+test("Semaphore awaiting acquire is woken by a release", async () => {
+  const sem = new Semaphore(0);
+  const pending = sem.acquire({ timeout: 5000 });
+  setTimeout(() => sem.release(), 10);
+  assert.equal(await pending, true);
+  assert.equal(sem.getValue(), 0);
+});
+
+test("Semaphore permit held by a terminated thread comes back to the next acquirer with ownerDied", async () => {
+  const sem = new Semaphore(1);
+  const ready = new Event();
+  const t = start(holdAndHang, [sem, ready]);
+  assert.equal(await ready.wait(10_000), true);
+  assert.equal(sem.getValue(), 0);
+  const pending = sem.acquire({ timeout: 10_000 });
+  await t.terminate();
+  assert.equal(await pending, true);
+  assert.equal(sem.ownerDied, true);
+  sem.release();
+  assert.equal(sem.getValue(), 1);
+});
+
+test("Semaphore permit held by a crashed thread is recovered by acquireSync", async () => {
+  const sem = new BoundedSemaphore(1);
+  const crasher = new Thread({ target: holdAndThrow, args: [sem], module: url });
+  crasher.start();
+  await crasher.join();
+  assert.equal(sem.acquireSync({ timeout: 10_000 }), true);
+  assert.equal(sem.ownerDied, true);
+  sem.release();
+  assert.throws(() => sem.release(), RangeError, "recovery did not add a permit beyond the bound");
+});
+
+test("Semaphore(0) used as a signal: a permit consumed by a thread that ended is not handed out again", async () => {
+  const sem = new Semaphore(0);
+  const done = new Event();
+  const t = start(consumeSignal, [sem, done]);
+  sem.release();
+  assert.equal(await done.wait(10_000), true);
+  await t.join();
+  assert.equal(await sem.acquire({ timeout: 120 }), false);
+  assert.equal(sem.getValue(), 0);
+});
+
+test("Semaphore.scoped() and scopedSync() give the permit back", async () => {
+  const sem = new Semaphore(1);
+  {
+    await using _ = await sem.scoped();
+    assert.equal(sem.getValue(), 0);
+    await assert.rejects(sem.scoped({ timeout: 5 }), TimeoutError);
+  }
+  {
+    using _ = sem.scopedSync();
+    assert.equal(sem.getValue(), 0);
+  }
+  assert.equal(sem.getValue(), 1);
+});
+
+// --- Event ---------------------------------------------------------------------
+
+test("Event: set, clear, isSet and waits that time out with false", async () => {
+  const ev = new Event();
+  assert.equal(ev.isSet(), false);
+  assert.equal(await ev.wait(10), false);
+  assert.equal(ev.waitSync(10), false);
+  assert.equal(ev.waitSync(0), false);
+  ev.set();
+  ev.set();
+  assert.equal(ev.isSet(), true);
+  assert.equal(await ev.wait(), true);
+  assert.equal(ev.waitSync(), true);
+  ev.clear();
+  assert.equal(ev.isSet(), false);
+  assert.equal(String(ev), "<Event(unset)>");
+});
+
+test("Event.wait rejects invalid timeouts and aborted signals", async () => {
+  const ev = new Event();
+  for (const timeout of BAD_TIMEOUTS.filter((t) => t !== null)) {
+    assert.throws(() => ev.waitSync(timeout as number), RangeError);
+    await assert.rejects(ev.wait(timeout as number), RangeError);
+  }
+  const reason = new Error("stop");
+  await assert.rejects(ev.wait({ signal: AbortSignal.abort(reason) }), (e) => e === reason);
+  const ac = new AbortController();
+  const pending = ev.wait({ signal: ac.signal });
+  setTimeout(() => ac.abort(reason), 10);
+  await assert.rejects(pending, (e) => e === reason);
+  assert.equal(ev.isSet(), false);
+});
+
+test("Event.set() wakes every waiting thread, blocking and awaiting", async () => {
+  const ev = new Event();
+  const out = ints(4);
+  const threads = [
+    start(waitEvent, [ev, out, 0]),
+    start(waitEvent, [ev, out, 1]),
+    start(waitEvent, [ev, out, 2, undefined, true]),
+  ];
+  const local = ev.wait(10_000);
+  await sleep(50);
+  assert.deepEqual([...out.subarray(0, 3)], [0, 0, 0]);
+  ev.set();
+  for (let i = 0; i < 3; i++) assert.equal(await until(out, i), 1);
+  assert.equal(await local, true);
+  for (const t of threads) await t.join();
+});
+
+test("Event.waitSync in a thread times out with false", async () => {
+  const ev = new Event();
+  const out = ints(1);
+  const t = start(waitEvent, [ev, out, 0, 30]);
+  assert.equal(await until(out, 0), 2);
+  await t.join();
+});
+
+test("Event.wait returns true when the event was set and cleared again while it waited", async () => {
+  const ev = new Event();
+  const pending = ev.wait(5000);
+  ev.set();
+  ev.clear();
+  assert.equal(await pending, true);
+});
+
+// --- Condition -----------------------------------------------------------------
+
+test("Condition.wait and notify need the lock: Error otherwise", async () => {
+  const cond = new Condition();
+  await assert.rejects(cond.wait(1), /un-acquired/);
+  assert.throws(() => cond.waitSync(1), /un-acquired/);
+  assert.throws(() => cond.notify(), /un-acquired/);
+  assert.throws(() => cond.notifyAll(), /un-acquired/);
+  assert.throws(() => new Condition({} as never), TypeError);
+  cond.acquireSync();
+  for (const n of [-1, 1.5, NaN]) assert.throws(() => cond.notify(n), RangeError);
+  for (const timeout of [-1, NaN, Infinity]) {
+    assert.throws(() => cond.waitSync(timeout), RangeError);
+    await assert.rejects(cond.wait(timeout), RangeError);
+  }
+  cond.release();
+});
+
+test("Condition.wait times out with false and holds the lock again, at its RLock depth", async () => {
+  const rlock = new RLock();
+  const cond = new Condition(rlock);
+  cond.acquireSync();
+  cond.acquireSync();
+  assert.equal(await cond.wait(10), false);
+  assert.match(String(rlock), /count=2/);
+  assert.equal(cond.waitSync(10), false);
+  assert.match(String(rlock), /count=2/);
+  cond.release();
+  cond.release();
+  assert.equal(rlock.locked(), false);
+});
+
+test("Condition.notify(1) wakes exactly one of three waiting threads; notifyAll wakes the rest", async () => {
+  for (const useAsync of [false, true]) {
+    const cond = new Condition(new Lock());
+    const out = ints(3);
+    const threads = [0, 1, 2].map(() => start(conditionWaiter, [cond, out, undefined, useAsync]));
+    while (Atomics.load(out, 0) < 3) await sleep(2);
+    await sleep(30); // let the last one park
+    await cond.acquire();
+    cond.notify(1);
+    cond.release();
+    await until(out, 1);
+    await sleep(80);
+    assert.equal(Atomics.load(out, 1), 1, "exactly one woke");
+    await cond.acquire();
+    cond.notifyAll();
+    cond.release();
+    while (Atomics.load(out, 1) < 3) await sleep(2);
+    for (const t of threads) await t.join();
+    assert.equal(out[2], 0, "none timed out");
+  }
+});
+
+test("Condition.waitFor in a thread wakes when the predicate becomes true", async () => {
+  const cond = new Condition();
+  const box = ints(2);
+  const t = start(conditionConsumer, [cond, box]);
+  await sleep(30);
+  await cond.acquire();
+  Atomics.store(box, 0, 42);
+  cond.notifyAll();
+  cond.release();
+  assert.equal(await until(box, 1), 42);
+  await t.join();
+});
+
+test("Condition.waitFor returns the predicate's last value when time runs out", async () => {
+  const cond = new Condition();
+  await cond.acquire();
+  let calls = 0;
+  assert.equal(await cond.waitFor(() => (calls++, 0), 30), 0);
+  assert.ok(calls >= 2);
+  assert.equal(cond.waitForSync(() => "", 10), "");
+  cond.release();
+});
+
+test("Condition.wait rejects with the signal's reason and holds the lock again", async () => {
+  const cond = new Condition(new Lock());
+  await cond.acquire();
+  const reason = new Error("stop");
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(reason), 10);
+  await assert.rejects(cond.wait({ signal: ac.signal }), (e) => e === reason);
+  cond.release(); // held again: does not throw
+  assert.throws(() => cond.release(), /unlocked/);
+});
+
+// --- Barrier -------------------------------------------------------------------
+
+test("Barrier shared by three threads and the main thread", async () => {
+  const parties = 4;
+  const rounds = 5;
+  const b = new Barrier(parties);
+  const out = ints(parties * rounds);
+  const threads = [0, 1, 2].map((slot) => start(barrierRounds, [b, out, slot, parties, rounds, slot === 2]));
+  for (let r = 0; r < rounds; r++) out[r * parties + 3] = (await b.wait(10_000)) + 1;
+  for (const t of threads) await t.join();
+  for (const t of threads) assert.equal(t.exitCode, 0);
+  for (let r = 0; r < rounds; r++) {
+    const indexes = [...out.subarray(r * parties, (r + 1) * parties)].map((i) => i - 1).sort();
+    assert.deepEqual(indexes, [0, 1, 2, 3], `round ${r}`);
+  }
+  assert.equal(b.nWaiting, 0);
+  assert.equal(b.broken, false);
+});
+
+test("Barrier.wait times out with BrokenBarrierError and breaks the barrier for the others", async () => {
+  const b = new Barrier(3);
+  const out = ints(1);
+  const t = start(barrierOutcome, [b, out, 0]);
+  while (b.nWaiting < 1) await sleep(2);
+  await assert.rejects(b.wait(30), BrokenBarrierError);
+  assert.equal(await until(out, 0), 2);
+  assert.equal(b.broken, true);
+  await assert.rejects(b.wait(), BrokenBarrierError);
+  assert.throws(() => b.waitSync(), BrokenBarrierError);
+  await t.join();
+  b.reset();
+  assert.equal(b.broken, false);
+  const [x, y, z] = await Promise.all([b.wait(), b.wait(), b.wait()]);
+  assert.deepEqual([x, y, z].sort(), [0, 1, 2]);
+});
+
+test("Barrier: the constructor's timeout applies; abort() and reset() break current waiters", async () => {
+  const timed = new Barrier(2, { timeout: 20 });
+  await assert.rejects(timed.wait(), BrokenBarrierError);
+  const b = new Barrier(2);
+  const w = b.wait();
+  await sleep(10);
+  assert.equal(b.nWaiting, 1);
+  b.abort();
+  await assert.rejects(w, BrokenBarrierError);
+  b.reset();
+  const w2 = b.wait();
+  await sleep(10);
+  b.reset();
+  await assert.rejects(w2, BrokenBarrierError);
+  assert.equal(b.broken, false);
+  assert.deepEqual((await Promise.all([b.wait(), b.wait()])).sort(), [0, 1]);
+  assert.equal(b.parties, 2);
+});
+
+test("Barrier rejects bad parties and timeouts", async () => {
+  for (const parties of [0, -1, 1.5, NaN, Infinity, "2"]) {
+    assert.throws(() => new Barrier(parties as number), RangeError, `parties ${String(parties)}`);
+  }
+  assert.throws(() => new Barrier(2, { timeout: -1 }), RangeError);
+  const b = new Barrier(2);
+  await assert.rejects(b.wait(-1), RangeError);
+  assert.throws(() => b.waitSync(NaN), RangeError);
+  assert.equal(b.nWaiting, 0);
+  assert.equal(b.broken, false);
+  const reason = new Error("stop");
+  await assert.rejects(b.wait({ signal: AbortSignal.abort(reason) }), (e) => e === reason);
+  assert.equal(b.broken, false, "an already aborted signal leaves the barrier unchanged");
+});

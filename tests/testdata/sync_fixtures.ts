@@ -1,0 +1,224 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+// Targets for tests/sync_test.ts and tests/shared_test.ts. Workers import
+// this module by URL, so it must stay free of side effects at its top level.
+
+import type {
+  Barrier,
+  BoundedSemaphore,
+  Condition,
+  Event,
+  Lock,
+  RLock,
+  Semaphore,
+  SharedArray,
+  SharedValue,
+} from "../../mod.ts";
+
+export const url: string = import.meta.url;
+
+type AnyLock = Lock | RLock;
+
+/** Sleeps without giving up the thread's ability to be terminated. */
+function nap(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Takes `lock` (twice if `depth` is 2), sets `ready`, then hangs until terminated. */
+export function holdAndHang(lock: AnyLock | Semaphore, ready: Event, depth = 1): void {
+  for (let i = 0; i < depth; i++) lock.acquireSync();
+  ready.set();
+  for (;;) nap(10);
+}
+
+/** Takes `lock`, then throws: the thread crashes holding it. */
+export function holdAndThrow(lock: AnyLock | Semaphore): void {
+  lock.acquireSync();
+  throw new Error("crashed while holding the lock");
+}
+
+/** Takes `lock` and returns without releasing it. */
+export function holdAndReturn(lock: AnyLock | Semaphore): void {
+  lock.acquireSync();
+}
+
+/**
+ * Takes `lock` (blocking or awaiting), records in `out[0]` 1 (taken) or 0
+ * (timed out) and in `out[1]` whether the owner had died, then releases it.
+ */
+export async function acquireAndReport(
+  lock: AnyLock | Semaphore,
+  out: Int32Array,
+  timeout?: number,
+  useAsync = false,
+): Promise<void> {
+  const options = timeout === undefined ? undefined : { timeout };
+  const got = useAsync ? await lock.acquire(options) : lock.acquireSync(options);
+  out[1] = lock.ownerDied ? 1 : 0;
+  Atomics.store(out, 0, got ? 1 : 2);
+  Atomics.notify(out, 0);
+  if (got) lock.release();
+}
+
+/** Tries to release `lock` without holding it; records the error's message length in `out[0]` (0 = no error). */
+export function releaseForeign(lock: AnyLock, out: Int32Array): string {
+  try {
+    lock.release();
+    return "";
+  } catch (e) {
+    out[0] = 1;
+    return (e as Error).message;
+  }
+}
+
+/** `n` increments of `v`, each under its lock (blocking acquire). */
+export function lockedIncrements(v: SharedValue<"i">, n: number): void {
+  const lock = v.getLock();
+  for (let i = 0; i < n; i++) {
+    lock.acquireSync();
+    v.value += 1;
+    lock.release();
+  }
+}
+
+/** `n` increments of `v` under the scoped form of `lock`. */
+export function scopedIncrements(v: SharedValue<"i">, lock: AnyLock, n: number): void {
+  for (let i = 0; i < n; i++) {
+    using _ = lock.scopedSync();
+    v.value += 1;
+  }
+}
+
+/** `n` increments of `v` under `lock`, awaiting each acquire. */
+export async function asyncIncrements(v: SharedValue<"i">, lock: AnyLock, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    await lock.acquire();
+    v.value += 1;
+    lock.release();
+  }
+}
+
+/** `n` increments of `counts[slot]` and `counts[total]` under `lock`: a plain read-modify-write race without it. */
+export function arrayIncrements(a: SharedArray<"i">, lock: AnyLock, slot: number, n: number): void {
+  for (let i = 0; i < n; i++) {
+    lock.acquireSync();
+    a.set(slot, a.get(slot) + 1);
+    a.set(0, a.get(0) + 1);
+    lock.release();
+  }
+}
+
+/**
+ * Hammers `lock` in a tight loop until `stop` is set, counting its
+ * acquisitions in `counts[slot]`.
+ */
+export function contend(lock: AnyLock, counts: Int32Array, slot: number, stop: Event): void {
+  while (!stop.isSet()) {
+    lock.acquireSync();
+    counts[slot]++;
+    lock.release();
+  }
+}
+
+/**
+ * Takes a permit `rounds` times and, while holding it, tracks how many
+ * threads hold one at once: `stats[0]` now, `stats[1]` the most seen.
+ */
+export function useSemaphore(sem: Semaphore | BoundedSemaphore, stats: Int32Array, rounds: number): void {
+  for (let r = 0; r < rounds; r++) {
+    sem.acquireSync();
+    const now = Atomics.add(stats, 0, 1) + 1;
+    for (;;) {
+      const max = Atomics.load(stats, 1);
+      if (now <= max || Atomics.compareExchange(stats, 1, max, now) === max) break;
+    }
+    nap(1);
+    Atomics.sub(stats, 0, 1);
+    sem.release();
+  }
+}
+
+/** Takes one permit from `sem` (a signal) and returns. */
+export function consumeSignal(sem: Semaphore, done: Event): void {
+  sem.acquireSync();
+  done.set();
+}
+
+/** Waits for `ev` (blocking or awaiting) and records the result in `out[slot]` (1 true, 2 false). */
+export async function waitEvent(ev: Event, out: Int32Array, slot: number, timeout?: number, useAsync = false) {
+  const got = useAsync ? await ev.wait(timeout) : ev.waitSync(timeout);
+  Atomics.store(out, slot, got ? 1 : 2);
+  Atomics.notify(out, slot);
+}
+
+/**
+ * Waits on `cond` once (lock held), counting the thread in `out[0]` as
+ * waiting and in `out[1]` as woken (or `out[2]` when the wait timed out).
+ */
+export async function conditionWaiter(cond: Condition, out: Int32Array, timeout?: number, useAsync = false) {
+  if (useAsync) await cond.acquire();
+  else cond.acquireSync();
+  Atomics.add(out, 0, 1);
+  const got = useAsync ? await cond.wait(timeout) : cond.waitSync(timeout);
+  // The lock is held again here: a second acquire with block:false fails for a Lock.
+  Atomics.add(out, got ? 1 : 2, 1);
+  cond.release();
+}
+
+/** Consumer: waits (with the condition's lock) until `box[0]` is non-zero, then records it in `box[1]`. */
+export function conditionConsumer(cond: Condition, box: Int32Array): void {
+  cond.acquireSync();
+  const value = cond.waitForSync(() => Atomics.load(box, 0));
+  Atomics.store(box, 1, value);
+  cond.release();
+}
+
+/** Waits at `barrier` `rounds` times, recording its index of each round in `out[round * stride + slot]`. */
+export async function barrierRounds(
+  barrier: Barrier,
+  out: Int32Array,
+  slot: number,
+  stride: number,
+  rounds: number,
+  useAsync = false,
+) {
+  for (let r = 0; r < rounds; r++) {
+    const index = useAsync ? await barrier.wait() : barrier.waitSync();
+    out[r * stride + slot] = index + 1;
+  }
+}
+
+/** Waits at `barrier` and records the outcome in `out[slot]`: 1 passed, 2 BrokenBarrierError, 3 other. */
+export async function barrierOutcome(barrier: Barrier, out: Int32Array, slot: number, timeout?: number) {
+  try {
+    barrier.waitSync(timeout);
+    Atomics.store(out, slot, 1);
+  } catch (e) {
+    Atomics.store(out, slot, (e as Error).name === "BrokenBarrierError" ? 2 : 3);
+  }
+  Atomics.notify(out, slot);
+  await Promise.resolve();
+}
+
+/** Hand-off ping-pong: waits for `ping`, then releases `pong`, `n` times (locks used as binary semaphores). */
+export function pingPong(ping: Lock, pong: Lock, n: number): void {
+  for (let i = 0; i < n; i++) {
+    ping.acquireSync();
+    pong.release();
+  }
+}
+
+/** Sets `a[i] = i * k` for every element. */
+export function fillArray(a: SharedArray, k: number): void {
+  for (let i = 0; i < a.length; i++) a.set(i, a.typecode === "q" ? BigInt(i * k) as never : (i * k) as never);
+}
+
+/** Adds `k` to `v` under its lock and returns. */
+export function addUnderLock(v: SharedValue<"d">, k: number): void {
+  using _ = v.getLock().scopedSync();
+  v.value += k;
+}
+
+/** Writes the same number `n` times into `v` without a lock, racing with others. */
+export function unlockedIncrements(v: SharedValue<"i">, n: number): void {
+  for (let i = 0; i < n; i++) v.value += 1;
+}
