@@ -103,3 +103,22 @@ test("examples/process_globals.ts: a change in one process is not seen by anothe
   const out = await run("process_globals");
   assert.deepEqual(out, ["producer: a = 2, counter = 1", "1", "main: a = 1, counter = 0"]);
 });
+
+test("examples/demo.ts: the npm start tour runs every section and finishes", async () => {
+  const out = await run("demo");
+  assertInOrder(out, [
+    "1. Process: create with target and args, start, join",
+    "2. Process attributes: name, pid, isAlive(), daemon",
+    "3. Subclassing Process and overriding run()",
+    "4. currentThread(), enumerate(), activeCount()",
+    "5. Globals are not shared between processes",
+    "6. Real work: counting primes on every CPU",
+  ]);
+  assert.ok(out.some((l) => /hello, Alice$/.test(l)) && out.some((l) => /hello, Bob$/.test(l)), out.join("\n"));
+  assert.ok(out.includes("  both ended, exit codes 0, 0"));
+  assert.ok(out.some((l) => l.includes("exitCode=-15")));
+  assert.ok(out.includes("  downloader ran run() in its own thread and fetched 3 files"));
+  assert.ok(out.includes("  the thread made a.value 2 in its copy; here it is still 1"));
+  assert.ok(out.some((l) => / counted 17984 primes below 200000 /.test(l)), out.join("\n"));
+  assert.match(out.at(-1)!, /^Tour done in [\d.]+ s\.$/);
+});
