@@ -1,0 +1,87 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+// start + join of a no-op Thread vs the runtime's raw Worker (start, then
+// wait until the worker says it is done). Median µs per round, lower is better.
+//   deno run -A bench/thread.ts | bun bench/thread.ts | node npm/bench/thread.js
+
+import { Worker as NodeWorker } from "node:worker_threads";
+import { Thread } from "../mod.ts";
+
+// deno-lint-ignore no-explicit-any
+const g = globalThis as any;
+const runtime = g.Deno?.version?.deno ? "deno" : g.Bun ? "bun" : "node";
+const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+const ROUNDS = Number(g.process?.env?.BENCH_ROUNDS ?? 40);
+const WARMUP = 3;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function report(impl: string, samples: number[]): void {
+  const line = { case: "start+join no-op", impl, median: Math.round(median(samples)), unit: "µs", better: "lower" };
+  console.log(`BENCH ${JSON.stringify(line)}`);
+}
+
+/** Times `round` (which resolves once the worker is done) and then lets the worker finish exiting. */
+async function measure(round: () => Promise<() => Promise<void>>): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < WARMUP + ROUNDS; i++) {
+    const t0 = performance.now();
+    const settle = await round();
+    const dt = (performance.now() - t0) * 1000;
+    if (i >= WARMUP) samples.push(dt);
+    await settle();
+    await sleep(5);
+  }
+  return samples;
+}
+
+function noop(): void {}
+
+async function threadRound(): Promise<() => Promise<void>> {
+  const t = new Thread({ target: noop });
+  t.start();
+  await t.join();
+  return () => Promise.resolve();
+}
+
+const webUrl = new URL(`./workers/noop_web${ext}`, import.meta.url);
+const nodeUrl = new URL(`./workers/noop_node${ext}`, import.meta.url);
+
+function webWorkerRound(): Promise<() => Promise<void>> {
+  return new Promise((resolve) => {
+    const w = new g.Worker(webUrl, { type: "module" });
+    w.onmessage = () => resolve(() => Promise.resolve(w.terminate()));
+  });
+}
+
+function nodeWorkerRound(): Promise<() => Promise<void>> {
+  return new Promise((resolve) => {
+    const w = new NodeWorker(nodeUrl);
+    const exited = new Promise<void>((r) => w.once("exit", () => r()));
+    w.once("message", () => resolve(() => exited));
+  });
+}
+
+// Alternate the implementations so that drift in machine load hits both.
+const ours: number[] = [];
+const raw: number[] = [];
+const rawThreads: number[] = [];
+for (let block = 0; block < 4; block++) {
+  ours.push(...await measure(threadRound));
+  if (runtime === "node") raw.push(...await measure(nodeWorkerRound));
+  else {
+    raw.push(...await measure(webWorkerRound));
+    if (runtime === "deno") rawThreads.push(...await measure(nodeWorkerRound));
+  }
+}
+report("mpjs", ours);
+report("worker", raw);
+// Deno: our threads are node:worker_threads workers (unref-able); show that peer too.
+if (rawThreads.length) report("worker_threads", rawThreads);
