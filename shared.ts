@@ -98,6 +98,9 @@ export type ElementOf<C extends ElementType> = C extends
   : C extends "c" | "u" ? string
   : number;
 
+/** What may be written to an element of type `C`: bigint elements also take integer numbers. */
+export type InputOf<C extends ElementType> = ElementOf<C> extends bigint ? bigint | number : ElementOf<C>;
+
 /** Options for {@linkcode SharedValue} and {@linkcode SharedArray}. */
 export interface SharedOptions {
   /**
@@ -320,7 +323,7 @@ export class SharedValue<C extends ElementType = ElementType> {
    * @throws {TypeError} for an unknown typecode, a value that does not fit
    *   the type (`1.5` for `"i"`), or a bad `lock` option.
    */
-  constructor(typecode: C, initial?: ElementOf<C>, options?: SharedOptions) {
+  constructor(typecode: C, initial?: InputOf<C>, options?: SharedOptions) {
     const what = "SharedValue";
     this.#kind = kindOf(typecode, what);
     const opts = checkOptions(options, what);
@@ -345,7 +348,7 @@ export class SharedValue<C extends ElementType = ElementType> {
   get value(): ElementOf<C> {
     return fromRaw(this.#kind, load(this.#kind, this.#view, 0)) as ElementOf<C>;
   }
-  set value(v: ElementOf<C>) {
+  set value(v: InputOf<C>) {
     store(this.#kind, this.#view, 0, toRaw(this.#kind, v, "set SharedValue.value"));
   }
 
@@ -455,7 +458,7 @@ export class SharedArray<C extends ElementType = ElementType> {
    * @throws {RangeError} when the size is not an integer ≥ 0.
    * @throws {TypeError} for an unknown typecode or an element that does not fit.
    */
-  constructor(typecode: C, sizeOrInitial: number | Iterable<ElementOf<C>>, options?: SharedOptions) {
+  constructor(typecode: C, sizeOrInitial: number | Iterable<InputOf<C>>, options?: SharedOptions) {
     const what = "SharedArray";
     const k = kindOf(typecode, what);
     this.#kind = k;
@@ -560,7 +563,7 @@ export class SharedArray<C extends ElementType = ElementType> {
    * assert.deepEqual(a.toArray(), [0n, 5n]);
    * ```
    */
-  set(index: number, value: ElementOf<C>): void {
+  set(index: number, value: InputOf<C>): void {
     const i = this.#index(index, "set SharedArray element");
     store(this.#kind, this.#view, i, toRaw(this.#kind, value, "set SharedArray element"));
   }
