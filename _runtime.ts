@@ -127,6 +127,8 @@ export function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
     e.preventDefault?.();
     exit(e.error ?? new Error(e.message));
   };
+  // Bun reports a worker that ended itself (process.exit) only with "close".
+  w.addEventListener?.("close", () => exit());
   return {
     post: (m, transfer) => w.postMessage(m, transfer ?? []),
     terminate: () => {

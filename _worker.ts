@@ -16,6 +16,7 @@ import { adoptRegistry, children, kAdopt, markDead } from "./_registry.ts";
 import { parentPort, writeStderr } from "./_runtime.ts";
 import { writeExit } from "./_status.ts";
 import type { StartMessage, TargetSpec } from "./_protocol.ts";
+import { compile, explainMissingVariable, type Fn, importTarget } from "./_target.ts";
 
 const port = parentPort();
 let started = false;
@@ -68,20 +69,10 @@ function describe(error: unknown): string {
   return String(error);
 }
 
-type Fn = (...args: unknown[]) => unknown;
-
 async function resolveTarget(spec: TargetSpec, name: string, ident: number): Promise<Fn> {
   if (spec.kind === "source") return compile(spec.source, spec.name);
+  if (spec.kind === "module") return importTarget(spec.module, spec.exportName);
   const mod = await import(spec.module) as Record<string, unknown>;
-  if (spec.kind === "module") {
-    const fn = mod[spec.exportName];
-    if (typeof fn !== "function") {
-      throw new TypeError(
-        `Cannot run target '${spec.exportName}': module ${spec.module} has no exported function of that name (export the target function)`,
-      );
-    }
-    return fn as Fn;
-  }
   const cls = mod[spec.className];
   if (typeof cls !== "function" || !(cls.prototype instanceof Thread)) {
     throw new TypeError(
@@ -93,40 +84,4 @@ async function resolveTarget(spec: TargetSpec, name: string, ident: number): Pro
   const self = Reflect.construct(Thread, [{ name, [kAdopt]: { ident } }], cls) as Thread & Record<string, unknown>;
   Object.assign(self, unpack(spec.fields, spec.hasHandles));
   return () => self.run();
-}
-
-function compile(source: string, name: string): Fn {
-  const indirectEval = eval;
-  let fn: unknown;
-  try {
-    fn = indirectEval(`(${source})`);
-  } catch {
-    // A method written in shorthand (`work(x) { … }`) is not an expression.
-    try {
-      const holder = indirectEval(`({ ${source} })`) as Record<string, unknown>;
-      fn = Object.values(holder)[0];
-    } catch (error) {
-      throw new SyntaxError(
-        `Cannot rebuild target '${name}' from its source text (${
-          (error as Error).message
-        }): export it and pass 'module: import.meta.url'`,
-      );
-    }
-  }
-  if (typeof fn !== "function") throw new TypeError(`Cannot rebuild target '${name}' from its source text`);
-  return fn as Fn;
-}
-
-/** Rewrites "x is not defined" from a shipped-by-source target into advice. */
-function explainMissingVariable(error: unknown, name: string): unknown {
-  if (!(error instanceof ReferenceError)) return error;
-  const match = /^(\S+) is not defined$/.exec(error.message) ?? /^Can't find variable: (\S+)$/.exec(error.message);
-  if (!match) return error;
-  const e = new ReferenceError(
-    `target '${name || "anonymous"}' refers to '${
-      match[1]
-    }', which does not exist in the thread: a target shipped by its source text must be self-contained. Export the function and pass 'module: import.meta.url' to the Thread`,
-  );
-  e.stack = `${e.name}: ${e.message}\n${(error.stack ?? "").split("\n").slice(1).join("\n")}`;
-  return e;
 }
