@@ -148,3 +148,16 @@ export function decodeShared(buffer: SharedArrayBuffer, offset: number, length: 
   copy.set(new Uint8Array(buffer, offset, length));
   return packr.unpack(copy);
 }
+
+/** Decodes with `copyBuffers`, so nothing decoded shares memory with the source. */
+const copyingPackr = new Packr({ structuredClone: true, moreTypes: true, copyBuffers: true });
+
+/**
+ * Decodes the first `length` bytes of `bytes`, a buffer the caller reuses
+ * (a per-thread scratch buffer holding a copy made from shared memory): the
+ * value shares no memory with `bytes`, and reusing one buffer spares an
+ * allocation and lets the decoder keep its view of it.
+ */
+export function decodeReused(bytes: Uint8Array, length: number): unknown {
+  return copyingPackr.unpack(bytes, length);
+}

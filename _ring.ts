@@ -97,7 +97,7 @@
  * @module
  */
 
-import { decode, encodeWith } from "./_codec.ts";
+import { decodeReused, encodeWith } from "./_codec.ts";
 import { refuseHandles } from "./_handles.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
 import { canBlock } from "./_runtime.ts";
@@ -136,6 +136,8 @@ const INITIAL_CAP = 1 << 16;
 export const MAX_CAP = 1 << 30;
 /** The largest payload a ring can hold. */
 export const MAX_PAYLOAD = MAX_CAP - REC_HEADER;
+/** Payloads up to this many bytes are copied by a loop (cheaper than a view and `set`). */
+const SMALL_COPY = 64;
 /** Polls of a lock word before a locker parks. */
 const LOCK_SPIN = 200;
 /** How often (ms) a parked locker checks whether the lock holder died. */
@@ -165,20 +167,31 @@ export const BUSY = 3;
 /** Outcome of {@linkcode Ring.take}: nothing to take. */
 export const EMPTY = 4;
 
-/** A record taken from the ring: the caller owns `bytes`. */
+/**
+ * A record taken from the ring: its payload is the first `length` bytes of
+ * `bytes`. For codec records `bytes` may be this thread's scratch buffer,
+ * valid until the next take; raw binary records get a buffer of their own.
+ */
 export interface Taken {
   kind: number;
   bytes: Uint8Array;
+  length: number;
 }
 
-/**
- * Keeps the program alive while `wait` is pending: Node and Deno do not
- * count a pending `Atomics.waitAsync` as work, so a program whose main
- * thread awaits a `get()` would otherwise exit (or drop the wake-up).
- */
-function held<T>(wait: Promise<T>): Promise<T> {
-  const timer = setTimeout(() => {}, 0x7fffffff);
-  return wait.finally(() => clearTimeout(timer));
+/** This thread's buffer for copying codec records out of shared memory. */
+let scratch = new Uint8Array(1 << 12);
+/** Codec records larger than this get a buffer of their own, not a bigger scratch. */
+const SCRATCH_MAX = 1 << 20;
+
+/** Where to copy a payload of `len` bytes of the given kind. */
+function outBuffer(len: number, kind: number): Uint8Array {
+  if (kind !== KIND_CODEC || len > SCRATCH_MAX) return new Uint8Array(len);
+  if (len > scratch.length) {
+    let n = scratch.length;
+    while (n < len) n *= 2;
+    scratch = new Uint8Array(n);
+  }
+  return scratch;
 }
 
 /** Bytes for an 8-aligned record holding `len` payload bytes. */
@@ -194,15 +207,29 @@ export class Ring {
   readonly maxsize: number;
   #cells: Int32Array;
   #bytes: Uint8Array;
-  #words: Int32Array;
+  // Fixed-length views of the record area for the current CAP: element
+  // access through them is several times faster than through views that
+  // track a growable buffer's length.
+  #dataCap = 0;
+  #data: Uint8Array = new Uint8Array(0);
+  #dataWords: Int32Array = new Int32Array(0);
 
   private constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer;
     // Length-tracking views: they follow the buffer as it grows, in every thread.
     this.#cells = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     this.#bytes = new Uint8Array(buffer);
-    this.#words = new Int32Array(buffer);
     this.maxsize = this.#cells[MAXSIZE];
+  }
+
+  /** Views of the record area when it is `cap` bytes long. */
+  #area(cap: number): Uint8Array {
+    if (cap !== this.#dataCap) {
+      this.#data = new Uint8Array(this.buffer, HEADER_BYTES, cap);
+      this.#dataWords = new Int32Array(this.buffer, HEADER_BYTES, cap >> 2);
+      this.#dataCap = cap;
+    }
+    return this.#data;
   }
 
   /** The byte length of a new ring's buffer. */
@@ -328,7 +355,7 @@ export class Ring {
           if (Atomics.compareExchange(c, lock, 0, selfIdent()) === 0) return;
           continue;
         }
-        if (await held(waitAsync(c, lock, owner, LOCK_SLICE)) === "timed-out") {
+        if (await waitAsync(c, lock, owner, LOCK_SLICE) === "timed-out") {
           if (this.#takeOver(lock, owner, seen)) return;
         }
       }
@@ -399,19 +426,22 @@ export class Ring {
       cap = grown;
     }
     const at = (tail >>> 0) % cap;
-    const u8 = this.#bytes;
-    const w = this.#words;
-    const i = (HEADER_BYTES + at) >> 2;
-    w[i] = len;
-    w[i + 1] = kind;
+    const data = this.#area(cap);
+    const w = this.#dataWords;
+    w[at >> 2] = len;
+    w[(at >> 2) + 1] = kind;
     // The header never straddles the end (8-aligned records, 8-aligned cap).
     const p = (at + REC_HEADER) % cap;
     const first = Math.min(len, cap - p);
     if (first === len) {
-      u8.set(bytes, HEADER_BYTES + p);
+      if (len <= SMALL_COPY) {
+        for (let k = 0; k < len; k++) data[p + k] = bytes[k];
+      } else {
+        data.set(bytes, p);
+      }
     } else {
-      u8.set(bytes.subarray(0, first), HEADER_BYTES + p);
-      u8.set(bytes.subarray(first), HEADER_BYTES);
+      data.set(bytes.subarray(0, first), p);
+      data.set(bytes.subarray(first), 0);
     }
     // A terminated worker may still run for a moment: it must not publish.
     if (!isIdentAlive(selfIdent())) throw terminated();
@@ -495,15 +525,18 @@ export class Ring {
     if (head === Atomics.load(c, TAIL)) return undefined;
     const cap = Atomics.load(c, CAP);
     const at = (head >>> 0) % cap;
-    const i = (HEADER_BYTES + at) >> 2;
-    const len = this.#words[i];
-    const kind = this.#words[i + 1];
-    const u8 = this.#bytes;
-    const out = new Uint8Array(len);
+    const data = this.#area(cap);
+    const len = this.#dataWords[at >> 2];
+    const kind = this.#dataWords[(at >> 2) + 1];
+    const out = outBuffer(len, kind);
     const p = (at + REC_HEADER) % cap;
     const first = Math.min(len, cap - p);
-    out.set(u8.subarray(HEADER_BYTES + p, HEADER_BYTES + p + first));
-    if (first < len) out.set(u8.subarray(HEADER_BYTES, HEADER_BYTES + len - first), first);
+    if (first === len && len <= SMALL_COPY) {
+      for (let k = 0; k < len; k++) out[k] = data[p + k];
+    } else {
+      out.set(data.subarray(p, p + first));
+      if (first < len) out.set(data.subarray(0, len - first), first);
+    }
     if (!isIdentAlive(selfIdent())) throw terminated();
     const gets = Atomics.load(c, GETS);
     const end = (head + recordBytes(len)) | 0;
@@ -511,7 +544,7 @@ export class Ring {
     Atomics.store(c, C_CNT, (gets + 1) | 0);
     Atomics.store(c, HEAD, end);
     Atomics.store(c, GETS, (gets + 1) | 0);
-    return { kind, bytes: out };
+    return { kind, bytes: out, length: len };
   }
 
   // ---- waiting for records / room ------------------------------------------
@@ -543,7 +576,7 @@ export class Ring {
 
   /** Waits (without blocking) while the "records added" word equals `seq`. */
   waitItems(seq: number, timeout: number, signal?: AbortSignal): Promise<unknown> {
-    return held(waitAsync(this.#cells, ITEMS_SEQ, seq, timeout, signal));
+    return waitAsync(this.#cells, ITEMS_SEQ, seq, timeout, signal);
   }
 
   /** Blocks while the "room made" word equals `seq`. */
@@ -553,7 +586,7 @@ export class Ring {
 
   /** Waits (without blocking) while the "room made" word equals `seq`. */
   waitSpace(seq: number, timeout: number, signal?: AbortSignal): Promise<unknown> {
-    return held(waitAsync(this.#cells, SPACE_SEQ, seq, timeout, signal));
+    return waitAsync(this.#cells, SPACE_SEQ, seq, timeout, signal);
   }
 
   /**
@@ -611,7 +644,7 @@ export class Ring {
 
   /** Waits (without blocking) while the `DONE` word equals `seq`. */
   waitJoin(seq: number, timeout: number, signal?: AbortSignal): Promise<unknown> {
-    return held(waitAsync(this.#cells, DONE, seq, timeout, signal));
+    return waitAsync(this.#cells, DONE, seq, timeout, signal);
   }
 }
 
@@ -670,8 +703,8 @@ export function writeItem<R>(value: unknown, write: (bytes: Uint8Array, kind: nu
 
 /** Rebuilds the value of a record taken from a ring. */
 export function readItem(taken: Taken): unknown {
-  const { kind, bytes } = taken;
-  if (kind === KIND_CODEC) return decode(bytes);
+  const { kind, bytes, length } = taken;
+  if (kind === KIND_CODEC) return decodeReused(bytes, length);
   if (kind === KIND_ARRAY_BUFFER) return bytes.buffer;
   const ctor = VIEWS[kind - KIND_ARRAY_BUFFER - 1];
   const size = ctor === DataView ? 1 : (ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;

@@ -379,9 +379,11 @@ test("SimpleQueue puts, gets, closes and crosses threads", async () => {
 
 test("a consumer waiting on an empty Queue uses no CPU", async () => {
   const q = new Queue();
-  const t = new Thread({ target: idleGet, args: [q], module: url });
+  const ready = ints(1);
+  const t = new Thread({ target: idleGet, args: [q, ready], module: url });
   t.start();
-  await sleep(200); // let it start and park
+  await eventually(() => Atomics.load(ready, 0) === 1, 30_000);
+  await sleep(100); // let it park
   const before = process.cpuUsage();
   const t0 = performance.now();
   await sleep(400);
@@ -469,7 +471,7 @@ test("a producer terminated in the middle of put leaves the queue usable and los
       const a = q.getSync({ timeout: 20 });
       got.push(checkBigItem(a, size));
     };
-    await eventually(() => Atomics.load(done, 0) >= 2);
+    await eventually(() => Atomics.load(done, 0) >= 2, 30_000);
     for (let k = 0; k < 3 + round * 2; k++) take();
     await sleep(round * 3);
     await t.terminate();

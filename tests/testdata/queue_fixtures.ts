@@ -147,7 +147,8 @@ export function measure(box: { inbox: Queue<Uint8Array>; outbox: Queue<number[]>
   box.outbox.putSync([a.length, sum, a[a.length - 1]]);
 }
 
-/** Blocks in `getSync()` until an item arrives; for measuring idle CPU. */
-export function idleGet(q: Queue): unknown {
+/** Says it is ready in `ready[0]`, then blocks in `getSync()` until an item arrives; for measuring idle CPU. */
+export function idleGet(q: Queue, ready: Int32Array): unknown {
+  Atomics.store(ready, 0, 1);
   return q.getSync();
 }
