@@ -30,15 +30,13 @@ export const runtime: RuntimeName = g.Deno?.version?.deno
 
 type NodeWorkerThreads = typeof import("node:worker_threads");
 
-/** `node:worker_threads`, on the runtimes that spawn with it. */
-const nodeWT: NodeWorkerThreads | undefined = runtime === "node" || runtime === "deno"
-  ? await import("node:worker_threads")
-  : runtime === "bun"
-  ? await import("node:worker_threads") // only for isMainThread/parentPort checks
-  : undefined;
-
 /** Spawning uses `node:worker_threads` (true) or the Web `Worker` API. */
 const useNodeWorkers = runtime === "node" || runtime === "deno";
+
+// Built-in modules are loaded only where they are used: each import costs
+// every worker start a few ms (Bun needs neither).
+/** `node:worker_threads`, on the runtimes that spawn with it. */
+const nodeWT: NodeWorkerThreads | undefined = useNodeWorkers ? await import("node:worker_threads") : undefined;
 
 /** Whether this is the program's main thread (not a worker). */
 export const isMainThread: boolean = runtime === "browser"
@@ -59,7 +57,8 @@ export function cpuCount(): number {
   return typeof n === "number" && n > 0 ? n : 1;
 }
 
-const nodeOs: typeof import("node:os") | undefined = runtime === "browser" ? undefined : await import("node:os");
+/** `node:os`, for Node 20, which has no `navigator.hardwareConcurrency`. */
+const nodeOs: typeof import("node:os") | undefined = runtime === "node" ? await import("node:os") : undefined;
 
 /** A message sent over a worker's control channel. */
 export type ControlMessage = { type: string; [key: string]: unknown };

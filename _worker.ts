@@ -8,11 +8,13 @@
  * @module
  */
 
-// Load every public module first, so each handle class has registered how
-// it is rebuilt before the arguments are unpacked.
-import { Thread } from "./mod.ts";
-import { unpack } from "./_handles.ts";
+// Only what every thread needs is imported up front: a thread that runs a
+// self-contained function with plain arguments then starts without loading
+// the library (thread start time is mostly module loading). The public
+// modules are loaded before anything is unpacked that may hold a handle, so
+// each handle class has registered how it is rebuilt.
 import { adoptRegistry, children, kAdopt, markDead } from "./_registry.ts";
+import type { Thread as ThreadType } from "./thread.ts";
 import { parentPort, writeStderr } from "./_runtime.ts";
 import { writeExit } from "./_status.ts";
 import type { StartMessage, TargetSpec } from "./_protocol.ts";
@@ -36,14 +38,20 @@ async function run(m: StartMessage): Promise<void> {
     if (reported) return;
     reported = true;
     writeStderr(`Exception in thread ${m.name}:\n${describe(error)}\n`);
-    writeExit(m.status, 1, error);
+    // Dead first, then DONE: whoever join() wakes must find the thread dead
+    // (a lock it still holds is then recoverable at once).
     markDead(m.ident);
+    writeExit(m.status, 1, error);
     port.post({ type: "exit", code: 1 });
   };
   port.onFatal(report);
   try {
     const fn = await resolveTarget(m.target, m.name, m.ident);
-    const args = unpack(m.args, m.hasHandles) as unknown[];
+    let args = m.args as unknown[];
+    if (m.hasHandles) {
+      const [, { unpack }] = await Promise.all([import("./mod.ts"), import("./_handles.ts")]);
+      args = unpack(m.args, true) as unknown[];
+    }
     await fn(...args);
   } catch (error) {
     code = 1;
@@ -57,8 +65,8 @@ async function run(m: StartMessage): Promise<void> {
   for (const t of [...children]) if (!t.daemon) await t.join();
   await Promise.all([...children].map((t) => t.terminate()));
   if (!reported) {
-    writeExit(m.status, code);
     markDead(m.ident);
+    writeExit(m.status, code);
     port.post({ type: "exit", code });
   }
   port.close(code);
@@ -72,7 +80,11 @@ function describe(error: unknown): string {
 async function resolveTarget(spec: TargetSpec, name: string, ident: number): Promise<Fn> {
   if (spec.kind === "source") return compile(spec.source, spec.name);
   if (spec.kind === "module") return importTarget(spec.module, spec.exportName);
-  const mod = await import(spec.module) as Record<string, unknown>;
+  const [mod, { Thread }, { unpack }] = await Promise.all([
+    import(spec.module) as Promise<Record<string, unknown>>,
+    import("./mod.ts"),
+    import("./_handles.ts"),
+  ]);
   const cls = mod[spec.className];
   if (typeof cls !== "function" || !(cls.prototype instanceof Thread)) {
     throw new TypeError(
@@ -81,7 +93,7 @@ async function resolveTarget(spec: TargetSpec, name: string, ident: number): Pro
   }
   // Build the object with Thread's constructor only (the subclass's
   // constructor may need arguments we do not have), then give it its fields.
-  const self = Reflect.construct(Thread, [{ name, [kAdopt]: { ident } }], cls) as Thread & Record<string, unknown>;
+  const self = Reflect.construct(Thread, [{ name, [kAdopt]: { ident } }], cls) as ThreadType & Record<string, unknown>;
   Object.assign(self, unpack(spec.fields, spec.hasHandles));
   return () => self.run();
 }

@@ -223,8 +223,8 @@ export class Thread<A extends unknown[] = unknown[]> {
     const handle = spawn(this.#name, {
       onMessage: () => {},
       onExit: (error) => {
-        writeExit(status, 1, error);
         markDead(ident);
+        writeExit(status, 1, error);
         children.delete(this);
       },
     });
@@ -358,8 +358,8 @@ export class Thread<A extends unknown[] = unknown[]> {
     if (!handle || !this.isAlive()) return this.#stopping ?? Promise.resolve();
     // The death is published first, so the thread's lock waiters recover
     // even while the worker is still being torn down.
-    writeExit(this.#status!, code);
     markDead(this.#ident!);
+    writeExit(this.#status!, code);
     children.delete(this);
     this.#stopping = handle.terminate();
     return this.#stopping;
