@@ -29,8 +29,11 @@ export interface TransferHandler<T extends object = object, S = unknown> {
   deserialize(data: S): T;
   /** Objects in `data` to transfer rather than copy (message ports). */
   transferables?(data: S): Transferable[];
-  /** Called once the data is on its way (a moved handle detaches here). */
-  moved?(value: T): void;
+  /**
+   * Called once the data is on its way (a moved handle detaches here).
+   * `to` is the ident of the receiving thread, when the sender knows it.
+   */
+  moved?(value: T, to?: number): void;
 }
 
 const handlers: TransferHandler[] = [];
@@ -60,8 +63,11 @@ export interface Packed {
   hasHandles: boolean;
   /** Ports and buffers to transfer. */
   transfer: Transferable[];
-  /** Call once `data` has been posted: moved handles detach. */
-  commit(): void;
+  /**
+   * Call once `data` has been posted: moved handles detach. Pass the
+   * receiving thread's ident when known, so handles can follow it.
+   */
+  commit(to?: number): void;
 }
 
 /**
@@ -82,8 +88,8 @@ export function pack(value: unknown, path: string): Packed {
     if (handler.transferables) transfer.push(...handler.transferables(data));
     return true;
   });
-  const commit = () => {
-    for (const [v, { handler }] of found) handler.moved?.(v);
+  const commit = (to?: number) => {
+    for (const [v, { handler }] of found) handler.moved?.(v, to);
   };
   if (found.size === 0) return { data: value, hasHandles: false, transfer, commit };
   return { data: replace(value, found, new Map()), hasHandles: true, transfer, commit };

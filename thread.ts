@@ -230,7 +230,7 @@ export class Thread<A extends unknown[] = unknown[]> {
     });
     this.#handle = handle;
     handle.post(message, packed.transfer);
-    packed.commit();
+    packed.commit(ident);
     if (this.#daemon) handle.unref();
     children.add(this);
   }
