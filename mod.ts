@@ -25,3 +25,5 @@ export * from "./thread.ts";
 export * from "./queue.ts";
 export * from "./sync.ts";
 export * from "./shared.ts";
+export * from "./pipe.ts";
+export * from "./pool.ts";

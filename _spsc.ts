@@ -1,0 +1,515 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * A single-producer single-consumer message channel in one growable
+ * `SharedArrayBuffer`: the transport under `Connection` (and free for any
+ * module that needs a one-way, one-writer, one-reader stream of messages).
+ *
+ * ## API
+ *
+ * - `SpscChannel.create(capacity?)` → the `SharedArrayBuffer`; send it to the
+ *   other thread (in a handle's serialized data) and wrap it on both sides
+ *   with `new SpscChannel(buffer)`. Each wrapper is used as the producer *or*
+ *   the consumer, by one thread at a time; a side may move to another thread
+ *   (its ring position lives in the header, see below), as long as the old
+ *   wrapper is no longer used.
+ * - Producer: `send(value, path, hook?)` (never waits: the buffer grows),
+ *   `sendBytes(bytes)`, `end()` (an end-of-stream mark after everything
+ *   sent; idempotent).
+ * - Consumer: `ready()` (a message or the end mark is waiting), `ended()`
+ *   (the end mark is next), `recv()` / `recvBytes(maxLength?)` (take the next
+ *   message, or return {@linkcode NONE} when there is none and {@linkcode EOF}
+ *   at the end mark, which is never consumed), `waitSync(timeout)` /
+ *   `wait(timeout, signal?)` (one adaptive wait for the producer, see
+ *   `_wait.ts`: spin, then park; the caller loops and re-checks its own
+ *   conditions, such as the producer's thread having died).
+ *
+ * ## Layout
+ *
+ * | byte offset | index (Int32) | written by | Atomics op | meaning |
+ * |-------------|---------------|------------|------------|---------|
+ * | 0           | `W`           | producer   | `store`, then `notify` if `R_WAIT` > 0 | bytes published (u32, wraps); the consumer's futex word |
+ * | 4           | `W_BASE`      | producer   | `store` on a jump | byte offset of the producer's ring |
+ * | 8           | `W_LOG2`      | producer   | `store` on a jump | log2 of the producer's ring capacity |
+ * | 12          | `W_START`     | producer   | `store` on a jump | value of `W` at the producer's ring start |
+ * | 64          | `R`           | consumer   | `store` | bytes released (u32, wraps) |
+ * | 68–76       | `R_BASE`, `R_LOG2`, `R_START` | consumer | `store` on a jump | the consumer's ring, as for the producer |
+ * | 128         | `R_WAIT`      | consumer   | `add`/`sub` around a park | how many consumer waits may be parked |
+ * | 192         | —             | producer   | plain writes, published by `W` | the first ring (`capacity` bytes) |
+ *
+ * `W`, `R` and `R_WAIT` sit on separate 64-byte lines so that the two sides
+ * do not invalidate each other's line more than the hand-off needs.
+ *
+ * ## Frames
+ *
+ * A ring holds frames, 8-byte aligned, never split by the ring's end:
+ * `[kind: i32][length: u32][payload, padded to 8]`. Kinds carry values
+ * (`VALUE` is msgpack from `_codec.ts`; `NUMBER`, `STRING`, `TRUE`, … are
+ * fast forms of primitives, since a codec call costs ~0.3 µs on either side
+ * and a round trip is worth ~1 µs), raw `BYTES`, and three marks:
+ * - `WRAP`: the rest of the ring is unused, continue at its start.
+ * - `JUMP`: continue in a new, larger ring at byte `length` with capacity
+ *   `2 ** (kind >>> 8)`. The producer grows the buffer (`grow()` is seen by
+ *   every thread) rather than wait when the next frame does not fit; the old
+ *   ring is left behind, so the buffer grows by at most a factor of ~2 over
+ *   the largest backlog.
+ * - `EOF`: nothing follows.
+ *
+ * ## Why it is correct
+ *
+ * The producer writes frames with plain stores, then publishes them with
+ * `Atomics.store(W)`; the consumer reads `W` with `Atomics.load` before it
+ * reads the frames (sequentially consistent atomics order the plain accesses
+ * around them). Symmetrically the consumer publishes space with
+ * `Atomics.store(R)` after it has copied a frame out. Free space is
+ * `capacity - (W - max(R, W_START))`, and the producer always keeps 8 bytes
+ * free so that a `JUMP` or `EOF` mark fits. Waking: a consumer that parks
+ * first adds to `R_WAIT`, then waits on `W`; the producer stores `W`, then
+ * reads `R_WAIT` and notifies when it is non-zero. Either the producer sees
+ * the waiter, or the waiter's compare sees the new `W` (Dekker's pattern
+ * under sequential consistency), so no wake-up is lost, and a producer
+ * facing no waiter pays no `notify`.
+ *
+ * Views are fixed-length (`new Uint8Array(buffer, base, capacity)`): V8
+ * accesses length-tracking views of growable buffers ~20× slower.
+ *
+ * @module
+ */
+
+import { decodeShared, encodeWith, type ObjectHook } from "./_codec.ts";
+import { waitAsync, waitSync } from "./_wait.ts";
+
+/** Int32 index of the producer's published byte count. */
+const W = 0;
+const W_BASE = 1;
+const W_LOG2 = 2;
+const W_START = 3;
+/** Int32 index of the consumer's released byte count. */
+const R = 16;
+const R_BASE = 17;
+const R_LOG2 = 18;
+const R_START = 19;
+/** Int32 index of the count of parked consumer waits. */
+const R_WAIT = 32;
+/** Byte offset of the first ring. */
+const DATA = 192;
+/** Bytes in a frame header. */
+const HEADER = 8;
+
+/** Frame kinds. */
+const VALUE = 1;
+const BYTES = 2;
+const NUMBER = 3;
+const STRING = 4;
+const UNDEFINED = 5;
+const NULL = 6;
+const TRUE = 7;
+const FALSE = 8;
+const WRAP = 0x40;
+const JUMP = 0x41;
+const EOF_MARK = 0x42;
+
+/** Strings up to this many UTF-16 units travel as raw units, longer ones through the codec. */
+const SHORT_STRING = 256;
+/** The first ring's default capacity (bytes). */
+const DEFAULT_CAPACITY = 1 << 16;
+/** The largest ring: keeps counter differences within the int32 range. */
+const MAX_LOG2 = 30;
+/** How far a channel's buffer may grow (address space only is reserved). */
+const MAX_BYTES = 2 ** 32;
+
+/** Returned by the consumer's `recv` when no message is waiting. */
+export const NONE: unique symbol = Symbol("mpjs.spsc.none");
+/** Returned by the consumer's `recv` at the end-of-stream mark. */
+export const EOF: unique symbol = Symbol("mpjs.spsc.eof");
+
+function log2(n: number): number {
+  return 31 - Math.clz32(n);
+}
+
+/** A view set over one ring. */
+class Ring {
+  readonly base: number;
+  readonly cap: number;
+  readonly u8: Uint8Array;
+  readonly u16: Uint16Array;
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  constructor(buffer: SharedArrayBuffer, base: number, cap: number) {
+    this.base = base;
+    this.cap = cap;
+    this.u8 = new Uint8Array(buffer, base, cap);
+    this.u16 = new Uint16Array(buffer, base, cap >>> 1);
+    this.i32 = new Int32Array(buffer, base, cap >>> 2);
+    this.f64 = new Float64Array(buffer, base, cap >>> 3);
+  }
+}
+
+/**
+ * One side's view of a single-producer single-consumer channel; see the
+ * module documentation for the layout and protocol.
+ */
+export class SpscChannel {
+  /** The channel's shared memory. */
+  readonly buffer: SharedArrayBuffer;
+  #h: Int32Array;
+  // Producer state (valid on the producer side).
+  #w = 0;
+  #wStart = 0;
+  #wRing: Ring | undefined;
+  #rSeen = 0;
+  #ended = false;
+  // Consumer state (valid on the consumer side).
+  #r = 0;
+  #rStart = 0;
+  #rRing: Ring | undefined;
+  #wSeen = 0;
+  /** Payload offset (in the consumer's ring) and length of the frame at `#r`, set by `#peek`. */
+  #off = 0;
+  #len = 0;
+
+  /**
+   * A new channel's buffer.
+   *
+   * @param capacity Bytes in the first ring, a power of two ≥ 64.
+   */
+  static create(capacity: number = DEFAULT_CAPACITY): SharedArrayBuffer {
+    if (!Number.isInteger(capacity) || capacity < 64 || capacity > 2 ** MAX_LOG2 || (capacity & (capacity - 1)) !== 0) {
+      throw new RangeError(
+        `Cannot create a channel as 'capacity' must be a power of two from 64 to 2**30: current value is ${capacity}`,
+      );
+    }
+    const buffer = new SharedArrayBuffer(DATA + capacity, { maxByteLength: MAX_BYTES });
+    const h = new Int32Array(buffer, 0, DATA >>> 2);
+    h[W_BASE] = h[R_BASE] = DATA;
+    h[W_LOG2] = h[R_LOG2] = log2(capacity);
+    return buffer;
+  }
+
+  /** Wraps a buffer made by {@linkcode SpscChannel.create}, on either side. */
+  constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.#h = new Int32Array(buffer, 0, DATA >>> 2);
+  }
+
+  // --- producer ------------------------------------------------------------
+
+  #producerRing(): Ring {
+    if (!this.#wRing) {
+      const h = this.#h;
+      this.#w = Atomics.load(h, W) >>> 0;
+      this.#wStart = Atomics.load(h, W_START) >>> 0;
+      this.#rSeen = Atomics.load(h, R) >>> 0;
+      this.#wRing = new Ring(this.buffer, Atomics.load(h, W_BASE) >>> 0, 1 << Atomics.load(h, W_LOG2));
+    }
+    return this.#wRing;
+  }
+
+  /** Bytes of the producer's ring in use, by the consumer's last published position seen. */
+  #used(): number {
+    const r = ((this.#rSeen - this.#wStart) | 0) >= 0 ? this.#rSeen : this.#wStart;
+    return (this.#w - r) >>> 0;
+  }
+
+  /**
+   * Makes room for a frame of `kind` with a `length`-byte payload and writes
+   * its header; returns the payload's byte offset in the (possibly new)
+   * producer ring. Nothing is published until {@linkcode #publish}.
+   */
+  #reserve(kind: number, length: number): number {
+    let ring = this.#producerRing();
+    const n = HEADER + ((length + 7) & ~7);
+    let pos = (this.#w - this.#wStart) & (ring.cap - 1);
+    let skip = ring.cap - pos < n ? ring.cap - pos : 0;
+    if (this.#used() + skip + n + HEADER > ring.cap) {
+      this.#rSeen = Atomics.load(this.#h, R) >>> 0;
+      if (this.#used() + skip + n + HEADER > ring.cap) {
+        ring = this.#jump(ring, pos, n);
+        pos = 0;
+        skip = 0;
+      }
+    }
+    if (skip) {
+      ring.i32[pos >>> 2] = WRAP;
+      this.#w = (this.#w + skip) >>> 0;
+      pos = 0;
+    }
+    ring.i32[pos >>> 2] = kind;
+    ring.i32[(pos >>> 2) + 1] = length;
+    this.#w = (this.#w + n) >>> 0;
+    return pos + HEADER;
+  }
+
+  /** Grows the buffer, leaves a `JUMP` mark at `pos` and moves to the new ring. */
+  #jump(old: Ring, pos: number, n: number): Ring {
+    let lg = log2(old.cap) + 1;
+    while ((1 << lg) < 2 * n + HEADER && lg <= MAX_LOG2) lg++;
+    const base = (this.buffer.byteLength + 63) & ~63;
+    if (lg > MAX_LOG2 || base + 2 ** lg > MAX_BYTES) {
+      throw new RangeError(
+        `Cannot send a message of ${n - HEADER} bytes: a pipe's buffer holds at most ${2 ** (MAX_LOG2 - 1)} bytes`,
+      );
+    }
+    const cap = 2 ** lg;
+    this.buffer.grow(base + cap);
+    old.i32[pos >>> 2] = JUMP | (lg << 8);
+    old.i32[(pos >>> 2) + 1] = base | 0;
+    this.#w = (this.#w + HEADER) >>> 0;
+    this.#wStart = this.#w;
+    const h = this.#h;
+    Atomics.store(h, W_BASE, base | 0);
+    Atomics.store(h, W_LOG2, lg);
+    Atomics.store(h, W_START, this.#wStart | 0);
+    const ring = new Ring(this.buffer, base, cap);
+    this.#wRing = ring;
+    return ring;
+  }
+
+  #publish(): void {
+    const h = this.#h;
+    Atomics.store(h, W, this.#w | 0);
+    if (Atomics.load(h, R_WAIT) !== 0) Atomics.notify(h, W);
+  }
+
+  #assertOpen(): void {
+    if (this.#ended) throw new Error("Cannot send on a channel after its end mark");
+  }
+
+  /**
+   * Sends a value: primitives in their fast forms, anything else encoded by
+   * the codec. Never waits.
+   *
+   * @param path How to name the value in errors.
+   * @param hook Passed to the codec (e.g. `refuseHandles`).
+   * @throws {TypeError} when the value cannot be encoded; nothing is sent.
+   * @throws {RangeError} when the message is too large for any buffer.
+   */
+  send(value: unknown, path: string, hook?: ObjectHook): void {
+    this.#assertOpen();
+    switch (typeof value) {
+      case "number": {
+        const off = this.#reserve(NUMBER, 8);
+        this.#wRing!.f64[off >>> 3] = value;
+        break;
+      }
+      case "string": {
+        const len = value.length;
+        if (len > SHORT_STRING) {
+          this.#sendEncoded(value, path, hook);
+          return;
+        }
+        const off = this.#reserve(STRING, len * 2);
+        const u16 = this.#wRing!.u16;
+        const at = off >>> 1;
+        for (let i = 0; i < len; i++) u16[at + i] = value.charCodeAt(i);
+        break;
+      }
+      case "boolean":
+        this.#reserve(value ? TRUE : FALSE, 0);
+        break;
+      case "undefined":
+        this.#reserve(UNDEFINED, 0);
+        break;
+      default:
+        if (value === null) {
+          this.#reserve(NULL, 0);
+          break;
+        }
+        this.#sendEncoded(value, path, hook);
+        return;
+    }
+    this.#publish();
+  }
+
+  #sendEncoded(value: unknown, path: string, hook?: ObjectHook): void {
+    encodeWith(value, path, (bytes) => {
+      const off = this.#reserve(VALUE, bytes.length);
+      this.#wRing!.u8.set(bytes, off);
+    }, hook);
+    this.#publish();
+  }
+
+  /** Sends raw bytes, copied once into the ring. Never waits. */
+  sendBytes(bytes: Uint8Array): void {
+    this.#assertOpen();
+    const off = this.#reserve(BYTES, bytes.length);
+    this.#wRing!.u8.set(bytes, off);
+    this.#publish();
+  }
+
+  /** Puts the end-of-stream mark after everything sent. Idempotent. */
+  end(): void {
+    if (this.#ended) return;
+    this.#reserve(EOF_MARK, 0);
+    this.#ended = true;
+    this.#publish();
+  }
+
+  // --- consumer ------------------------------------------------------------
+
+  #consumerRing(): Ring {
+    if (!this.#rRing) {
+      const h = this.#h;
+      this.#r = this.#wSeen = Atomics.load(h, R) >>> 0;
+      this.#rStart = Atomics.load(h, R_START) >>> 0;
+      this.#rRing = new Ring(this.buffer, Atomics.load(h, R_BASE) >>> 0, 1 << Atomics.load(h, R_LOG2));
+    }
+    return this.#rRing;
+  }
+
+  /**
+   * The kind of the frame at the consumer's position (following `WRAP` and
+   * `JUMP` marks), with its payload's place in `#off`/`#len`; 0 if none.
+   */
+  #peek(): number {
+    let ring = this.#consumerRing();
+    if (this.#r === this.#wSeen) {
+      this.#wSeen = Atomics.load(this.#h, W) >>> 0;
+      if (this.#r === this.#wSeen) return 0;
+    }
+    for (;;) {
+      const pos = (this.#r - this.#rStart) & (ring.cap - 1);
+      const word = ring.i32[pos >>> 2];
+      const kind = word & 0xff;
+      if (kind === WRAP) {
+        this.#r = (this.#r + ring.cap - pos) >>> 0;
+        continue;
+      }
+      if (kind === JUMP) {
+        const base = ring.i32[(pos >>> 2) + 1] >>> 0;
+        const lg = word >>> 8;
+        this.#r = (this.#r + HEADER) >>> 0;
+        this.#rStart = this.#r;
+        ring = new Ring(this.buffer, base, 2 ** lg);
+        this.#rRing = ring;
+        const h = this.#h;
+        Atomics.store(h, R_BASE, base | 0);
+        Atomics.store(h, R_LOG2, lg);
+        Atomics.store(h, R_START, this.#rStart | 0);
+        continue;
+      }
+      this.#off = pos + HEADER;
+      this.#len = ring.i32[(pos >>> 2) + 1] >>> 0;
+      return kind;
+    }
+  }
+
+  /** Releases the frame at the consumer's position. */
+  #consume(): void {
+    this.#r = (this.#r + HEADER + ((this.#len + 7) & ~7)) >>> 0;
+    Atomics.store(this.#h, R, this.#r | 0);
+  }
+
+  /** Whether a message or the end mark is waiting. */
+  ready(): boolean {
+    this.#consumerRing();
+    return this.#r !== this.#wSeen || (this.#wSeen = Atomics.load(this.#h, W) >>> 0) !== this.#r;
+  }
+
+  /** Whether the end mark is the next frame. */
+  ended(): boolean {
+    return this.#peek() === EOF_MARK;
+  }
+
+  /**
+   * Takes the next message: its value (a `Uint8Array` for bytes messages),
+   * {@linkcode NONE} when nothing is waiting, {@linkcode EOF} at the end mark.
+   */
+  recv(): unknown {
+    const kind = this.#peek();
+    if (kind === 0) return NONE;
+    if (kind === EOF_MARK) return EOF;
+    const ring = this.#rRing!;
+    const value = kind === BYTES
+      ? ring.u8.slice(this.#off, this.#off + this.#len)
+      : kind === VALUE
+      ? decodeShared(this.buffer, ring.base + this.#off, this.#len)
+      : this.#primitive(kind);
+    this.#consume();
+    return value;
+  }
+
+  /**
+   * Takes the next message as bytes: raw for bytes messages, the encoded
+   * form for values. {@linkcode NONE} / {@linkcode EOF} as for `recv`.
+   *
+   * @throws {Error} when it is longer than `maxLength`; it stays in the channel.
+   */
+  recvBytes(maxLength: number = Infinity): Uint8Array | typeof NONE | typeof EOF {
+    const kind = this.#peek();
+    if (kind === 0) return NONE;
+    if (kind === EOF_MARK) return EOF;
+    const ring = this.#rRing!;
+    const bytes = kind === BYTES || kind === VALUE
+      ? ring.u8.subarray(this.#off, this.#off + this.#len)
+      // A fast-form primitive: hand out what the codec makes of it.
+      : encodeWith(this.#primitive(kind), "value", (b) => b.slice());
+    if (bytes.length > maxLength) {
+      throw new Error(
+        `Cannot receive the next message: it is ${bytes.length} bytes, longer than maxLength (${maxLength})`,
+      );
+    }
+    const out = bytes.buffer === this.buffer ? bytes.slice() : bytes;
+    this.#consume();
+    return out;
+  }
+
+  /** The value of the fast-form frame of `kind` at the consumer's position. */
+  #primitive(kind: number): unknown {
+    const ring = this.#rRing!;
+    switch (kind) {
+      case NUMBER:
+        return ring.f64[this.#off >>> 3];
+      case STRING: {
+        const at = this.#off >>> 1;
+        return String.fromCharCode.apply(null, ring.u16.subarray(at, at + (this.#len >>> 1)) as unknown as number[]);
+      }
+      case TRUE:
+        return true;
+      case FALSE:
+        return false;
+      case NULL:
+        return null;
+      default:
+        return undefined;
+    }
+  }
+
+  /** Wakes the consumer's parked waits, so that they re-check their own conditions. */
+  wakeConsumers(): void {
+    Atomics.notify(this.#h, W);
+  }
+
+  /**
+   * One blocking wait for the producer: returns when something may have
+   * been sent, after `timeout` ms, or on a spurious wake-up. Callers loop.
+   */
+  waitSync(timeout: number): void {
+    const h = this.#h;
+    this.#consumerRing();
+    const seen = this.#r | 0;
+    if (Atomics.load(h, W) !== seen) return;
+    Atomics.add(h, R_WAIT, 1);
+    try {
+      waitSync(h, W, seen, timeout);
+    } finally {
+      Atomics.sub(h, R_WAIT, 1);
+    }
+  }
+
+  /**
+   * The Promise twin of {@linkcode SpscChannel.waitSync}; rejects with the
+   * signal's reason when `signal` aborts.
+   */
+  async wait(timeout: number, signal?: AbortSignal): Promise<void> {
+    const h = this.#h;
+    this.#consumerRing();
+    const seen = this.#r | 0;
+    if (Atomics.load(h, W) !== seen) return;
+    Atomics.add(h, R_WAIT, 1);
+    try {
+      await waitAsync(h, W, seen, timeout, signal);
+    } finally {
+      Atomics.sub(h, R_WAIT, 1);
+    }
+  }
+}

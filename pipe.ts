@@ -1,0 +1,798 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * `Pipe()` and `Connection`: Python's `multiprocessing.Pipe`, a pair of
+ * connected ends, duplex by default, in shared memory.
+ *
+ * Each direction is a single-producer single-consumer channel
+ * (`_spsc.ts`): `send` copies the message into a growable ring and never
+ * waits; `recv` spins briefly, then parks, so a reply is seen within a
+ * microsecond or two while an idle end uses no CPU.
+ *
+ * An end belongs to one thread. Passed in a `Thread`'s `args`, it moves
+ * there (the sender's copy is detached, like a transferred `MessagePort`);
+ * when its thread ends, the end is closed. When the other end is closed and
+ * everything it sent has been received, `recv` throws `ClosedError`
+ * (Python's `EOFError`).
+ *
+ * @example A duplex pipe between the main thread and a worker
+ * ```ts
+ * import { Pipe, Thread } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const [here, there] = Pipe();
+ * const t = new Thread({
+ *   target: (conn: { recvSync(): unknown; send(v: unknown): void }) => conn.send(`echo ${conn.recvSync()}`),
+ *   args: [there],
+ * });
+ * t.start();
+ * here.send("hi");
+ * assert.equal(await here.recv(), "echo hi");
+ * await t.join();
+ * here.close();
+ * ```
+ *
+ * @module
+ */
+
+import { ClosedError, TimeoutError } from "./errors.ts";
+import { refuseHandles, registerHandler } from "./_handles.ts";
+import { isIdentAlive, selfIdent } from "./_registry.ts";
+import { EOF, NONE, SpscChannel } from "./_spsc.ts";
+import { assertCanBlock, checkTimeout, now } from "./_wait.ts";
+
+/**
+ * Layout of a pipe's state cells (an `Int32Array` over a small
+ * `SharedArrayBuffer` shared by both ends; `end` is 0 or 1):
+ *
+ * | index         | written by                               | Atomics op | meaning |
+ * |---------------|------------------------------------------|------------|---------|
+ * | `OWNER + end` | `Pipe()`; the sender of a move (`compareExchange`) and the receiver (`store`) | `store` / `compareExchange` | ident of the thread holding the end (from the move on, the receiving thread's); `-ident` while in transit from a sender that did not name the receiver |
+ * | `CLOSED + end`| the end's holder in `close()`, after its end-of-stream mark | `store` | 1 once closed |
+ *
+ * An end counts as closed when its `CLOSED` cell is set or its owner's
+ * thread is dead (`_registry.ts`); a reader parked on its channel re-checks
+ * that every {@linkcode DEATH_CHECK_MS}, since a dead thread cannot wake it.
+ */
+const OWNER = 0;
+const CLOSED = 2;
+const STATE_INTS = 4;
+
+/** How often (ms) a parked reader checks whether the writer's thread died. */
+const DEATH_CHECK_MS = 50;
+
+/** Options for {@linkcode Connection.recv} and {@linkcode Connection.recvSync}. */
+export interface RecvOptions {
+  /**
+   * Milliseconds to wait for a message before rejecting with `TimeoutError`.
+   * @default {undefined} (no limit)
+   */
+  timeout?: number;
+  /** Rejects with the signal's reason when it aborts; nothing is received. */
+  signal?: AbortSignal;
+}
+
+/** Options for {@linkcode Connection.recvBytes} and {@linkcode Connection.recvBytesSync}. */
+export interface RecvBytesOptions extends RecvOptions {
+  /**
+   * The longest message accepted, in bytes: a longer one is left in the
+   * pipe and the call fails with an `Error`.
+   * @default {undefined} (no limit)
+   */
+  maxLength?: number;
+}
+
+/** What crosses to another thread when an end moves (see `_handles.ts`). */
+interface ConnectionData {
+  state: SharedArrayBuffer;
+  end: number;
+  /** The channel this end reads (absent on a write-only end). */
+  incoming?: SharedArrayBuffer;
+  /** The channel this end writes (absent on a read-only end). */
+  outgoing?: SharedArrayBuffer;
+}
+
+/** Bytes a message may be sent from with `sendBytes`. */
+export type BytesSource = ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
+
+/** Set by `Connection.#make` for the constructor: only `Pipe()` and moves build ends. */
+let building: ConnectionData | undefined;
+/** `Connection.#make`, for `Pipe()`. */
+let make: (data: ConnectionData) => Connection;
+
+function ownerAlive(owner: number): boolean {
+  return owner !== 0 && isIdentAlive(owner < 0 ? -owner : owner);
+}
+
+function checkMaxLength(maxLength: number | undefined, what: string): number {
+  if (maxLength === undefined) return Infinity;
+  if (typeof maxLength !== "number" || !Number.isInteger(maxLength) || maxLength < 0) {
+    throw new RangeError(
+      `Cannot call ${what} as 'maxLength' must be an integer >= 0: current value is ${String(maxLength)}`,
+    );
+  }
+  return maxLength;
+}
+
+function checkPollTimeout(timeout: number | null, what: string): number {
+  return timeout === null ? Infinity : checkTimeout(timeout, what);
+}
+
+function eofError(): ClosedError {
+  return new ClosedError(
+    "Cannot receive: the other end of the pipe is closed (or its thread ended) and nothing is left to receive",
+  );
+}
+
+function timeoutError(what: string, ms: number): TimeoutError {
+  return new TimeoutError(`${what} timed out after ${ms} ms with nothing to receive`);
+}
+
+/**
+ * One end of a {@linkcode Pipe}: Python's `multiprocessing.connection.Connection`.
+ *
+ * Values are any structured-clone value (not this library's handles: pass
+ * those in a `Thread`'s `args`). `send` never waits; `recv` waits for the
+ * next message, in order. Only {@linkcode Pipe} creates connections.
+ *
+ * @typeParam T The type of the values received.
+ *
+ * @example Send values and bytes, then see the end of the stream
+ * ```ts
+ * import { ClosedError, Pipe } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const [a, b] = Pipe();
+ * a.send({ n: 1 });
+ * a.sendBytes(new Uint8Array([1, 2, 3]));
+ * a.close();
+ * assert.deepEqual(b.recvSync(), { n: 1 });
+ * assert.deepEqual(b.recvBytesSync(), new Uint8Array([1, 2, 3]));
+ * assert.throws(() => b.recvSync(), ClosedError);
+ * b.close();
+ * ```
+ */
+export class Connection<T = unknown> {
+  #data: ConnectionData;
+  #state: Int32Array;
+  #end: number;
+  #in: SpscChannel | undefined;
+  #out: SpscChannel | undefined;
+  #closed = false;
+  #moved = false;
+  /** Async receives run one after another, in call order. */
+  #tail: Promise<unknown> = Promise.resolve();
+  #pending = 0;
+
+  /**
+   * Not for use: connections come from {@linkcode Pipe}.
+   *
+   * @throws {TypeError} always, when called directly.
+   */
+  constructor() {
+    const data = building;
+    building = undefined;
+    if (!data) throw new TypeError("Cannot create a Connection with 'new': call Pipe() for a connected pair");
+    this.#data = data;
+    this.#state = new Int32Array(data.state);
+    this.#end = data.end;
+    this.#in = data.incoming ? new SpscChannel(data.incoming) : undefined;
+    this.#out = data.outgoing ? new SpscChannel(data.outgoing) : undefined;
+  }
+
+  static #make<T>(data: ConnectionData): Connection<T> {
+    building = data;
+    return new Connection<T>();
+  }
+
+  static {
+    make = (data) => Connection.#make(data);
+    registerHandler<Connection, ConnectionData>({
+      tag: "Connection",
+      canHandle: (value): value is Connection => value instanceof Connection,
+      serialize: (conn, path) => {
+        if (conn.#moved) {
+          throw new TypeError(`Cannot send ${path}: this Connection was already moved to another thread`);
+        }
+        if (conn.closed) throw new TypeError(`Cannot send ${path}: this Connection is closed`);
+        return conn.#data;
+      },
+      deserialize: (data) => {
+        const conn = Connection.#make(data);
+        Atomics.store(conn.#state, OWNER + data.end, selfIdent());
+        return conn;
+      },
+      moved: (conn, to) => {
+        conn.#moved = true;
+        // The end now lives or dies with the receiving thread (which may have
+        // claimed it already). When the sender does not say which thread
+        // that is, the end is in transit until claimed.
+        const me = selfIdent();
+        Atomics.compareExchange(conn.#state, OWNER + conn.#end, me, to ?? -me);
+      },
+    });
+  }
+
+  /**
+   * Whether this end is closed (by `close()` or by moving it to another
+   * thread). Python's `Connection.closed`.
+   *
+   * @example
+   * ```ts
+   * import { Pipe } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = Pipe();
+   * a.close();
+   * assert.equal(a.closed, true);
+   * assert.equal(b.closed, false);
+   * b.close();
+   * ```
+   */
+  get closed(): boolean {
+    return this.#closed || this.#moved || Atomics.load(this.#state, CLOSED + this.#end) !== 0;
+  }
+
+  /**
+   * Whether this end can receive: `false` for the second end of `Pipe(false)`.
+   *
+   * @example
+   * ```ts
+   * import { Pipe } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [r, w] = Pipe(false);
+   * assert.deepEqual([r.readable, w.readable], [true, false]);
+   * r.close();
+   * w.close();
+   * ```
+   */
+  get readable(): boolean {
+    return this.#in !== undefined;
+  }
+
+  /**
+   * Whether this end can send: `false` for the first end of `Pipe(false)`.
+   *
+   * @example
+   * ```ts
+   * import { Pipe } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [r, w] = Pipe(false);
+   * assert.deepEqual([r.writable, w.writable], [false, true]);
+   * r.close();
+   * w.close();
+   * ```
+   */
+  get writable(): boolean {
+    return this.#out !== undefined;
+  }
+
+  /** Throws unless this end is usable by this thread. */
+  #assertOpen(what: string): void {
+    if (this.#moved) {
+      throw new Error(
+        `Cannot call Connection.${what}: this end was moved to another thread (passed in 'args'); use it there`,
+      );
+    }
+    if (this.#closed) throw new ClosedError(`Cannot call Connection.${what}: this end of the pipe is closed`);
+  }
+
+  #reader(what: string): SpscChannel {
+    this.#assertOpen(what);
+    if (!this.#in) {
+      throw new Error(
+        `Cannot call Connection.${what} on a write-only end: the second end of Pipe(false) only sends`,
+      );
+    }
+    return this.#in;
+  }
+
+  #writer(what: string): SpscChannel {
+    this.#assertOpen(what);
+    if (!this.#out) {
+      throw new Error(
+        `Cannot call Connection.${what} on a read-only end: the first end of Pipe(false) only receives`,
+      );
+    }
+    return this.#out;
+  }
+
+  /** Whether the other end is closed or its thread is dead. */
+  #peerGone(): boolean {
+    const peer = 1 - this.#end;
+    return Atomics.load(this.#state, CLOSED + peer) !== 0 || !ownerAlive(Atomics.load(this.#state, OWNER + peer));
+  }
+
+  /**
+   * Sends a value to the other end. Never waits: the pipe's buffer grows as
+   * needed. Python's `Connection.send`.
+   *
+   * @param value Any structured-clone value.
+   * @throws {TypeError} when `value` cannot be cloned (naming where the bad
+   *   part sits); nothing is sent.
+   * @throws {ClosedError} when the other end is closed (its `value` is the
+   *   value) or this end is closed.
+   * @throws {Error} on the read-only end of `Pipe(false)`, or on an end
+   *   moved to another thread.
+   *
+   * @example
+   * ```ts
+   * import { Pipe } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = Pipe();
+   * a.send(new Map([["k", [1, 2n]]]));
+   * assert.deepEqual(b.recvSync(), new Map([["k", [1, 2n]]]));
+   * assert.throws(() => a.send(() => 1), TypeError);
+   * a.close();
+   * b.close();
+   * ```
+   */
+  send(value: T): void {
+    const out = this.#writer("send()");
+    if (this.#peerGone()) {
+      throw new ClosedError("Cannot send: the other end of the pipe is closed (or its thread ended)", { value });
+    }
+    out.send(value, "value", refuseHandles);
+  }
+
+  /**
+   * Sends bytes as one message, copied once. Python's `send_bytes`.
+   *
+   * @param buffer The bytes: an `ArrayBuffer`, `SharedArrayBuffer` or view.
+   * @param offset Where to start, in bytes. @default {0}
+   * @param size How many bytes. @default {the rest of the buffer}
+   * @throws {TypeError} when `buffer` is not bytes.
+   * @throws {RangeError} when `offset`/`size` are not integers ≥ 0 within the buffer.
+   * @throws {ClosedError} when either end is closed.
+   *
+   * @example
+   * ```ts
+   * import { Pipe } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = Pipe();
+   * a.sendBytes(new TextEncoder().encode("hello world"), 6, 5);
+   * assert.equal(new TextDecoder().decode(b.recvBytesSync()), "world");
+   * a.close();
+   * b.close();
+   * ```
+   */
+  sendBytes(buffer: BytesSource, offset?: number, size?: number): void {
+    const out = this.#writer("sendBytes()");
+    let bytes: Uint8Array;
+    if (ArrayBuffer.isView(buffer)) {
+      bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    } else if (buffer instanceof ArrayBuffer || buffer instanceof SharedArrayBuffer) {
+      bytes = new Uint8Array(buffer);
+    } else {
+      throw new TypeError(
+        `Cannot call Connection.sendBytes() as 'buffer' must be an ArrayBuffer, SharedArrayBuffer or ArrayBuffer view: current value is ${
+          String(buffer)
+        }`,
+      );
+    }
+    const n = bytes.length;
+    const start = offset ?? 0;
+    if (typeof start !== "number" || !Number.isInteger(start) || start < 0 || start > n) {
+      throw new RangeError(
+        `Cannot call Connection.sendBytes() as 'offset' must be an integer from 0 to the buffer's ${n} bytes: current value is ${
+          String(offset)
+        }`,
+      );
+    }
+    const count = size ?? n - start;
+    if (typeof count !== "number" || !Number.isInteger(count) || count < 0 || start + count > n) {
+      throw new RangeError(
+        `Cannot call Connection.sendBytes() as 'size' must be an integer from 0 to the ${
+          n - start
+        } bytes after 'offset': current value is ${String(size)}`,
+      );
+    }
+    if (this.#peerGone()) {
+      throw new ClosedError("Cannot send: the other end of the pipe is closed (or its thread ended)");
+    }
+    out.sendBytes(bytes.subarray(start, start + count));
+  }
+
+  /**
+   * Receives the next message, waiting for it without blocking the event
+   * loop. A bytes message arrives as a `Uint8Array`. Python's `recv`.
+   *
+   * @param options `timeout` (ms) and `signal`.
+   * @returns A Promise of the value. It rejects with `ClosedError` when the
+   *   other end is closed and everything it sent has been received (or this
+   *   end is closed), `TimeoutError` after `timeout`, the signal's reason on
+   *   abort (nothing is taken), `RangeError` for a bad `timeout`.
+   *
+   * @example
+   * ```ts
+   * import { Pipe, TimeoutError } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = Pipe<string>();
+   * setTimeout(() => a.send("later"), 10);
+   * assert.equal(await b.recv(), "later");
+   * await assert.rejects(b.recv({ timeout: 10 }), TimeoutError);
+   * a.close();
+   * b.close();
+   * ```
+   */
+  recv(options: RecvOptions = {}): Promise<T> {
+    return this.#receive("recv()", options, Infinity, false) as Promise<T>;
+  }
+
+  /**
+   * The blocking twin of {@linkcode Connection.recv} (not on a browser's
+   * main thread).
+   *
+   * @param options `timeout` (ms); `signal` is checked before waiting.
+   * @returns The value.
+   * @throws {ClosedError} when the other end is closed and drained, or this end is closed.
+   * @throws {TimeoutError} after `timeout` ms without a message.
+   * @throws {RangeError} for a bad `timeout`.
+   *
+   * @example
+   * ```ts
+   * import { Pipe } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = Pipe();
+   * b.send([1, "two"]);
+   * assert.deepEqual(a.recvSync({ timeout: 1000 }), [1, "two"]);
+   * a.close();
+   * b.close();
+   * ```
+   */
+  recvSync(options: RecvOptions = {}): T {
+    return this.#receiveSync("recvSync()", options, Infinity, false) as T;
+  }
+
+  /**
+   * Receives the next message as bytes: a bytes message as sent, a value
+   * message in its encoded form. Python's `recv_bytes`.
+   *
+   * @param options `maxLength` (a longer message stays in the pipe and the
+   *   call fails), `timeout` (ms) and `signal`.
+   * @returns A Promise of a fresh `Uint8Array`; rejects as
+   *   {@linkcode Connection.recv} does, and with `Error` when the message is
+   *   longer than `maxLength`.
+   *
+   * @example
+   * ```ts
+   * import { Pipe } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = Pipe();
+   * a.sendBytes(new Uint8Array(8));
+   * await assert.rejects(b.recvBytes({ maxLength: 4 }));
+   * assert.equal((await b.recvBytes()).length, 8);
+   * a.close();
+   * b.close();
+   * ```
+   */
+  recvBytes(options: RecvBytesOptions = {}): Promise<Uint8Array> {
+    let max: number;
+    try {
+      max = checkMaxLength(options?.maxLength, "Connection.recvBytes()");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#receive("recvBytes()", options, max, true) as Promise<Uint8Array>;
+  }
+
+  /**
+   * The blocking twin of {@linkcode Connection.recvBytes}.
+   *
+   * @param options `maxLength`, `timeout` (ms); `signal` is checked before waiting.
+   * @returns A fresh `Uint8Array`.
+   * @throws {Error} when the message is longer than `maxLength` (it stays in the pipe).
+   * @throws {ClosedError} / {TimeoutError} / {RangeError} as {@linkcode Connection.recvSync}.
+   *
+   * @example
+   * ```ts
+   * import { Pipe } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = Pipe();
+   * a.sendBytes(new Uint16Array([1, 2]).buffer);
+   * assert.equal(b.recvBytesSync({ maxLength: 4 }).length, 4);
+   * a.close();
+   * b.close();
+   * ```
+   */
+  recvBytesSync(options: RecvBytesOptions = {}): Uint8Array {
+    const max = checkMaxLength(options?.maxLength, "Connection.recvBytesSync()");
+    return this.#receiveSync("recvBytesSync()", options, max, true) as Uint8Array;
+  }
+
+  #take(channel: SpscChannel, maxLength: number, bytes: boolean): unknown {
+    return bytes ? channel.recvBytes(maxLength) : channel.recv();
+  }
+
+  #receiveSync(what: string, options: RecvOptions, maxLength: number, bytes: boolean): unknown {
+    const ms = checkTimeout(options?.timeout, `Connection.${what}`);
+    const channel = this.#reader(what);
+    if (options?.signal?.aborted) throw options.signal.reason;
+    let got = this.#take(channel, maxLength, bytes);
+    if (got === EOF) throw eofError();
+    if (got !== NONE) return got;
+    assertCanBlock(`Connection.${what}`);
+    const deadline = ms === Infinity ? Infinity : now() + ms;
+    for (;;) {
+      const left = deadline - now();
+      if (left <= 0) throw timeoutError(`Connection.${what}`, ms);
+      channel.waitSync(Math.min(left, DEATH_CHECK_MS));
+      got = this.#arrived(channel, maxLength, bytes);
+      if (got !== NONE) return got;
+    }
+  }
+
+  /** After a wait: the next message, `NONE`, or throws at the end of the stream. */
+  #arrived(channel: SpscChannel, maxLength: number, bytes: boolean): unknown {
+    let got = this.#take(channel, maxLength, bytes);
+    if (got === NONE && this.#peerGone()) {
+      // Whatever the other end sent before it closed or died is published
+      // by now: take it, or report the end.
+      got = this.#take(channel, maxLength, bytes);
+      if (got === NONE) throw eofError();
+    }
+    if (got === EOF) throw eofError();
+    return got;
+  }
+
+  #receive(what: string, options: RecvOptions, maxLength: number, bytes: boolean): Promise<unknown> {
+    let ms: number;
+    let channel: SpscChannel;
+    try {
+      ms = checkTimeout(options?.timeout, `Connection.${what}`);
+      channel = this.#reader(what);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#pending === 0) {
+      let got: unknown;
+      try {
+        got = this.#take(channel, maxLength, bytes);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (got === EOF) return Promise.reject(eofError());
+      if (got !== NONE) return Promise.resolve(got);
+    }
+    const deadline = ms === Infinity ? Infinity : now() + ms;
+    this.#pending++;
+    const run = this.#tail.then(() => this.#receiveAsync(what, channel, deadline, ms, signal, maxLength, bytes));
+    const done = () => {
+      this.#pending--;
+    };
+    this.#tail = run.then(done, done);
+    return run;
+  }
+
+  async #receiveAsync(
+    what: string,
+    channel: SpscChannel,
+    deadline: number,
+    ms: number,
+    signal: AbortSignal | undefined,
+    maxLength: number,
+    bytes: boolean,
+  ): Promise<unknown> {
+    for (;;) {
+      if (signal?.aborted) throw signal.reason;
+      this.#assertOpen(what);
+      const got = this.#arrived(channel, maxLength, bytes);
+      if (got !== NONE) return got;
+      const left = deadline - now();
+      if (left <= 0) throw timeoutError(`Connection.${what}`, ms);
+      await channel.wait(Math.min(left, DEATH_CHECK_MS), signal);
+    }
+  }
+
+  /**
+   * Whether a message (or the end of the stream) is waiting, waiting up to
+   * `timeout` ms for one. Python's `poll`; `null` waits without limit, as
+   * Python's `poll(None)`.
+   *
+   * @param timeout Milliseconds. @default {0}
+   * @returns A Promise of `true` when `recv` would not wait (a message, or
+   *   the other end closed); rejects on a closed or write-only end and with
+   *   `RangeError` for a bad `timeout`.
+   *
+   * @example
+   * ```ts
+   * import { Pipe } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = Pipe();
+   * assert.equal(await b.poll(), false);
+   * a.send(1);
+   * assert.equal(await b.poll(100), true);
+   * a.close();
+   * b.close();
+   * ```
+   */
+  poll(timeout: number | null = 0): Promise<boolean> {
+    let channel: SpscChannel;
+    let ms: number;
+    try {
+      ms = checkPollTimeout(timeout, "Connection.poll()");
+      channel = this.#reader("poll()");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#readyOrEnded(channel)) return Promise.resolve(true);
+    if (ms === 0) return Promise.resolve(false);
+    return this.#pollAsync(channel, ms === Infinity ? Infinity : now() + ms);
+  }
+
+  async #pollAsync(channel: SpscChannel, deadline: number): Promise<boolean> {
+    for (;;) {
+      const left = deadline - now();
+      if (left <= 0) return false;
+      await channel.wait(Math.min(left, DEATH_CHECK_MS));
+      this.#assertOpen("poll()");
+      if (this.#readyOrEnded(channel)) return true;
+    }
+  }
+
+  /**
+   * The blocking twin of {@linkcode Connection.poll}.
+   *
+   * @param timeout Milliseconds, or `null` for no limit. @default {0}
+   * @returns `true` when `recvSync` would not wait.
+   * @throws {RangeError} for a bad `timeout`.
+   * @throws {ClosedError} on a closed end; {Error} on a write-only end.
+   *
+   * @example
+   * ```ts
+   * import { Pipe } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = Pipe();
+   * assert.equal(b.pollSync(5), false);
+   * a.close();
+   * assert.equal(b.pollSync(), true); // recvSync() would throw ClosedError at once
+   * b.close();
+   * ```
+   */
+  pollSync(timeout: number | null = 0): boolean {
+    const ms = checkPollTimeout(timeout, "Connection.pollSync()");
+    const channel = this.#reader("pollSync()");
+    if (this.#readyOrEnded(channel)) return true;
+    if (ms === 0) return false;
+    assertCanBlock("Connection.pollSync()");
+    const deadline = ms === Infinity ? Infinity : now() + ms;
+    for (;;) {
+      const left = deadline - now();
+      if (left <= 0) return false;
+      channel.waitSync(Math.min(left, DEATH_CHECK_MS));
+      if (this.#readyOrEnded(channel)) return true;
+    }
+  }
+
+  #readyOrEnded(channel: SpscChannel): boolean {
+    return channel.ready() || this.#peerGone();
+  }
+
+  /**
+   * Closes this end, for every holder: the other end receives what was
+   * sent before, then `ClosedError`; sending to this end throws
+   * `ClosedError`. Idempotent; a no-op on an end moved to another thread.
+   *
+   * @example
+   * ```ts
+   * import { ClosedError, Pipe } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = Pipe();
+   * b.close();
+   * assert.throws(() => a.send("anyone?"), ClosedError);
+   * assert.throws(() => b.recvSync(), ClosedError);
+   * a.close();
+   * ```
+   */
+  close(): void {
+    if (this.#closed || this.#moved) return;
+    this.#closed = true;
+    this.#out?.end();
+    Atomics.store(this.#state, CLOSED + this.#end, 1);
+    // Wake this end's own parked receives so they see the close.
+    this.#in?.wakeConsumers();
+  }
+
+  /**
+   * Receives messages until the other end is closed and drained.
+   *
+   * @example
+   * ```ts
+   * import { Pipe } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = Pipe<number>();
+   * for (const n of [1, 2, 3]) a.send(n);
+   * a.close();
+   * const got: number[] = [];
+   * for await (const n of b) got.push(n);
+   * assert.deepEqual(got, [1, 2, 3]);
+   * b.close();
+   * ```
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
+    for (;;) {
+      let value: T;
+      try {
+        value = await this.recv();
+      } catch (error) {
+        if (error instanceof ClosedError) return;
+        throw error;
+      }
+      yield value;
+    }
+  }
+
+  /**
+   * Closes this end when leaving a `using` scope.
+   *
+   * @example
+   * ```ts
+   * import { Pipe } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = Pipe();
+   * {
+   *   using end = a;
+   *   end.send(1);
+   * }
+   * assert.equal(a.closed, true);
+   * b.close();
+   * ```
+   */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * A pair of connected {@linkcode Connection}s: Python's
+ * `multiprocessing.Pipe`. With `duplex` (the default) both ends send and
+ * receive; with `duplex = false` the first end only receives and the second
+ * only sends (`const [r, w] = Pipe(false)`).
+ *
+ * @param duplex Whether both ends send and receive. @default {true}
+ * @returns The two ends.
+ *
+ * @example A one-way pipe
+ * ```ts
+ * import { Pipe } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const [r, w] = Pipe<string>(false);
+ * w.send("one way");
+ * assert.equal(r.recvSync(), "one way");
+ * assert.throws(() => r.send("back"), /read-only/);
+ * r.close();
+ * w.close();
+ * ```
+ */
+export function Pipe<T = unknown>(duplex: boolean = true): [Connection<T>, Connection<T>] {
+  const state = new SharedArrayBuffer(STATE_INTS * 4);
+  const cells = new Int32Array(state);
+  cells[OWNER] = cells[OWNER + 1] = selfIdent();
+  const toFirst = SpscChannel.create();
+  if (!duplex) {
+    return [
+      make({ state, end: 0, incoming: toFirst }) as Connection<T>,
+      make({ state, end: 1, outgoing: toFirst }) as Connection<T>,
+    ];
+  }
+  const toSecond = SpscChannel.create();
+  return [
+    make({ state, end: 0, incoming: toFirst, outgoing: toSecond }) as Connection<T>,
+    make({ state, end: 1, incoming: toSecond, outgoing: toFirst }) as Connection<T>,
+  ];
+}
