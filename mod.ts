@@ -26,4 +26,3 @@ export * from "./queue.ts";
 export * from "./sync.ts";
 export * from "./shared.ts";
 export * from "./pipe.ts";
-export * from "./pool.ts";
