@@ -64,9 +64,30 @@ export function now(): number {
  * @param timeout Milliseconds, `Infinity` for no limit.
  */
 export function waitSync(cell: Int32Array, index: number, expected: number, timeout = Infinity): WaitResult {
-  for (let i = 0; i < SPIN; i++) {
-    if (Atomics.load(cell, index) !== expected) return "not-equal";
+  if (spin(cell, index, expected)) return "not-equal";
+  return Atomics.wait(cell, index, expected, timeout);
+}
+
+/**
+ * Polls `cell[index]` while it holds `expected`, for about as long as a
+ * park and wake-up would cost (sync) or a couple of µs (`short`, for async
+ * waits, which hold up the event loop while they spin).
+ *
+ * Waiters that count themselves before parking (so that a releaser calls
+ * `notify` only when someone sleeps) spin with this first, uncounted, then
+ * count themselves and park with {@linkcode parkSync} / {@linkcode parkAsync}.
+ *
+ * @returns `true` when the word changed.
+ */
+export function spin(cell: Int32Array, index: number, expected: number, short = false): boolean {
+  for (let i = short ? SPIN_ASYNC : SPIN; i > 0; i--) {
+    if (Atomics.load(cell, index) !== expected) return true;
   }
+  return false;
+}
+
+/** Parks while `cell[index] === expected`, with no spinning first. */
+export function parkSync(cell: Int32Array, index: number, expected: number, timeout = Infinity): WaitResult {
   return Atomics.wait(cell, index, expected, timeout);
 }
 
@@ -82,9 +103,22 @@ export function waitAsync(
   timeout = Infinity,
   signal?: AbortSignal,
 ): Promise<WaitResult> {
-  for (let i = 0; i < SPIN_ASYNC; i++) {
-    if (Atomics.load(cell, index) !== expected) return Promise.resolve("not-equal");
-  }
+  if (spin(cell, index, expected, true)) return Promise.resolve("not-equal");
+  return parkAsync(cell, index, expected, timeout, signal);
+}
+
+/**
+ * The Promise twin of {@linkcode parkSync}: parks with `Atomics.waitAsync`,
+ * no spinning first. When `signal` aborts, the Promise rejects with the
+ * signal's reason.
+ */
+export function parkAsync(
+  cell: Int32Array,
+  index: number,
+  expected: number,
+  timeout = Infinity,
+  signal?: AbortSignal,
+): Promise<WaitResult> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   const res = Atomics.waitAsync(cell, index, expected, timeout === Infinity ? undefined : timeout);
   if (!res.async) return Promise.resolve(res.value as WaitResult);

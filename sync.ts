@@ -49,7 +49,7 @@
 import { BrokenBarrierError, TimeoutError } from "./errors.ts";
 import { pack, registerHandler, unpack } from "./_handles.ts";
 import { DEATHS, isIdentAlive, registryCells, selfIdent } from "./_registry.ts";
-import { assertCanBlock, checkTimeout, now, waitAsync, waitSync } from "./_wait.ts";
+import { assertCanBlock, checkTimeout, now, parkAsync, parkSync, spin, waitAsync, waitSync } from "./_wait.ts";
 
 // ---------------------------------------------------------------------------
 // Options and shared helpers
@@ -165,47 +165,56 @@ function scopeTimeout(what: string, options: AcquireOptions | undefined): Timeou
 /**
  * Words every "gate" (lock, semaphore) has at the same indexes:
  *
- * | index      | written by                         | meaning                                        |
- * |------------|------------------------------------|------------------------------------------------|
- * | `WORD`     | acquirers (CAS), releasers (store) | the futex word: owner ident or permit count    |
- * | `WAITERS`  | waiters, `Atomics.add`/`sub`       | threads in the slow path; releasers notify only when > 0 |
- * | `STARVING` | one waiter, CAS 0 → its ident      | a waiter that has waited too long; others stand back     |
+ * | index     | written by                                  | meaning                                      |
+ * |-----------|---------------------------------------------|----------------------------------------------|
+ * | `WORD`    | acquirers and releasers (CAS / add)         | the futex word: lock state or permit count   |
+ * | `WAITERS` | waiters, `Atomics.add`/`sub` around parking | how many threads are parked (or about to be) |
+ * | `STARVER` | one waiter, CAS 0 → its ident               | a waiter that has waited too long            |
  *
- * A waiter increments `WAITERS` before reading `WORD`; a releaser writes
- * `WORD` before reading `WAITERS` (both sequentially consistent), so either
- * the waiter sees the release or the releaser sees the waiter and notifies.
+ * A waiter first spins on `WORD` without being counted (a hand-off between
+ * running threads then costs no system call), then adds itself to
+ * `WAITERS`, re-reads `WORD` and parks only if it did not change. A
+ * releaser writes `WORD` first and reads `WAITERS` (or, for locks, a
+ * `PARKED` bit that waiters set in `WORD`) after: with sequentially
+ * consistent atomics either the waiter sees the release or the releaser sees
+ * the waiter and notifies. So `Atomics.notify` runs only when someone sleeps,
+ * and it wakes one waiter per lock release or permit.
+ *
+ * Starvation: a waiter that has waited more than `STARVE_MS` records itself
+ * in `STARVER` (one at a time); until it is served, other threads may not
+ * take the free primitive, and releases wake every parked waiter so that it
+ * surely wakes (the futex queue's first waiter may be another one). A
+ * starver that died is ignored.
  */
 const WORD = 0;
 const WAITERS = 1;
-const STARVING = 2;
+const STARVER = 2;
 
-/** One acquire attempt, and what a waiter does about dead owners. */
+/** How a lock or semaphore is taken, for the shared slow path. */
 interface Gate {
   readonly cell: Int32Array;
-  /** Takes the primitive if it is free. */
+  /** Takes the primitive if it is free (and no one else is starving). */
   take(me: number): boolean;
   /** Takes it over from a dead owner; true when taken. */
   recover(me: number): boolean;
+  /** Marks the caller as the starving waiter; true when it now is. */
+  starve(me: number): boolean;
+  /** Ends the caller's starving (served or gone) and wakes those who stood back. */
+  unstarve(me: number): void;
+  /**
+   * With the caller counted in `WAITERS`: the value of `WORD` to park on,
+   * or `undefined` when the primitive may be free (retry instead).
+   */
+  parkValue(me: number): number | undefined;
 }
 
-/** Whether the calling thread may take the gate now (no one else starving). */
-function mayTake(cell: Int32Array, me: number): boolean {
-  const s = Atomics.load(cell, STARVING);
-  if (s === 0 || s === me) return true;
-  if (!isIdentAlive(s)) {
-    Atomics.compareExchange(cell, STARVING, s, 0);
-    return true;
-  }
+/** Whether `ident` is a starver that others must stand back for. */
+function otherStarver(cell: Int32Array, me: number): boolean {
+  const s = Atomics.load(cell, STARVER);
+  if (s === 0 || s === me) return false;
+  if (isIdentAlive(s)) return true;
+  Atomics.compareExchange(cell, STARVER, s, 0);
   return false;
-}
-
-/** Called after the slow path, whatever its outcome. */
-function leave(cell: Int32Array, me: number, starving: boolean): void {
-  Atomics.sub(cell, WAITERS, 1);
-  if (starving && Atomics.compareExchange(cell, STARVING, me, 0) === me) {
-    // Waiters that stood back for us may be parked on a free primitive.
-    Atomics.notify(cell, WORD);
-  }
 }
 
 function slowSync(g: Gate, ms: number): number {
@@ -214,21 +223,26 @@ function slowSync(g: Gate, ms: number): number {
   const start = now();
   const end = start + ms;
   let starving = false;
-  Atomics.add(cell, WAITERS, 1);
+  let result = FAILED;
   try {
     for (;;) {
       const w = Atomics.load(cell, WORD);
-      if (mayTake(cell, me) && g.take(me)) return TOOK;
-      if (g.recover(me)) return RECOVERED;
+      if (g.take(me)) return result = TOOK;
+      if (g.recover(me)) return result = RECOVERED;
       const t = now();
       if (t >= end) return FAILED;
-      if (!starving && t - start >= STARVE_MS) {
-        starving = Atomics.compareExchange(cell, STARVING, 0, me) === 0;
-      }
-      waitSync(cell, WORD, w, Math.min(end - t, SLICE));
+      if (!starving && t - start >= STARVE_MS) starving = g.starve(me);
+      if (spin(cell, WORD, w)) continue;
+      Atomics.add(cell, WAITERS, 1);
+      const v = g.parkValue(me);
+      if (v !== undefined) parkSync(cell, WORD, v, Math.max(0, Math.min(end - now(), SLICE)));
+      Atomics.sub(cell, WAITERS, 1);
     }
   } finally {
-    leave(cell, me, starving);
+    if (starving) g.unstarve(me);
+    // A waiter woken for a release that it then did not use passes the
+    // wake-up on, so no parked waiter sleeps beside a free primitive.
+    if (result === FAILED && Atomics.load(cell, WAITERS) > 0) Atomics.notify(cell, WORD, 1);
   }
 }
 
@@ -238,31 +252,28 @@ async function slowAsync(g: Gate, ms: number, signal: AbortSignal | undefined): 
   const start = now();
   const end = start + ms;
   let starving = false;
-  Atomics.add(cell, WAITERS, 1);
+  let result = FAILED;
   try {
     for (;;) {
       const w = Atomics.load(cell, WORD);
-      if (mayTake(cell, me) && g.take(me)) return TOOK;
-      if (g.recover(me)) return RECOVERED;
+      if (g.take(me)) return result = TOOK;
+      if (g.recover(me)) return result = RECOVERED;
       const t = now();
       if (t >= end) return FAILED;
-      if (!starving && t - start >= STARVE_MS) {
-        starving = Atomics.compareExchange(cell, STARVING, 0, me) === 0;
+      if (!starving && t - start >= STARVE_MS) starving = g.starve(me);
+      if (spin(cell, WORD, w, true)) continue;
+      Atomics.add(cell, WAITERS, 1);
+      try {
+        const v = g.parkValue(me);
+        if (v !== undefined) await parkAsync(cell, WORD, v, Math.max(0, Math.min(end - now(), SLICE)), signal);
+      } finally {
+        Atomics.sub(cell, WAITERS, 1);
       }
-      await waitAsync(cell, WORD, w, Math.min(end - t, SLICE), signal);
     }
   } finally {
-    leave(cell, me, starving);
+    if (starving) g.unstarve(me);
+    if (result === FAILED && Atomics.load(cell, WAITERS) > 0) Atomics.notify(cell, WORD, 1);
   }
-}
-
-/**
- * Wakes waiters after `WORD` changed: `n` of them, or all when one is
- * starving (it may not be first in the futex queue).
- */
-function wake(cell: Int32Array, n: number): void {
-  if (Atomics.load(cell, WAITERS) === 0) return;
-  Atomics.notify(cell, WORD, Atomics.load(cell, STARVING) === 0 ? n : Infinity);
 }
 
 // ---------------------------------------------------------------------------
@@ -270,19 +281,28 @@ function wake(cell: Int32Array, n: number): void {
 // ---------------------------------------------------------------------------
 
 /**
- * Layout of a `Lock` (`Int32Array` over 16 bytes):
+ * Layout of a `Lock` or `RLock` (`Int32Array` over 16 bytes):
  *
- * | index      | meaning                                             |
- * |------------|-----------------------------------------------------|
- * | `WORD`     | 0 when free, else the ident of the acquiring thread |
- * | `WAITERS`  | see the gate table above                            |
- * | `STARVING` | see the gate table above                            |
+ * | index     | meaning                                                      |
+ * |-----------|--------------------------------------------------------------|
+ * | `WORD`    | `owner | PARKED | STARVING`: the lock word (below)           |
+ * | `WAITERS` | parked waiters (see the gate table above)                    |
+ * | `STARVER` | the starving waiter's ident (see the gate table above)       |
+ * | `COUNT`   | `RLock` only: recursion depth, written by the owner only     |
  *
- * Acquire: CAS `WORD` 0 → ident. Release: store 0, then notify one waiter
- * when `WAITERS > 0`. A waiter that finds `WORD` holding the ident of a
- * dead thread CASes it to its own ident: it owns the lock.
+ * The lock word: bits 0–29 hold the ident of the thread that acquired it
+ * (0 when free); `PARKED` says some waiter may sleep, so the release must
+ * notify; `STARVING` says a starving waiter has priority, so a free lock
+ * reads `STARVING` (not 0) and the one-CAS fast path of other threads
+ * fails. Uncontended, acquire is CAS 0 → ident and release CAS ident → 0:
+ * two atomic operations. Any other release clears the owner and `PARKED`
+ * (keeping `STARVING`) with a CAS loop and notifies when `PARKED` was set.
+ * A waiter that finds the owner's thread dead CASes the word over to itself.
  */
 const LOCK_BYTES = 16;
+const OWNER = 0x3fff_ffff;
+const PARKED = 1 << 30;
+const STARVING = 1 << 31;
 
 /** The shared words of a lock, for `Condition` (set in the classes' static blocks). */
 let lockCell: (lock: Lock) => Int32Array;
@@ -291,12 +311,60 @@ let rlockCell: (lock: RLock) => Int32Array;
 function lockGate(cell: Int32Array): Gate {
   return {
     cell,
-    take: (me) => Atomics.compareExchange(cell, WORD, 0, me) === 0,
-    recover: (me) => {
-      const owner = Atomics.load(cell, WORD);
-      return owner > 0 && !isIdentAlive(owner) && Atomics.compareExchange(cell, WORD, owner, me) === owner;
+    take(me) {
+      const v = Atomics.load(cell, WORD);
+      if ((v & OWNER) !== 0) return false;
+      if ((v & STARVING) !== 0 && otherStarver(cell, me)) return false;
+      // Taking clears STARVING (we are the starver, or it is gone); keep
+      // PARKED while others sleep, so that our release wakes one.
+      const next = me | (Atomics.load(cell, WAITERS) > 0 ? PARKED : 0);
+      if (Atomics.compareExchange(cell, WORD, v, next) !== v) return false;
+      if (v & STARVING) Atomics.store(cell, STARVER, 0);
+      return true;
+    },
+    recover(me) {
+      const v = Atomics.load(cell, WORD);
+      const owner = v & OWNER;
+      if (owner === 0 || isIdentAlive(owner)) return false;
+      return Atomics.compareExchange(cell, WORD, v, me | (v & (PARKED | STARVING))) === v;
+    },
+    starve(me) {
+      if (Atomics.compareExchange(cell, STARVER, 0, me) !== 0) return false;
+      Atomics.or(cell, WORD, STARVING);
+      return true;
+    },
+    unstarve(me) {
+      if (Atomics.compareExchange(cell, STARVER, me, 0) !== me) return;
+      Atomics.and(cell, WORD, ~STARVING);
+      if (Atomics.load(cell, WAITERS) > 0) Atomics.notify(cell, WORD);
+    },
+    parkValue(me) {
+      for (;;) {
+        const v = Atomics.load(cell, WORD);
+        const free = (v & OWNER) === 0 && ((v & STARVING) === 0 || !otherStarver(cell, me));
+        if (free) return undefined;
+        if (v & PARKED) return v;
+        if (Atomics.compareExchange(cell, WORD, v, v | PARKED) === v) return v | PARKED;
+      }
     },
   };
+}
+
+/**
+ * Releases a lock word whose fast path (CAS ident → 0) failed: another
+ * thread releases, or a waiter is parked, or one is starving.
+ *
+ * @returns `false` when the lock was not held.
+ */
+function releaseWord(cell: Int32Array): boolean {
+  for (;;) {
+    const v = Atomics.load(cell, WORD);
+    if ((v & OWNER) === 0) return false;
+    if (Atomics.compareExchange(cell, WORD, v, v & STARVING) === v) {
+      if (v & PARKED) Atomics.notify(cell, WORD, v & STARVING ? Infinity : 1);
+      return true;
+    }
+  }
 }
 
 /**
@@ -386,9 +454,7 @@ export class Lock {
     const ms = acquireTimeout(options, "Lock.acquire()");
     const signal = options?.signal;
     checkSignal(signal);
-    const cell = this.#cell;
-    const me = selfIdent();
-    if (Atomics.load(cell, STARVING) === 0 && Atomics.compareExchange(cell, WORD, 0, me) === 0) {
+    if (Atomics.compareExchange(this.#cell, WORD, 0, selfIdent()) === 0) {
       this.#ownerDied = false;
       return true;
     }
@@ -415,16 +481,8 @@ export class Lock {
    * ```
    */
   acquireSync(options?: AcquireOptions): boolean {
-    const cell = this.#cell;
-    const me = selfIdent();
-    if (
-      options === undefined && Atomics.load(cell, STARVING) === 0 && Atomics.compareExchange(cell, WORD, 0, me) === 0
-    ) {
-      this.#ownerDied = false;
-      return true;
-    }
-    const ms = acquireTimeout(options, "Lock.acquireSync()");
-    if (Atomics.load(cell, STARVING) === 0 && Atomics.compareExchange(cell, WORD, 0, me) === 0) {
+    const ms = options === undefined ? Infinity : acquireTimeout(options, "Lock.acquireSync()");
+    if (Atomics.compareExchange(this.#cell, WORD, 0, selfIdent()) === 0) {
       this.#ownerDied = false;
       return true;
     }
@@ -454,8 +512,8 @@ export class Lock {
    */
   release(): void {
     const cell = this.#cell;
-    if (Atomics.exchange(cell, WORD, 0) === 0) throw new Error("Cannot release an unlocked lock");
-    wake(cell, 1);
+    if (Atomics.compareExchange(cell, WORD, selfIdent(), 0) === selfIdent()) return;
+    if (!releaseWord(cell)) throw new Error("Cannot release an unlocked lock");
   }
 
   /**
@@ -473,7 +531,7 @@ export class Lock {
    * ```
    */
   locked(): boolean {
-    return Atomics.load(this.#cell, WORD) !== 0;
+    return (Atomics.load(this.#cell, WORD) & OWNER) !== 0;
   }
 
   /**
@@ -531,7 +589,7 @@ export class Lock {
 
   /** `<Lock(owner=1)>` or `<Lock(unlocked)>`. */
   toString(): string {
-    const owner = Atomics.load(this.#cell, WORD);
+    const owner = Atomics.load(this.#cell, WORD) & OWNER;
     return owner === 0 ? "<Lock(unlocked)>" : `<Lock(owner=${owner})>`;
   }
 }
@@ -658,14 +716,14 @@ export class RLock {
   #fast(): boolean {
     const cell = this.#cell;
     const me = selfIdent();
-    const owner = Atomics.load(cell, WORD);
-    if (owner === me) {
-      cell[COUNT]++;
-      return true;
-    }
-    if (owner === 0 && Atomics.load(cell, STARVING) === 0 && Atomics.compareExchange(cell, WORD, 0, me) === 0) {
+    const v = Atomics.compareExchange(cell, WORD, 0, me);
+    if (v === 0) {
       cell[COUNT] = 1;
       this.#ownerDied = false;
+      return true;
+    }
+    if ((v & OWNER) === me) {
+      cell[COUNT]++;
       return true;
     }
     return false;
@@ -693,10 +751,10 @@ export class RLock {
    */
   release(): void {
     const cell = this.#cell;
-    if (Atomics.load(cell, WORD) !== selfIdent()) throw new Error("Cannot release an un-acquired lock");
+    const me = selfIdent();
+    if ((Atomics.load(cell, WORD) & OWNER) !== me) throw new Error("Cannot release an un-acquired lock");
     if (--cell[COUNT] > 0) return;
-    Atomics.store(cell, WORD, 0);
-    wake(cell, 1);
+    if (Atomics.compareExchange(cell, WORD, me, 0) !== me) releaseWord(cell);
   }
 
   /**
@@ -713,7 +771,7 @@ export class RLock {
    * ```
    */
   locked(): boolean {
-    return Atomics.load(this.#cell, WORD) !== 0;
+    return (Atomics.load(this.#cell, WORD) & OWNER) !== 0;
   }
 
   /**
@@ -768,7 +826,7 @@ export class RLock {
 
   /** `<RLock(owner=1, count=2)>` or `<RLock(unlocked)>`. */
   toString(): string {
-    const owner = Atomics.load(this.#cell, WORD);
+    const owner = Atomics.load(this.#cell, WORD) & OWNER;
     return owner === 0 ? "<RLock(unlocked)>" : `<RLock(owner=${owner}, count=${this.#cell[COUNT]})>`;
   }
 }
@@ -784,7 +842,7 @@ export class RLock {
  * |----------------|---------------------------------|-----------------------------------------------|
  * | `WORD` (0)     | acquirers (CAS), releasers (add)| permits available                             |
  * | `WAITERS` (1)  | waiters                         | see the gate table                            |
- * | `STARVING` (2) | one waiter                      | see the gate table                            |
+ * | `STARVER` (2)  | one waiter                      | see the gate table                            |
  * | `INITIAL` (3)  | constructor                     | the initial value (the bound, if bounded)     |
  * | `BOUNDED` (4)  | constructor                     | 1 for a `BoundedSemaphore`                    |
  * | `HOLDERS` + 2k | a thread, CAS 0 → its ident     | holder slot k: the ident holding permits      |
@@ -804,6 +862,15 @@ const HOLDERS = 8;
 const N_HOLDERS = 64;
 const RECOVERING = -1;
 const SEM_BYTES = (HOLDERS + 2 * N_HOLDERS) * 4;
+
+/**
+ * Wakes parked semaphore waiters after permits were added: `n` of them, or
+ * all when one is starving (it may not be first in the futex queue).
+ */
+function wake(cell: Int32Array, n: number): void {
+  if (Atomics.load(cell, WAITERS) === 0) return;
+  Atomics.notify(cell, WORD, Atomics.load(cell, STARVER) === 0 ? n : Infinity);
+}
 
 function checkCount(value: unknown, cls: string, name: string, min: number): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > 0x3fff_ffff) {
@@ -885,6 +952,7 @@ export class Semaphore {
     return {
       cell,
       take: (me) => {
+        if (otherStarver(cell, me)) return false;
         for (;;) {
           const v = Atomics.load(cell, WORD);
           if (v <= 0) return false;
@@ -895,6 +963,15 @@ export class Semaphore {
         }
       },
       recover: (me) => this.#recover(me),
+      starve: (me) => Atomics.compareExchange(cell, STARVER, 0, me) === 0,
+      unstarve: (me) => {
+        // Others stood back, possibly parked beside free permits.
+        if (Atomics.compareExchange(cell, STARVER, me, 0) === me) Atomics.notify(cell, WORD);
+      },
+      parkValue: (me) => {
+        const v = Atomics.load(cell, WORD);
+        return v > 0 && !otherStarver(cell, me) ? undefined : v;
+      },
     };
   }
 
@@ -986,7 +1063,7 @@ export class Semaphore {
 
   #fast(me: number): boolean {
     const cell = this.#cell;
-    if (Atomics.load(cell, STARVING) !== 0) return false;
+    if (Atomics.load(cell, STARVER) !== 0) return false;
     const v = Atomics.load(cell, WORD);
     if (v > 0 && Atomics.compareExchange(cell, WORD, v, v - 1) === v) {
       this.#hold(me, 1);
@@ -1195,13 +1272,22 @@ export class BoundedSemaphore extends Semaphore {
 // ---------------------------------------------------------------------------
 
 /**
- * Layout of an `Event`: one word, `(generation << 1) | flag`. `set()` CASes
- * in the flag and a new generation and notifies every waiter; `clear()`
- * CASes the flag out. A waiter returns `true` when it sees the flag or a
- * generation other than the one it started in (the event was set and
- * cleared again meanwhile), as Python's `Event.wait` does.
+ * Layout of an `Event` (`Int32Array` over 8 bytes):
+ *
+ * | index         | meaning                                                  |
+ * |---------------|----------------------------------------------------------|
+ * | `EVENT`       | `(generation << 1) | flag`                               |
+ * | `EV_WAITERS`  | parked waiters (counted around parking, as for locks)    |
+ *
+ * `set()` CASes in the flag and a new generation, then notifies every
+ * waiter when `EV_WAITERS > 0`; `clear()` clears the flag. A waiter returns
+ * `true` when it sees the flag or a generation other than the one it
+ * started in (the event was set and cleared again meanwhile), as Python's
+ * `Event.wait` does. Waiters spin before they count themselves and park,
+ * so a `set()` seen while spinning costs no system call.
  */
 const EVENT = 0;
+const EV_WAITERS = 1;
 
 /**
  * Python's `multiprocessing.Event`: a flag that threads can wait for.
@@ -1237,7 +1323,7 @@ export class Event {
 
   /** Creates a cleared event. */
   constructor() {
-    this.#cell = new Int32Array(new SharedArrayBuffer(4));
+    this.#cell = new Int32Array(new SharedArrayBuffer(8));
   }
 
   /**
@@ -1277,7 +1363,7 @@ export class Event {
       if (v & 1) return;
       if (Atomics.compareExchange(cell, EVENT, v, ((v >>> 1) + 1) << 1 | 1) === v) break;
     }
-    Atomics.notify(cell, EVENT);
+    if (Atomics.load(cell, EV_WAITERS) > 0) Atomics.notify(cell, EVENT);
   }
 
   /**
@@ -1330,7 +1416,13 @@ export class Event {
       if (this.#check(start)) return true;
       const left = end - now();
       if (left <= 0) return false;
-      await waitAsync(cell, EVENT, v, left, signal);
+      if (spin(cell, EVENT, v, true)) continue;
+      Atomics.add(cell, EV_WAITERS, 1);
+      try {
+        if (Atomics.load(cell, EVENT) === v) await parkAsync(cell, EVENT, v, left, signal);
+      } finally {
+        Atomics.sub(cell, EV_WAITERS, 1);
+      }
     }
   }
 
@@ -1362,7 +1454,10 @@ export class Event {
       if (this.#check(start)) return true;
       const left = end - now();
       if (left <= 0) return false;
-      waitSync(cell, EVENT, v, left);
+      if (spin(cell, EVENT, v)) continue;
+      Atomics.add(cell, EV_WAITERS, 1);
+      if (Atomics.load(cell, EVENT) === v) parkSync(cell, EVENT, v, left);
+      Atomics.sub(cell, EV_WAITERS, 1);
     }
   }
 
@@ -1560,7 +1655,7 @@ export class Condition {
   #owned(): boolean {
     const lock = this.#lock;
     const cell = lock instanceof RLock ? rlockCell(lock) : lockCell(lock);
-    return Atomics.load(cell, WORD) === selfIdent();
+    return (Atomics.load(cell, WORD) & OWNER) === selfIdent();
   }
 
   /** Leaves the lock entirely (an `RLock` at any depth); returns the depth to restore. */

@@ -225,7 +225,7 @@ test("Lock counts exactly: 2 threads × 1,000,000 locked increments of a SharedV
   const n = 1_000_000;
   const threads = [start(lockedIncrements, [v, n]), start(lockedIncrements, [v, n])];
   for (const t of threads) await t.join();
-  for (const t of threads) assert.equal(t.exitCode, 0);
+  for (const t of threads) assert.equal(t.exitCode, 0, String(t.error));
   assert.equal(v.value, 2 * n);
 });
 
@@ -407,7 +407,7 @@ test("Semaphore(2) lets at most two of four threads in at once", async () => {
   const stats = ints(2);
   const threads = [0, 1, 2, 3].map(() => start(useSemaphore, [sem, stats, 30]));
   for (const t of threads) await t.join();
-  for (const t of threads) assert.equal(t.exitCode, 0);
+  for (const t of threads) assert.equal(t.exitCode, 0, String(t.error));
   assert.equal(stats[1], 2, "two threads were in at once, never more");
   assert.equal(sem.getValue(), 2);
 });
@@ -643,7 +643,7 @@ test("Barrier shared by three threads and the main thread", async () => {
   const threads = [0, 1, 2].map((slot) => start(barrierRounds, [b, out, slot, parties, rounds, slot === 2]));
   for (let r = 0; r < rounds; r++) out[r * parties + 3] = (await b.wait(10_000)) + 1;
   for (const t of threads) await t.join();
-  for (const t of threads) assert.equal(t.exitCode, 0);
+  for (const t of threads) assert.equal(t.exitCode, 0, String(t.error));
   for (let r = 0; r < rounds; r++) {
     const indexes = [...out.subarray(r * parties, (r + 1) * parties)].map((i) => i - 1).sort();
     assert.deepEqual(indexes, [0, 1, 2, 3], `round ${r}`);
