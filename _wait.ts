@@ -21,11 +21,26 @@ import { canBlock } from "./_runtime.ts";
 /** How a single wait ended. */
 export type WaitResult = "ok" | "not-equal" | "timed-out";
 
-/** How many times a wait polls the word before it parks. */
+/** The most times a wait polls the word before it parks (~20 µs on a small VM). */
 const SPIN = 2000;
+/** The fewest: enough to catch a hand-off from a thread running on another core. */
+const SPIN_MIN = 64;
 /** Async waits spin less: they hold up the event loop while they spin. */
 const SPIN_ASYNC = 200;
+/** Every this many spins, one polls for the full `SPIN` to see whether spinning pays again. */
+const PROBE_EVERY = 32;
 
+/**
+ * How long this thread spins before parking, adapted to what spinning has
+ * achieved lately: a spin that sees the change sets the budget to twice
+ * what it needed; one that has to park halves it. On an idle machine
+ * hand-offs are seen while spinning (well under a µs); on an overloaded one
+ * (more runnable threads than cores) the thread we wait for may not be
+ * running at all, spinning only steals its CPU, and the budget falls to
+ * `SPIN_MIN` so waits park at once.
+ */
+let budget = SPIN;
+let spins = 0;
 /**
  * Checks a `timeout` option: `undefined` means "no limit"; otherwise it must
  * be a finite number ≥ 0 (milliseconds).
@@ -80,9 +95,16 @@ export function waitSync(cell: Int32Array, index: number, expected: number, time
  * @returns `true` when the word changed.
  */
 export function spin(cell: Int32Array, index: number, expected: number, short = false): boolean {
-  for (let i = short ? SPIN_ASYNC : SPIN; i > 0; i--) {
-    if (Atomics.load(cell, index) !== expected) return true;
+  const probe = ++spins % PROBE_EVERY === 0;
+  const limit = probe ? SPIN : short ? Math.min(budget, SPIN_ASYNC) : budget;
+  for (let i = 0; i < limit; i++) {
+    if (Atomics.load(cell, index) !== expected) {
+      const want = 2 * i + SPIN_MIN;
+      if (want > budget || probe) budget = Math.min(SPIN, want);
+      return true;
+    }
   }
+  if (!short || budget <= SPIN_ASYNC) budget = Math.max(SPIN_MIN, budget >> 1);
   return false;
 }
 
