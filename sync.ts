@@ -1472,16 +1472,36 @@ export class Event {
 // ---------------------------------------------------------------------------
 
 /**
- * Layout of a `Condition` (besides its lock): one word, `STATE`, holding
- * `(waiting << 16) | tokens`. A waiter adds itself to `waiting` while it
- * holds the lock, releases the lock, then waits for a token: it takes one
- * with a CAS that lowers both counts. `notify(n)` (lock held) raises
- * `tokens` by up to `n` but never above `waiting`, then wakes that many
- * parked waiters. So exactly `n` waiters return `true`, whichever of them
- * wins the tokens; a waiter whose time is up takes a token if one is left
- * for it (it was notified), otherwise leaves with `false`.
+ * Layout of a `Condition` (besides its lock), an `Int32Array`:
+ *
+ * | index                 | written by                        | meaning                                  |
+ * |-----------------------|-----------------------------------|------------------------------------------|
+ * | `TICKETS`             | waiters, lock held                | tickets handed out (FIFO order)          |
+ * | `NWAIT`               | waiters / notifiers (add, sub)    | slots in `WAITING` state                 |
+ * | `SLOT + 3k` (`STATE`) | see below                         | `FREE`, `WAITING` or `NOTIFIED`          |
+ * | `SLOT + 3k + 1`       | the waiter, before `WAITING`      | the waiter's thread ident                |
+ * | `SLOT + 3k + 2`       | the waiter, before `WAITING`      | the waiter's ticket                      |
+ *
+ * As in CPython, every waiter has its own wake-up word: while holding the
+ * lock it claims a free slot (CAS `FREE` → `CLAIMED`, fills ident and
+ * ticket, then stores `WAITING`), releases the lock and parks on its slot's
+ * `STATE`. `notify(n)` (lock held) picks the `n` waiting slots with the
+ * lowest tickets, CASes each `WAITING` → `NOTIFIED` and wakes that one word:
+ * exactly `n` waiters wake, oldest first, and a thread that starts waiting
+ * later cannot take their wake-up. A waiter whose time is up CASes its slot
+ * `WAITING` → `FREE`; if that fails it was notified meanwhile and returns
+ * `true`. Slots of waiters whose thread died are freed by the notifier.
  */
-const COND = 0;
+const TICKETS = 0;
+const NWAIT = 1;
+const SLOT = 4;
+/** How many threads (or async waits) can wait on one Condition at once. */
+const N_SLOTS = 256;
+const FREE = 0;
+const WAITING = 1;
+const NOTIFIED = 2;
+const CLAIMED = 3;
+const COND_BYTES = (SLOT + 3 * N_SLOTS) * 4;
 
 /** The locks a `Condition` can use. */
 export type ConditionLock = Lock | RLock;
@@ -1545,7 +1565,7 @@ export class Condition {
       );
     }
     this.#lock = lock ?? new RLock();
-    this.#cell = new Int32Array(new SharedArrayBuffer(4));
+    this.#cell = new Int32Array(new SharedArrayBuffer(COND_BYTES));
   }
 
   /**
@@ -1676,28 +1696,30 @@ export class Condition {
     if (this.#lock instanceof RLock) rlockCell(this.#lock)[COUNT] = depth;
   }
 
-  /** Enters the waiting count (lock held). */
-  #enter(what: string): void {
+  /** Claims a wait slot (lock held): its `STATE` index. */
+  #enter(what: string): number {
     if (!this.#owned()) throw new Error(`Cannot ${what} on an un-acquired lock`);
     const cell = this.#cell;
-    if ((Atomics.load(cell, COND) >>> 16) >= 0xffff) throw new Error(`Cannot ${what}: too many waiters`);
-    Atomics.add(cell, COND, 1 << 16);
+    for (let at = SLOT; at < SLOT + 3 * N_SLOTS; at += 3) {
+      if (Atomics.compareExchange(cell, at, FREE, CLAIMED) !== FREE) continue;
+      Atomics.store(cell, at + 1, selfIdent());
+      Atomics.store(cell, at + 2, Atomics.add(cell, TICKETS, 1));
+      Atomics.add(cell, NWAIT, 1);
+      Atomics.store(cell, at, WAITING);
+      return at;
+    }
+    throw new Error(`Cannot ${what}: more than ${N_SLOTS} waiters on one Condition`);
   }
 
-  /** Takes a token if one is left: `true`. At `final`, leaves the count either way. */
-  #take(final: boolean): boolean {
+  /** Leaves the slot: `true` when it was notified (also when that raced with a timeout). */
+  #leave(at: number): boolean {
     const cell = this.#cell;
-    for (;;) {
-      const v = Atomics.load(cell, COND);
-      const tokens = v & 0xffff;
-      if (tokens > 0) {
-        if (Atomics.compareExchange(cell, COND, v, v - (1 << 16) - 1) === v) return true;
-      } else if (!final) {
-        return false;
-      } else if (Atomics.compareExchange(cell, COND, v, v - (1 << 16)) === v) {
-        return false;
-      }
+    if (Atomics.compareExchange(cell, at, WAITING, FREE) === WAITING) {
+      Atomics.sub(cell, NWAIT, 1);
+      return false;
     }
+    Atomics.store(cell, at, FREE); // NOTIFIED: the notifier already counted us out
+    return true;
   }
 
   /**
@@ -1723,32 +1745,25 @@ export class Condition {
   async wait(timeout?: number | WaitOptions): Promise<boolean> {
     const { ms, signal } = waitArgs(timeout, "Condition.wait()");
     checkSignal(signal);
-    this.#enter("wait");
+    const at = this.#enter("wait");
     const depth = this.#releaseSave();
     const cell = this.#cell;
     const end = now() + ms;
-    let notified = false;
     try {
       for (;;) {
-        const v = Atomics.load(cell, COND);
-        if (this.#take(false)) {
-          notified = true;
-          break;
-        }
+        if (Atomics.load(cell, at) !== WAITING) break;
         const left = end - now();
-        if (left <= 0) {
-          notified = this.#take(true);
-          break;
-        }
-        await waitAsync(cell, COND, v, left, signal);
+        if (left <= 0) break;
+        await waitAsync(cell, at, WAITING, left, signal);
       }
     } catch (error) {
-      // Aborted: leave; a token we took on the way out goes to another waiter.
-      const took = this.#take(true);
+      // Aborted: leave; a notification that raced with the abort goes to another waiter.
+      const notified = this.#leave(at);
       await this.#reacquire(depth);
-      if (took) this.notify(1);
+      if (notified) this.notify(1);
       throw error;
     }
+    const notified = this.#leave(at);
     await this.#reacquire(depth);
     return notified;
   }
@@ -1779,25 +1794,19 @@ export class Condition {
   waitSync(timeout?: number | Omit<WaitOptions, "signal">): boolean {
     const { ms } = waitArgs(timeout, "Condition.waitSync()");
     assertCanBlock("Condition.waitSync()");
-    this.#enter("wait");
+    const at = this.#enter("wait");
     const depth = this.#releaseSave();
     const cell = this.#cell;
     const end = now() + ms;
-    let notified: boolean;
+    let notified = false;
     try {
       for (;;) {
-        const v = Atomics.load(cell, COND);
-        if (this.#take(false)) {
-          notified = true;
-          break;
-        }
+        if (Atomics.load(cell, at) !== WAITING) break;
         const left = end - now();
-        if (left <= 0) {
-          notified = this.#take(true);
-          break;
-        }
-        waitSync(cell, COND, v, left);
+        if (left <= 0) break;
+        waitSync(cell, at, WAITING, left);
       }
+      notified = this.#leave(at);
     } finally {
       this.#lock.acquireSync();
       this.#restore(depth);
@@ -1900,16 +1909,35 @@ export class Condition {
     if (n !== Infinity) checkCount(n, "notify Condition", "n", 0);
     if (!this.#owned()) throw new Error("Cannot notify on an un-acquired lock");
     const cell = this.#cell;
-    for (;;) {
-      const v = Atomics.load(cell, COND);
-      const waiting = v >>> 16;
-      const tokens = v & 0xffff;
-      const grant = Math.min(n, waiting - tokens);
-      if (grant <= 0) return;
-      if (Atomics.compareExchange(cell, COND, v, v + grant) === v) {
-        Atomics.notify(cell, COND, grant);
-        return;
+    let left = n;
+    while (left > 0) {
+      const count = Atomics.load(cell, NWAIT);
+      if (count <= 0) return;
+      // The waiting slots, oldest ticket first (tickets wrap: compare by difference).
+      const found: number[] = [];
+      for (let at = SLOT; at < SLOT + 3 * N_SLOTS && found.length < count; at += 3) {
+        if (Atomics.load(cell, at) !== WAITING) continue;
+        const ident = Atomics.load(cell, at + 1);
+        if (!isIdentAlive(ident)) {
+          // Its thread died while waiting: free the slot.
+          if (Atomics.compareExchange(cell, at, WAITING, FREE) === WAITING) Atomics.sub(cell, NWAIT, 1);
+          continue;
+        }
+        found.push(at);
       }
+      if (found.length === 0) return;
+      if (left < found.length) found.sort((a, b) => (Atomics.load(cell, a + 2) - Atomics.load(cell, b + 2)) | 0);
+      let woke = 0;
+      for (const at of found) {
+        if (woke === left) break;
+        // A waiter that timed out meanwhile has freed its slot: the CAS fails, try the next.
+        if (Atomics.compareExchange(cell, at, WAITING, NOTIFIED) !== WAITING) continue;
+        Atomics.sub(cell, NWAIT, 1);
+        Atomics.notify(cell, at, 1);
+        woke++;
+      }
+      if (woke === found.length || woke === left) return;
+      left -= woke;
     }
   }
 
@@ -1934,7 +1962,7 @@ export class Condition {
 
   /** `<Condition(<RLock(unlocked)>, 0)>`: the lock and the number of waiters. */
   toString(): string {
-    return `<Condition(${this.#lock}, ${Atomics.load(this.#cell, COND) >>> 16})>`;
+    return `<Condition(${this.#lock}, ${Atomics.load(this.#cell, NWAIT)})>`;
   }
 }
 

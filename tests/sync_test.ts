@@ -19,6 +19,8 @@ import {
   asyncIncrements,
   barrierOutcome,
   barrierRounds,
+  boundedConsume,
+  boundedProduce,
   conditionConsumer,
   conditionWaiter,
   consumeSignal,
@@ -29,6 +31,7 @@ import {
   lockedIncrements,
   releaseForeign,
   scopedIncrements,
+  semaphoreIncrements,
   url,
   useSemaphore,
   waitEvent,
@@ -479,6 +482,17 @@ test("Semaphore.scoped() and scopedSync() give the permit back", async () => {
   assert.equal(sem.getValue(), 1);
 });
 
+test("Semaphore(1) as a mutex between three threads counts exactly", async () => {
+  const sem = new Semaphore(1);
+  const counts = ints(1);
+  const n = 100_000;
+  const threads = [0, 1, 2].map(() => start(semaphoreIncrements, [sem, counts, n]));
+  for (const t of threads) await t.join();
+  for (const t of threads) assert.equal(t.exitCode, 0, String(t.error));
+  assert.equal(counts[0], 3 * n);
+  assert.equal(sem.getValue(), 1);
+});
+
 // --- Event ---------------------------------------------------------------------
 
 test("Event: set, clear, isSet and waits that time out with false", async () => {
@@ -631,6 +645,25 @@ test("Condition.wait rejects with the signal's reason and holds the lock again",
   await assert.rejects(cond.wait({ signal: ac.signal }), (e) => e === reason);
   cond.release(); // held again: does not throw
   assert.throws(() => cond.release(), /unlocked/);
+});
+
+test("Condition: a bounded buffer with two producers and two consumers passes every item once", async () => {
+  const cond = new Condition();
+  const box = ints(5);
+  box[1] = 4; // capacity
+  const n = 5000;
+  const consumers = [0, 1].map(() => start(boundedConsume, [cond, box]));
+  const producers = [false, true].map((useAsync) => start(boundedProduce, [cond, box, n, useAsync]));
+  for (const t of producers) await t.join();
+  await cond.acquire();
+  box[3] = 1; // closed
+  cond.notifyAll();
+  cond.release();
+  for (const t of consumers) await t.join();
+  for (const t of [...producers, ...consumers]) assert.equal(t.exitCode, 0, String(t.error));
+  assert.equal(box[4], 2 * n, "produced");
+  assert.equal(box[2], 2 * n, "consumed");
+  assert.equal(box[0], 0);
 });
 
 // --- Barrier -------------------------------------------------------------------

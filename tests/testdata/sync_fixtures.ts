@@ -222,3 +222,55 @@ export function addUnderLock(v: SharedValue<"d">, k: number): void {
 export function unlockedIncrements(v: SharedValue<"i">, n: number): void {
   for (let i = 0; i < n; i++) v.value += 1;
 }
+
+/**
+ * Bounded-buffer producer over `cond`: `box` = [items, capacity, consumed,
+ * closed, produced]. Puts `n` items, waiting while the buffer is full.
+ */
+export function boundedProduce(cond: Condition, box: Int32Array, n: number, useAsync = false): Promise<void> | void {
+  if (useAsync) {
+    return (async () => {
+      for (let i = 0; i < n; i++) {
+        await cond.acquire();
+        await cond.waitFor(() => box[0] < box[1]);
+        box[0]++;
+        box[4]++;
+        cond.notifyAll();
+        cond.release();
+      }
+    })();
+  }
+  for (let i = 0; i < n; i++) {
+    cond.acquireSync();
+    cond.waitForSync(() => box[0] < box[1]);
+    box[0]++;
+    box[4]++;
+    cond.notifyAll();
+    cond.release();
+  }
+}
+
+/** Bounded-buffer consumer: takes items until the buffer is closed and empty. */
+export function boundedConsume(cond: Condition, box: Int32Array): void {
+  for (;;) {
+    cond.acquireSync();
+    cond.waitForSync(() => box[0] > 0 || box[3] === 1);
+    if (box[0] === 0) {
+      cond.release();
+      return;
+    }
+    box[0]--;
+    box[2]++;
+    cond.notifyAll();
+    cond.release();
+  }
+}
+
+/** `rounds` times: take a permit, bump `counts[0]` non-atomically (guarded by a Semaphore(1)), give it back. */
+export function semaphoreIncrements(sem: Semaphore, counts: Int32Array, rounds: number): void {
+  for (let i = 0; i < rounds; i++) {
+    sem.acquireSync();
+    counts[0] = counts[0] + 1;
+    sem.release();
+  }
+}
