@@ -32,6 +32,7 @@ import {
   releaseForeign,
   scopedIncrements,
   semaphoreIncrements,
+  timeoutStorm,
   url,
   useSemaphore,
   waitEvent,
@@ -283,6 +284,27 @@ test("Lock shares fairly between two threads hammering it", async () => {
   for (const t of threads) await t.join();
   assert.ok(a > 0 && b > 0, `both made progress: ${a}, ${b}`);
   assert.ok(Math.min(a, b) / (a + b) > 0.01, `neither was starved: ${a}, ${b}`);
+});
+
+test("Lock and Semaphore stay consistent and live under a storm of timed-out and non-blocking acquires", async () => {
+  for (const lock of [new Lock(), new Semaphore(1)]) {
+    const counts = ints(5);
+    const n = 20_000;
+    const threads = [1, 2, 3].map((slot) => start(timeoutStorm, [lock, counts, slot, n]));
+    let mine = 0;
+    for (let i = 0; i < 2000; i++) {
+      if (!(await lock.acquire({ timeout: i % 2 }))) continue;
+      counts[0] = counts[0] + 1;
+      mine++;
+      lock.release();
+    }
+    for (const t of threads) await t.join();
+    for (const t of threads) assert.equal(t.exitCode, 0, String(t.error));
+    assert.equal(counts[0], counts[1] + counts[2] + counts[3] + mine, "every success counted once");
+    assert.ok(counts[0] > 0);
+    assert.equal(lock.acquireSync({ timeout: 1000 }), true, "free again afterwards");
+    lock.release();
+  }
 });
 
 test("Lock.toString() shows the owner", () => {

@@ -274,3 +274,18 @@ export function semaphoreIncrements(sem: Semaphore, counts: Int32Array, rounds: 
     sem.release();
   }
 }
+
+/**
+ * Acquires `lock` `n` times with short timeouts (many fail), bumping
+ * `counts[0]` non-atomically when it got it and counting its successes in
+ * `counts[slot]`.
+ */
+export function timeoutStorm(lock: AnyLock | Semaphore, counts: Int32Array, slot: number, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const got = i % 7 === 0 ? lock.acquireSync({ block: false }) : lock.acquireSync({ timeout: i % 2 });
+    if (!got) continue;
+    counts[0] = counts[0] + 1;
+    counts[slot]++;
+    lock.release();
+  }
+}
