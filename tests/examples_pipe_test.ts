@@ -1,0 +1,28 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { lines, runScript } from "./_util.ts";
+
+async function run(path: string, args: string[] = []): Promise<string[]> {
+  const r = await runScript(path, args, 60_000);
+  assert.equal(r.code, 0, `${path} failed:\n${r.stderr}`);
+  return lines(r.stdout);
+}
+
+test("examples/pipe_producer_consumer.ts: the consumer gets what the producer sent, then sees its end close", async () => {
+  assert.deepEqual(await run("examples/pipe_producer_consumer.ts"), [
+    "a",
+    "got apple",
+    "got banana",
+    "got cherry",
+    "the producer's end is closed",
+  ]);
+});
+
+test("examples/pipe_ping_pong.ts: each ping gets its pong, and the worker ends when the pipe closes", async () => {
+  const out = await run("examples/pipe_ping_pong.ts", ["500"]);
+  assert.deepEqual(out.slice(0, 3), ["ping 0 -> pong 0", "ping 1 -> pong 1", "ping 2 -> pong 2"]);
+  assert.match(out[3], /^500 round trips, median \d+(\.\d+)? µs$/);
+  assert.equal(out[4], "worker finished with exit code 0");
+  assert.equal(out.length, 5);
+});
