@@ -40,6 +40,13 @@ const PROBE_EVERY = 32;
  * `SPIN_MIN` so waits park at once.
  */
 let budget = SPIN;
+/**
+ * Set when this thread just woke a sleeper: its next wait spins in full.
+ * In a ping-pong the reply to a thread that was parked comes only after a
+ * wake-up latency; parking meanwhile would make the other side wake us in
+ * turn, and both would keep parking for ever.
+ */
+let boosted = false;
 let spins = 0;
 /**
  * Checks a `timeout` option: `undefined` means "no limit"; otherwise it must
@@ -95,8 +102,9 @@ export function waitSync(cell: Int32Array, index: number, expected: number, time
  * @returns `true` when the word changed.
  */
 export function spin(cell: Int32Array, index: number, expected: number, short = false): boolean {
-  const probe = ++spins % PROBE_EVERY === 0;
-  const limit = probe ? SPIN : short ? Math.min(budget, SPIN_ASYNC) : budget;
+  const probe = ++spins % PROBE_EVERY === 0 || boosted;
+  boosted = false;
+  const limit = probe ? (short ? SPIN_ASYNC * 4 : SPIN) : short ? Math.min(budget, SPIN_ASYNC) : budget;
   for (let i = 0; i < limit; i++) {
     if (Atomics.load(cell, index) !== expected) {
       const want = 2 * i + SPIN_MIN;
@@ -183,7 +191,9 @@ const KEEP_ALIVE = 0x7fffffff;
  * @returns How many were woken.
  */
 export function notify(cell: Int32Array, index: number, count = Infinity): number {
-  return Atomics.notify(cell, index, count);
+  const woken = Atomics.notify(cell, index, count);
+  if (woken > 0) boosted = true;
+  return woken;
 }
 
 /**

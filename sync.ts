@@ -49,7 +49,7 @@
 import { BrokenBarrierError, TimeoutError } from "./errors.ts";
 import { pack, registerHandler, unpack } from "./_handles.ts";
 import { DEATHS, isIdentAlive, registryCells, selfIdent } from "./_registry.ts";
-import { assertCanBlock, checkTimeout, now, parkAsync, parkSync, spin, waitAsync, waitSync } from "./_wait.ts";
+import { assertCanBlock, checkTimeout, notify, now, parkAsync, parkSync, spin, waitAsync, waitSync } from "./_wait.ts";
 
 // ---------------------------------------------------------------------------
 // Options and shared helpers
@@ -242,7 +242,7 @@ function slowSync(g: Gate, ms: number): number {
     if (starving) g.unstarve(me);
     // A waiter woken for a release that it then did not use passes the
     // wake-up on, so no parked waiter sleeps beside a free primitive.
-    if (result === FAILED && Atomics.load(cell, WAITERS) > 0) Atomics.notify(cell, WORD, 1);
+    if (result === FAILED && Atomics.load(cell, WAITERS) > 0) notify(cell, WORD, 1);
   }
 }
 
@@ -272,7 +272,7 @@ async function slowAsync(g: Gate, ms: number, signal: AbortSignal | undefined): 
     }
   } finally {
     if (starving) g.unstarve(me);
-    if (result === FAILED && Atomics.load(cell, WAITERS) > 0) Atomics.notify(cell, WORD, 1);
+    if (result === FAILED && Atomics.load(cell, WAITERS) > 0) notify(cell, WORD, 1);
   }
 }
 
@@ -336,7 +336,7 @@ function lockGate(cell: Int32Array): Gate {
     unstarve(me) {
       if (Atomics.compareExchange(cell, STARVER, me, 0) !== me) return;
       Atomics.and(cell, WORD, ~STARVING);
-      if (Atomics.load(cell, WAITERS) > 0) Atomics.notify(cell, WORD);
+      if (Atomics.load(cell, WAITERS) > 0) notify(cell, WORD);
     },
     parkValue(me) {
       for (;;) {
@@ -361,7 +361,7 @@ function releaseWord(cell: Int32Array): boolean {
     const v = Atomics.load(cell, WORD);
     if ((v & OWNER) === 0) return false;
     if (Atomics.compareExchange(cell, WORD, v, v & STARVING) === v) {
-      if (v & PARKED) Atomics.notify(cell, WORD, v & STARVING ? Infinity : 1);
+      if (v & PARKED) notify(cell, WORD, v & STARVING ? Infinity : 1);
       return true;
     }
   }
@@ -869,7 +869,7 @@ const SEM_BYTES = (HOLDERS + 2 * N_HOLDERS) * 4;
  */
 function wake(cell: Int32Array, n: number): void {
   if (Atomics.load(cell, WAITERS) === 0) return;
-  Atomics.notify(cell, WORD, Atomics.load(cell, STARVER) === 0 ? n : Infinity);
+  notify(cell, WORD, Atomics.load(cell, STARVER) === 0 ? n : Infinity);
 }
 
 function checkCount(value: unknown, cls: string, name: string, min: number): number {
@@ -966,7 +966,7 @@ export class Semaphore {
       starve: (me) => Atomics.compareExchange(cell, STARVER, 0, me) === 0,
       unstarve: (me) => {
         // Others stood back, possibly parked beside free permits.
-        if (Atomics.compareExchange(cell, STARVER, me, 0) === me) Atomics.notify(cell, WORD);
+        if (Atomics.compareExchange(cell, STARVER, me, 0) === me) notify(cell, WORD);
       },
       parkValue: (me) => {
         const v = Atomics.load(cell, WORD);
@@ -1363,7 +1363,7 @@ export class Event {
       if (v & 1) return;
       if (Atomics.compareExchange(cell, EVENT, v, ((v >>> 1) + 1) << 1 | 1) === v) break;
     }
-    if (Atomics.load(cell, EV_WAITERS) > 0) Atomics.notify(cell, EVENT);
+    if (Atomics.load(cell, EV_WAITERS) > 0) notify(cell, EVENT);
   }
 
   /**
@@ -1933,7 +1933,7 @@ export class Condition {
         // A waiter that timed out meanwhile has freed its slot: the CAS fails, try the next.
         if (Atomics.compareExchange(cell, at, WAITING, NOTIFIED) !== WAITING) continue;
         Atomics.sub(cell, NWAIT, 1);
-        Atomics.notify(cell, at, 1);
+        notify(cell, at, 1);
         woke++;
       }
       if (woke === found.length || woke === left) return;
@@ -2085,7 +2085,7 @@ export class Barrier {
       const next = to(v);
       if (next === v) return;
       if (Atomics.compareExchange(cell, BARRIER, v, next) === v) {
-        if ((v & 3) !== (next & 3)) Atomics.notify(cell, BARRIER);
+        if ((v & 3) !== (next & 3)) notify(cell, BARRIER);
         return;
       }
     }
@@ -2102,7 +2102,7 @@ export class Barrier {
       const index = v >>> 2;
       const last = index + 1 === cell[PARTIES];
       if (Atomics.compareExchange(cell, BARRIER, v, ((index + 1) << 2) | (last ? DRAINING : FILLING)) === v) {
-        if (last) Atomics.notify(cell, BARRIER);
+        if (last) notify(cell, BARRIER);
         return index;
       }
     }
