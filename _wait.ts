@@ -150,6 +150,7 @@ export function parkAsync(
   signal?: AbortSignal,
 ): Promise<WaitResult> {
   if (signal?.aborted) return Promise.reject(signal.reason);
+  if (typeof Atomics.waitAsync !== "function") return pollAsync(cell, index, expected, timeout, signal);
   const res = Atomics.waitAsync(cell, index, expected, timeout === Infinity ? undefined : timeout);
   if (!res.async) return Promise.resolve(res.value as WaitResult);
   // Deno, Node and Bun do not count a pending Atomics.waitAsync as work: a
@@ -182,6 +183,45 @@ export function parkAsync(
 }
 
 function noop(): void {}
+
+/**
+ * `parkAsync` where `Atomics.waitAsync` is missing (older Firefox): polls
+ * the word with timers that back off from 1 to 16 ms.
+ */
+function pollAsync(
+  cell: Int32Array,
+  index: number,
+  expected: number,
+  timeout: number,
+  signal?: AbortSignal,
+): Promise<WaitResult> {
+  const end = now() + timeout;
+  return new Promise<WaitResult>((resolve, reject) => {
+    let delay = 1;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const check = () => {
+      const left = end - now();
+      const done: WaitResult | undefined = Atomics.load(cell, index) !== expected
+        ? "ok"
+        : left <= 0
+        ? "timed-out"
+        : undefined;
+      if (done) {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(done);
+        return;
+      }
+      timer = setTimeout(check, Math.min(delay, left));
+      delay = Math.min(16, delay * 2);
+    };
+    check();
+  });
+}
 /** The longest timer delay (about 24.8 days); cleared long before. */
 const KEEP_ALIVE = 0x7fffffff;
 
