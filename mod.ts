@@ -26,3 +26,4 @@ export * from "./queue.ts";
 export * from "./sync.ts";
 export * from "./shared.ts";
 export * from "./pipe.ts";
+export * from "./pool.ts";

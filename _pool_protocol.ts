@@ -1,0 +1,156 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * What a `Pool` (`pool.ts`) and its workers (`_pool_worker.ts`) share: the
+ * layout of the pool's shared cells, the records that travel through its two
+ * rings, and the few control messages. Types and constants only.
+ *
+ * ## Transport
+ *
+ * Two multi-producer, multi-consumer byte rings (`_ring.ts`) carry the work:
+ * - the **task ring**: the pool's owner puts one record per task (an `apply`
+ *   or one chunk of a `map`), each worker takes the next record itself when
+ *   it is free, so a slow task never holds up the ones behind it;
+ * - the **result ring**: each worker puts one record per finished task; the
+ *   owner takes them.
+ *
+ * Records are codec bytes (`_codec.ts`) of an array:
+ * - task: `[kind, id, fnId, payload]`: `kind` is {@linkcode APPLY} (payload:
+ *   the argument array), {@linkcode MAP} (payload: the chunk's items),
+ *   {@linkcode STARMAP} (payload: the chunk's argument arrays) or
+ *   {@linkcode STOP} (a worker that takes it exits; `close()` puts one per
+ *   worker after the last task). `kind | BY_MESSAGE` marks a task whose
+ *   payload holds library handles (queues, locks, …) or shared memory
+ *   (`SharedArrayBuffer`s, views of one): bytes would copy them, so the worker that takes the record asks for the payload with an
+ *   {@linkcode ArgsRequest} and the owner posts it ({@linkcode ArgsReply}).
+ * - result: `[id, status, value]`: `status` {@linkcode OK} with the return
+ *   value (for a chunk, the array of return values) or {@linkcode FAILED}
+ *   with the error's `{ name, message, stack }`.
+ *
+ * A chunk of 16 or more numbers (items, or results) travels as a
+ * `Float64Array` ({@linkcode asNumbers}); a chunk is otherwise always an
+ * array, so the two cannot be confused.
+ *
+ * A function is shipped once per worker, not once per task: the owner appends
+ * each new function's {@linkcode FnSpec} to the definitions buffer before the
+ * first task that names it by `fnId` (its index there), and each worker
+ * reads and resolves a definition the first time it meets its `fnId`.
+ *
+ * ## Shared cells (`Int32Array` over `cells`)
+ *
+ * | index                       | written by                          | meaning                                          |
+ * |-----------------------------|-------------------------------------|--------------------------------------------------|
+ * | `DEFS_LEN`                  | owner, `Atomics.store`              | bytes of definitions published in `defs`         |
+ * | `SPINNER`                   | workers, `Atomics.compareExchange`  | 1 while an idle worker spins for the next task   |
+ * | `CANCEL + (id % CANCEL_N)`  | owner, `Atomics.store`              | `id` of a task cancelled before it started       |
+ * | `SLOTS + s * SLOT_SIZE + CURRENT` | the worker in slot `s`        | id of the task it runs, 0 between tasks          |
+ * | `SLOTS + s * SLOT_SIZE + STATE`   | the worker in slot `s`        | `STARTING`, `READY` (initializer done), `STOPPED` |
+ *
+ * `CURRENT` tells the owner which task to reject when a worker dies. The
+ * `DEFS_LEN` store publishes definitions before any task naming them is put
+ * (the ring's own `Atomics.store` of its tail orders the two). A cancelled
+ * task is recognised by an exact `id` match, so a cell reused by a later id
+ * only forgets an older cancellation (that task then runs and its result is
+ * dropped), never cancels the wrong task.
+ *
+ * Definitions (`defs`, a growable `SharedArrayBuffer` only the owner writes):
+ * records of a 4-byte length and the codec bytes of a {@linkcode FnSpec},
+ * each padded to 4 bytes.
+ *
+ * @module
+ */
+
+/** Task kind: `fn(...args)`. */
+export const APPLY = 1;
+/** Task kind: `fn(item)` for each item of a chunk. */
+export const MAP = 2;
+/** Task kind: `fn(...args)` for each argument array of a chunk. */
+export const STARMAP = 3;
+/** Task kind: the worker that takes it exits. */
+export const STOP = 4;
+/** Flag on a task kind: the payload comes by message (it holds handles or shared memory). */
+export const BY_MESSAGE = 8;
+
+/** Result status: the task returned. */
+export const OK = 0;
+/** Result status: the task threw. */
+export const FAILED = 1;
+
+/** Cell: bytes of published function definitions. */
+export const DEFS_LEN = 0;
+/** Cell: 1 while an idle worker spins (only one spins at a time). */
+export const SPINNER = 1;
+/** First cancellation cell. */
+export const CANCEL = 16;
+/** Number of cancellation cells. */
+export const CANCEL_N = 1024;
+/** First worker slot. */
+export const SLOTS = CANCEL + CANCEL_N;
+/** Cells per worker slot. */
+export const SLOT_SIZE = 4;
+/** Slot cell: the id of the running task, 0 when none. */
+export const CURRENT = 0;
+/** Slot cell: the worker's state. */
+export const STATE = 1;
+/** Worker state: started, initializer not yet done. */
+export const STARTING = 0;
+/** Worker state: initializer done, taking tasks. */
+export const READY = 1;
+/** Worker state: took a `STOP` record and is exiting. */
+export const STOPPED = 2;
+
+/** The byte length of the shared cells for `processes` workers. */
+export function cellsBytes(processes: number): number {
+  return (SLOTS + processes * SLOT_SIZE) * 4;
+}
+
+/**
+ * A chunk of numbers as a `Float64Array` (which holds every number exactly,
+ * `-0` and `NaN` included): the codec copies it as raw bytes instead of
+ * encoding each item, several times faster for large chunks.
+ */
+export function asNumbers(items: ArrayLike<unknown>): Float64Array | undefined {
+  const n = items.length;
+  if (n < 16) return undefined;
+  for (let i = 0; i < n; i++) if (typeof items[i] !== "number") return undefined;
+  return Float64Array.from(items as ArrayLike<number>);
+}
+
+/** How a worker finds a function: a module export, or source text. */
+export type FnSpec =
+  | { kind: "module"; module: string; exportName: string }
+  | { kind: "source"; source: string; name: string };
+
+/** What a pool worker is started with (the first argument of its entry). */
+export interface PoolWorkerConfig {
+  /** The task ring's buffer. */
+  tasks: SharedArrayBuffer;
+  /** The result ring's buffer. */
+  results: SharedArrayBuffer;
+  /** The shared cells (see the table above). */
+  cells: SharedArrayBuffer;
+  /** The function definitions. */
+  defs: SharedArrayBuffer;
+  /** This worker's slot. */
+  slot: number;
+  /** Tasks after which the worker exits and is replaced; 0 for no limit. */
+  maxTasks: number;
+  /** The initializer, run once before the first task. */
+  initializer: FnSpec | null;
+}
+
+/** Worker → owner: send the payload of task `id` (a `BY_MESSAGE` task). */
+export interface ArgsRequest {
+  type: "pool-args";
+  id: number;
+  [key: string]: unknown;
+}
+
+/** Owner → worker: the payload of task `id`, packed by `_handles.ts`; `missing` if it was cancelled. */
+export interface ArgsReply {
+  type: "pool-args";
+  id: number;
+  data: unknown;
+  hasHandles: boolean;
+  missing: boolean;
+  [key: string]: unknown;
+}

@@ -1,0 +1,231 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * The worker side of a `Pool`: what each pool worker runs. The thread entry
+ * (`_worker.ts`) calls {@linkcode poolWorkerMain} like any module target.
+ *
+ * The loop: take the next task record from the task ring, find its function
+ * (resolved once per worker, see `_pool_protocol.ts`), run it (awaiting a
+ * returned Promise), put the result record, repeat. When the ring is empty
+ * one idle worker spins briefly for the next task (a hand-off seen by
+ * spinning costs well under a microsecond, a futex wake tens of them); the
+ * others park with `Atomics.waitAsync`, which keeps the worker's event loop
+ * free for messages and for timers its tasks started.
+ *
+ * @module
+ */
+
+import { decode, decodeReused, encodeWith } from "./_codec.ts";
+import { refuseHandles, unpack } from "./_handles.ts";
+import { CLOSED_R, Ring } from "./_ring.ts";
+import { isIdentAlive, selfIdent } from "./_registry.ts";
+import { parentPort } from "./_runtime.ts";
+import { compile, explainMissingVariable, type Fn, importTarget } from "./_target.ts";
+import {
+  APPLY,
+  type ArgsReply,
+  asNumbers,
+  BY_MESSAGE,
+  CANCEL,
+  CANCEL_N,
+  CURRENT,
+  DEFS_LEN,
+  FAILED,
+  type FnSpec,
+  MAP,
+  OK,
+  type PoolWorkerConfig,
+  READY,
+  SLOT_SIZE,
+  SLOTS,
+  SPINNER,
+  STATE,
+  STOP,
+  STOPPED,
+} from "./_pool_protocol.ts";
+import { RemoteError } from "./errors.ts";
+
+/** How long (ms) an idle worker spins for the next task before it parks. */
+const SPIN_MS = 0.2;
+
+/** A resolved function, and how it was shipped (for error advice). */
+interface Loaded {
+  fn: Fn;
+  bySource: boolean;
+  name: string;
+}
+
+/**
+ * Runs the pool worker loop until a `STOP` record, `maxTasks` tasks, or the
+ * end of the worker.
+ *
+ * @param config The shared buffers and this worker's slot.
+ * @param initargs Arguments for the initializer.
+ */
+export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown[]): Promise<void> {
+  const tasks = Ring.from(config.tasks);
+  const results = Ring.from(config.results);
+  const cells = new Int32Array(config.cells);
+  const slot = SLOTS + config.slot * SLOT_SIZE;
+  const defs = new Uint8Array(config.defs);
+  const loaded: (Loaded | Promise<Loaded>)[] = [];
+  let defsRead = 0;
+  const argsWaiters = new Map<number, (reply: ArgsReply) => void>();
+  const port = parentPort();
+  port.onMessage((m) => {
+    if (m.type !== "pool-args") return;
+    const reply = m as ArgsReply;
+    argsWaiters.get(reply.id)?.(reply);
+    argsWaiters.delete(reply.id);
+  });
+
+  /** The function with definition index `fnId`, resolving it on first use. */
+  function load(fnId: number): Loaded | Promise<Loaded> {
+    while (loaded.length <= fnId) {
+      const end = Atomics.load(cells, DEFS_LEN);
+      if (defsRead >= end) throw new Error(`Pool worker has no function definition ${fnId}`);
+      const len = new DataView(defs.buffer, defs.byteOffset).getUint32(defsRead, true);
+      const spec = decode(defs.slice(defsRead + 4, defsRead + 4 + len)) as FnSpec;
+      defsRead += (4 + len + 3) & ~3;
+      loaded.push(resolve(spec));
+    }
+    return loaded[fnId];
+  }
+
+  if (config.initializer) {
+    const init = await resolve(config.initializer);
+    try {
+      await init.fn(...initargs);
+    } catch (error) {
+      throw init.bySource ? explainMissingVariable(error, init.name, "Pool") : error;
+    }
+  }
+  Atomics.store(cells, slot + STATE, READY);
+
+  try {
+    await loop();
+  } catch (error) {
+    // Terminated by the pool: its ring operations refuse to go on. Quietly end.
+    if (!isIdentAlive(selfIdent())) return;
+    throw error;
+  }
+
+  async function loop(): Promise<void> {
+    let done = 0;
+    for (;;) {
+      const taken = tasks.take(true);
+      if (typeof taken === "number") {
+        if (taken === CLOSED_R) return;
+        await idle(tasks, cells);
+        continue;
+      }
+      const record = decodeReused(taken.bytes, taken.length) as [number, number, number, unknown];
+      const kind = record[0];
+      if (kind === STOP) {
+        Atomics.store(cells, slot + STATE, STOPPED);
+        return;
+      }
+      const id = record[1];
+      Atomics.store(cells, slot + CURRENT, id);
+      if (Atomics.load(cells, CANCEL + (id % CANCEL_N)) !== id) {
+        let payload = record[3];
+        let skip = false;
+        if (kind & BY_MESSAGE) {
+          const reply = await new Promise<ArgsReply>((res) => {
+            argsWaiters.set(id, res);
+            port.post({ type: "pool-args", id });
+          });
+          skip = reply.missing;
+          if (!skip && reply.hasHandles) {
+            // Each handle class registers how it is rebuilt when its module loads.
+            await import("./mod.ts");
+            payload = unpack(reply.data, true);
+          } else {
+            payload = reply.data;
+          }
+        }
+        if (!skip) await runTask(kind & ~BY_MESSAGE, id, record[2], payload);
+      }
+      Atomics.store(cells, slot + CURRENT, 0);
+      if (config.maxTasks > 0 && ++done >= config.maxTasks) return;
+    }
+  }
+
+  async function runTask(kind: number, id: number, fnId: number, payload: unknown): Promise<void> {
+    let f: Loaded | undefined;
+    let value: unknown;
+    try {
+      const got = load(fnId);
+      f = got instanceof Promise ? await got : got;
+      const fn = f.fn;
+      if (kind === APPLY) {
+        value = fn(...payload as unknown[]);
+        if (isThenable(value)) value = await value;
+      } else {
+        const items = payload as unknown[];
+        const out = new Array(items.length);
+        for (let i = 0; i < items.length; i++) {
+          let r = kind === MAP ? fn(items[i]) : fn(...items[i] as unknown[]);
+          if (isThenable(r)) r = await r;
+          out[i] = r;
+        }
+        value = asNumbers(out) ?? out;
+      }
+    } catch (error) {
+      putFailure(id, f?.bySource ? explainMissingVariable(error, f.name, "Pool") : error);
+      return;
+    }
+    try {
+      encodeWith([id, OK, value], "r", (bytes) => results.put(bytes, 0, true), refuseHandles);
+    } catch (error) {
+      // The return value cannot cross (a function, a class instance, …).
+      if (error instanceof TypeError) {
+        error.message = error.message.replace(/^Cannot send r\[2\]/, "Cannot send the result");
+      }
+      putFailure(id, error);
+    }
+  }
+
+  function putFailure(id: number, error: unknown): void {
+    encodeWith([id, FAILED, RemoteError.describe(error)], "error", (bytes) => results.put(bytes, 0, true));
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === "object" || typeof v === "function") &&
+    typeof (v as PromiseLike<unknown>).then === "function";
+}
+
+/** Resolves a shipped function. */
+async function resolve(spec: FnSpec): Promise<Loaded> {
+  if (spec.kind === "module") {
+    return { fn: await importTarget(spec.module, spec.exportName), bySource: false, name: spec.exportName };
+  }
+  return { fn: compile(spec.source, spec.name), bySource: true, name: spec.name };
+}
+
+/**
+ * Waits for the next task record: one idle worker spins for a moment, the
+ * others (and the spinner, after its moment) park.
+ */
+async function idle(tasks: Ring, cells: Int32Array): Promise<void> {
+  let seq = tasks.itemsSeq();
+  if (tasks.size() > 0) return;
+  if (Atomics.compareExchange(cells, SPINNER, 0, 1) === 0) {
+    try {
+      const end = performance.now() + SPIN_MS;
+      do {
+        for (let i = 0; i < 100; i++) if (tasks.itemsSeq() !== seq) return;
+      } while (performance.now() < end);
+    } finally {
+      Atomics.store(cells, SPINNER, 0);
+    }
+  }
+  tasks.itemWaiter(1);
+  try {
+    seq = tasks.itemsSeq();
+    if (tasks.size() > 0) return;
+    await tasks.waitItems(seq, Infinity);
+  } finally {
+    tasks.itemWaiter(-1);
+  }
+}

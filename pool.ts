@@ -1,0 +1,1381 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * `Pool` and `AsyncResult`: Python's `multiprocessing.Pool`, a fixed set of
+ * worker threads that run functions for you.
+ *
+ * Tasks and results travel through two shared-memory rings (`_ring.ts`), not
+ * one `postMessage` each; each worker takes the next task itself as soon as
+ * it is free, and a function is shipped to each worker once (see
+ * `_pool_protocol.ts` for the records and the shared cells, and
+ * `_pool_worker.ts` for the worker's loop).
+ *
+ * @example Square numbers on two workers
+ * ```ts
+ * import { Pool } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const pool = new Pool({ processes: 2 });
+ * assert.deepEqual(await pool.map((x: number) => x * x, [1, 2, 3]), [1, 4, 9]);
+ * pool.close();
+ * await pool.join();
+ * ```
+ *
+ * @module
+ */
+
+import { RemoteError, TimeoutError } from "./errors.ts";
+import { decodeReused, encode, encodeWith } from "./_codec.ts";
+import { handlerFor, pack, type Packed } from "./_handles.ts";
+import { markDead, newIdent, registryBuffer } from "./_registry.ts";
+import { BUSY, OK as RING_OK, Ring } from "./_ring.ts";
+import { cpuCount, spawn, type WorkerHandle, writeStderr } from "./_runtime.ts";
+import { DONE, ERROR_AT, readError, RUNNING, STATE as STATUS_STATE, writeExit } from "./_status.ts";
+import { checkTimeout } from "./_wait.ts";
+import type { StartMessage } from "./_protocol.ts";
+import {
+  APPLY,
+  type ArgsRequest,
+  asNumbers,
+  BY_MESSAGE,
+  CANCEL,
+  CANCEL_N,
+  cellsBytes,
+  CURRENT,
+  DEFS_LEN,
+  type FnSpec,
+  MAP,
+  OK,
+  type PoolWorkerConfig,
+  SLOT_SIZE,
+  SLOTS,
+  STARMAP,
+  STARTING,
+  STATE,
+  STOP,
+  STOPPED,
+} from "./_pool_protocol.ts";
+
+/** The worker runner, beside this file in the source tree (.ts) and the npm build (.js). */
+const workerModule = new URL(
+  import.meta.url.endsWith(".ts") ? "./_pool_worker.ts" : "./_pool_worker.js",
+  import.meta.url,
+).href;
+
+/** How long (ms) the owner spins for results before it parks. */
+const SPIN_MS = 0.05;
+/** Largest size of the function definitions buffer. */
+const DEFS_MAX = 64 << 20;
+
+// Pool states (Python's INIT/RUN/CLOSE/TERMINATE).
+const INIT = 0;
+const RUN = 1;
+const CLOSE = 2;
+const TERMINATE = 3;
+
+// deno-lint-ignore no-explicit-any
+type AnyFn = (...args: any[]) => unknown;
+
+/** Receives a task's outcome: its value, or the error it failed with. */
+type Settle = (ok: boolean, value: unknown) => void;
+
+// ---- AsyncResult ------------------------------------------------------------
+
+/** What the pool calls to settle an {@linkcode AsyncResult} (set by its static block). */
+// deno-lint-ignore no-explicit-any
+let settleResult: (result: AsyncResult<any>, ok: boolean, value: unknown) => void;
+
+/** Options for the callbacks of {@linkcode Pool.applyAsync} and {@linkcode Pool.mapAsync}. */
+export interface AsyncResultCallbacks<R> {
+  /** Called with the result when the task succeeds (in the pool's owner thread). */
+  callback?: (result: R) => void;
+  /** Called with the error when the task fails. */
+  errorCallback?: (error: Error) => void;
+}
+
+/**
+ * The result of {@linkcode Pool.applyAsync}, {@linkcode Pool.mapAsync} and
+ * {@linkcode Pool.starmapAsync}: Python's `AsyncResult`.
+ *
+ * @example
+ * ```ts
+ * import { Pool } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const pool = new Pool({ processes: 1 });
+ * const r = pool.applyAsync((a: number, b: number) => a + b, [2, 3]);
+ * assert.equal(await r.get(), 5);
+ * assert.equal(r.ready(), true);
+ * assert.equal(r.successful(), true);
+ * await pool.terminate();
+ * ```
+ */
+export class AsyncResult<R = unknown> {
+  #state: 0 | 1 | 2 = 0;
+  #value: unknown;
+  #waiters: (() => void)[] = [];
+  #callbacks: AsyncResultCallbacks<R>;
+
+  static {
+    settleResult = (result, ok, value) => result.#settle(ok, value);
+  }
+
+  /**
+   * Made by the pool; constructing one yourself gives a result that never settles.
+   *
+   * @param callbacks Called when the result settles.
+   */
+  constructor(callbacks: AsyncResultCallbacks<R> = {}) {
+    this.#callbacks = callbacks;
+  }
+
+  #settle(ok: boolean, value: unknown): void {
+    if (this.#state !== 0) return;
+    this.#state = ok ? 1 : 2;
+    this.#value = value;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+    const cb = ok ? this.#callbacks.callback : this.#callbacks.errorCallback;
+    if (cb) {
+      try {
+        (cb as (v: unknown) => void)(value);
+      } catch (error) {
+        // As Python prints an exception raised in a callback, and goes on.
+        writeStderr(`Exception in Pool ${ok ? "callback" : "errorCallback"}:\n${describe(error)}\n`);
+      }
+    }
+  }
+
+  /** Whether the task has finished (returned or failed). */
+  ready(): boolean {
+    return this.#state !== 0;
+  }
+
+  /**
+   * Whether the task returned without error.
+   *
+   * @throws {Error} when the task has not finished.
+   */
+  successful(): boolean {
+    if (this.#state === 0) throw new Error("AsyncResult is not ready");
+    return this.#state === 1;
+  }
+
+  /**
+   * The result, once the task has finished.
+   *
+   * @param timeout Milliseconds to wait; no limit when omitted.
+   * @returns A Promise of the result; it rejects with the task's error
+   *   (a {@linkcode RemoteError} when the task threw), with
+   *   {@linkcode TimeoutError} when `timeout` passes first, or with
+   *   `RangeError` for an invalid `timeout`.
+   */
+  get(timeout?: number): Promise<R> {
+    let ms: number;
+    try {
+      ms = checkTimeout(timeout, "AsyncResult.get()");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#state === 1) return Promise.resolve(this.#value as R);
+    if (this.#state === 2) return Promise.reject(this.#value);
+    return new Promise<R>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const w = () => {
+        if (timer !== undefined) clearTimeout(timer);
+        if (this.#state === 1) resolve(this.#value as R);
+        else reject(this.#value);
+      };
+      this.#waiters.push(w);
+      if (ms !== Infinity) {
+        timer = setTimeout(() => {
+          this.#waiters = this.#waiters.filter((x) => x !== w);
+          reject(new TimeoutError(`AsyncResult.get() timed out after ${ms} ms`));
+        }, ms);
+      }
+    });
+  }
+
+  /**
+   * Waits until the task has finished or `timeout` ms pass (check
+   * {@linkcode AsyncResult.ready} afterwards).
+   *
+   * @param timeout Milliseconds; no limit when omitted.
+   * @returns A Promise that resolves (never with the task's error); rejects
+   *   with `RangeError` for an invalid `timeout`.
+   */
+  wait(timeout?: number): Promise<void> {
+    let ms: number;
+    try {
+      ms = checkTimeout(timeout, "AsyncResult.wait()");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#state !== 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const w = () => {
+        if (timer !== undefined) clearTimeout(timer);
+        resolve();
+      };
+      this.#waiters.push(w);
+      if (ms !== Infinity) {
+        timer = setTimeout(() => {
+          this.#waiters = this.#waiters.filter((x) => x !== w);
+          resolve();
+        }, ms);
+      }
+    });
+  }
+}
+
+// ---- Pool -------------------------------------------------------------------
+
+/** Options for {@linkcode Pool}. */
+export interface PoolOptions<I extends unknown[] = unknown[]> {
+  /** The number of worker threads. @default {cpuCount()} */
+  processes?: number;
+  /** Run once in each worker when it starts, with `initargs`. Shipped like a task function. */
+  initializer?: (...args: I) => unknown;
+  /** Arguments for `initializer`. @default {[]} */
+  initargs?: I;
+  /**
+   * Tasks (an `apply`, or one chunk of a `map`) a worker runs before it is
+   * replaced by a fresh one. @default {undefined} (no limit)
+   */
+  maxTasksPerChild?: number;
+  /**
+   * The URL of the module that exports the task functions: pass
+   * `import.meta.url`. Workers import it and look functions up by their
+   * `name`, as Python's *spawn* does, so guard the main program with
+   * `if (isMainThread) { … }`. Without it (and for anonymous functions),
+   * functions are shipped by their source text and must be self-contained.
+   */
+  module?: string | URL;
+}
+
+/** Options for {@linkcode Pool.apply} and the map methods. */
+export interface TaskOptions {
+  /**
+   * Cancels the task: the result rejects with the signal's reason at once,
+   * a task not yet started is skipped, and a running one runs to its end
+   * with its result dropped.
+   */
+  signal?: AbortSignal;
+}
+
+/** Options for {@linkcode Pool.applyAsync}, {@linkcode Pool.mapAsync} and {@linkcode Pool.starmapAsync}. */
+export interface AsyncTaskOptions<R> extends TaskOptions, AsyncResultCallbacks<R> {}
+
+/** A started worker. */
+interface Slot {
+  index: number;
+  ident: number;
+  name: string;
+  status: SharedArrayBuffer;
+  handle: WorkerHandle;
+  exited: boolean;
+}
+
+let workerCounter = 0;
+
+/**
+ * Thrown out of the codec walk when a task's payload holds library handles or
+ * shared memory: bytes would copy a `SharedArrayBuffer`, so such a payload
+ * travels by message, where it stays shared.
+ */
+const HAS_HANDLES = Symbol("has handles");
+function detectHandles(v: object): boolean {
+  if (
+    v instanceof SharedArrayBuffer || (ArrayBuffer.isView(v) && v.buffer instanceof SharedArrayBuffer) ||
+    handlerFor(v)
+  ) {
+    throw HAS_HANDLES;
+  }
+  return false;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
+  return String(error);
+}
+
+function show(value: unknown): string {
+  try {
+    return typeof value === "string" ? JSON.stringify(value) : String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+function isIterable(v: unknown): v is Iterable<unknown> {
+  return v != null && typeof (v as Iterable<unknown>)[Symbol.iterator] === "function";
+}
+
+function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
+  return v != null && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
+}
+
+/** Python's default `map` chunk size: `divmod(len, processes * 4)`, rounded up. */
+function defaultChunksize(length: number, processes: number): number {
+  const per = processes * 4;
+  return Math.max(1, Math.floor(length / per) + (length % per ? 1 : 0));
+}
+
+/**
+ * A pool of worker threads: Python's `multiprocessing.Pool`.
+ *
+ * Task functions are shipped as for `Thread`: with `module`, workers import
+ * it and look each function up by name; otherwise functions are shipped by
+ * their source text and must be self-contained. Either way each worker gets
+ * a function once, not once per task. Task functions may return Promises.
+ *
+ * A task that throws rejects with a {@linkcode RemoteError} and the worker
+ * goes on. A worker that dies while running a task (it exits, crashes or
+ * runs out of memory) rejects that task with an error saying so, and a
+ * replacement starts. Workers do not keep the program alive while the pool
+ * has nothing to do.
+ *
+ * @example Apply, map and close
+ * ```ts
+ * import { Pool } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const pool = new Pool({ processes: 2 });
+ * assert.equal(await pool.apply((x: number) => x + 1, [41]), 42);
+ * assert.deepEqual(await pool.starmap((a: number, b: number) => a * b, [[1, 2], [3, 4]]), [2, 12]);
+ * pool.close();
+ * await pool.join();
+ * ```
+ */
+export class Pool {
+  #state = INIT;
+  #processes: number;
+  #module: string | undefined;
+  #maxTasks: number;
+  #initializer: FnSpec | null = null;
+  #initargs: unknown[];
+  #tasks: Ring;
+  #results: Ring;
+  #cellsBuffer: SharedArrayBuffer;
+  #cells: Int32Array;
+  #defs: SharedArrayBuffer;
+  #defsLen = 0;
+  #defCount = 0;
+  #fnIds = new WeakMap<AnyFn, number>();
+  #specIds = new Map<string, number>();
+  #jobs = new Map<number, Settle>();
+  #byMessage = new Map<number, Packed>();
+  #backlog: Uint8Array[] = [];
+  #nextId = 1;
+  #slots: (Slot | undefined)[];
+  #live = 0;
+  #feeders = 0;
+  #stopsSent = false;
+  #pumping = false;
+  #refd = false;
+  #joining = 0;
+  #exitWaiters: (() => void)[] = [];
+  #broken: Error | undefined;
+  #terminating: Promise<void> | undefined;
+
+  /**
+   * Starts the workers.
+   *
+   * @param options See {@linkcode PoolOptions}.
+   * @throws {RangeError} when `processes` or `maxTasksPerChild` is not a
+   *   positive integer.
+   * @throws {TypeError} when an option has the wrong type, or `initargs`
+   *   cannot be sent to a thread.
+   */
+  // deno-lint-ignore no-explicit-any
+  constructor(options: PoolOptions<any[]> = {}) {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(`Cannot create Pool as 'options' must be an object: current value is ${show(options)}`);
+    }
+    const { processes, initializer, initargs, maxTasksPerChild, module } = options;
+    if (processes !== undefined && processes !== null) {
+      if (typeof processes !== "number") {
+        throw new TypeError(
+          `Cannot create Pool as 'processes' must be a positive integer: current value is ${show(processes)}`,
+        );
+      }
+      if (!Number.isInteger(processes) || processes < 1) {
+        throw new RangeError(
+          `Cannot create Pool as 'processes' must be a positive integer: current value is ${show(processes)}`,
+        );
+      }
+    }
+    if (initializer !== undefined && initializer !== null && typeof initializer !== "function") {
+      throw new TypeError(
+        `Cannot create Pool as 'initializer' must be a function: current value is ${show(initializer)}`,
+      );
+    }
+    if (initargs !== undefined && !Array.isArray(initargs)) {
+      throw new TypeError(`Cannot create Pool as 'initargs' must be an array: current value is ${show(initargs)}`);
+    }
+    if (maxTasksPerChild !== undefined && maxTasksPerChild !== null) {
+      if (typeof maxTasksPerChild !== "number") {
+        throw new TypeError(
+          `Cannot create Pool as 'maxTasksPerChild' must be a positive integer: current value is ${
+            show(maxTasksPerChild)
+          }`,
+        );
+      }
+      if (!Number.isInteger(maxTasksPerChild) || maxTasksPerChild < 1) {
+        throw new RangeError(
+          `Cannot create Pool as 'maxTasksPerChild' must be a positive integer: current value is ${
+            show(maxTasksPerChild)
+          }`,
+        );
+      }
+    }
+    if (module !== undefined && module !== null && typeof module !== "string" && !(module instanceof URL)) {
+      throw new TypeError(`Cannot create Pool as 'module' must be a URL string: current value is ${show(module)}`);
+    }
+    this.#processes = processes ?? cpuCount();
+    this.#module = module === undefined || module === null ? undefined : new URL(String(module)).href;
+    this.#maxTasks = maxTasksPerChild ?? 0;
+    this.#initargs = initargs ?? [];
+    if (initializer) this.#initializer = this.#specFor(initializer, "initializer");
+    // Fail now, not in each worker, when initargs cannot be sent.
+    pack(this.#initargs, "initargs");
+    this.#tasks = Ring.create(0);
+    this.#results = Ring.create(0);
+    this.#cellsBuffer = new SharedArrayBuffer(cellsBytes(this.#processes));
+    this.#cells = new Int32Array(this.#cellsBuffer);
+    this.#defs = new SharedArrayBuffer(1 << 12, { maxByteLength: DEFS_MAX });
+    this.#slots = new Array(this.#processes).fill(undefined);
+    for (let i = 0; i < this.#processes; i++) this.#spawn(i);
+    this.#state = RUN;
+  }
+
+  // ---- workers --------------------------------------------------------------
+
+  #spawn(index: number): void {
+    const ident = newIdent();
+    const name = `SpawnPoolWorker-${++workerCounter}`;
+    const status = new SharedArrayBuffer(ERROR_AT, { maxByteLength: 1 << 20 });
+    new Int32Array(status)[STATUS_STATE] = RUNNING;
+    const base = SLOTS + index * SLOT_SIZE;
+    Atomics.store(this.#cells, base + CURRENT, 0);
+    Atomics.store(this.#cells, base + STATE, STARTING);
+    const config: PoolWorkerConfig = {
+      tasks: this.#tasks.buffer,
+      results: this.#results.buffer,
+      cells: this.#cellsBuffer,
+      defs: this.#defs,
+      slot: index,
+      maxTasks: this.#maxTasks,
+      initializer: this.#initializer,
+    };
+    const packed = pack([config, this.#initargs], "initargs");
+    const message: StartMessage = {
+      type: "start",
+      registry: registryBuffer(),
+      status,
+      ident,
+      name,
+      daemon: true,
+      target: { kind: "module", module: workerModule, exportName: "poolWorkerMain" },
+      args: packed.data,
+      hasHandles: packed.hasHandles,
+    };
+    const slot: Slot = { index, ident, name, status, handle: undefined as unknown as WorkerHandle, exited: false };
+    slot.handle = spawn(name, {
+      onMessage: (m) => this.#onWorkerMessage(slot, m as ArgsRequest),
+      onExit: (error) => this.#onWorkerExit(slot, error),
+    });
+    slot.handle.post(message, packed.transfer);
+    packed.commit(ident);
+    if (!this.#refd) slot.handle.unref();
+    this.#slots[index] = slot;
+    this.#live++;
+  }
+
+  #onWorkerMessage(slot: Slot, m: ArgsRequest): void {
+    if (m.type !== "pool-args" || slot.exited) return;
+    const packed = this.#byMessage.get(m.id);
+    this.#byMessage.delete(m.id);
+    if (!packed) {
+      slot.handle.post({ type: "pool-args", id: m.id, data: null, hasHandles: false, missing: true });
+      return;
+    }
+    slot.handle.post(
+      { type: "pool-args", id: m.id, data: packed.data, hasHandles: packed.hasHandles, missing: false },
+      packed.transfer,
+    );
+    packed.commit(slot.ident);
+  }
+
+  #onWorkerExit(slot: Slot, error: unknown): void {
+    if (slot.exited) return;
+    slot.exited = true;
+    this.#live--;
+    writeExit(slot.status, 1, error);
+    markDead(slot.ident);
+    if (this.#slots[slot.index] === slot) this.#slots[slot.index] = undefined;
+    if (this.#state !== TERMINATE) {
+      // Results it published before it ended come first.
+      this.#drain();
+      const base = SLOTS + slot.index * SLOT_SIZE;
+      const state = Atomics.load(this.#cells, base + STATE);
+      const current = Atomics.load(this.#cells, base + CURRENT);
+      const cause = this.#exitCause(slot, error);
+      if (current !== 0) {
+        const settle = this.#jobs.get(current);
+        if (settle) {
+          this.#jobs.delete(current);
+          settle(
+            false,
+            new Error(`Pool worker ${slot.name} died while running the task (${cause.message})`, { cause }),
+          );
+        }
+      }
+      if (state === STARTING) {
+        // Its initializer (or loading its module) failed: a replacement would too.
+        this.#broken ??= new Error(`Pool worker ${slot.name} failed to start (${cause.message})`, { cause });
+        for (const [id, settle] of this.#jobs) {
+          this.#jobs.delete(id);
+          settle(false, this.#broken);
+        }
+        if (this.#state === RUN) this.#state = CLOSE;
+      } else if (state !== STOPPED && !this.#broken) {
+        this.#spawn(slot.index);
+      }
+    }
+    this.#updateRef();
+    if (this.#live === 0) {
+      const waiters = this.#exitWaiters;
+      this.#exitWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Why a worker ended, as an error. */
+  #exitCause(slot: Slot, error: unknown): Error {
+    if (error instanceof Error) return error;
+    if (Atomics.load(new Int32Array(slot.status, 0, 1), STATUS_STATE) === DONE) {
+      const recorded = readError(slot.status);
+      if (recorded) return new RemoteError(recorded);
+    }
+    return new Error("the worker exited");
+  }
+
+  /** Workers keep the program alive only while the pool has work or is being joined. */
+  #updateRef(): void {
+    const want = this.#jobs.size > 0 || this.#joining > 0;
+    if (want === this.#refd) return;
+    this.#refd = want;
+    for (const s of this.#slots) {
+      if (!s || s.exited) continue;
+      if (want) s.handle.ref();
+      else s.handle.unref();
+    }
+  }
+
+  // ---- functions ------------------------------------------------------------
+
+  #specFor(fn: AnyFn, what: string): FnSpec {
+    const name = fn.name;
+    if (name.startsWith("bound ")) {
+      throw new TypeError(
+        `Cannot ship ${what} '${name}' to the pool: a bound function has no source to ship; export a function and pass 'module'`,
+      );
+    }
+    if (this.#module && name) return { kind: "module", module: this.#module, exportName: name };
+    const source = Function.prototype.toString.call(fn);
+    if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
+      throw new TypeError(
+        `Cannot ship ${what} '${name}' to the pool: it is a native function and has no source to ship; export a function and pass 'module'`,
+      );
+    }
+    return { kind: "source", source, name };
+  }
+
+  /** The definition index of `fn`, publishing its definition the first time. */
+  #fnId(fn: AnyFn): number {
+    const known = this.#fnIds.get(fn);
+    if (known !== undefined) return known;
+    const spec = this.#specFor(fn, "function");
+    const key = spec.kind === "module" ? `m:${spec.exportName}` : `s:${spec.source}`;
+    let id = this.#specIds.get(key);
+    if (id === undefined) {
+      const bytes = encode(spec, "function");
+      const at = this.#defsLen;
+      const end = at + ((4 + bytes.length + 3) & ~3);
+      if (end > this.#defs.byteLength) {
+        if (end > DEFS_MAX) throw new RangeError("Cannot ship more functions to the pool: 64 MiB of definitions");
+        this.#defs.grow(Math.min(DEFS_MAX, Math.max(end, this.#defs.byteLength * 2)));
+      }
+      new DataView(this.#defs).setUint32(at, bytes.length, true);
+      new Uint8Array(this.#defs).set(bytes, at + 4);
+      this.#defsLen = end;
+      Atomics.store(this.#cells, DEFS_LEN, end);
+      id = this.#defCount++;
+      this.#specIds.set(key, id);
+    }
+    this.#fnIds.set(fn, id);
+    return id;
+  }
+
+  // ---- submitting -----------------------------------------------------------
+
+  #checkRunning(): void {
+    if (this.#broken) throw this.#broken;
+    if (this.#state !== RUN) throw new Error("Pool not running");
+  }
+
+  /**
+   * Puts one task record and registers `settle` for its result.
+   *
+   * @param rename Rewrites the path in a codec error (the payload sits at `task[3]`).
+   */
+  #submit(kind: number, fnId: number, payload: unknown, rename: (e: unknown) => unknown, settle: Settle): number {
+    const id = this.#nextId;
+    this.#nextId = id >= 0x7fff_fff0 ? 1 : id + 1;
+    const put = (bytes: Uint8Array) => this.#put(bytes);
+    try {
+      encodeWith([kind, id, fnId, payload], "task", put, detectHandles);
+    } catch (error) {
+      if (error !== HAS_HANDLES) throw rename(error);
+      let packed: Packed;
+      try {
+        packed = pack(payload, "task[3]");
+      } catch (e) {
+        throw rename(e);
+      }
+      this.#byMessage.set(id, packed);
+      encodeWith([kind | BY_MESSAGE, id, fnId, null], "task", put);
+    }
+    this.#jobs.set(id, settle);
+    if (!this.#pumping) {
+      this.#pumping = true;
+      this.#updateRef();
+      queueMicrotask(() => this.#pump());
+    }
+    return id;
+  }
+
+  #put(bytes: Uint8Array): void {
+    if (this.#backlog.length === 0) {
+      const s = this.#tasks.put(bytes, 0, false);
+      if (s === RING_OK) return;
+      if (s !== BUSY) throw new RangeError("Cannot submit to the pool: its task queue is full (1 GiB)");
+    }
+    // A worker holds the ring's lock while the ring must grow: keep it for the pump.
+    this.#backlog.push(bytes.slice());
+  }
+
+  #flush(): void {
+    while (this.#backlog.length > 0) {
+      const s = this.#tasks.put(this.#backlog[0], 0, false);
+      if (s === BUSY) return;
+      this.#backlog.shift();
+    }
+  }
+
+  /** Drops a task not yet finished; a worker skips it if it has not started it. */
+  #cancel(id: number): boolean {
+    if (!this.#jobs.delete(id)) return false;
+    Atomics.store(this.#cells, CANCEL + (id % CANCEL_N), id);
+    this.#byMessage.delete(id);
+    this.#updateRef();
+    return true;
+  }
+
+  // ---- results --------------------------------------------------------------
+
+  /** Settles every result in the result ring; returns how many it took. */
+  #drain(): number {
+    if (this.#backlog.length > 0) this.#flush();
+    let n = 0;
+    for (;;) {
+      const t = this.#results.take(false);
+      if (typeof t === "number") break;
+      const [id, status, value] = decodeReused(t.bytes, t.length) as [number, number, unknown];
+      n++;
+      const settle = this.#jobs.get(id);
+      if (!settle) continue;
+      this.#jobs.delete(id);
+      if (status === OK) settle(true, value);
+      else settle(false, new RemoteError(value as { name: string; message: string; stack?: string }));
+    }
+    if (n > 0) this.#updateRef();
+    return n;
+  }
+
+  /** Takes results while tasks are outstanding: spins for a moment, then parks. */
+  async #pump(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.#state === TERMINATE) return;
+        if (this.#drain() > 0) {
+          // Let the code awaiting these results run (and submit more).
+          await null;
+          continue;
+        }
+        if (this.#jobs.size === 0 && this.#backlog.length === 0) return;
+        const results = this.#results;
+        let seq = results.itemsSeq();
+        const end = performance.now() + SPIN_MS;
+        let moved = false;
+        do {
+          for (let i = 0; i < 64; i++) {
+            if (results.itemsSeq() !== seq) {
+              moved = true;
+              break;
+            }
+          }
+        } while (!moved && performance.now() < end);
+        if (moved) continue;
+        // One parked waiter at most (a put wakes one): worker deaths and
+        // terminate() are handled where they are seen, not by waking this.
+        results.itemWaiter(1);
+        try {
+          seq = results.itemsSeq();
+          // A record the drain could not take yet (a producer growing the
+          // ring holds its lock): look again shortly.
+          const soon = results.size() > 0 || this.#backlog.length > 0;
+          await results.waitItems(seq, soon ? 1 : Infinity);
+        } finally {
+          results.itemWaiter(-1);
+        }
+      }
+    } finally {
+      this.#pumping = false;
+      this.#updateRef();
+    }
+  }
+
+  // ---- apply ----------------------------------------------------------------
+
+  #checkFn(fn: unknown, what: string): void {
+    if (typeof fn !== "function") {
+      throw new TypeError(`Cannot ${what} as 'fn' must be a function: current value is ${show(fn)}`);
+    }
+  }
+
+  #checkSignal(options: unknown, what: string): AbortSignal | undefined {
+    if (options === undefined || options === null) return undefined;
+    if (typeof options !== "object") {
+      throw new TypeError(`Cannot ${what} as 'options' must be an object: current value is ${show(options)}`);
+    }
+    const { signal } = options as TaskOptions;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new TypeError(`Cannot ${what} as 'signal' must be an AbortSignal: current value is ${show(signal)}`);
+    }
+    return signal;
+  }
+
+  /**
+   * Runs `fn(...args)` in a worker: Python's `apply_async`.
+   *
+   * @param fn The task function (see the class doc for how it is shipped).
+   * @param args Its arguments: structured-clone values and this library's
+   *   handles (queues, locks, …). @default {[]}
+   * @param options `callback`, `errorCallback` and `signal`.
+   * @returns The {@linkcode AsyncResult}.
+   * @throws {Error} after `close()` or `terminate()` ("Pool not running").
+   * @throws {TypeError} when `fn` is not a function or an argument cannot
+   *   be sent (naming where it sits, e.g. `args[1].cb`).
+   *
+   * @example
+   * ```ts
+   * import { Pool } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const pool = new Pool({ processes: 1 });
+   * const seen: number[] = [];
+   * const r = pool.applyAsync(async (x: number) => x * 2, [21], { callback: (v) => seen.push(v) });
+   * assert.equal(await r.get(), 42);
+   * assert.deepEqual(seen, [42]);
+   * await pool.terminate();
+   * ```
+   */
+  applyAsync<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    args?: A,
+    options?: AsyncTaskOptions<Awaited<R>>,
+  ): AsyncResult<Awaited<R>> {
+    this.#checkRunning();
+    this.#checkFn(fn, "applyAsync");
+    if (args !== undefined && !Array.isArray(args)) {
+      throw new TypeError(`Cannot applyAsync as 'args' must be an array: current value is ${show(args)}`);
+    }
+    const signal = this.#checkSignal(options, "applyAsync");
+    const result = new AsyncResult<Awaited<R>>(options ?? {});
+    if (signal?.aborted) {
+      settleResult(result, false, signal.reason);
+      return result;
+    }
+    const fnId = this.#fnId(fn as AnyFn);
+    let settle: Settle = (ok, value) => settleResult(result, ok, value);
+    let id = 0;
+    if (signal) {
+      const onAbort = () => {
+        if (this.#cancel(id)) settleResult(result, false, signal.reason);
+      };
+      const inner = settle;
+      settle = (ok, value) => {
+        signal.removeEventListener("abort", onAbort);
+        inner(ok, value);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+    }
+    try {
+      id = this.#submit(APPLY, fnId, args ?? [], renameArgs, settle);
+    } catch (error) {
+      settle = () => {};
+      throw error;
+    }
+    return result;
+  }
+
+  /**
+   * Runs `fn(...args)` in a worker and waits for its result: Python's `apply`.
+   *
+   * @returns A Promise of what `fn` returned (awaited, if a Promise); rejects
+   *   with a {@linkcode RemoteError} when `fn` threw, with an error when the
+   *   worker died, or as {@linkcode Pool.applyAsync} throws.
+   *
+   * @example
+   * ```ts
+   * import { Pool, RemoteError } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const pool = new Pool({ processes: 1 });
+   * await assert.rejects(pool.apply(() => { throw new TypeError("no"); }), RemoteError);
+   * assert.equal(await pool.apply(() => "still working"), "still working");
+   * await pool.terminate();
+   * ```
+   */
+  apply<A extends unknown[], R>(fn: (...args: A) => R, args?: A, options?: TaskOptions): Promise<Awaited<R>> {
+    try {
+      return this.applyAsync(fn, args, options).get();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  // ---- map ------------------------------------------------------------------
+
+  #checkChunksize(chunksize: unknown, what: string): void {
+    if (chunksize === undefined || chunksize === null) return;
+    if (typeof chunksize !== "number") {
+      throw new TypeError(
+        `Cannot ${what} as 'chunksize' must be a positive integer: current value is ${show(chunksize)}`,
+      );
+    }
+    if (!Number.isInteger(chunksize) || chunksize < 1) {
+      throw new RangeError(
+        `Cannot ${what} as 'chunksize' must be a positive integer: current value is ${show(chunksize)}`,
+      );
+    }
+  }
+
+  #checkIterable(iterable: unknown, what: string): void {
+    if (!isIterable(iterable) && !isAsyncIterable(iterable)) {
+      throw new TypeError(`Cannot ${what} as 'iterable' must be iterable: current value is ${show(iterable)}`);
+    }
+  }
+
+  #mapAsync<R>(
+    kind: number,
+    what: string,
+    fn: AnyFn,
+    iterable: Iterable<unknown> | AsyncIterable<unknown>,
+    chunksize: number | undefined,
+    options: AsyncTaskOptions<R[]> | undefined,
+  ): AsyncResult<R[]> {
+    this.#checkRunning();
+    this.#checkFn(fn, what);
+    this.#checkIterable(iterable, what);
+    this.#checkChunksize(chunksize, what);
+    const signal = this.#checkSignal(options, what);
+    const result = new AsyncResult<R[]>(options ?? {});
+    if (signal?.aborted) {
+      settleResult(result, false, signal.reason);
+      return result;
+    }
+    const fnId = this.#fnId(fn);
+    if (isIterable(iterable)) {
+      const items = Array.isArray(iterable) ? iterable : Array.from(iterable);
+      this.#mapItems(kind, fnId, items, chunksize, result, signal);
+      return result;
+    }
+    // An async iterable is collected first (Python's map takes a list).
+    this.#feeders++;
+    (async () => {
+      const items: unknown[] = [];
+      try {
+        for await (const item of iterable) items.push(item);
+      } finally {
+        this.#feeders--;
+      }
+      if (this.#state === TERMINATE) throw new Error("Pool was terminated");
+      this.#mapItems(kind, fnId, items, chunksize, result, signal);
+    })().catch((error) => settleResult(result, false, error)).finally(() => this.#maybeStop());
+    return result;
+  }
+
+  #mapItems<R>(
+    kind: number,
+    fnId: number,
+    items: unknown[],
+    chunksize: number | undefined,
+    result: AsyncResult<R[]>,
+    signal: AbortSignal | undefined,
+  ): void {
+    const n = items.length;
+    if (n === 0) {
+      settleResult(result, true, []);
+      return;
+    }
+    const size = chunksize ?? defaultChunksize(n, this.#processes);
+    const out = new Array(n);
+    const ids: number[] = [];
+    let left = Math.ceil(n / size);
+    let settled = false;
+    const finish = (ok: boolean, value: unknown) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener("abort", onAbort);
+      if (!ok) { for (const id of ids) this.#cancel(id); }
+      settleResult(result, ok, value);
+    };
+    const onAbort = () => finish(false, signal!.reason);
+    try {
+      for (let off = 0; off < n; off += size) {
+        const chunk = size >= n ? items : items.slice(off, off + size);
+        const at = off;
+        const payload = kind === MAP ? asNumbers(chunk) ?? chunk : chunk;
+        ids.push(this.#submit(kind, fnId, payload, renameItems(at), (ok, value) => {
+          if (!ok) return finish(false, value);
+          const got = value as unknown[];
+          for (let i = 0; i < got.length; i++) out[at + i] = got[i];
+          if (--left === 0) finish(true, out);
+        }));
+      }
+    } catch (error) {
+      settled = true;
+      for (const id of ids) this.#cancel(id);
+      throw error;
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
+  }
+
+  /**
+   * Runs `fn(item)` for each item, in chunks spread over the workers, and
+   * resolves with the results in order: Python's `map`.
+   *
+   * @param fn The task function.
+   * @param iterable The items (an array, any iterable, or an async iterable;
+   *   it is read to its end first).
+   * @param chunksize Items per task. @default {Python's: `ceil(length / (processes * 4))`}
+   * @param options `signal`.
+   * @returns A Promise of the results; rejects with the first error.
+   *
+   * @example
+   * ```ts
+   * import { Pool } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const pool = new Pool({ processes: 2 });
+   * assert.deepEqual(await pool.map((s: string) => s.toUpperCase(), ["a", "b"], 1), ["A", "B"]);
+   * await pool.terminate();
+   * ```
+   */
+  map<T, R>(
+    fn: (item: T) => R,
+    iterable: Iterable<T> | AsyncIterable<T>,
+    chunksize?: number,
+    options?: TaskOptions,
+  ): Promise<Awaited<R>[]> {
+    try {
+      return this.#mapAsync<Awaited<R>>(MAP, "map", fn as AnyFn, iterable, chunksize, options).get();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * {@linkcode Pool.map} returning an {@linkcode AsyncResult}: Python's `map_async`.
+   *
+   * @returns The {@linkcode AsyncResult} of the result array.
+   * @throws {Error} after `close()` or `terminate()`.
+   * @throws {TypeError} for a wrong argument, or an item that cannot be sent.
+   * @throws {RangeError} when `chunksize` is not a positive integer.
+   *
+   * @example
+   * ```ts
+   * import { Pool } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const pool = new Pool({ processes: 2 });
+   * const r = pool.mapAsync((x: number) => x + 1, [1, 2, 3]);
+   * await r.wait();
+   * assert.deepEqual(await r.get(), [2, 3, 4]);
+   * await pool.terminate();
+   * ```
+   */
+  mapAsync<T, R>(
+    fn: (item: T) => R,
+    iterable: Iterable<T> | AsyncIterable<T>,
+    chunksize?: number,
+    options?: AsyncTaskOptions<Awaited<R>[]>,
+  ): AsyncResult<Awaited<R>[]> {
+    return this.#mapAsync(MAP, "mapAsync", fn as AnyFn, iterable, chunksize, options);
+  }
+
+  /**
+   * Like {@linkcode Pool.map}, with each item an argument array:
+   * `fn(...item)`. Python's `starmap`.
+   *
+   * @returns A Promise of the results in order.
+   *
+   * @example
+   * ```ts
+   * import { Pool } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const pool = new Pool({ processes: 2 });
+   * assert.deepEqual(await pool.starmap((a: number, b: number) => Math.max(a, b), [[1, 5], [7, 2]]), [5, 7]);
+   * await pool.terminate();
+   * ```
+   */
+  starmap<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    iterable: Iterable<A> | AsyncIterable<A>,
+    chunksize?: number,
+    options?: TaskOptions,
+  ): Promise<Awaited<R>[]> {
+    try {
+      return this.#mapAsync<Awaited<R>>(STARMAP, "starmap", fn as AnyFn, iterable, chunksize, options).get();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * {@linkcode Pool.starmap} returning an {@linkcode AsyncResult}: Python's `starmap_async`.
+   *
+   * @returns The {@linkcode AsyncResult} of the result array.
+   *
+   * @example
+   * ```ts
+   * import { Pool } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const pool = new Pool({ processes: 2 });
+   * assert.deepEqual(await pool.starmapAsync((a: number, b: number) => a - b, [[5, 1]]).get(), [4]);
+   * await pool.terminate();
+   * ```
+   */
+  starmapAsync<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    iterable: Iterable<A> | AsyncIterable<A>,
+    chunksize?: number,
+    options?: AsyncTaskOptions<Awaited<R>[]>,
+  ): AsyncResult<Awaited<R>[]> {
+    return this.#mapAsync(STARMAP, "starmapAsync", fn as AnyFn, iterable, chunksize, options);
+  }
+
+  // ---- imap -------------------------------------------------------------------
+
+  /**
+   * Runs `fn(item)` for each item and yields the results in order as they
+   * come: Python's `imap`. The input is read as the results are consumed,
+   * with a bounded number of chunks in flight, so it may be endless.
+   *
+   * @param chunksize Items per task. @default {1}
+   * @returns An async iterable of the results; it throws the first error
+   *   where it occurs.
+   * @throws {Error} after `close()` or `terminate()`.
+   *
+   * @example
+   * ```ts
+   * import { Pool } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * function* naturals() { for (let i = 0; ; i++) yield i; }
+   * const pool = new Pool({ processes: 2 });
+   * const got: number[] = [];
+   * for await (const sq of pool.imap((x: number) => x * x, naturals())) {
+   *   if (got.push(sq) === 5) break;
+   * }
+   * assert.deepEqual(got, [0, 1, 4, 9, 16]);
+   * await pool.terminate();
+   * ```
+   */
+  imap<T, R>(
+    fn: (item: T) => R,
+    iterable: Iterable<T> | AsyncIterable<T>,
+    chunksize?: number,
+  ): AsyncIterableIterator<Awaited<R>> {
+    return this.#stream(fn as AnyFn, iterable, chunksize, true, "imap");
+  }
+
+  /**
+   * Like {@linkcode Pool.imap}, yielding results in the order they finish:
+   * Python's `imap_unordered`.
+   *
+   * @returns An async iterable of the results.
+   *
+   * @example
+   * ```ts
+   * import { Pool } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const pool = new Pool({ processes: 2 });
+   * const got: number[] = [];
+   * for await (const x of pool.imapUnordered((x: number) => x * 10, [1, 2, 3])) got.push(x);
+   * assert.deepEqual(got.sort((a, b) => a - b), [10, 20, 30]);
+   * await pool.terminate();
+   * ```
+   */
+  imapUnordered<T, R>(
+    fn: (item: T) => R,
+    iterable: Iterable<T> | AsyncIterable<T>,
+    chunksize?: number,
+  ): AsyncIterableIterator<Awaited<R>> {
+    return this.#stream(fn as AnyFn, iterable, chunksize, false, "imapUnordered");
+  }
+
+  #stream<R>(
+    fn: AnyFn,
+    iterable: Iterable<unknown> | AsyncIterable<unknown>,
+    chunksize: number | undefined,
+    ordered: boolean,
+    what: string,
+  ): AsyncIterableIterator<R> {
+    this.#checkRunning();
+    this.#checkFn(fn, what);
+    this.#checkIterable(iterable, what);
+    this.#checkChunksize(chunksize, what);
+    const fnId = this.#fnId(fn);
+    const size = chunksize ?? 1;
+    // Chunks submitted and not yet handed to the consumer: bounds memory.
+    const window = Math.max(8, this.#processes * 8);
+    const source: Iterator<unknown> | AsyncIterator<unknown> = isIterable(iterable)
+      ? iterable[Symbol.iterator]()
+      : iterable[Symbol.asyncIterator]();
+    const isAsync = !isIterable(iterable);
+    const done = new Map<number, R[]>(); // ordered: chunk number → results
+    const arrived: R[][] = []; // unordered
+    const inflight = new Set<number>();
+    let submitted = 0; // chunks submitted
+    let consumed = 0; // chunks handed to the consumer
+    let offset = 0; // items read
+    let inputDone = false;
+    let stopped = false;
+    let feeding = false;
+    let failure: { at: number; error: unknown } | undefined;
+    let buffer: R[] = [];
+    let index = 0;
+    let wakeConsumer: (() => void) | undefined;
+    this.#feeders++;
+
+    const wake = () => {
+      const w = wakeConsumer;
+      wakeConsumer = undefined;
+      w?.();
+    };
+    const endInput = () => {
+      if (inputDone) return;
+      inputDone = true;
+      this.#feeders--;
+      this.#maybeStop();
+    };
+    const fail = (at: number, error: unknown) => {
+      if (!failure || at < failure.at) failure = { at, error };
+    };
+    const feed = async () => {
+      if (feeding) return;
+      feeding = true;
+      try {
+        while (!inputDone && !stopped && submitted - consumed < window) {
+          const chunk: unknown[] = [];
+          while (chunk.length < size) {
+            const step = isAsync ? await source.next() : source.next() as IteratorResult<unknown>;
+            if (step.done) {
+              endInput();
+              break;
+            }
+            chunk.push(step.value);
+          }
+          if (chunk.length === 0 || stopped) break;
+          if (this.#state === TERMINATE) throw new Error("Pool was terminated");
+          const seq = submitted;
+          const at = offset;
+          offset += chunk.length;
+          let id = 0;
+          id = this.#submit(MAP, fnId, asNumbers(chunk) ?? chunk, renameItems(at), (ok, value) => {
+            inflight.delete(id);
+            if (ok) {
+              if (ordered) done.set(seq, value as R[]);
+              else arrived.push(value as R[]);
+            } else {
+              fail(ordered ? seq : -1, value);
+            }
+            wake();
+          });
+          inflight.add(id);
+          submitted++;
+        }
+      } catch (error) {
+        fail(ordered ? submitted : -1, error);
+        endInput();
+      } finally {
+        feeding = false;
+        wake();
+      }
+    };
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      for (const id of inflight) this.#cancel(id);
+      inflight.clear();
+      if (!inputDone) {
+        endInput();
+        try {
+          const r = source.return?.();
+          if (r instanceof Promise) r.catch(() => {});
+        } catch {
+          // The source's own cleanup failed: nothing more to stop.
+        }
+      }
+    };
+    void feed();
+
+    const iterator: AsyncIterableIterator<R> = {
+      next: async (): Promise<IteratorResult<R>> => {
+        for (;;) {
+          if (index < buffer.length) {
+            const value = buffer[index++];
+            return { value, done: false };
+          }
+          if (stopped) return { value: undefined, done: true };
+          if (failure && (failure.at === -1 || failure.at === consumed)) {
+            const { error } = failure;
+            stop();
+            throw error;
+          }
+          const next = ordered ? done.get(consumed) : arrived.shift();
+          if (next) {
+            if (ordered) done.delete(consumed);
+            consumed++;
+            buffer = next;
+            index = 0;
+            void feed();
+            continue;
+          }
+          if (inputDone && consumed === submitted && !feeding) {
+            stop();
+            return { value: undefined, done: true };
+          }
+          await new Promise<void>((resolve) => wakeConsumer = resolve);
+        }
+      },
+      return: (): Promise<IteratorResult<R>> => {
+        stop();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+    return iterator;
+  }
+
+  // ---- lifecycle --------------------------------------------------------------
+
+  /** Puts one `STOP` per worker once nothing more will be submitted. */
+  #maybeStop(): void {
+    if (this.#state !== CLOSE || this.#feeders > 0 || this.#stopsSent || this.#broken) return;
+    this.#stopsSent = true;
+    for (let i = 0; i < this.#processes; i++) encodeWith([STOP], "task", (bytes) => this.#put(bytes));
+    if (this.#backlog.length > 0 && !this.#pumping) {
+      this.#pumping = true;
+      queueMicrotask(() => this.#pump());
+    }
+  }
+
+  /**
+   * Stops accepting tasks; the workers exit once the tasks already
+   * submitted are done (running `imap` iterators are read to their end or
+   * returned first). Idempotent.
+   */
+  close(): void {
+    if (this.#state !== RUN) return;
+    this.#state = CLOSE;
+    this.#maybeStop();
+  }
+
+  /**
+   * Stops the workers at once; tasks not finished reject with an error.
+   *
+   * @returns A Promise that resolves once every worker has stopped.
+   */
+  terminate(): Promise<void> {
+    if (this.#terminating) return this.#terminating;
+    this.#state = TERMINATE;
+    const error = new Error("Pool was terminated before the task finished");
+    const jobs = [...this.#jobs.values()];
+    this.#jobs.clear();
+    this.#byMessage.clear();
+    this.#backlog = [];
+    const stopping: Promise<void>[] = [];
+    for (const slot of this.#slots) {
+      if (!slot || slot.exited) continue;
+      // Published first, so the worker's ring operations stop at once.
+      markDead(slot.ident);
+      stopping.push(slot.handle.terminate().then(() => this.#onWorkerExit(slot, undefined)));
+    }
+    for (const settle of jobs) settle(false, error);
+    this.#updateRef();
+    this.#terminating = Promise.all(stopping).then(() => {});
+    return this.#terminating;
+  }
+
+  /**
+   * Waits for the workers to exit. Call {@linkcode Pool.close} or
+   * {@linkcode Pool.terminate} first.
+   *
+   * @returns A Promise that resolves once every worker has exited; rejects
+   *   with an `Error` when the pool is still running.
+   */
+  async join(): Promise<void> {
+    if (this.#state === RUN || this.#state === INIT) throw new Error("Pool is still running");
+    if (this.#live === 0) return;
+    this.#joining++;
+    this.#updateRef();
+    try {
+      await new Promise<void>((resolve) => this.#exitWaiters.push(resolve));
+    } finally {
+      this.#joining--;
+      this.#updateRef();
+    }
+  }
+
+  /** Terminates the pool when leaving an `await using` scope (as Python's `with Pool()` does). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.terminate();
+  }
+}
+
+/** Rewrites `task[3]` (the payload in the task record) to `args` in a codec error. */
+function renameArgs(error: unknown): unknown {
+  if (error instanceof TypeError) error.message = error.message.replace(/task\[3\]/, "args");
+  return error;
+}
+
+/** Rewrites `task[3][i]` (item `i` of a chunk starting at item `at`) to `iterable[at + i]`. */
+function renameItems(at: number): (error: unknown) => unknown {
+  return (error) => {
+    if (error instanceof TypeError) {
+      error.message = error.message.replace(/task\[3\]\[(\d+)\]/, (_, i) => `iterable[${at + Number(i)}]`);
+    }
+    return error;
+  };
+}

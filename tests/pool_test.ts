@@ -1,0 +1,554 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { AsyncResult, Pool, Queue, RemoteError, TimeoutError } from "../mod.ts";
+import {
+  add,
+  badInit,
+  bump,
+  busy,
+  countCalls,
+  crashLater,
+  echo,
+  exitWorker,
+  failOn,
+  failWithTypeError,
+  meet,
+  nap,
+  readInit,
+  readQueue,
+  returnFunction,
+  setInit,
+  slowSquare,
+  slowSquareArgs,
+  square,
+  url,
+  whoAmI,
+  writeQueue,
+} from "./testdata/pool_fixtures.ts";
+
+const invalidCounts = [0, -1, 1.5, NaN, Infinity];
+
+/** Runs `body` with a fresh pool that is terminated afterwards. */
+async function withPool(
+  options: ConstructorParameters<typeof Pool>[0],
+  body: (pool: Pool) => Promise<void>,
+): Promise<void> {
+  const pool = new Pool(options);
+  try {
+    await body(pool);
+  } finally {
+    await pool.terminate();
+  }
+}
+
+function sharedInts(n = 1): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(4 * n));
+}
+
+// --- options -------------------------------------------------------------------
+
+test("new Pool() throws a RangeError naming 'processes' when it is not a positive integer", () => {
+  for (const processes of invalidCounts) {
+    assert.throws(() => new Pool({ processes }), {
+      name: "RangeError",
+      message: `Cannot create Pool as 'processes' must be a positive integer: current value is ${processes}`,
+    });
+  }
+  assert.throws(() => new Pool({ processes: "2" as unknown as number }), TypeError);
+});
+
+test("new Pool() throws for a bad maxTasksPerChild, initializer, initargs, module or options", () => {
+  for (const maxTasksPerChild of invalidCounts) {
+    assert.throws(() => new Pool({ processes: 1, maxTasksPerChild }), {
+      name: "RangeError",
+      message:
+        `Cannot create Pool as 'maxTasksPerChild' must be a positive integer: current value is ${maxTasksPerChild}`,
+    });
+  }
+  assert.throws(() => new Pool({ processes: 1, initializer: 3 as unknown as () => void }), {
+    name: "TypeError",
+    message: "Cannot create Pool as 'initializer' must be a function: current value is 3",
+  });
+  assert.throws(() => new Pool({ processes: 1, initargs: 3 as unknown as [] }), TypeError);
+  assert.throws(() => new Pool({ processes: 1, module: 3 as unknown as string }), TypeError);
+  assert.throws(() => new Pool(3 as unknown as object), TypeError);
+  assert.throws(() => new Pool({ processes: 1, initializer: setInit, initargs: [() => 1] }), /initargs\[0\]/);
+});
+
+// --- apply ---------------------------------------------------------------------
+
+test("Pool.apply() runs a self-contained function in a worker and resolves with its result", async () => {
+  await withPool({ processes: 2 }, async (pool) => {
+    assert.equal(await pool.apply((a: number, b: number) => a * b, [6, 7]), 42);
+    assert.equal(await pool.apply(() => "no args"), "no args");
+  });
+});
+
+test("Pool.apply() runs a module export by name when the pool has 'module'", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    assert.equal(await pool.apply(add, [2, 3]), 5);
+    assert.notEqual((await pool.apply(whoAmI)).ident, 1);
+    assert.match((await pool.apply(whoAmI)).name, /PoolWorker/);
+  });
+});
+
+test("Pool.apply() carries structured-clone arguments and results both ways", async () => {
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    const args = [undefined, 10n, new Map([[1, "a"]]), new Set([2]), new Date(5), /x/g, new Uint8Array([1, 2]), {
+      nested: [null, 0.5],
+    }];
+    assert.deepEqual(await pool.apply(echo, args), args);
+  });
+});
+
+test("Pool.apply() awaits a task function that returns a Promise", async () => {
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    assert.equal(await pool.apply(slowSquare, [9, 20]), 81);
+    assert.equal(await pool.apply(async (x: number) => await Promise.resolve(x + 1), [1]), 2);
+  });
+});
+
+test("Pool.apply() rejects with a RemoteError keeping the remote name, message and stack; the worker goes on", async () => {
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    const err = await pool.apply(failWithTypeError, ["bad input"]).then(() => undefined, (e) => e);
+    assert.ok(err instanceof RemoteError);
+    assert.equal(err.name, "TypeError");
+    assert.equal(err.message, "bad input");
+    assert.match(err.remoteStack, /failWithTypeError/);
+    assert.equal(await pool.apply(add, [1, 1]), 2);
+  });
+});
+
+test("Pool.apply() of a source-shipped function using an outer variable names it and advises 'module'", async () => {
+  const config = { factor: 3 };
+  await withPool({ processes: 1 }, async (pool) => {
+    await assert.rejects(pool.apply((x: number) => x * config.factor, [2]), (e: Error) => {
+      assert.ok(e instanceof RemoteError);
+      assert.equal(e.name, "ReferenceError");
+      assert.match(e.message, /'config'/);
+      assert.match(e.message, /module: import\.meta\.url' to the Pool/);
+      return true;
+    });
+  });
+});
+
+test("Pool.apply() rejects with a TypeError naming an argument that cannot be sent", async () => {
+  await withPool({ processes: 1 }, async (pool) => {
+    await assert.rejects(pool.apply((x: unknown) => x, [{ cb: () => 1 }]), (e: Error) => {
+      assert.ok(e instanceof TypeError);
+      assert.match(e.message, /args\[0\]\.cb/);
+      return true;
+    });
+    await assert.rejects(pool.apply(3 as unknown as () => void), TypeError);
+    await assert.rejects(pool.apply(() => 1, 3 as unknown as []), TypeError);
+    assert.throws(() => pool.applyAsync(3 as unknown as () => void), TypeError);
+    assert.equal(await pool.apply(() => "fine"), "fine");
+  });
+});
+
+test("Pool.apply() rejects with a RemoteError when the result cannot be sent back", async () => {
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    await assert.rejects(pool.apply(returnFunction), (e: Error) => {
+      assert.ok(e instanceof RemoteError);
+      assert.equal(e.name, "TypeError");
+      assert.match(e.message, /the result\.cb/);
+      return true;
+    });
+  });
+});
+
+test("Pool workers keep module state between tasks: each function is loaded once per worker", async () => {
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    assert.deepEqual([await pool.apply(countCalls), await pool.apply(countCalls), await pool.apply(countCalls)], [
+      1,
+      2,
+      3,
+    ]);
+  });
+});
+
+test("Pool.applyAsync() passes library handles in args (the seed's Pool + Queue writer/reader)", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    const q = new Queue<number>();
+    const w = pool.applyAsync(writeQueue, [q, 10]);
+    const r = pool.applyAsync(readQueue, [q, 10]);
+    assert.equal(await w.get(), 10);
+    assert.deepEqual(await r.get(), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+});
+
+test("Pool task arguments keep a SharedArrayBuffer shared with the caller", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    const cells = sharedInts(2);
+    await Promise.all([pool.apply(bump, [cells, 1]), pool.apply(bump, [cells, 1])]);
+    assert.equal(Atomics.load(cells, 1), 2);
+    await pool.starmap(bump, [[cells, 0], [cells, 0], [cells, 0]], 1);
+    assert.equal(Atomics.load(cells, 0), 3);
+  });
+});
+
+// --- AsyncResult ---------------------------------------------------------------
+
+test("AsyncResult: ready(), successful() (Error before ready), get() and wait()", async () => {
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    const r = pool.applyAsync(nap, [150, "late"]);
+    assert.ok(r instanceof AsyncResult);
+    assert.equal(r.ready(), false);
+    assert.throws(() => r.successful(), { name: "Error", message: "AsyncResult is not ready" });
+    await r.wait(10);
+    assert.equal(r.ready(), false);
+    await r.wait();
+    assert.equal(r.ready(), true);
+    assert.equal(r.successful(), true);
+    assert.equal(await r.get(), "late");
+    const bad = pool.applyAsync(failWithTypeError, ["x"]);
+    await bad.wait();
+    assert.equal(bad.successful(), false);
+    await assert.rejects(bad.get(), RemoteError);
+  });
+});
+
+test("AsyncResult.get() rejects with TimeoutError when not ready in time, and the result still arrives", async () => {
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    const r = pool.applyAsync(nap, [300, 7]);
+    const t0 = performance.now();
+    await assert.rejects(r.get(30), TimeoutError);
+    assert.ok(performance.now() - t0 < 280);
+    assert.equal(await r.get(), 7);
+  });
+});
+
+test("AsyncResult.get() and wait() reject with a RangeError for an invalid timeout", async () => {
+  await withPool({ processes: 1 }, async (pool) => {
+    const r = pool.applyAsync(() => 1);
+    for (const timeout of [-1, NaN, Infinity]) {
+      await assert.rejects(r.get(timeout), RangeError);
+      await assert.rejects(r.wait(timeout), RangeError);
+    }
+    assert.equal(await r.get(), 1);
+  });
+});
+
+test("Pool.applyAsync() calls callback with the result and errorCallback with the error", async () => {
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    const seen: unknown[] = [];
+    const ok = pool.applyAsync(add, [1, 2], { callback: (v) => seen.push(["ok", v]) });
+    const bad = pool.applyAsync(failWithTypeError, ["no"], { errorCallback: (e) => seen.push(["err", e.message]) });
+    await ok.wait();
+    await bad.wait();
+    assert.deepEqual(seen, [["ok", 3], ["err", "no"]]);
+  });
+});
+
+// --- map -----------------------------------------------------------------------
+
+test("Pool.map() returns results in order, with the default chunk size and with an explicit one", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    const items = Array.from({ length: 1000 }, (_, i) => i);
+    const want = items.map((x) => x * x);
+    assert.deepEqual(await pool.map(square, items), want);
+    assert.deepEqual(await pool.map(square, items, 7), want);
+    assert.deepEqual(await pool.map(square, items, 5000), want);
+    assert.deepEqual(await pool.map((s: string) => s + "!", ["a", "b"]), ["a!", "b!"]);
+    assert.deepEqual(await pool.map(square, []), []);
+  });
+});
+
+test("Pool.map() keeps every number exactly (large numeric chunks travel as raw float64)", async () => {
+  await withPool({ processes: 2 }, async (pool) => {
+    const items = [-0, NaN, Infinity, -Infinity, 2 ** 53, 1e-300, 0.1, ...Array.from({ length: 100 }, (_, i) => i / 3)];
+    const got = await pool.map((x: number) => x, items, 1000);
+    assert.equal(got.length, items.length);
+    for (let i = 0; i < items.length; i++) assert.ok(Object.is(got[i], items[i]), `item ${i}`);
+    assert.ok(Array.isArray(got));
+  });
+});
+
+test("Pool.map() accepts any iterable and async iterable, and awaits async task functions", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    function* gen() {
+      for (let i = 0; i < 5; i++) yield i;
+    }
+    async function* agen() {
+      for (let i = 0; i < 5; i++) yield i;
+    }
+    assert.deepEqual(await pool.map(square, gen()), [0, 1, 4, 9, 16]);
+    assert.deepEqual(await pool.map(square, agen()), [0, 1, 4, 9, 16]);
+    assert.deepEqual(await pool.map(async (x: number) => await Promise.resolve(x * 2), new Set([1, 2])), [2, 4]);
+  });
+});
+
+test("Pool.map() rejects with the first task error as a RemoteError", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    await assert.rejects(pool.starmap(failOn, [[1, 3], [3, 3], [5, 3]], 1), (e: Error) => {
+      assert.ok(e instanceof RemoteError);
+      assert.equal(e.name, "RangeError");
+      assert.equal(e.message, "bad item 3");
+      return true;
+    });
+    assert.equal(await pool.apply(add, [1, 2]), 3);
+  });
+});
+
+test("Pool.map() rejects for an invalid chunksize, a non-iterable or an item that cannot be sent", async () => {
+  await withPool({ processes: 1 }, async (pool) => {
+    for (const chunksize of invalidCounts) {
+      await assert.rejects(pool.map((x: number) => x, [1], chunksize), {
+        name: "RangeError",
+        message: `Cannot map as 'chunksize' must be a positive integer: current value is ${chunksize}`,
+      });
+      assert.throws(() => pool.imap((x: number) => x, [1], chunksize), RangeError);
+    }
+    await assert.rejects(pool.map((x: number) => x, 5 as unknown as number[]), TypeError);
+    const items: unknown[] = [1, 2, 3, { cb: () => 1 }];
+    await assert.rejects(pool.map((x: unknown) => x, items, 2), (e: Error) => {
+      assert.ok(e instanceof TypeError);
+      assert.match(e.message, /iterable\[3\]\.cb/);
+      return true;
+    });
+    assert.throws(() => pool.mapAsync((x: unknown) => x, items), /iterable\[3\]\.cb/);
+  });
+});
+
+test("Pool.mapAsync() and starmapAsync() return AsyncResults and call callback with the list", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    let seen: unknown;
+    const r = pool.mapAsync(square, [1, 2, 3], undefined, { callback: (v) => seen = v });
+    assert.deepEqual(await r.get(), [1, 4, 9]);
+    assert.deepEqual(seen, [1, 4, 9]);
+    assert.deepEqual(await pool.starmapAsync(add, [[1, 2], [3, 4]]).get(), [3, 7]);
+    assert.deepEqual(await pool.starmap(add, [[5, 6]]), [11]);
+  });
+});
+
+// --- imap ----------------------------------------------------------------------
+
+test("Pool.imap() yields results in order and imapUnordered() yields all of them", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    const items = Array.from({ length: 200 }, (_, i) => i);
+    const got: number[] = [];
+    for await (const v of pool.imap(square, items)) got.push(v);
+    assert.deepEqual(got, items.map((x) => x * x));
+    const got3: number[] = [];
+    for await (const v of pool.imap(square, items, 3)) got3.push(v);
+    assert.deepEqual(got3, items.map((x) => x * x));
+    const un: number[] = [];
+    for await (const v of pool.imapUnordered(square, items, 4)) un.push(v);
+    assert.deepEqual(un.sort((a, b) => a - b), items.map((x) => x * x));
+  });
+});
+
+test("Pool.imapUnordered() yields fast results before a slow one", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    const cells = sharedInts();
+    await pool.starmap(meet, [[cells, 2], [cells, 2]], 1); // both workers are up
+    const got: number[] = [];
+    for await (const v of pool.imapUnordered(slowSquareArgs, [[20, 1500], [1, 1], [2, 1], [3, 1]])) got.push(v);
+    assert.deepEqual(got.slice(0, 3).sort((a, b) => a - b), [1, 4, 9]);
+    assert.equal(got[3], 400);
+  });
+});
+
+test("Pool.imap() streams an endless generator with bounded read-ahead", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    let produced = 0;
+    function* naturals() {
+      for (;;) yield produced++;
+    }
+    let consumed = 0;
+    let maxAhead = 0;
+    for await (const v of pool.imap(square, naturals(), 4)) {
+      assert.equal(v, consumed * consumed);
+      consumed++;
+      maxAhead = Math.max(maxAhead, produced - consumed);
+      if (consumed === 20_000) break;
+    }
+    // Read-ahead is a bounded window of chunks, not the whole input.
+    assert.ok(maxAhead <= 200, `read ${maxAhead} items ahead`);
+    const after = produced;
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(produced, after, "the input is not read after the loop ends");
+    assert.equal(await pool.apply(add, [1, 1]), 2);
+  });
+});
+
+test("Pool.imap() throws a task's error at its position", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    const got: number[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (
+          const v of pool.imap((x: number) => {
+            if (x === 5) throw new Error("five");
+            return x;
+          }, [0, 1, 2, 3, 4, 5, 6, 7])
+        ) got.push(v);
+      })(),
+      (e: Error) => e instanceof RemoteError && e.message === "five",
+    );
+    assert.deepEqual(got, [0, 1, 2, 3, 4]);
+  });
+});
+
+test("Pool.imap() passes on an error thrown by its input", async () => {
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    function* broken() {
+      yield 1;
+      yield 2;
+      throw new Error("input broke");
+    }
+    const got: number[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const v of pool.imap(square, broken())) got.push(v);
+      })(),
+      /input broke/,
+    );
+    assert.deepEqual(got, [1, 4]);
+  });
+});
+
+// --- scheduling ------------------------------------------------------------------
+
+test("Pool workers take tasks themselves: a slow task does not hold up the ones behind it", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    const slow = pool.applyAsync(busy, [800, "slow"]);
+    const fast = Array.from({ length: 10 }, (_, i) => pool.applyAsync(add, [i, 0]));
+    await Promise.all(fast.map((r) => r.get()));
+    assert.equal(slow.ready(), false);
+    assert.equal(await slow.get(), "slow");
+  });
+});
+
+test("Pool runs tasks on all its workers at once", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    const cells = sharedInts();
+    const idents = await pool.starmap(meet, [[cells, 2], [cells, 2]], 1);
+    assert.equal(new Set(idents).size, 2);
+  });
+});
+
+// --- faults --------------------------------------------------------------------
+
+test("Pool rejects the task of a worker that exits, starts a replacement and completes the rest", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    const others = Array.from({ length: 20 }, (_, i) => pool.applyAsync(slowSquare, [i, 5]));
+    await assert.rejects(pool.apply(exitWorker, [3]), (e: Error) => {
+      assert.match(e.message, /died while running the task/);
+      return true;
+    });
+    assert.deepEqual(await Promise.all(others.map((r) => r.get())), others.map((_, i) => i * i));
+    const cells = sharedInts();
+    const idents = await pool.starmap(meet, [[cells, 2], [cells, 2]], 1);
+    assert.equal(new Set(idents).size, 2, "two live workers again");
+  });
+});
+
+test("Pool rejects the task of a worker that crashes with an uncaught error and goes on", async () => {
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    await assert.rejects(pool.apply(crashLater), /died while running the task.*crash from a timer/s);
+    assert.equal(await pool.apply(add, [2, 2]), 4);
+  });
+});
+
+test("Pool.terminate() rejects pending tasks and stops the workers", async () => {
+  const pool = new Pool({ processes: 1, module: url });
+  const running = pool.applyAsync(busy, [60_000]);
+  const queued = pool.apply(add, [1, 2]);
+  await new Promise((r) => setTimeout(r, 50));
+  const t0 = performance.now();
+  await pool.terminate();
+  assert.ok(performance.now() - t0 < 5000);
+  await assert.rejects(running.get(), /terminated/);
+  await assert.rejects(queued, /terminated/);
+  await pool.join();
+  await pool.terminate();
+  assert.throws(() => pool.applyAsync(add, [1, 2]), { message: "Pool not running" });
+});
+
+test("Pool.close() lets submitted tasks finish; submitting afterwards throws; join() waits for the workers", async () => {
+  const pool = new Pool({ processes: 2, module: url });
+  await assert.rejects(pool.join(), { message: "Pool is still running" });
+  const rs = [1, 2, 3, 4].map((x) => pool.applyAsync(slowSquare, [x, 30]));
+  pool.close();
+  pool.close();
+  assert.throws(() => pool.applyAsync(add, [1, 2]), { message: "Pool not running" });
+  assert.throws(() => pool.mapAsync(square, [1]), { message: "Pool not running" });
+  assert.throws(() => pool.imap(square, [1]), { message: "Pool not running" });
+  await assert.rejects(pool.apply(add, [1, 2]), { message: "Pool not running" });
+  await assert.rejects(pool.map(square, [1]), { message: "Pool not running" });
+  await pool.join();
+  assert.deepEqual(rs.map((r) => r.ready()), [true, true, true, true]);
+  assert.deepEqual(await Promise.all(rs.map((r) => r.get())), [1, 4, 9, 16]);
+});
+
+test("Pool with maxTasksPerChild replaces each worker after that many tasks", async () => {
+  await withPool({ processes: 1, module: url, maxTasksPerChild: 2 }, async (pool) => {
+    const idents: number[] = [];
+    for (let i = 0; i < 6; i++) idents.push((await pool.apply(whoAmI)).ident);
+    assert.equal(new Set(idents).size, 3);
+    assert.equal(idents[0], idents[1]);
+    assert.notEqual(idents[1], idents[2]);
+  });
+});
+
+test("Pool runs the initializer with initargs once in each worker", async () => {
+  await withPool({ processes: 2, module: url, initializer: setInit, initargs: [{ ready: true }] }, async (pool) => {
+    assert.deepEqual(await pool.map(readInit, [1, 2, 3, 4], 1), [
+      { ready: true },
+      { ready: true },
+      { ready: true },
+      { ready: true },
+    ]);
+  });
+  await withPool({
+    processes: 1,
+    initializer: (v: number) => {
+      // deno-lint-ignore no-explicit-any
+      (globalThis as any).__poolInit = v;
+    },
+    initargs: [5],
+  }, async (pool) => {
+    // deno-lint-ignore no-explicit-any
+    assert.equal(await pool.apply(() => (globalThis as any).__poolInit), 5);
+  });
+});
+
+test("Pool whose initializer fails rejects its tasks instead of restarting workers for ever", async () => {
+  await withPool({ processes: 1, module: url, initializer: badInit }, async (pool) => {
+    await assert.rejects(pool.apply(add, [1, 2]), /failed to start.*initializer says no/s);
+    assert.throws(() => pool.applyAsync(add, [1, 2]), /failed to start/);
+  });
+});
+
+// --- cancellation --------------------------------------------------------------
+
+test("Pool.apply() with an aborted signal rejects with its reason and runs nothing", async () => {
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    const cells = sharedInts();
+    const reason = new Error("not wanted");
+    await assert.rejects(pool.apply(bump, [cells, 0], { signal: AbortSignal.abort(reason) }), (e) => e === reason);
+    const blocker = pool.applyAsync(busy, [300]);
+    const ac = new AbortController();
+    const queued = pool.apply(bump, [cells, 0], { signal: ac.signal });
+    ac.abort(reason);
+    await assert.rejects(queued, (e) => e === reason);
+    await blocker.get();
+    assert.equal(await pool.apply(add, [1, 1]), 2);
+    assert.equal(Atomics.load(cells, 0), 0, "the cancelled task did not run");
+    const aborted = pool.map(square, [1, 2, 3], 1, { signal: AbortSignal.abort(reason) });
+    await assert.rejects(aborted, (e) => e === reason);
+    await assert.rejects(pool.apply(add, [1, 1], { signal: 5 as unknown as AbortSignal }), TypeError);
+  });
+});
+
+test("Pool is closed by Symbol.asyncDispose (await using)", async () => {
+  let escaped: Pool;
+  {
+    await using pool = new Pool({ processes: 1 });
+    escaped = pool;
+    assert.equal(await pool.apply(() => 1), 1);
+  }
+  assert.throws(() => escaped.applyAsync(() => 1), { message: "Pool not running" });
+});
