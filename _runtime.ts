@@ -120,11 +120,18 @@ export function spawn(name: string, callbacks: SpawnCallbacks, options: SpawnOpt
     let lastError: unknown;
     w.on("message", (m: ControlMessage) => callbacks.onMessage(m));
     w.on("error", (e: unknown) => lastError = e);
-    w.on("exit", () => exit(lastError));
+    const gone = new Promise<void>((resolve) =>
+      w.on("exit", () => {
+        exit(lastError);
+        resolve();
+      })
+    );
     return {
       post: (m, transfer) => w.postMessage(m, transfer as any),
       terminate: async () => {
-        await w.terminate();
+        // Our own "exit" listener settles it too, so a worker that is
+        // already ending cannot leave terminate() pending.
+        await Promise.race([w.terminate(), gone]);
         exit();
       },
       unref: () => w.unref(),

@@ -83,5 +83,5 @@ for (let block = 0; block < 4; block++) {
 }
 report("mpjs", ours);
 report("worker", raw);
-// Deno: our threads are node:worker_threads workers (unref-able); show that peer too.
+// Deno: daemon threads (and pool workers) run on node:worker_threads there; show that peer too.
 if (rawThreads.length) report("worker_threads", rawThreads);
