@@ -455,13 +455,13 @@ test("Pool rejects the task of a worker that crashes with an uncaught error and 
 test("Pool.terminate() rejects pending tasks and stops the workers", async () => {
   const pool = new Pool({ processes: 1, module: url });
   const running = pool.applyAsync(busy, [60_000]);
-  const queued = pool.apply(add, [1, 2]);
+  const queued = assert.rejects(pool.apply(add, [1, 2]), /terminated/);
   await new Promise((r) => setTimeout(r, 50));
   const t0 = performance.now();
   await pool.terminate();
   assert.ok(performance.now() - t0 < 5000);
   await assert.rejects(running.get(), /terminated/);
-  await assert.rejects(queued, /terminated/);
+  await queued;
   await pool.join();
   await pool.terminate();
   assert.throws(() => pool.applyAsync(add, [1, 2]), { message: "Pool not running" });
