@@ -17,3 +17,15 @@ test("examples/shared_counter.ts: the locked counter is exact, the unlocked one 
   assert.equal(Number(m[2]), 2 * n - unlocked);
   assert.equal(out[2], `with a Lock: ${2 * n}`);
 });
+
+test("examples/lock_owner_died.ts: the lock of a terminated holder is taken over and reported", async () => {
+  const run = await runScript("examples/lock_owner_died.ts", [], 60_000);
+  assert.equal(run.code, 0, run.stderr);
+  assert.deepEqual(lines(run.stdout), [
+    "worker holds the lock: true",
+    "worker terminated while holding the lock",
+    "acquired; previous owner died: true",
+    "repaired 10 lost in the half-done transfer",
+    "accounts: 100, 100",
+  ]);
+});
