@@ -47,6 +47,8 @@ let budget = SPIN;
  * turn, and both would keep parking for ever.
  */
 let boosted = false;
+/** How long a boosted wait spins: halved when even that does not see the reply. */
+let boostBudget = SPIN;
 let spins = 0;
 /**
  * Checks a `timeout` option: `undefined` means "no limit"; otherwise it must
@@ -102,17 +104,23 @@ export function waitSync(cell: Int32Array, index: number, expected: number, time
  * @returns `true` when the word changed.
  */
 export function spin(cell: Int32Array, index: number, expected: number, short = false): boolean {
-  const probe = ++spins % PROBE_EVERY === 0 || boosted;
+  const boost = boosted;
   boosted = false;
-  const limit = probe ? (short ? SPIN_ASYNC * 4 : SPIN) : short ? Math.min(budget, SPIN_ASYNC) : budget;
+  const probe = ++spins % PROBE_EVERY === 0;
+  const cap = short ? SPIN_ASYNC * 4 : SPIN;
+  const limit = probe ? cap : boost ? Math.min(cap, boostBudget) : short ? Math.min(budget, SPIN_ASYNC) : budget;
   for (let i = 0; i < limit; i++) {
     if (Atomics.load(cell, index) !== expected) {
       const want = 2 * i + SPIN_MIN;
       if (want > budget || probe) budget = Math.min(SPIN, want);
+      if (boost || want > boostBudget) boostBudget = Math.min(SPIN, Math.max(boostBudget, want));
       return true;
     }
   }
   if (!short || budget <= SPIN_ASYNC) budget = Math.max(SPIN_MIN, budget >> 1);
+  // The reply to a sleeper we woke did not come while we spun: the machine
+  // is too busy for spinning to pay, so spin less after the next wake-up.
+  if (boost) boostBudget = Math.max(SPIN_MIN, boostBudget >> 1);
   return false;
 }
 
