@@ -69,13 +69,17 @@ export function produceRounds(q: Queue<Small | null>, n: number, reps: number, f
   }
 }
 
-/** Gets items until it has seen `reps` `null` sentinels, bumping `flags[2]` at each. */
-export function consumeUntilNull(q: Queue<Small | null>, reps: number, flags: Int32Array): void {
+/** Gets items until the queue is closed; a `null` ends a round: it bumps `flags[2]`. */
+export function consumeUntilClosed(q: Queue<Small | null>, flags: Int32Array): void {
   let sum = 0;
-  for (let r = 0; r < reps;) {
-    const x = q.getSync();
+  for (;;) {
+    let x: Small | null;
+    try {
+      x = q.getSync();
+    } catch {
+      break; // closed
+    }
     if (x === null) {
-      r++;
       Atomics.add(flags, 2, 1);
       Atomics.notify(flags, 2);
     } else {
@@ -133,7 +137,7 @@ async function oursManyToMany(p: number, c: number, total: number, reps: number)
   const threads = [
     ...Array.from(
       { length: c },
-      () => new Thread({ target: consumeUntilNull, args: [q, reps + 1, flags], module: import.meta.url }),
+      () => new Thread({ target: consumeUntilClosed, args: [q, flags], module: import.meta.url }),
     ),
     ...Array.from(
       { length: p },
@@ -152,6 +156,7 @@ async function oursManyToMany(p: number, c: number, total: number, reps: number)
     waitAtLeast(flags, 2, r * c);
     if (r > 1) secs.push((performance.now() - t0) / 1000);
   }
+  q.close();
   for (const t of threads) await t.join();
   return secs;
 }
