@@ -124,10 +124,14 @@ const PROBE_EVERY = 63;
 const SHORT_STRING = 256;
 /** The first ring's default capacity (bytes). */
 const DEFAULT_CAPACITY = 1 << 16;
-/** The largest ring: keeps counter differences within the int32 range. */
-const MAX_LOG2 = 30;
-/** How far a channel's buffer may grow (address space only is reserved). */
-const MAX_BYTES = 2 ** 32;
+/** The largest ring (it must also fit in {@linkcode MAX_BYTES}). */
+const MAX_LOG2 = 29;
+/**
+ * How far a channel's buffer may grow. Only address space is reserved up
+ * front, but it is finite (~128 TiB): at 1 GiB a program can hold ~60 000
+ * channels at once.
+ */
+const MAX_BYTES = 2 ** 30;
 
 /** Returned by the consumer's `recv` when no message is waiting. */
 export const NONE: unique symbol = Symbol("mpjs.spsc.none");
@@ -191,7 +195,7 @@ export class SpscChannel {
   static create(capacity: number = DEFAULT_CAPACITY): SharedArrayBuffer {
     if (!Number.isInteger(capacity) || capacity < 64 || capacity > 2 ** MAX_LOG2 || (capacity & (capacity - 1)) !== 0) {
       throw new RangeError(
-        `Cannot create a channel as 'capacity' must be a power of two from 64 to 2**30: current value is ${capacity}`,
+        `Cannot create a channel as 'capacity' must be a power of two from 64 to 2**29: current value is ${capacity}`,
       );
     }
     const buffer = new SharedArrayBuffer(DATA + capacity, { maxByteLength: MAX_BYTES });
@@ -255,14 +259,22 @@ export class SpscChannel {
     return pos + HEADER;
   }
 
-  /** Grows the buffer, leaves a `JUMP` mark at `pos` and moves to the new ring. */
+  /**
+   * Grows the buffer, leaves a `JUMP` mark at `pos` and moves to a new ring
+   * holding the `n`-byte frame: twice the old ring, or just big enough when
+   * twice does not fit in what is left of the address range.
+   */
   #jump(old: Ring, pos: number, n: number): Ring {
-    let lg = log2(old.cap) + 1;
-    while ((1 << lg) < 2 * n + HEADER && lg <= MAX_LOG2) lg++;
     const base = (this.buffer.byteLength + 63) & ~63;
+    let least = 6;
+    while (2 ** least < n + HEADER) least++;
+    let lg = Math.max(least, log2(old.cap) + 1);
+    if (lg > MAX_LOG2 || base + 2 ** lg > MAX_BYTES) lg = least;
     if (lg > MAX_LOG2 || base + 2 ** lg > MAX_BYTES) {
       throw new RangeError(
-        `Cannot send a message of ${n - HEADER} bytes: a pipe's buffer holds at most ${2 ** (MAX_LOG2 - 1)} bytes`,
+        `Cannot send a message of ${n - HEADER} bytes: the channel's buffer cannot grow to hold it (at most ${
+          MAX_BYTES / 2 ** 20
+        } MiB in all, ${(base / 2 ** 20).toFixed(0)} MiB used)`,
       );
     }
     const cap = 2 ** lg;

@@ -15,7 +15,7 @@ const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
 const env = (k: string, d: number) => Number(g.process?.env?.[k] ?? d);
 const PING_N = env("BENCH_PING_N", 50_000);
 const SMALL_N = env("BENCH_SMALL_N", 100_000);
-const BIG_N = env("BENCH_BIG_N", 64);
+const BIG_N = env("BENCH_BIG_N", 32);
 const REPS = env("BENCH_REPS", 5);
 const BIG_BYTES = 1 << 20;
 

@@ -226,6 +226,22 @@ test("a Connection buffers large and many messages without a reader (send never 
   b.close();
 });
 
+test("a 64 MiB message passes; one too large for any buffer throws RangeError and sends nothing", () => {
+  const [a, b] = Pipe();
+  const big = new Uint8Array(64 << 20);
+  big[12345] = 42;
+  a.sendBytes(big);
+  const got = b.recvBytesSync();
+  assert.equal(got.length, big.length);
+  assert.equal(got[12345], 42);
+  assert.throws(() => a.sendBytes(new ArrayBuffer(600 << 20)), RangeError);
+  a.send("still works");
+  assert.equal(b.recvSync(), "still works");
+  assert.equal(b.pollSync(), false);
+  a.close();
+  b.close();
+});
+
 test("Connection keeps order across interleaved sends and receives that grow and wrap its buffer", () => {
   const [a, b] = Pipe();
   // A seeded PRNG, so a failure can be replayed.
