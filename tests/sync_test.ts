@@ -21,6 +21,7 @@ import {
   barrierRounds,
   boundedConsume,
   boundedProduce,
+  checkHandleClasses,
   conditionConsumer,
   conditionWaiter,
   consumeSignal,
@@ -64,6 +65,21 @@ async function until(cell: Int32Array, i: number, ms = 10_000): Promise<number> 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+test("every primitive crosses to a thread nested in args and arrives as its own class over the same memory", async () => {
+  const box = {
+    locks: [new Lock(), new RLock()] as [Lock, RLock],
+    sems: new Map<string, Semaphore>([["plain", new Semaphore(2)], ["bounded", new BoundedSemaphore(1)]]),
+    more: { ev: new Event(), cond: new Condition(), barrier: new Barrier(3) },
+  };
+  const out = ints(8);
+  const t = start(checkHandleClasses, [box, out]);
+  await t.join();
+  assert.equal(t.exitCode, 0, String(t.error));
+  assert.deepEqual([...out], [1, 1, 1, 1, 1, 1, 1, 1]);
+  assert.equal(box.sems.get("bounded")!.getValue(), 0, "the thread took the permit");
+  assert.equal(box.more.ev.isSet(), true);
+});
 
 // --- Lock ----------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 // Targets for tests/sync_test.ts and tests/shared_test.ts. Workers import
 // this module by URL, so it must stay free of side effects at its top level.
 
-import type {
+import {
   Barrier,
   BoundedSemaphore,
   Condition,
@@ -10,8 +10,8 @@ import type {
   Lock,
   RLock,
   Semaphore,
-  SharedArray,
-  SharedValue,
+  type SharedArray,
+  type SharedValue,
 } from "../../mod.ts";
 
 export const url: string = import.meta.url;
@@ -288,4 +288,24 @@ export function timeoutStorm(lock: AnyLock | Semaphore, counts: Int32Array, slot
     counts[slot]++;
     lock.release();
   }
+}
+
+/** Checks that each handle nested in `box` arrived as its own class; writes 1 per match into `out`. */
+export function checkHandleClasses(
+  box: { locks: [Lock, RLock]; sems: Map<string, Semaphore>; more: { ev: Event; cond: Condition; barrier: Barrier } },
+  out: Int32Array,
+): void {
+  const checks = [
+    box.locks[0] instanceof Lock && !(box.locks[0] instanceof RLock),
+    box.locks[1] instanceof RLock,
+    box.sems.get("plain") instanceof Semaphore && !(box.sems.get("plain") instanceof BoundedSemaphore),
+    box.sems.get("bounded") instanceof BoundedSemaphore,
+    box.more.ev instanceof Event,
+    box.more.cond instanceof Condition,
+    box.more.barrier instanceof Barrier && box.more.barrier.parties === 3,
+  ];
+  checks.forEach((ok, i) => out[i] = ok ? 1 : 0);
+  // And they act on the same memory: take what the main thread left free.
+  out[7] = box.sems.get("bounded")!.acquireSync({ block: false }) ? 1 : 0;
+  box.more.ev.set();
 }
