@@ -1509,7 +1509,8 @@ export type ConditionLock = Lock | RLock;
 /**
  * Python's `multiprocessing.Condition`: lets threads wait, with a lock held,
  * until another thread notifies them. The default lock is an
- * {@linkcode RLock}.
+ * {@linkcode RLock}. Waiters are woken oldest first; up to 256 threads (or
+ * async waits) can wait on one condition at once, and one more throws.
  *
  * @example Producer and consumer
  * ```ts
