@@ -300,7 +300,7 @@ test("Lock shares fairly between two threads hammering it", async () => {
   // Measure once both run (starting a worker can take a while under test).
   while (Atomics.load(counts, 0) === 0 || Atomics.load(counts, 1) === 0) await sleep(5);
   const [a0, b0] = [Atomics.load(counts, 0), Atomics.load(counts, 1)];
-  await sleep(300);
+  await sleep(500);
   const [a, b] = [Atomics.load(counts, 0) - a0, Atomics.load(counts, 1) - b0];
   stop.set();
   for (const t of threads) await t.join();
