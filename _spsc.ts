@@ -19,9 +19,14 @@
  *   (the end mark is next), `recv()` / `recvBytes(maxLength?)` (take the next
  *   message, or return {@linkcode NONE} when there is none and {@linkcode EOF}
  *   at the end mark, which is never consumed), `waitSync(timeout)` /
- *   `wait(timeout, signal?)` (one adaptive wait for the producer, see
- *   `_wait.ts`: spin, then park; the caller loops and re-checks its own
- *   conditions, such as the producer's thread having died).
+ *   `wait(timeout, signal?)` (one wait for the producer: `waitSync` first
+ *   watches for an adaptive while, see {@linkcode SPIN_MAX_MS}, then both
+ *   wait with `_wait.ts`, spin then park; they may return early, so the
+ *   caller loops and re-checks its own conditions, such as the producer's
+ *   thread having died), `wakeConsumers()` (wake this side's parked waits,
+ *   e.g. when the caller closes its end).
+ * - Limits: a channel's buffer grows to at most {@linkcode MAX_BYTES} (1 GiB,
+ *   reserved as address space only); a single message up to ~512 MiB.
  *
  * ## Layout
  *
