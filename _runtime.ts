@@ -32,23 +32,23 @@ export const runtime: RuntimeName = g.Deno?.version?.deno
 
 type NodeWorkerThreads = typeof import("node:worker_threads");
 
-/** Spawning uses `node:worker_threads` (true) or the Web `Worker` API. */
-const useNodeWorkers = runtime === "node" || runtime === "deno";
-
-// Built-in modules are loaded only where they are used: each import costs
-// every worker start a few ms (Bun needs neither).
-/** `node:worker_threads`, on the runtimes that spawn with it. */
-const nodeWT: NodeWorkerThreads | undefined = useNodeWorkers ? await import("node:worker_threads") : undefined;
-
 /** Whether this is a Web Worker (Deno's `node:worker_threads` says "main thread" there). */
 const inWebWorker: boolean = typeof g.WorkerGlobalScope !== "undefined" && g.self instanceof g.WorkerGlobalScope;
 
+// Built-in modules are loaded only where they are used: each import costs
+// every worker start a few ms (Bun needs neither; a Deno Web Worker spawns
+// Web Workers only, since a thread's end stops its daemon threads anyway).
+/** `node:worker_threads`, where workers may be spawned with it. */
+const nodeWT: NodeWorkerThreads | undefined = runtime === "node" || (runtime === "deno" && !inWebWorker)
+  ? await import("node:worker_threads")
+  : undefined;
+
 /** Whether this is the program's main thread (not a worker). */
-export const isMainThread: boolean = runtime === "browser"
+export const isMainThread: boolean = runtime === "browser" || (runtime === "deno" && inWebWorker)
   ? !inWebWorker
   : runtime === "bun"
   ? g.Bun.isMainThread !== false
-  : nodeWT!.isMainThread && !inWebWorker;
+  : nodeWT!.isMainThread;
 
 /** Whether this thread may block with `Atomics.wait` (not a browser's main thread). */
 export const canBlock: boolean = !(runtime === "browser" && isMainThread);
@@ -115,7 +115,7 @@ export function spawn(name: string, callbacks: SpawnCallbacks, options: SpawnOpt
     exited = true;
     callbacks.onExit(error);
   };
-  if (useNodeWorkers && !(runtime === "deno" && options.keepAlive)) {
+  if (nodeWT && (runtime === "node" || !options.keepAlive)) {
     const w = new nodeWT!.Worker(workerEntry, { name } as any);
     let lastError: unknown;
     w.on("message", (m: ControlMessage) => callbacks.onMessage(m));

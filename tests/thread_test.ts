@@ -25,6 +25,7 @@ import {
   readBox,
   rejectLater,
   spinUntil,
+  startDaemonChild,
   startNested,
   throwTypeError,
   url,
@@ -487,6 +488,20 @@ test("enumerate() inside a thread lists the threads that thread started", async 
   assert.notEqual(got.innerIdent, t.ident);
   assert.equal(got.innerExitCode, 0);
   assert.equal(got.afterJoin, 0);
+});
+
+test("a thread that ends stops the daemon threads it started instead of waiting for them", async () => {
+  const box = newBox();
+  const t = new Thread({ target: startDaemonChild, args: [box, 20_000], module: url });
+  const before = performance.now();
+  t.start();
+  await t.join(15_000);
+  assert.equal(t.isAlive(), false, "the thread waited for its daemon child");
+  assert.ok(performance.now() - before < 15_000);
+  assert.equal(t.exitCode, 0, t.error?.stack);
+  const got = readBox(box) as { ident: number; alive: boolean };
+  assert.equal(got.alive, true);
+  assert.equal(typeof got.ident, "number");
 });
 
 test("cpuCount() is a positive integer", () => {

@@ -196,3 +196,10 @@ export class Failing extends Thread {
     throw new Error(this.reason);
   }
 }
+
+/** Starts a daemon thread that naps for `ms` and returns at once: its end must stop the daemon. */
+export function startDaemonChild(box: SharedArrayBuffer, ms: number): void {
+  const child = new Thread({ target: nap, args: [ms], module: url, daemon: true, name: "daemon-child" });
+  child.start();
+  writeBox(box, { ident: child.ident, alive: child.isAlive() });
+}
