@@ -60,7 +60,21 @@ const STATE_INTS = 4;
 /** How often (ms) a parked reader checks whether the writer's thread died. */
 const DEATH_CHECK_MS = 50;
 
-/** Options for {@linkcode Connection.recv} and {@linkcode Connection.recvSync}. */
+/**
+ * Options for {@linkcode Connection.recv} and {@linkcode Connection.recvSync}.
+ *
+ * @example Give up after a while
+ * ```ts
+ * import { Pipe, type RecvOptions, TimeoutError } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const [a, b] = Pipe();
+ * const options: RecvOptions = { timeout: 10, signal: AbortSignal.timeout(1000) };
+ * await assert.rejects(b.recv(options), TimeoutError);
+ * a.close();
+ * b.close();
+ * ```
+ */
 export interface RecvOptions {
   /**
    * Milliseconds to wait for a message before rejecting with `TimeoutError`.
@@ -71,7 +85,23 @@ export interface RecvOptions {
   signal?: AbortSignal;
 }
 
-/** Options for {@linkcode Connection.recvBytes} and {@linkcode Connection.recvBytesSync}. */
+/**
+ * Options for {@linkcode Connection.recvBytes} and {@linkcode Connection.recvBytesSync}.
+ *
+ * @example Refuse messages that are too long
+ * ```ts
+ * import { Pipe, type RecvBytesOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const [a, b] = Pipe();
+ * a.sendBytes(new Uint8Array(100));
+ * const options: RecvBytesOptions = { maxLength: 10, timeout: 1000 };
+ * assert.throws(() => b.recvBytesSync(options), /longer than maxLength/);
+ * assert.equal(b.recvBytesSync().length, 100); // still there
+ * a.close();
+ * b.close();
+ * ```
+ */
 export interface RecvBytesOptions extends RecvOptions {
   /**
    * The longest message accepted, in bytes: a longer one is left in the
@@ -91,7 +121,23 @@ interface ConnectionData {
   outgoing?: SharedArrayBuffer;
 }
 
-/** Bytes a message may be sent from with `sendBytes`. */
+/**
+ * What {@linkcode Connection.sendBytes} sends bytes from: a buffer or any
+ * view of one (a typed array, a `DataView`); only the view's bytes are sent.
+ *
+ * @example
+ * ```ts
+ * import { type BytesSource, Pipe } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const [a, b] = Pipe();
+ * const sources: BytesSource[] = [new ArrayBuffer(2), new Float32Array(1), new DataView(new ArrayBuffer(8), 4)];
+ * for (const s of sources) a.sendBytes(s);
+ * assert.deepEqual([0, 1, 2].map(() => b.recvBytesSync().length), [2, 4, 4]);
+ * a.close();
+ * b.close();
+ * ```
+ */
 export type BytesSource = ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
 
 /** Set by `Connection.#make` for the constructor: only `Pipe()` and moves build ends. */
