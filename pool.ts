@@ -63,6 +63,8 @@ const workerModule = new URL(
 
 /** How long (ms) the owner spins for results before it parks. */
 const SPIN_MS = 0.05;
+/** How long (ms) the owner's parked wait for results lasts before it looks around. */
+const PARK_SLICE_MS = 100;
 /** Largest size of the function definitions buffer. */
 const DEFS_MAX = 64 << 20;
 
@@ -729,15 +731,17 @@ export class Pool {
           }
         } while (!moved && performance.now() < end);
         if (moved) continue;
-        // One parked waiter at most (a put wakes one): worker deaths and
-        // terminate() are handled where they are seen, not by waking this.
+        // One parked waiter at most (a put wakes one): worker deaths,
+        // cancellations and terminate() are handled where they are seen, and
+        // the pump notices them when its slice ends (a parked wait keeps
+        // Node's event loop alive, so it must not outlive the work).
         results.itemWaiter(1);
         try {
           seq = results.itemsSeq();
           // A record the drain could not take yet (a producer growing the
           // ring holds its lock): look again shortly.
           const soon = results.size() > 0 || this.#backlog.length > 0;
-          await results.waitItems(seq, soon ? 1 : Infinity);
+          await results.waitItems(seq, soon ? 1 : PARK_SLICE_MS);
         } finally {
           results.itemWaiter(-1);
         }
