@@ -4,6 +4,7 @@
 
 import { spawn } from "node:child_process";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
@@ -19,11 +20,11 @@ export const runtime: "deno" | "bun" | "node" = g.Deno?.version?.deno ? "deno" :
 export function repoFile(path: string): string {
   const compiled = import.meta.url.endsWith(".js");
   const rel = compiled ? path.replace(/\.ts$/, ".js") : path;
-  return new URL(`../${rel}`, import.meta.url).pathname;
+  return fileURLToPath(new URL(`../${rel}`, import.meta.url));
 }
 
 /** The root directory of this copy of the repository (or of the npm build). */
-export const rootDir: string = new URL("../", import.meta.url).pathname;
+export const rootDir: string = fileURLToPath(new URL("../", import.meta.url));
 
 /** The command line that runs the script `file` with the current runtime. */
 export function commandFor(file: string, args: string[] = []): [string, string[]] {
