@@ -9,9 +9,12 @@ import {
   echo,
   echoAsync,
   idleRecv,
+  mixedMessage,
   passOn,
+  prng,
   sendAll,
   sendBlocks,
+  sendMixed,
   sendThenHang,
   sendThenThrow,
   url,
@@ -616,6 +619,32 @@ test("many small messages and 1 MiB byte messages cross threads intact and in or
   }
   assert.throws(() => r.recvBytesSync({ timeout: 20_000 }), ClosedError);
   await blocks.join();
+  r.close();
+});
+
+test("a seeded mix of message sizes crosses threads intact while the buffer grows and wraps", async () => {
+  const seed = 20261125;
+  const count = 4000;
+  const [r, w] = Pipe(false);
+  const t = new Thread({ target: sendMixed, args: [w, seed, count], module: url });
+  t.start();
+  const rnd = prng(seed);
+  for (let i = 0; i < count; i++) {
+    const expected = mixedMessage(rnd, i);
+    rnd(); // the sender's draw for its pause, to stay in step
+    const got = i % 3 === 0 ? await r.recv({ timeout: 20_000 }) : r.recvSync({ timeout: 20_000 });
+    if (expected instanceof Uint8Array) {
+      assert.ok(got instanceof Uint8Array, `message ${i} is bytes`);
+      assert.equal(got.length, expected.length, `message ${i} length`);
+      assert.equal(new DataView(got.buffer).getUint32(0), i);
+      assert.ok(got.subarray(4).every((x) => x === (i & 255)), `message ${i} content`);
+    } else {
+      assert.deepEqual(got, expected);
+    }
+  }
+  await assert.rejects(r.recv({ timeout: 20_000 }), ClosedError);
+  await t.join();
+  assert.equal(t.exitCode, 0, String(t.error));
   r.close();
 });
 

@@ -101,3 +101,37 @@ export function count(conn: Connection, n: number): void {
   for (let i = 0; i < n; i++) conn.send(i);
   conn.close();
 }
+
+/** A seeded PRNG (xorshift32), the same in the test and in the thread. */
+export function prng(seed: number): () => number {
+  let s = seed | 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 2 ** 32;
+  };
+}
+
+/** The `i`-th message of {@linkcode sendMixed}'s sequence: bytes or an object, of random size. */
+export function mixedMessage(rnd: () => number, i: number): Uint8Array | { i: number; pad: string } {
+  const size = Math.floor(rnd() ** 6 * 300_000);
+  if (rnd() < 0.5) {
+    const bytes = new Uint8Array(size + 4);
+    new DataView(bytes.buffer).setUint32(0, i);
+    bytes.fill(i & 255, 4);
+    return bytes;
+  }
+  return { i, pad: "p".repeat(size % 2000) };
+}
+
+/** Sends `count` messages of the seeded mixed sequence, pausing now and then, then returns. */
+export async function sendMixed(conn: Connection, seed: number, count: number): Promise<void> {
+  const rnd = prng(seed);
+  for (let i = 0; i < count; i++) {
+    const m = mixedMessage(rnd, i);
+    if (m instanceof Uint8Array) conn.sendBytes(m);
+    else conn.send(m);
+    if (rnd() < 0.002) await new Promise((r) => setTimeout(r, 1));
+  }
+}
