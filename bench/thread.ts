@@ -1,16 +1,19 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 // start + join of a no-op Thread vs the runtime's raw Worker (start, then
 // wait until the worker says it is done). Median µs per round, lower is better.
+// A second case ships the no-op by module export, as real programs do: the
+// worker then imports this module and, through it, the whole library.
 //   deno run -A bench/thread.ts | bun bench/thread.ts | node npm/bench/thread.js
 
 import { Worker as NodeWorker } from "node:worker_threads";
-import { Thread } from "../mod.ts";
+import { isMainThread, Thread } from "../mod.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
 const runtime = g.Deno?.version?.deno ? "deno" : g.Bun ? "bun" : "node";
 const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
 const ROUNDS = Number(g.process?.env?.BENCH_ROUNDS ?? 40);
+const BLOCKS = 4;
 const WARMUP = 3;
 
 function sleep(ms: number): Promise<void> {
@@ -23,29 +26,37 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function report(impl: string, samples: number[]): void {
-  const line = { case: "start+join no-op", impl, median: Math.round(median(samples)), unit: "µs", better: "lower" };
+function report(impl: string, samples: number[], name = "start+join no-op"): void {
+  const line = { case: name, impl, median: Math.round(median(samples)), unit: "µs", better: "lower" };
   console.log(`BENCH ${JSON.stringify(line)}`);
 }
 
 /** Times `round` (which resolves once the worker is done) and then lets the worker finish exiting. */
-async function measure(round: () => Promise<() => Promise<void>>): Promise<number[]> {
+async function measure(round: () => Promise<() => Promise<void>>, warmup: number): Promise<number[]> {
   const samples: number[] = [];
-  for (let i = 0; i < WARMUP + ROUNDS; i++) {
+  for (let i = 0; i < warmup + Math.ceil(ROUNDS / BLOCKS); i++) {
     const t0 = performance.now();
     const settle = await round();
     const dt = (performance.now() - t0) * 1000;
-    if (i >= WARMUP) samples.push(dt);
+    if (i >= warmup) samples.push(dt);
     await settle();
     await sleep(5);
   }
   return samples;
 }
 
-function noop(): void {}
+/** The no-op target (exported: the module-target case ships it by name). */
+export function noop(): void {}
 
 async function threadRound(): Promise<() => Promise<void>> {
   const t = new Thread({ target: noop });
+  t.start();
+  await t.join();
+  return () => Promise.resolve();
+}
+
+async function moduleThreadRound(): Promise<() => Promise<void>> {
+  const t = new Thread({ target: noop, module: import.meta.url });
   t.start();
   await t.join();
   return () => Promise.resolve();
@@ -69,19 +80,25 @@ function nodeWorkerRound(): Promise<() => Promise<void>> {
   });
 }
 
-// Alternate the implementations so that drift in machine load hits both.
-const ours: number[] = [];
-const raw: number[] = [];
-const rawThreads: number[] = [];
-for (let block = 0; block < 4; block++) {
-  ours.push(...await measure(threadRound));
-  if (runtime === "node") raw.push(...await measure(nodeWorkerRound));
-  else {
-    raw.push(...await measure(webWorkerRound));
-    if (runtime === "deno") rawThreads.push(...await measure(nodeWorkerRound));
+if (isMainThread) {
+  // Alternate the implementations so that drift in machine load hits all.
+  const ours: number[] = [];
+  const ourModule: number[] = [];
+  const raw: number[] = [];
+  const rawThreads: number[] = [];
+  for (let block = 0; block < BLOCKS; block++) {
+    const warmup = block === 0 ? WARMUP : 0;
+    ours.push(...await measure(threadRound, warmup));
+    ourModule.push(...await measure(moduleThreadRound, warmup));
+    if (runtime === "node") raw.push(...await measure(nodeWorkerRound, warmup));
+    else {
+      raw.push(...await measure(webWorkerRound, warmup));
+      if (runtime === "deno") rawThreads.push(...await measure(nodeWorkerRound, warmup));
+    }
   }
+  report("mpjs", ours);
+  report("worker", raw);
+  // Deno: daemon threads (and pool workers) run on node:worker_threads there; show that peer too.
+  if (rawThreads.length) report("worker_threads", rawThreads);
+  report("mpjs", ourModule, "start+join no-op, target by module export");
 }
-report("mpjs", ours);
-report("worker", raw);
-// Deno: daemon threads (and pool workers) run on node:worker_threads there; show that peer too.
-if (rawThreads.length) report("worker_threads", rawThreads);
