@@ -411,13 +411,15 @@ export class Ring {
 
   #putLocked(bytes: Uint8Array, kind: number, wait: boolean): number {
     const c = this.#cells;
-    if (Atomics.load(c, CLOSED) === 1) return CLOSED_R;
-    const puts = Atomics.load(c, PUTS);
+    // Plain reads of what only PLOCK holders write: taking the lock (an
+    // Atomics.compareExchange) orders them after the last holder's writes.
+    if (c[CLOSED] === 1) return CLOSED_R;
+    const puts = c[PUTS];
     if (this.maxsize > 0 && ((puts - Atomics.load(c, GETS)) | 0) >= this.maxsize) return FULL;
     const len = bytes.length;
     const rec = recordBytes(len);
-    const tail = Atomics.load(c, TAIL);
-    let cap = Atomics.load(c, CAP);
+    const tail = c[TAIL];
+    let cap = c[CAP];
     if (cap - ((tail - Atomics.load(c, HEAD)) >>> 0) < rec) {
       if (rec > MAX_CAP) return FULL;
       const grown = this.#grow(tail, rec, wait);
@@ -521,9 +523,10 @@ export class Ring {
 
   #takeLocked(): Taken | undefined {
     const c = this.#cells;
-    const head = Atomics.load(c, HEAD);
+    // Plain reads of what only CLOCK holders write (CAP too: a grower holds both locks).
+    const head = c[HEAD];
     if (head === Atomics.load(c, TAIL)) return undefined;
-    const cap = Atomics.load(c, CAP);
+    const cap = c[CAP];
     const at = (head >>> 0) % cap;
     const data = this.#area(cap);
     const len = this.#dataWords[at >> 2];
@@ -538,7 +541,7 @@ export class Ring {
       if (first < len) out.set(data.subarray(0, len - first), first);
     }
     if (!isIdentAlive(selfIdent())) throw terminated();
-    const gets = Atomics.load(c, GETS);
+    const gets = c[GETS];
     const end = (head + recordBytes(len)) | 0;
     Atomics.store(c, C_END, end);
     Atomics.store(c, C_CNT, (gets + 1) | 0);

@@ -18,6 +18,8 @@ const BIG_N = env("BENCH_BIG_N", 12);
 const MPMC_N = env("BENCH_MPMC_N", 200_000);
 const REPS = env("BENCH_REPS", 5);
 const BIG_BYTES = 16 * 1024 * 1024;
+/** Which cases to run (comma-separated: small, big, mpmc); all by default. */
+const CASES: string = g.process?.env?.BENCH_CASES ?? "small,big,mpmc";
 
 type Small = { i: number; s: string };
 
@@ -171,19 +173,25 @@ if (isMainThread) {
   const perSec = (n: number) => (s: number) => n / s;
   const gbPerSec = (n: number) => (s: number) => (n * BIG_BYTES) / s / 1e9;
 
-  report("1→1 small {i,s}", "mpjs", (await oursOneToOne(SMALL_N, REPS, small)).map(perSec(SMALL_N)), "items/s");
-  report(
-    "1→1 small {i,s}",
-    "postMessage",
-    (await postMessageOneToOne(SMALL_N, REPS, small)).map(perSec(SMALL_N)),
-    "items/s",
-  );
-  report("1→1 16 MiB Float64Array", "mpjs", (await oursOneToOne(BIG_N, 3, big)).map(gbPerSec(BIG_N)), "GB/s");
-  report(
-    "1→1 16 MiB Float64Array",
-    "postMessage",
-    (await postMessageOneToOne(BIG_N, 3, big)).map(gbPerSec(BIG_N)),
-    "GB/s",
-  );
-  report("4×4 small {i,s}", "mpjs", (await oursManyToMany(4, 4, MPMC_N, 3)).map(perSec(MPMC_N)), "items/s");
+  if (CASES.includes("small")) {
+    report("1→1 small {i,s}", "mpjs", (await oursOneToOne(SMALL_N, REPS, small)).map(perSec(SMALL_N)), "items/s");
+    report(
+      "1→1 small {i,s}",
+      "postMessage",
+      (await postMessageOneToOne(SMALL_N, REPS, small)).map(perSec(SMALL_N)),
+      "items/s",
+    );
+  }
+  if (CASES.includes("big")) {
+    report("1→1 16 MiB Float64Array", "mpjs", (await oursOneToOne(BIG_N, 3, big)).map(gbPerSec(BIG_N)), "GB/s");
+    report(
+      "1→1 16 MiB Float64Array",
+      "postMessage",
+      (await postMessageOneToOne(BIG_N, 3, big)).map(gbPerSec(BIG_N)),
+      "GB/s",
+    );
+  }
+  if (CASES.includes("mpmc")) {
+    report("4×4 small {i,s}", "mpjs", (await oursManyToMany(4, 4, MPMC_N, 3)).map(perSec(MPMC_N)), "items/s");
+  }
 }

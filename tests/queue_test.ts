@@ -467,18 +467,18 @@ test("a producer terminated in the middle of put leaves the queue usable and los
     const t = new Thread({ target: putForever, args: [q, size, done], module: url });
     t.start();
     const got: number[] = [];
-    const take = () => {
-      const a = q.getSync({ timeout: 20 });
+    const take = (timeout: number) => {
+      const a = q.getSync({ timeout });
       got.push(checkBigItem(a, size));
     };
     await eventually(() => Atomics.load(done, 0) >= 2, 30_000);
-    for (let k = 0; k < 3 + round * 2; k++) take();
+    for (let k = 0; k < 3 + round * 2; k++) take(10_000);
     await sleep(round * 3);
     await t.terminate();
     const completed = Atomics.load(done, 0);
     for (;;) {
       try {
-        take();
+        take(300); // long enough for a put that was being published
       } catch (e) {
         if (e instanceof EmptyError) break;
         throw e;
