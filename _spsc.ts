@@ -120,11 +120,14 @@ const EOF_MARK = 0x42;
  * enough to ride out a hiccup on the other side; when watching does not pay
  * (an idle producer, or more busy threads than cores, where the watch takes
  * the CPU the producer needs), the watch halves at each park down to the
- * minimum, with a full-length probe every `PROBE_EVERY + 1` waits.
+ * minimum, with a full-length probe every 64 waits, or rarer (down to one
+ * in 4096) while probes fail, so that they do not weigh on the tail.
  */
 const SPIN_MAX_MS = 0.5;
 const SPIN_MIN_MS = 0.005;
-const PROBE_EVERY = 63;
+/** Probe when `waits & mask` is 0: first every 64 waits, at most every 4096. */
+const PROBE_FIRST = 63;
+const PROBE_LAST = 4095;
 /** Strings up to this many UTF-16 units travel as raw units, longer ones through the codec. */
 const SHORT_STRING = 256;
 /** The first ring's default capacity (bytes). */
@@ -186,8 +189,9 @@ export class SpscChannel {
   #wSeen = 0;
   /** How long the next blocking wait watches before it parks (ms). */
   #spin = SPIN_MAX_MS;
-  /** Blocking waits so far, for the probes. */
+  /** Blocking waits so far, and how often they probe, see {@linkcode SPIN_MAX_MS}. */
   #waits = 0;
+  #probeMask = PROBE_FIRST;
   /** Payload offset (in the consumer's ring) and length of the frame at `#r`, set by `#peek`. */
   #off = 0;
   #len = 0;
@@ -533,17 +537,23 @@ export class SpscChannel {
     const seen = this.#r | 0;
     if (Atomics.load(h, W) !== seen) return;
     const t0 = now();
-    const probe = (++this.#waits & PROBE_EVERY) === 0;
+    const probe = (++this.#waits & this.#probeMask) === 0;
     const spin = Math.min(timeout, probe ? SPIN_MAX_MS : this.#spin);
     do {
       for (let i = 0; i < 64; i++) {
         if (Atomics.load(h, W) !== seen) {
-          this.#spin = probe ? SPIN_MAX_MS : Math.min(SPIN_MAX_MS, this.#spin * 2);
+          if (probe) {
+            this.#spin = SPIN_MAX_MS;
+            this.#probeMask = PROBE_FIRST;
+          } else {
+            this.#spin = Math.min(SPIN_MAX_MS, this.#spin * 2);
+          }
           return;
         }
       }
     } while (now() - t0 < spin);
     this.#spin = Math.max(SPIN_MIN_MS, this.#spin / 2);
+    if (probe) this.#probeMask = Math.min(PROBE_LAST, this.#probeMask * 2 + 1);
     Atomics.add(h, R_WAIT, 1);
     try {
       waitSync(h, W, seen, Math.max(0, timeout - (now() - t0)));
