@@ -373,6 +373,8 @@ export class Pool {
   #slots: (Slot | undefined)[];
   #live = 0;
   #feeders = 0;
+  /** The `imap` feeders still reading their input, to push on at `close()`. */
+  #feedAll = new Set<() => Promise<void>>();
   #stopsSent = false;
   #pumping = false;
   #refd = false;
@@ -1188,6 +1190,7 @@ export class Pool {
     const endInput = () => {
       if (inputDone) return;
       inputDone = true;
+      this.#feedAll.delete(feed);
       this.#feeders--;
       this.#maybeStop();
     };
@@ -1198,7 +1201,9 @@ export class Pool {
       if (feeding) return;
       feeding = true;
       try {
-        while (!inputDone && !stopped && submitted - consumed < window) {
+        // Once the pool is closed the input is read to its end, as Python's
+        // task handler does, so join() does not wait for the consumer.
+        while (!inputDone && !stopped && (submitted - consumed < window || this.#state === CLOSE)) {
           const chunk: unknown[] = [];
           while (chunk.length < size) {
             const step = isAsync ? await source.next() : source.next() as IteratorResult<unknown>;
@@ -1250,6 +1255,7 @@ export class Pool {
         }
       }
     };
+    this.#feedAll.add(feed);
     void feed();
 
     const iterator: AsyncIterableIterator<R> = {
@@ -1307,12 +1313,14 @@ export class Pool {
 
   /**
    * Stops accepting tasks; the workers exit once the tasks already
-   * submitted are done (running `imap` iterators are read to their end or
-   * returned first). Idempotent.
+   * submitted are done. The inputs of running `imap` iterators are then
+   * read to their end (as Python does), their results kept for the
+   * consumer. Idempotent.
    */
   close(): void {
     if (this.#state !== RUN) return;
     this.#state = CLOSE;
+    for (const feed of [...this.#feedAll]) void feed();
     this.#maybeStop();
   }
 

@@ -373,6 +373,21 @@ test("Pool.imap() streams an endless generator with bounded read-ahead", async (
   });
 });
 
+test("Pool.close() reads the rest of a running imap's input, so join() returns and the results stay", async () => {
+  const pool = new Pool({ processes: 1, module: url });
+  try {
+    const items = Array.from({ length: 300 }, (_, i) => i);
+    const it = pool.imap(square, items);
+    pool.close();
+    await pool.join();
+    const got: number[] = [];
+    for await (const v of it) got.push(v);
+    assert.deepEqual(got, items.map((x) => x * x));
+  } finally {
+    await pool.terminate();
+  }
+});
+
 test("Pool.imap() throws a task's error at its position", async () => {
   await withPool({ processes: 2, module: url }, async (pool) => {
     const got: number[] = [];
