@@ -75,6 +75,20 @@ export class Downloader extends mp.Process {
 
 // --- the sections of the tour --------------------------------------------------
 
+/** Answers each "ping" on its end of a pipe with "pong", until the other end closes. */
+export function ponger(conn: mp.Connection<string>): void {
+  for (;;) {
+    let msg: string;
+    try {
+      msg = conn.recvSync(); // blocks this worker thread, not the main one
+    } catch (error) {
+      if (error instanceof mp.ClosedError) return; // the other end closed: Python's EOFError
+      throw error;
+    }
+    conn.send(msg === "ping" ? "pong" : `? ${msg}`);
+  }
+}
+
 const here = import.meta.url;
 
 function shared(n: number): Int32Array {
@@ -159,6 +173,26 @@ async function whoIsRunning(): Promise<void> {
   await Promise.all(ps.map((p) => p.terminate()));
 }
 
+/** `Pipe()`: two connected ends; one moves to a process, and the two talk. */
+async function pipePingPong(): Promise<void> {
+  const [conn, theirs] = mp.Pipe<string>();
+  const p = new mp.Process({ target: ponger, args: [theirs], module: here });
+  p.start();
+  conn.send("ping");
+  console.log(`  sent ping, got ${await conn.recv()}`);
+  const rounds = 20_000;
+  const started = performance.now();
+  for (let i = 0; i < rounds; i++) {
+    conn.send("ping");
+    conn.recvSync();
+  }
+  const ms = performance.now() - started;
+  console.log(`  ${rounds} more round trips in ${Math.round(ms)} ms (${(ms * 1000 / rounds).toFixed(1)} µs each)`);
+  conn.close();
+  await p.join();
+  console.log(`  closed our end: the process saw the pipe end and exited with code ${p.exitCode}`);
+}
+
 /**
  * The tour, in order. Sections for the other modules go here as they land,
  * each in its own function like the ones above:
@@ -174,7 +208,7 @@ const sections: [title: string, run: () => Promise<void>][] = [
   ["Globals are not shared between processes", notShared],
   ["Real work: counting primes on every CPU", parallelPrimes],
   // Queue producer/consumer section: added with queue.ts's part of the tour.
-  // Pipe ping-pong section: added with pipe.ts's part of the tour.
+  ["Pipe: ping-pong between two processes", pipePingPong],
   // Pool map section: added with pool.ts's part of the tour.
 ];
 

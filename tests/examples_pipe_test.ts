@@ -26,3 +26,12 @@ test("examples/pipe_ping_pong.ts: each ping gets its pong, and the worker ends w
   assert.equal(out[4], "worker finished with exit code 0");
   assert.equal(out.length, 5);
 });
+
+test("examples/demo.ts: the Pipe section plays ping-pong with a process and ends it by closing the pipe", async () => {
+  const out = await run("examples/demo.ts");
+  const at = out.findIndex((l) => /^\d+\. Pipe: ping-pong between two processes$/.test(l));
+  assert.ok(at >= 0, out.join("\n"));
+  assert.equal(out[at + 1], "  sent ping, got pong");
+  assert.match(out[at + 2], /^ {2}20000 more round trips in \d+ ms \([\d.]+ µs each\)$/);
+  assert.equal(out[at + 3], "  closed our end: the process saw the pipe end and exited with code 0");
+});
