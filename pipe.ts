@@ -567,11 +567,11 @@ export class Connection<T = unknown> {
     assertCanBlock(`Connection.${what}`);
     const deadline = ms === Infinity ? Infinity : now() + ms;
     for (;;) {
+      got = this.#arrived(channel, maxLength, bytes);
+      if (got !== NONE) return got;
       const left = deadline - now();
       if (left <= 0) throw timeoutError(`Connection.${what}`, ms);
       channel.waitSync(Math.min(left, DEATH_CHECK_MS));
-      got = this.#arrived(channel, maxLength, bytes);
-      if (got !== NONE) return got;
     }
   }
 

@@ -527,6 +527,7 @@ test("when the thread holding the other end returns, recv gets what it sent, the
   await t.join();
   assert.deepEqual([await here.recv(), here.recvSync(), await here.recv()], [1, 2, 3]);
   await assert.rejects(here.recv({ timeout: 20_000 }), ClosedError);
+  assert.throws(() => here.recvSync({ timeout: 20_000 }), ClosedError);
   assert.throws(() => here.send("gone"), ClosedError);
   here.close();
 });
