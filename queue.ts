@@ -74,6 +74,14 @@ export interface QueueJoinOptions {
 
 // ---- shared between Queue and SimpleQueue ------------------------------------
 
+/**
+ * A parked getter or putter re-checks at least this often (ms). Wake-ups
+ * are not lost, but one can be spent on a waiter whose thread is terminated
+ * right after it was woken; the re-check bounds how long another waiter can
+ * then sleep next to an item (or room). Costs nothing measurable when idle.
+ */
+const RECHECK = 1000;
+
 interface Checked {
   block: boolean;
   ms: number;
@@ -152,7 +160,7 @@ function putSync(ring: Ring, item: unknown, options: QueuePutOptions | undefined
       if (status === CLOSED_R) throw closedForPut(item);
       const left = end - now();
       if (left <= 0) throw new FullError();
-      ring.waitSpaceSync(seq, left);
+      ring.waitSpaceSync(seq, Math.min(left, RECHECK));
     }
   } finally {
     ring.spaceWaiter(-1);
@@ -193,7 +201,7 @@ async function putAsync(ring: Ring, item: unknown, options: QueuePutOptions | un
         waiting = true;
         continue; // re-check once registered, so no wake-up is missed
       }
-      await ring.waitSpace(seq, left, signal);
+      await ring.waitSpace(seq, Math.min(left, RECHECK), signal);
     }
   } finally {
     if (waiting) ring.spaceWaiter(-1);
@@ -223,7 +231,7 @@ function getSync(ring: Ring, options: QueueGetOptions | undefined, what: string)
       if (r !== EMPTY) return got(r);
       const left = end - now();
       if (left <= 0) throw new EmptyError();
-      ring.waitItemsSync(seq, left);
+      ring.waitItemsSync(seq, Math.min(left, RECHECK));
     }
   } finally {
     ring.itemWaiter(-1);
@@ -251,7 +259,7 @@ async function getAsync(ring: Ring, options: QueueGetOptions | undefined, what: 
       } else {
         const left = end - now();
         if (left <= 0) throw new EmptyError();
-        await ring.waitItems(seq, left, signal);
+        await ring.waitItems(seq, Math.min(left, RECHECK), signal);
       }
       if (signal?.aborted) throw signal.reason;
       seq = ring.itemsSeq();
