@@ -114,8 +114,8 @@ export interface AsyncResultCallbacks<R> {
 export class AsyncResult<R = unknown> {
   #state: 0 | 1 | 2 = 0;
   #value: unknown;
-  #waiters: (() => void)[] = [];
-  #callbacks: AsyncResultCallbacks<R>;
+  #waiters: (() => void)[] | undefined;
+  #callbacks: AsyncResultCallbacks<R> | undefined;
 
   static {
     settleResult = (result, ok, value) => result.#settle(ok, value);
@@ -126,8 +126,8 @@ export class AsyncResult<R = unknown> {
    *
    * @param callbacks Called when the result settles.
    */
-  constructor(callbacks: AsyncResultCallbacks<R> = {}) {
-    this.#callbacks = callbacks;
+  constructor(callbacks?: AsyncResultCallbacks<R>) {
+    if (callbacks?.callback || callbacks?.errorCallback) this.#callbacks = callbacks;
   }
 
   #settle(ok: boolean, value: unknown): void {
@@ -135,8 +135,9 @@ export class AsyncResult<R = unknown> {
     this.#state = ok ? 1 : 2;
     this.#value = value;
     const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const w of waiters) w();
+    this.#waiters = undefined;
+    if (waiters) { for (const w of waiters) w(); }
+    if (!this.#callbacks) return;
     const cb = ok ? this.#callbacks.callback : this.#callbacks.errorCallback;
     if (cb) {
       try {
@@ -188,10 +189,10 @@ export class AsyncResult<R = unknown> {
         if (this.#state === 1) resolve(this.#value as R);
         else reject(this.#value);
       };
-      this.#waiters.push(w);
+      (this.#waiters ??= []).push(w);
       if (ms !== Infinity) {
         timer = setTimeout(() => {
-          this.#waiters = this.#waiters.filter((x) => x !== w);
+          this.#waiters = this.#waiters?.filter((x) => x !== w);
           reject(new TimeoutError(`AsyncResult.get() timed out after ${ms} ms`));
         }, ms);
       }
@@ -220,10 +221,10 @@ export class AsyncResult<R = unknown> {
         if (timer !== undefined) clearTimeout(timer);
         resolve();
       };
-      this.#waiters.push(w);
+      (this.#waiters ??= []).push(w);
       if (ms !== Infinity) {
         timer = setTimeout(() => {
-          this.#waiters = this.#waiters.filter((x) => x !== w);
+          this.#waiters = this.#waiters?.filter((x) => x !== w);
           resolve();
         }, ms);
       }
@@ -369,6 +370,7 @@ export class Pool {
   #jobs = new Map<number, Settle>();
   #byMessage = new Map<number, Packed>();
   #backlog: Uint8Array[] = [];
+  #putBytes = (bytes: Uint8Array): void => this.#put(bytes);
   #nextId = 1;
   #slots: (Slot | undefined)[];
   #live = 0;
@@ -378,6 +380,7 @@ export class Pool {
   #stopsSent = false;
   #pumping = false;
   #refd = false;
+  #unrefTimer: ReturnType<typeof setTimeout> | undefined;
   #joining = 0;
   #exitWaiters: (() => void)[] = [];
   #broken: Error | undefined;
@@ -566,10 +569,26 @@ export class Pool {
     return new Error("the worker exited");
   }
 
-  /** Workers keep the program alive only while the pool has work or is being joined. */
+  /**
+   * Workers keep the program alive only while the pool has work or is being
+   * joined. Going idle lets go after a moment, not at once, so that a caller
+   * awaiting one task after another does not flip every worker's ref twice
+   * per task.
+   */
   #updateRef(): void {
     const want = this.#jobs.size > 0 || this.#joining > 0;
-    if (want === this.#refd) return;
+    if (want) {
+      if (!this.#refd) this.#setRef(true);
+      return;
+    }
+    if (!this.#refd || this.#unrefTimer !== undefined) return;
+    this.#unrefTimer = setTimeout(() => {
+      this.#unrefTimer = undefined;
+      if (this.#jobs.size === 0 && this.#joining === 0) this.#setRef(false);
+    }, 1);
+  }
+
+  #setRef(want: boolean): void {
     this.#refd = want;
     for (const s of this.#slots) {
       if (!s || s.exited) continue;
@@ -638,7 +657,7 @@ export class Pool {
   #submit(kind: number, fnId: number, payload: unknown, rename: (e: unknown) => unknown, settle: Settle): number {
     const id = this.#nextId;
     this.#nextId = id >= 0x7fff_fff0 ? 1 : id + 1;
-    const put = (bytes: Uint8Array) => this.#put(bytes);
+    const put = this.#putBytes;
     try {
       encodeWith([kind, id, fnId, payload], "task", put, detectHandles);
     } catch (error) {
@@ -697,7 +716,10 @@ export class Pool {
     for (;;) {
       const t = this.#results.take(false);
       if (typeof t === "number") break;
-      const [id, status, value] = decodeReused(t.bytes, t.length) as [number, number, unknown];
+      const record = decodeReused(t.bytes, t.length) as unknown[];
+      const id = record[0] as number;
+      const status = record[1] as number;
+      const value = record[2];
       n++;
       const settle = this.#jobs.get(id);
       if (!settle) continue;
@@ -804,38 +826,47 @@ export class Pool {
     args?: A,
     options?: AsyncTaskOptions<Awaited<R>>,
   ): AsyncResult<Awaited<R>> {
+    let result: AsyncResult<Awaited<R>> | undefined;
+    this.#apply(fn as AnyFn, args, options, "applyAsync", () => {
+      const r = new AsyncResult<Awaited<R>>(options ?? undefined);
+      result = r;
+      return (ok, value) => settleResult(r, ok, value);
+    });
+    return result!;
+  }
+
+  /**
+   * Checks and submits one `fn(...args)` task. `start` is called once the
+   * checks pass and gives the function that receives the outcome.
+   */
+  #apply(fn: AnyFn, args: unknown, options: TaskOptions | undefined, what: string, start: () => Settle): void {
     this.#checkRunning();
-    this.#checkFn(fn, "applyAsync");
+    this.#checkFn(fn, what);
     if (args !== undefined && !Array.isArray(args)) {
-      throw new TypeError(`Cannot applyAsync as 'args' must be an array: current value is ${show(args)}`);
+      throw new TypeError(`Cannot ${what} as 'args' must be an array: current value is ${show(args)}`);
     }
-    const signal = this.#checkSignal(options, "applyAsync");
-    const result = new AsyncResult<Awaited<R>>(options ?? {});
+    const signal = this.#checkSignal(options, what);
+    const fnId = this.#fnId(fn);
+    let settle = start();
     if (signal?.aborted) {
-      settleResult(result, false, signal.reason);
-      return result;
+      settle(false, signal.reason);
+      return;
     }
-    const fnId = this.#fnId(fn as AnyFn);
-    let settle: Settle = (ok, value) => settleResult(result, ok, value);
+    if (!signal) {
+      this.#submit(APPLY, fnId, args ?? [], renameArgs, settle);
+      return;
+    }
     let id = 0;
-    if (signal) {
-      const onAbort = () => {
-        if (this.#cancel(id)) settleResult(result, false, signal.reason);
-      };
-      const inner = settle;
-      settle = (ok, value) => {
-        signal.removeEventListener("abort", onAbort);
-        inner(ok, value);
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-    }
-    try {
-      id = this.#submit(APPLY, fnId, args ?? [], renameArgs, settle);
-    } catch (error) {
-      settle = () => {};
-      throw error;
-    }
-    return result;
+    const onAbort = () => {
+      if (this.#cancel(id)) settle(false, signal.reason);
+    };
+    const inner = settle;
+    settle = (ok, value) => {
+      signal.removeEventListener("abort", onAbort);
+      inner(ok, value);
+    };
+    id = this.#submit(APPLY, fnId, args ?? [], renameArgs, settle);
+    signal.addEventListener("abort", onAbort, { once: true });
   }
 
   /**
@@ -857,11 +888,13 @@ export class Pool {
    * ```
    */
   apply<A extends unknown[], R>(fn: (...args: A) => R, args?: A, options?: TaskOptions): Promise<Awaited<R>> {
-    try {
-      return this.applyAsync(fn, args, options).get();
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    // A throw in the executor rejects the Promise: nothing throws synchronously.
+    return new Promise<Awaited<R>>((resolve, reject) => {
+      this.#apply(fn as AnyFn, args, options, "apply", () => (ok, value) => {
+        if (ok) resolve(value as Awaited<R>);
+        else reject(value);
+      });
+    });
   }
 
   // ---- map ------------------------------------------------------------------
@@ -899,7 +932,7 @@ export class Pool {
     this.#checkIterable(iterable, what);
     this.#checkChunksize(chunksize, what);
     const signal = this.#checkSignal(options, what);
-    const result = new AsyncResult<R[]>(options ?? {});
+    const result = new AsyncResult<R[]>(options ?? undefined);
     if (signal?.aborted) {
       settleResult(result, false, signal.reason);
       return result;
@@ -1332,6 +1365,8 @@ export class Pool {
   terminate(): Promise<void> {
     if (this.#terminating) return this.#terminating;
     this.#state = TERMINATE;
+    clearTimeout(this.#unrefTimer);
+    this.#unrefTimer = undefined;
     const error = new Error("Pool was terminated before the task finished");
     const jobs = [...this.#jobs.values()];
     this.#jobs.clear();
