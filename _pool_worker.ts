@@ -69,6 +69,9 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
   const defs = new Uint8Array(config.defs);
   const loaded: (Loaded | Promise<Loaded>)[] = [];
   let defsRead = 0;
+  const putBytes = (bytes: Uint8Array): void => {
+    results.put(bytes, 0, true);
+  };
   const argsWaiters = new Map<number, (reply: ArgsReply) => void>();
   const port = parentPort();
   port.onMessage((m) => {
@@ -143,39 +146,85 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
             payload = reply.data;
           }
         }
-        if (!skip) await runTask(kind & ~BY_MESSAGE, id, record[2], payload);
+        if (!skip) {
+          const running = runTask(kind & ~BY_MESSAGE, id, record[2], payload);
+          if (running) await running;
+        }
       }
       Atomics.store(cells, slot + CURRENT, 0);
       if (config.maxTasks > 0 && ++done >= config.maxTasks) return;
     }
   }
 
-  async function runTask(kind: number, id: number, fnId: number, payload: unknown): Promise<void> {
-    let f: Loaded | undefined;
+  /** Runs one task; returns a Promise only when something had to be awaited. */
+  function runTask(kind: number, id: number, fnId: number, payload: unknown): void | Promise<void> {
+    let got: Loaded | Promise<Loaded>;
+    try {
+      got = load(fnId);
+    } catch (error) {
+      return putFailure(id, error);
+    }
+    if (got instanceof Promise) {
+      return got.then((f) => runWith(f, kind, id, payload), (error) => putFailure(id, error));
+    }
+    return runWith(got, kind, id, payload);
+  }
+
+  function runWith(f: Loaded, kind: number, id: number, payload: unknown): void | Promise<void> {
+    const fn = f.fn;
     let value: unknown;
     try {
-      const got = load(fnId);
-      f = got instanceof Promise ? await got : got;
-      const fn = f.fn;
       if (kind === APPLY) {
         value = fn(...payload as unknown[]);
-        if (isThenable(value)) value = await value;
+        if (isThenable(value)) {
+          return Promise.resolve(value).then((v) => putResult(id, v), (error) => fail(f, id, error));
+        }
       } else {
-        const items = payload as unknown[];
+        const items = payload as ArrayLike<unknown>;
         const out = new Array(items.length);
         for (let i = 0; i < items.length; i++) {
-          let r = kind === MAP ? fn(items[i]) : fn(...items[i] as unknown[]);
-          if (isThenable(r)) r = await r;
+          const r = kind === MAP ? fn(items[i]) : fn(...items[i] as unknown[]);
+          if (isThenable(r)) return finishChunk(f, kind, id, items, out, i, r);
           out[i] = r;
         }
         value = asNumbers(out) ?? out;
       }
     } catch (error) {
-      putFailure(id, f?.bySource ? explainMissingVariable(error, f.name, "Pool") : error);
-      return;
+      return fail(f, id, error);
     }
+    putResult(id, value);
+  }
+
+  /** The rest of a chunk, once one of its items returned a Promise. */
+  async function finishChunk(
+    f: Loaded,
+    kind: number,
+    id: number,
+    items: ArrayLike<unknown>,
+    out: unknown[],
+    at: number,
+    pending: PromiseLike<unknown>,
+  ): Promise<void> {
     try {
-      encodeWith([id, OK, value], "r", (bytes) => results.put(bytes, 0, true), refuseHandles);
+      out[at] = await pending;
+      for (let i = at + 1; i < items.length; i++) {
+        let r = kind === MAP ? f.fn(items[i]) : f.fn(...items[i] as unknown[]);
+        if (isThenable(r)) r = await r;
+        out[i] = r;
+      }
+    } catch (error) {
+      return fail(f, id, error);
+    }
+    putResult(id, asNumbers(out) ?? out);
+  }
+
+  function fail(f: Loaded, id: number, error: unknown): void {
+    putFailure(id, f.bySource ? explainMissingVariable(error, f.name, "Pool") : error);
+  }
+
+  function putResult(id: number, value: unknown): void {
+    try {
+      encodeWith([id, OK, value], "r", putBytes, refuseHandles);
     } catch (error) {
       // The return value cannot cross (a function, a class instance, …).
       if (error instanceof TypeError) {
@@ -186,7 +235,7 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
   }
 
   function putFailure(id: number, error: unknown): void {
-    encodeWith([id, FAILED, RemoteError.describe(error)], "error", (bytes) => results.put(bytes, 0, true));
+    encodeWith([id, FAILED, RemoteError.describe(error)], "error", putBytes);
   }
 }
 
