@@ -582,6 +582,7 @@ export class Pool {
       return;
     }
     if (!this.#refd || this.#unrefTimer !== undefined) return;
+    if (this.#state === TERMINATE) return this.#setRef(false);
     this.#unrefTimer = setTimeout(() => {
       this.#unrefTimer = undefined;
       if (this.#jobs.size === 0 && this.#joining === 0) this.#setRef(false);
@@ -1380,8 +1381,13 @@ export class Pool {
       stopping.push(slot.handle.terminate().then(() => this.#onWorkerExit(slot, undefined)));
     }
     for (const settle of jobs) settle(false, error);
+    // Stopping workers keep the program alive until they have stopped.
+    this.#joining++;
     this.#updateRef();
-    this.#terminating = Promise.all(stopping).then(() => {});
+    this.#terminating = Promise.all(stopping).then(() => {
+      this.#joining--;
+      this.#updateRef();
+    });
     return this.#terminating;
   }
 
