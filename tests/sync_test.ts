@@ -53,7 +53,7 @@ function start(target: (...args: any[]) => unknown, args: unknown[]): Thread {
 }
 
 /** Waits (without blocking the event loop) until `cell[i]` is non-zero; returns it. */
-async function until(cell: Int32Array, i: number, ms = 10_000): Promise<number> {
+async function until(cell: Int32Array, i: number, ms = 60_000): Promise<number> {
   const end = performance.now() + ms;
   while (Atomics.load(cell, i) === 0) {
     if (performance.now() > end) throw new Error(`timed out waiting for cell ${i}`);
@@ -203,9 +203,9 @@ test("Lock held by a terminated thread is taken over by the next acquirer, which
   const lock = new Lock();
   const ready = new Event();
   const t = start(holdAndHang, [lock, ready]);
-  assert.equal(await ready.wait(10_000), true);
+  assert.equal(await ready.wait(60_000), true);
   assert.equal(lock.locked(), true);
-  const pending = lock.acquire({ timeout: 10_000 });
+  const pending = lock.acquire({ timeout: 60_000 });
   await sleep(20);
   await t.terminate();
   assert.equal(await pending, true);
@@ -223,7 +223,7 @@ test("Lock held by a thread that crashed is recovered by a blocking acquirer in 
   await crasher.join();
   assert.equal(crasher.exitCode, 1);
   const out = ints();
-  const t = start(acquireAndReport, [lock, out, 10_000]);
+  const t = start(acquireAndReport, [lock, out, 60_000]);
   assert.equal(await until(out, 0), 1);
   assert.equal(out[1], 1, "the acquirer saw ownerDied");
   await t.join();
@@ -371,9 +371,9 @@ test("RLock held twice by a terminated thread is recovered at depth 1", async ()
   const rlock = new RLock();
   const ready = new Event();
   const t = start(holdAndHang, [rlock, ready, 2]);
-  assert.equal(await ready.wait(10_000), true);
+  assert.equal(await ready.wait(60_000), true);
   await t.terminate();
-  assert.equal(await rlock.acquire({ timeout: 10_000 }), true);
+  assert.equal(await rlock.acquire({ timeout: 60_000 }), true);
   assert.equal(rlock.ownerDied, true);
   rlock.release();
   assert.equal(rlock.locked(), false);
@@ -480,9 +480,9 @@ test("Semaphore permit held by a terminated thread comes back to the next acquir
   const sem = new Semaphore(1);
   const ready = new Event();
   const t = start(holdAndHang, [sem, ready]);
-  assert.equal(await ready.wait(10_000), true);
+  assert.equal(await ready.wait(60_000), true);
   assert.equal(sem.getValue(), 0);
-  const pending = sem.acquire({ timeout: 10_000 });
+  const pending = sem.acquire({ timeout: 60_000 });
   await t.terminate();
   assert.equal(await pending, true);
   assert.equal(sem.ownerDied, true);
@@ -495,7 +495,7 @@ test("Semaphore permit held by a crashed thread is recovered by acquireSync", as
   const crasher = new Thread({ target: holdAndThrow, args: [sem], module: url });
   crasher.start();
   await crasher.join();
-  assert.equal(sem.acquireSync({ timeout: 10_000 }), true);
+  assert.equal(sem.acquireSync({ timeout: 60_000 }), true);
   assert.equal(sem.ownerDied, true);
   sem.release();
   assert.throws(() => sem.release(), RangeError, "recovery did not add a permit beyond the bound");
@@ -506,7 +506,7 @@ test("Semaphore(0) used as a signal: a permit consumed by a thread that ended is
   const done = new Event();
   const t = start(consumeSignal, [sem, done]);
   sem.release();
-  assert.equal(await done.wait(10_000), true);
+  assert.equal(await done.wait(60_000), true);
   await t.join();
   assert.equal(await sem.acquire({ timeout: 120 }), false);
   assert.equal(sem.getValue(), 0);
@@ -578,7 +578,7 @@ test("Event.set() wakes every waiting thread, blocking and awaiting", async () =
     start(waitEvent, [ev, out, 1]),
     start(waitEvent, [ev, out, 2, undefined, true]),
   ];
-  const local = ev.wait(10_000);
+  const local = ev.wait(60_000);
   await sleep(50);
   assert.deepEqual([...out.subarray(0, 3)], [0, 0, 0]);
   ev.set();
@@ -718,7 +718,7 @@ test("Barrier shared by three threads and the main thread", async () => {
   const b = new Barrier(parties);
   const out = ints(parties * rounds);
   const threads = [0, 1, 2].map((slot) => start(barrierRounds, [b, out, slot, parties, rounds, slot === 2]));
-  for (let r = 0; r < rounds; r++) out[r * parties + 3] = (await b.wait(10_000)) + 1;
+  for (let r = 0; r < rounds; r++) out[r * parties + 3] = (await b.wait(60_000)) + 1;
   for (const t of threads) await t.join();
   for (const t of threads) assert.equal(t.exitCode, 0, String(t.error));
   for (let r = 0; r < rounds; r++) {
