@@ -18,7 +18,7 @@ import { decode, decodeReused, encodeWith } from "./_codec.ts";
 import { refuseHandles, unpack } from "./_handles.ts";
 import { CLOSED_R, Ring } from "./_ring.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
-import { parentPort } from "./_runtime.ts";
+import { parentPort, runtime } from "./_runtime.ts";
 import { compile, explainMissingVariable, type Fn, importTarget } from "./_target.ts";
 import {
   APPLY,
@@ -44,6 +44,14 @@ import {
 } from "./_pool_protocol.ts";
 import { RemoteError } from "./errors.ts";
 
+/**
+ * Bun's `Atomics.waitAsync` keeps a core about a quarter busy while it
+ * waits: there an idle worker blocks in `Atomics.wait` in slices instead,
+ * returning to its event loop between them.
+ */
+const blockWhenIdle = runtime === "bun";
+/** Length (ms) of one blocking slice of an idle worker on Bun. */
+const IDLE_SLICE_MS = 20;
 /** How long (ms) an idle worker spins for the next task before it parks. */
 const SPIN_MS = 0.2;
 
@@ -273,8 +281,14 @@ async function idle(tasks: Ring, cells: Int32Array): Promise<void> {
   try {
     seq = tasks.itemsSeq();
     if (tasks.size() > 0) return;
-    await tasks.waitItems(seq, Infinity);
+    if (!blockWhenIdle) {
+      await tasks.waitItems(seq, Infinity);
+      return;
+    }
+    tasks.waitItemsSync(seq, IDLE_SLICE_MS);
   } finally {
     tasks.itemWaiter(-1);
   }
+  // Between blocking slices, let timers and messages of this worker run.
+  if (tasks.size() === 0) await new Promise((resolve) => setTimeout(resolve, 0));
 }

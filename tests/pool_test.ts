@@ -531,9 +531,10 @@ test("Pool runs the initializer with initargs once in each worker", async () => 
 });
 
 test("Pool whose initializer fails rejects its tasks instead of restarting workers for ever", async () => {
-  await withPool({ processes: 1, module: url, initializer: badInit }, async (pool) => {
+  await withPool({ processes: 2, module: url, initializer: badInit }, async (pool) => {
     await assert.rejects(pool.apply(add, [1, 2]), /failed to start.*initializer says no/s);
     assert.throws(() => pool.applyAsync(add, [1, 2]), /failed to start/);
+    await pool.join(); // the pool stopped its workers: join() returns
   });
 });
 
