@@ -27,8 +27,14 @@ const SPIN = 2000;
 const SPIN_MIN = 64;
 /** Async waits spin less: they hold up the event loop while they spin. */
 const SPIN_ASYNC = 200;
-/** Every this many spins, one polls for the full `SPIN` to see whether spinning pays again. */
-const PROBE_EVERY = 32;
+/**
+ * Every `probeEvery` spins, one polls for the full `SPIN` to see whether
+ * spinning pays again; a probe that fails doubles the interval (up to
+ * `PROBE_MAX`), one that pays resets it.
+ */
+const PROBE_MIN = 32;
+const PROBE_MAX = 1024;
+let probeEvery = PROBE_MIN;
 
 /**
  * How long this thread spins before parking, adapted to what spinning has
@@ -106,7 +112,8 @@ export function waitSync(cell: Int32Array, index: number, expected: number, time
 export function spin(cell: Int32Array, index: number, expected: number, short = false): boolean {
   const boost = boosted;
   boosted = false;
-  const probe = ++spins % PROBE_EVERY === 0;
+  const probe = ++spins >= probeEvery;
+  if (probe) spins = 0;
   const cap = short ? SPIN_ASYNC * 4 : SPIN;
   const limit = probe ? cap : boost ? Math.min(cap, boostBudget) : short ? Math.min(budget, SPIN_ASYNC) : budget;
   for (let i = 0; i < limit; i++) {
@@ -114,6 +121,7 @@ export function spin(cell: Int32Array, index: number, expected: number, short = 
       const want = 2 * i + SPIN_MIN;
       if (want > budget || probe) budget = Math.min(SPIN, want);
       if (boost || want > boostBudget) boostBudget = Math.min(SPIN, Math.max(boostBudget, want));
+      if (probe) probeEvery = PROBE_MIN;
       return true;
     }
   }
@@ -121,6 +129,7 @@ export function spin(cell: Int32Array, index: number, expected: number, short = 
   // The reply to a sleeper we woke did not come while we spun: the machine
   // is too busy for spinning to pay, so spin less after the next wake-up.
   if (boost) boostBudget = Math.max(SPIN_MIN, boostBudget >> 1);
+  if (probe) probeEvery = Math.min(PROBE_MAX, probeEvery * 2);
   return false;
 }
 
