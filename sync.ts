@@ -16,6 +16,20 @@
  * `ownerDied` property reads `true` until its next acquire, so it can repair
  * whatever the dead owner left half done (Python would wait for ever).
  *
+ * **Scoped use.** `using _ = lock.scopedSync()` (or
+ * `await using _ = await lock.scoped()`) holds a lock, semaphore permit or
+ * condition's lock until the end of the block, even when it throws; the
+ * scoped forms throw `TimeoutError` when `timeout` passes (a `using`
+ * declaration cannot hold "not acquired"). The returned handle's
+ * `ownerDied` tells whether that acquire recovered the primitive.
+ *
+ * **Owner death, details.** Waiters check every 50 ms whether the owner is
+ * still alive, so recovery takes at most that long. A permit taken from a
+ * `Semaphore` counts as held by the taking thread until that thread
+ * releases; recovery never raises the count above the initial value, so
+ * permits consumed as signals (`Semaphore(0)` released by another thread)
+ * are not handed out again.
+ *
  * **Fairness.** Locks and semaphores let a running thread take a free
  * primitive at once (cheap and fast), but a waiter that has waited for more
  * than a few milliseconds marks itself as starving; from then on newcomers
