@@ -108,11 +108,16 @@ export function cellsBytes(processes: number): number {
  * `-0` and `NaN` included): the codec copies it as raw bytes instead of
  * encoding each item, several times faster for large chunks.
  */
-export function asNumbers(items: ArrayLike<unknown>): Float64Array | undefined {
-  const n = items.length;
-  if (n < 16) return undefined;
-  for (let i = 0; i < n; i++) if (typeof items[i] !== "number") return undefined;
-  return Float64Array.from(items as ArrayLike<number>);
+export function asNumbers(items: ArrayLike<unknown>, from = 0, to: number = items.length): Float64Array | undefined {
+  const n = to - from;
+  if (n < 16 || typeof items[from] !== "number") return undefined;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = items[from + i];
+    if (typeof v !== "number") return undefined;
+    out[i] = v;
+  }
+  return out;
 }
 
 /** How a worker finds a function: a module export, or source text. */

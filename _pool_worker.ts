@@ -189,11 +189,12 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
         }
       } else {
         const items = payload as ArrayLike<unknown>;
-        const out = new Array(items.length);
+        // Filled by push: a large `new Array(n)` is a slow dictionary in V8.
+        const out: unknown[] = [];
         for (let i = 0; i < items.length; i++) {
           const r = kind === MAP ? fn(items[i]) : fn(...items[i] as unknown[]);
           if (isThenable(r)) return finishChunk(f, kind, id, items, out, i, r);
-          out[i] = r;
+          out.push(r);
         }
         value = asNumbers(out) ?? out;
       }
@@ -214,11 +215,11 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
     pending: PromiseLike<unknown>,
   ): Promise<void> {
     try {
-      out[at] = await pending;
+      out.push(await pending);
       for (let i = at + 1; i < items.length; i++) {
         let r = kind === MAP ? f.fn(items[i]) : f.fn(...items[i] as unknown[]);
         if (isThenable(r)) r = await r;
-        out[i] = r;
+        out.push(r);
       }
     } catch (error) {
       return fail(f, id, error);
