@@ -36,10 +36,14 @@ type NodeWorkerThreads = typeof import("node:worker_threads");
 const inWebWorker: boolean = typeof g.WorkerGlobalScope !== "undefined" && g.self instanceof g.WorkerGlobalScope;
 
 // Built-in modules are loaded only where they are used: each import costs
-// every worker start a few ms (Bun needs neither; a Deno Web Worker spawns
-// Web Workers only, since a thread's end stops its daemon threads anyway).
-/** `node:worker_threads`, where workers may be spawned with it. */
-const nodeWT: NodeWorkerThreads | undefined = runtime === "node" || (runtime === "deno" && !inWebWorker)
+// every worker start a few ms (Bun needs none).
+//
+// Deno spawns with node:worker_threads too, though its Web Worker starts
+// faster: a Deno Web Worker cannot be unref'd (a daemon thread would keep the
+// program alive), and its terminate() does not stop a worker that is busy
+// (spinning, or in Atomics.wait), which then keeps the program from exiting.
+/** `node:worker_threads`, where workers are spawned with it. */
+const nodeWT: NodeWorkerThreads | undefined = runtime === "node" || runtime === "deno"
   ? await import("node:worker_threads")
   : undefined;
 
@@ -95,27 +99,17 @@ const ownUrl = import.meta.url;
 /** The worker entry, beside this file in the source tree (.ts) and in the npm build (.js). */
 const workerEntry = new URL(ownUrl.endsWith(".ts") ? "./_worker.ts" : "./_worker.js", ownUrl);
 
-/** How a worker is spawned. */
-export interface SpawnOptions {
-  /**
-   * The worker keeps the program alive until it ends and is never unref'd
-   * (a non-daemon thread). Lets Deno use its faster Web `Worker`.
-   * @default {false}
-   */
-  keepAlive?: boolean;
-}
-
 /**
  * Starts a worker running this library's worker entry (`_worker.ts`).
  */
-export function spawn(name: string, callbacks: SpawnCallbacks, options: SpawnOptions = {}): WorkerHandle {
+export function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
   let exited = false;
   const exit = (error?: unknown) => {
     if (exited) return;
     exited = true;
     callbacks.onExit(error);
   };
-  if (nodeWT && (runtime === "node" || !options.keepAlive)) {
+  if (nodeWT) {
     const w = new nodeWT!.Worker(workerEntry, { name } as any);
     let lastError: unknown;
     w.on("message", (m: ControlMessage) => callbacks.onMessage(m));

@@ -227,7 +227,7 @@ export class Thread<A extends unknown[] = unknown[]> {
         writeExit(status, 1, error);
         children.delete(this);
       },
-    }, { keepAlive: !this.#daemon });
+    });
     this.#handle = handle;
     handle.post(message, packed.transfer);
     packed.commit(ident);
