@@ -633,3 +633,10 @@ test("an error in a thread is printed to stderr like a traceback, naming the thr
   assert.match(r.stderr, /Exception in thread Reactor:\n/);
   assert.match(r.stderr, /TypeError: the reactor exploded\n\s+at explode/);
 });
+
+test("terminate() stops threads that never yield (spinning, parked in Atomics.wait) and the program exits", async () => {
+  const r = await runScript("tests/testdata/thread_exit_script.ts", ["busy"], 20_000);
+  assert.equal(r.timedOut, false, "the program did not exit after terminate()");
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /terminated -15 -15/);
+});
