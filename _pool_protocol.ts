@@ -41,9 +41,17 @@
  * |-----------------------------|-------------------------------------|--------------------------------------------------|
  * | `DEFS_LEN`                  | owner, `Atomics.store`              | bytes of definitions published in `defs`         |
  * | `SPINNER`                   | workers, `Atomics.compareExchange`  | 1 while an idle worker spins for the next task   |
+ * | `LOBBY_SEQ`                 | owner and workers, `Atomics.add`    | futex word of the lobby where idle workers park  |
+ * | `LOBBY_WAITERS`             | workers, `Atomics.add/sub`          | how many are parked there                        |
  * | `CANCEL + (id % CANCEL_N)`  | owner, `Atomics.store`              | `id` of a task cancelled before it started       |
  * | `SLOTS + s * SLOT_SIZE + CURRENT` | the worker in slot `s`        | id of the task it runs, 0 between tasks          |
  * | `SLOTS + s * SLOT_SIZE + STATE`   | the worker in slot `s`        | `STARTING`, `READY` (initializer done), `STOPPED` |
+ *
+ * Idle workers do not wait on the task ring itself: one spins for a moment
+ * (`SPINNER`), the others park in the lobby. After putting a task the owner
+ * wakes one of them only when nobody spins; a worker that takes a task and
+ * sees more waiting wakes the next. So a task taken by the spinning worker
+ * costs no futex wake, and the pool still widens to the load.
  *
  * `CURRENT` tells the owner which task to reject when a worker dies. The
  * `DEFS_LEN` store publishes definitions before any task naming them is put
@@ -79,6 +87,10 @@ export const FAILED = 1;
 export const DEFS_LEN = 0;
 /** Cell: 1 while an idle worker spins (only one spins at a time). */
 export const SPINNER = 1;
+/** Cell: bumped (and notified) to wake a worker parked in the lobby. */
+export const LOBBY_SEQ = 2;
+/** Cell: how many idle workers are parked in the lobby. */
+export const LOBBY_WAITERS = 3;
 /** First cancellation cell. */
 export const CANCEL = 16;
 /** Number of cancellation cells. */

@@ -19,6 +19,7 @@ import { refuseHandles, unpack } from "./_handles.ts";
 import { CLOSED_R, Ring } from "./_ring.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
 import { parentPort, runtime } from "./_runtime.ts";
+import { waitAsync, waitSync } from "./_wait.ts";
 import { compile, explainMissingVariable, type Fn, importTarget } from "./_target.ts";
 import {
   APPLY,
@@ -31,6 +32,8 @@ import {
   DEFS_LEN,
   FAILED,
   type FnSpec,
+  LOBBY_SEQ,
+  LOBBY_WAITERS,
   MAP,
   OK,
   type PoolWorkerConfig,
@@ -130,6 +133,7 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
         continue;
       }
       const record = decodeReused(taken.bytes, taken.length) as [number, number, number, unknown];
+      wakeNext(tasks, cells);
       const kind = record[0];
       if (kind === STOP) {
         Atomics.store(cells, slot + STATE, STOPPED);
@@ -266,7 +270,7 @@ async function resolve(spec: FnSpec): Promise<Loaded> {
  * others (and the spinner, after its moment) park.
  */
 async function idle(tasks: Ring, cells: Int32Array): Promise<void> {
-  let seq = tasks.itemsSeq();
+  const seq = tasks.itemsSeq();
   if (tasks.size() > 0) return;
   if (Atomics.compareExchange(cells, SPINNER, 0, 1) === 0) {
     try {
@@ -278,18 +282,33 @@ async function idle(tasks: Ring, cells: Int32Array): Promise<void> {
       Atomics.store(cells, SPINNER, 0);
     }
   }
-  tasks.itemWaiter(1);
+  // Park in the lobby (see _pool_protocol.ts): counted first, then the
+  // re-check, so a put either is seen here or wakes someone.
+  Atomics.add(cells, LOBBY_WAITERS, 1);
   try {
-    seq = tasks.itemsSeq();
+    const lobby = Atomics.load(cells, LOBBY_SEQ);
     if (tasks.size() > 0) return;
     if (!blockWhenIdle) {
-      await tasks.waitItems(seq, Infinity);
+      await waitAsync(cells, LOBBY_SEQ, lobby);
       return;
     }
-    tasks.waitItemsSync(seq, IDLE_SLICE_MS);
+    waitSync(cells, LOBBY_SEQ, lobby, IDLE_SLICE_MS);
   } finally {
-    tasks.itemWaiter(-1);
+    Atomics.sub(cells, LOBBY_WAITERS, 1);
   }
   // Between blocking slices, let timers and messages of this worker run.
   if (tasks.size() === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * Called after taking a task: when more are waiting and nobody is spinning
+ * for them, wakes one parked worker (which wakes the next in turn), so the
+ * pool widens to the load without the owner waking anyone for a task that a
+ * spinning worker takes anyway.
+ */
+function wakeNext(tasks: Ring, cells: Int32Array): void {
+  if (tasks.size() > 0 && Atomics.load(cells, SPINNER) === 0 && Atomics.load(cells, LOBBY_WAITERS) > 0) {
+    Atomics.add(cells, LOBBY_SEQ, 1);
+    Atomics.notify(cells, LOBBY_SEQ, 1);
+  }
 }

@@ -43,11 +43,14 @@ import {
   CURRENT,
   DEFS_LEN,
   type FnSpec,
+  LOBBY_SEQ,
+  LOBBY_WAITERS,
   MAP,
   OK,
   type PoolWorkerConfig,
   SLOT_SIZE,
   SLOTS,
+  SPINNER,
   STARMAP,
   STARTING,
   STATE,
@@ -698,7 +701,7 @@ export class Pool {
   #put(bytes: Uint8Array): void {
     if (this.#backlog.length === 0) {
       const s = this.#tasks.put(bytes, 0, false);
-      if (s === RING_OK) return;
+      if (s === RING_OK) return this.#wakeWorker();
       if (s !== BUSY) throw new RangeError("Cannot submit to the pool: its task queue is full (1 GiB)");
     }
     // A worker holds the ring's lock while the ring must grow: keep it for the pump.
@@ -710,6 +713,16 @@ export class Pool {
       const s = this.#tasks.put(this.#backlog[0], 0, false);
       if (s === BUSY) return;
       this.#backlog.shift();
+      this.#wakeWorker();
+    }
+  }
+
+  /** After a put: wakes a worker parked in the lobby unless one is spinning (see `_pool_protocol.ts`). */
+  #wakeWorker(): void {
+    const cells = this.#cells;
+    if (Atomics.load(cells, SPINNER) === 0 && Atomics.load(cells, LOBBY_WAITERS) > 0) {
+      Atomics.add(cells, LOBBY_SEQ, 1);
+      Atomics.notify(cells, LOBBY_SEQ, 1);
     }
   }
 
