@@ -452,7 +452,8 @@ test("BoundedSemaphore throws RangeError when released above its initial value, 
 test("Semaphore(2) lets at most two of four threads in at once", async () => {
   const sem = new Semaphore(2);
   const stats = ints(2);
-  const threads = [0, 1, 2, 3].map(() => start(useSemaphore, [sem, stats, 30]));
+  const together = new Barrier(4);
+  const threads = [0, 1, 2, 3].map(() => start(useSemaphore, [sem, stats, 30, together]));
   for (const t of threads) await t.join();
   for (const t of threads) assert.equal(t.exitCode, 0, String(t.error));
   assert.equal(stats[1], 2, "two threads were in at once, never more");

@@ -123,7 +123,15 @@ export function contend(lock: AnyLock, counts: Int32Array, slot: number, stop: E
  * Takes a permit `rounds` times and, while holding it, tracks how many
  * threads hold one at once: `stats[0]` now, `stats[1]` the most seen.
  */
-export function useSemaphore(sem: Semaphore | BoundedSemaphore, stats: Int32Array, rounds: number): void {
+export function useSemaphore(
+  sem: Semaphore | BoundedSemaphore,
+  stats: Int32Array,
+  rounds: number,
+  together?: Barrier,
+): void {
+  // Threads start one by one (tens of ms apart on a loaded machine): meet
+  // first, so that they really contend.
+  together?.waitSync(60_000);
   for (let r = 0; r < rounds; r++) {
     sem.acquireSync();
     const now = Atomics.add(stats, 0, 1) + 1;
