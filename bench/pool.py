@@ -57,11 +57,10 @@ def main():
         for i in range(2000):
             pool.apply(noop, (i,))
         rt = []
-        for _ in range(REPS):
+        for i in range(ROUND_TRIPS * REPS):
             t0 = time.perf_counter()
-            for i in range(ROUND_TRIPS):
-                pool.apply(noop, (i,))
-            rt.append((time.perf_counter() - t0) * 1e6 / ROUND_TRIPS)
+            pool.apply(noop, (i,))
+            rt.append((time.perf_counter() - t0) * 1e6)
         report("apply round trip", rt, "us", "lower")
 
         tput = []
