@@ -15,8 +15,9 @@
  *   in another thread (send `ring.buffer` along).
  * - `ring.put(bytes, kind, wait)`: appends one record; returns `OK`, `FULL`,
  *   `CLOSED` or `BUSY` (only when `wait` is `false` and a lock is taken).
- * - `ring.take(wait)`: removes the oldest record: `{ kind, bytes }`, or
- *   `EMPTY` / `CLOSED` / `BUSY`.
+ * - `ring.take(wait)`: removes the oldest record: `{ kind, bytes, length }`
+ *   (for codec records `bytes` is this thread's scratch buffer, valid until
+ *   its next take: decode at once), or `EMPTY` / `CLOSED` / `BUSY`.
  * - `ring.waitItems*` / `ring.waitSpace*` / `ring.lock*Async`: the waits the
  *   callers loop on; `ring.close()`, `ring.size()`, `ring.taskDone()`,
  *   `ring.unfinished()`, `ring.waitJoin*`.
@@ -25,8 +26,8 @@
  *
  * ## Layout
  *
- * `cells` is an `Int32Array` over the first {@linkcode HEADER_BYTES} bytes;
- * the record area follows. Producer-side and consumer-side words sit on
+ * `cells` is an `Int32Array` over the first {@linkcode HEADER_BYTES} (192)
+ * bytes; the record area follows, `CAP` bytes long. Producer-side and consumer-side words sit on
  * separate 64-byte cache lines so the two sides do not slow each other down.
  *
  * | index          | byte | written by                          | meaning                                          |
