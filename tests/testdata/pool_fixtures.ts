@@ -44,6 +44,11 @@ export function busy(ms: number, value?: unknown): unknown {
   return value;
 }
 
+/** Blocks its thread in Atomics.wait for `ms` (Deno's terminate() cannot stop a spinning worker; it can this one). */
+export function park(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 /** Throws a TypeError. */
 export function failWithTypeError(message: string): never {
   throw new TypeError(message);
