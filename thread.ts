@@ -339,6 +339,9 @@ export class Thread<A extends unknown[] = unknown[]> {
 
   /**
    * Stops the thread at once (Python's SIGTERM). The exit code becomes -15.
+   * (On Deno, a thread stuck in a JavaScript loop that never yields keeps its
+   * core busy until it yields or the program exits: Deno does not interrupt
+   * it. It is still reported stopped, and its locks are recovered.)
    * Locks it held are recovered by their next acquirer.
    *
    * @returns A Promise that resolves once the thread has stopped.
