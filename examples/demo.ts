@@ -89,6 +89,44 @@ export function ponger(conn: mp.Connection<string>): void {
   }
 }
 
+/** Seed 004's producer: makes three of `food`, at its own pace. */
+export async function producer(q: mp.Queue<string | null>, name: string, food: string): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    await sleep(10 + Math.random() * 30);
+    const item = `${food} #${i}`;
+    await q.put(item);
+    console.log(`    ${name} made ${item}`);
+  }
+}
+
+/** Seed 004's consumer: eats until it takes the `null` sentinel. */
+export async function consumer(q: mp.Queue<string | null>, name: string, eaten: Int32Array): Promise<void> {
+  for (;;) {
+    const item = await q.get();
+    if (item === null) return;
+    console.log(`    ${name} ate ${item}`);
+    Atomics.add(eaten, 0, 1);
+  }
+}
+
+/** Takes `n` items off the queue as fast as it can (blocking its own thread) and sums their `i`. */
+export function drain(q: mp.Queue<{ i: number; s: string }>, n: number, sum: Float64Array, ready: Int32Array): void {
+  Atomics.store(ready, 0, 1);
+  let total = 0;
+  for (let k = 0; k < n; k++) total += q.getSync().i;
+  sum[0] = total;
+}
+
+/** A pool task: the square of `x`. */
+export function square(x: number): number {
+  return x * x;
+}
+
+/** A pool task that fails, to show how errors come back. */
+export function explode(what: string): never {
+  throw new RangeError(`${what} is out of range`);
+}
+
 const here = import.meta.url;
 
 function shared(n: number): Int32Array {
@@ -193,12 +231,65 @@ async function pipePingPong(): Promise<void> {
   console.log(`  closed our end: the process saw the pipe end and exited with code ${p.exitCode}`);
 }
 
+/** `Queue`: producers and consumers in separate processes, with a `null` sentinel (seed 004). */
+async function queueProducerConsumer(): Promise<void> {
+  const q = new mp.Queue<string | null>();
+  const eaten = shared(1);
+  const producers = [["chef", "bun"], ["baker", "bread"]].map(([name, food]) =>
+    new mp.Process({ target: producer, args: [q, name, food], module: here, name })
+  );
+  const consumers = ["alice", "bob"].map((name) =>
+    new mp.Process({ target: consumer, args: [q, name, eaten], module: here, name })
+  );
+  for (const p of [...producers, ...consumers]) p.start();
+  for (const p of producers) await p.join();
+  for (const _ of consumers) await q.put(null); // one sentinel for each consumer
+  for (const c of consumers) await c.join();
+  console.log(`  6 items made, ${eaten[0]} eaten, each exactly once; the null sentinels stopped both consumers`);
+
+  const items = new mp.Queue<{ i: number; s: string }>();
+  const n = 100_000;
+  const sum = new Float64Array(new SharedArrayBuffer(8));
+  const ready = shared(1);
+  const d = new mp.Process({ target: drain, args: [items, n, sum, ready], module: here });
+  d.start();
+  while (Atomics.load(ready, 0) === 0) await sleep(1); // time the transfer, not the thread's start
+  const started = performance.now();
+  for (let i = 0; i < n; i++) items.putSync({ i, s: "hello" });
+  await d.join();
+  const ms = performance.now() - started;
+  const rate = Math.round(n / ms * 1000).toLocaleString("en-US");
+  console.log(`  ${n.toLocaleString("en-US")} objects through shared memory in ${Math.round(ms)} ms (${rate}/s);`);
+  console.log(`  the consumer's sum of i is ${sum[0] === n * (n - 1) / 2 ? "exact" : "WRONG"}`);
+}
+
+/** `Pool`: map, applyAsync and errors over a pool of workers (seeds 001 and 002). */
+async function poolMap(): Promise<void> {
+  await using pool = new mp.Pool({ processes: 2, module: here });
+  const squares = await pool.map(square, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  console.log(`  map(square, 0..9) = [${squares.join(", ")}]`);
+  const result = pool.applyAsync(square, [12]);
+  console.log(`  applyAsync(square, [12]).get() = ${await result.get()} (successful: ${result.successful()})`);
+  const n = 1_000_000;
+  const started = performance.now();
+  const big = await pool.map(square, Array.from({ length: n }, (_, i) => i));
+  const ms = performance.now() - started;
+  console.log(`  map over ${n.toLocaleString("en-US")} items in ${Math.round(ms)} ms; last = ${big[n - 1]}`);
+  try {
+    await pool.apply(explode, ["the reactor"]);
+  } catch (error) {
+    const e = error as mp.RemoteError;
+    console.log(
+      `  a task that throws rejects with ${e.name} "${e.message}" (a RemoteError: ${e instanceof mp.RemoteError})`,
+    );
+  }
+  pool.close();
+  await pool.join();
+  console.log("  close() + join(): the workers finished and stopped");
+}
+
 /**
- * The tour, in order. Sections for the other modules go here as they land,
- * each in its own function like the ones above:
- * - Queue: a producer and a consumer (seed 000/004)
- * - Pipe: ping-pong between two processes (seed 003)
- * - Pool: `map` over a pool of workers (seed 001/002)
+ * The tour, in order: each section is a function above.
  */
 const sections: [title: string, run: () => Promise<void>][] = [
   ["Process: create with target and args, start, join", createAndJoin],
@@ -207,9 +298,9 @@ const sections: [title: string, run: () => Promise<void>][] = [
   ["currentThread(), enumerate(), activeCount()", whoIsRunning],
   ["Globals are not shared between processes", notShared],
   ["Real work: counting primes on every CPU", parallelPrimes],
-  // Queue producer/consumer section: added with queue.ts's part of the tour.
+  ["Queue: producers and consumers, a null sentinel, and throughput", queueProducerConsumer],
   ["Pipe: ping-pong between two processes", pipePingPong],
-  // Pool map section: added with pool.ts's part of the tour.
+  ["Pool: map, applyAsync and errors", poolMap],
 ];
 
 if (mp.isMainThread) {

@@ -115,6 +115,9 @@ test("examples/demo.ts: the npm start tour runs every section and finishes", asy
     "4. currentThread(), enumerate(), activeCount()",
     "5. Globals are not shared between processes",
     "6. Real work: counting primes on every CPU",
+    "7. Queue: producers and consumers, a null sentinel, and throughput",
+    "8. Pipe: ping-pong between two processes",
+    "9. Pool: map, applyAsync and errors",
   ]);
   assert.ok(out.some((l) => /hello, Alice$/.test(l)) && out.some((l) => /hello, Bob$/.test(l)), out.join("\n"));
   assert.ok(out.includes("  both ended, exit codes 0, 0"));
@@ -122,5 +125,13 @@ test("examples/demo.ts: the npm start tour runs every section and finishes", asy
   assert.ok(out.includes("  downloader ran run() in its own thread and fetched 3 files"));
   assert.ok(out.includes("  the thread made a.value 2 in its copy; here it is still 1"));
   assert.ok(out.some((l) => / counted 17984 primes below 200000 /.test(l)), out.join("\n"));
+  assert.ok(out.includes("  6 items made, 6 eaten, each exactly once; the null sentinels stopped both consumers"));
+  assert.ok(out.includes("  the consumer's sum of i is exact"), out.join("\n"));
+  assert.ok(out.includes("  sent ping, got pong"));
+  assert.ok(out.includes("  map(square, 0..9) = [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"));
+  assert.ok(out.some((l) => / items in \d+ ms; last = 999998000001$/.test(l)), out.join("\n"));
+  assert.ok(
+    out.includes('  a task that throws rejects with RangeError "the reactor is out of range" (a RemoteError: true)'),
+  );
   assert.match(out.at(-1)!, /^Tour done in [\d.]+ s\.$/);
 });
