@@ -26,9 +26,11 @@
  *
  * ## Layout
  *
- * `cells` is an `Int32Array` over the first {@linkcode HEADER_BYTES} (192)
- * bytes; the record area follows, `CAP` bytes long. Producer-side and consumer-side words sit on
- * separate 64-byte cache lines so the two sides do not slow each other down.
+ * `cells` is an `Int32Array` over the first {@linkcode HEADER_BYTES} (320)
+ * bytes; the record area follows, `CAP` bytes long. Producer-side words,
+ * consumer-side words and each futex word sit on separate 64-byte cache
+ * lines, so the two sides (and waiters polling a futex word while they spin)
+ * do not slow each other down.
  *
  * | index          | byte | written by                          | meaning                                          |
  * |----------------|------|-------------------------------------|--------------------------------------------------|
@@ -43,16 +45,16 @@
  * | `P_END`        | 76   | the `PLOCK` holder                  | intent: `TAIL` after the put in progress         |
  * | `P_CNT`        | 80   | the `PLOCK` holder                  | intent: `PUTS` after the put in progress         |
  * | `PLOCK_WAITERS`| 84   | producers waiting for `PLOCK`       | count, so unlock notifies only when needed       |
- * | `ITEMS_SEQ`    | 88   | producers (after a put) and `close` | futex word: "a record was added"                 |
- * | `SPACE_WAITERS`| 92   | producers waiting for room          | count                                            |
  * | `CLOCK`        | 128  | consumers, `Atomics.compareExchange`| ident of the consumer holding the lock, 0 = free |
  * | `HEAD`         | 132  | the `CLOCK` holder, `Atomics.store` | byte position of the oldest record               |
  * | `GETS`         | 136  | the `CLOCK` holder, `Atomics.store` | records ever taken                               |
  * | `C_END`        | 140  | the `CLOCK` holder                  | intent: `HEAD` after the take in progress        |
  * | `C_CNT`        | 144  | the `CLOCK` holder                  | intent: `GETS` after the take in progress        |
  * | `CLOCK_WAITERS`| 148  | consumers waiting for `CLOCK`       | count                                            |
- * | `SPACE_SEQ`    | 152  | consumers (after a take) and `close`| futex word: "room was made"                      |
- * | `ITEM_WAITERS` | 156  | consumers waiting for records       | count                                            |
+ * | `ITEMS_SEQ`    | 192  | producers (after a put) and `close` | futex word: "a record was added"                 |
+ * | `ITEM_WAITERS` | 196  | consumers waiting for records       | count                                            |
+ * | `SPACE_SEQ`    | 256  | consumers (after a take) and `close`| futex word: "room was made"                      |
+ * | `SPACE_WAITERS`| 260  | producers waiting for room          | count                                            |
  *
  * Positions (`TAIL`, `HEAD`) count bytes for ever, modulo 2^32; a position's
  * place in the record area is `position % CAP`, which stays consistent across
@@ -116,19 +118,21 @@ const PUTS = 18;
 const P_END = 19;
 const P_CNT = 20;
 const PLOCK_WAITERS = 21;
-const ITEMS_SEQ = 22;
-const SPACE_WAITERS = 23;
 const CLOCK = 32;
 const HEAD = 33;
 const GETS = 34;
 const C_END = 35;
 const C_CNT = 36;
 const CLOCK_WAITERS = 37;
-const SPACE_SEQ = 38;
-const ITEM_WAITERS = 39;
+// The futex words sit on lines of their own: waiters poll them while they
+// spin, and polling a line the lock holder writes slows every put and take.
+const ITEMS_SEQ = 48;
+const ITEM_WAITERS = 49;
+const SPACE_SEQ = 64;
+const SPACE_WAITERS = 65;
 
 /** Bytes before the record area. */
-export const HEADER_BYTES = 192;
+export const HEADER_BYTES = 320;
 /** Bytes of a record header. */
 const REC_HEADER = 8;
 /** Initial size of the record area. */
