@@ -82,3 +82,7 @@ test("examples/queue_sentinel.ts: every food produced is eaten once, and null st
   assert.equal(out[out.length - 1], "main: all food eaten");
   assert.equal(out.length, 13);
 });
+
+test("examples/process_shared_dict.ts: both processes' entries reach the main process's dictionary", async () => {
+  assert.deepEqual(await run("examples/process_shared_dict.ts"), ['{"Darr_en1":22,"Darr_en2":44}']);
+});
