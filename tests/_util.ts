@@ -82,3 +82,25 @@ export function runScript(path: string, args: string[] = [], timeout = 30_000): 
 export function lines(text: string): string[] {
   return text.split(/\r?\n/).filter((l) => l.trim() !== "");
 }
+
+/** `n` Int32 cells in shared memory, for threads to report into. */
+export function sharedInts(n = 1): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(4 * n));
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits (polling) until `f()` is true; rejects after `ms`. */
+export async function eventually(f: () => boolean, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error("condition not reached in time");
+    await sleep(5);
+  }
+}
+
+/** Timeouts every waiting method must refuse with a RangeError. */
+export const INVALID_TIMEOUTS: unknown[] = [-1, NaN, Infinity, -Infinity, "10"];

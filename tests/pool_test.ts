@@ -27,6 +27,7 @@ import {
   whoAmI,
   writeQueue,
 } from "./testdata/pool_fixtures.ts";
+import { sharedInts } from "./_util.ts";
 
 const invalidCounts = [0, -1, 1.5, NaN, Infinity];
 
@@ -41,10 +42,6 @@ async function withPool(
   } finally {
     await pool.terminate();
   }
-}
-
-function sharedInts(n = 1): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(4 * n));
 }
 
 // --- options -------------------------------------------------------------------

@@ -18,25 +18,7 @@ import {
   url,
   work,
 } from "./testdata/queue_fixtures.ts";
-
-function ints(n: number): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(4 * n));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Waits (polling) until `f()` is true, failing after `ms`. */
-async function eventually(f: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error("condition not reached in time");
-    await sleep(5);
-  }
-}
-
-const INVALID_TIMEOUTS: unknown[] = [-1, NaN, Infinity, -Infinity, "10"];
+import { eventually, INVALID_TIMEOUTS, sharedInts as ints, sleep } from "./_util.ts";
 
 // --- construction -------------------------------------------------------------
 

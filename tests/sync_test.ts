@@ -38,12 +38,9 @@ import {
   useSemaphore,
   waitEvent,
 } from "./testdata/sync_fixtures.ts";
+import { sharedInts as ints, sleep } from "./_util.ts";
 
 const BAD_TIMEOUTS: unknown[] = [-1, NaN, Infinity, -Infinity, "5", null];
-
-function ints(n = 2): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(4 * n));
-}
 
 // deno-lint-ignore no-explicit-any
 function start(target: (...args: any[]) => unknown, args: unknown[]): Thread {
@@ -60,10 +57,6 @@ async function until(cell: Int32Array, i: number, ms = 60_000): Promise<number> 
     await new Promise((r) => setTimeout(r, 2));
   }
   return Atomics.load(cell, i);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 test("every primitive crosses to a thread nested in args and arrives as its own class over the same memory", async () => {
@@ -177,7 +170,7 @@ test("Lock.scoped() with await using holds the lock for the block; times out wit
 
 test("Lock passed to a thread: the thread waits in acquireSync() until the main thread releases", async () => {
   const lock = new Lock();
-  const out = ints();
+  const out = ints(2);
   lock.acquireSync();
   const t = start(acquireAndReport, [lock, out]);
   await sleep(50);
@@ -191,7 +184,7 @@ test("Lock passed to a thread: the thread waits in acquireSync() until the main 
 
 test("Lock held by a thread: its acquire with a timeout returns false in the thread", async () => {
   const lock = new Lock();
-  const out = ints();
+  const out = ints(2);
   lock.acquireSync();
   const t = start(acquireAndReport, [lock, out, 30]);
   assert.equal(await until(out, 0), 2);
@@ -222,7 +215,7 @@ test("Lock held by a thread that crashed is recovered by a blocking acquirer in 
   crasher.start();
   await crasher.join();
   assert.equal(crasher.exitCode, 1);
-  const out = ints();
+  const out = ints(2);
   const t = start(acquireAndReport, [lock, out, 60_000]);
   assert.equal(await until(out, 0), 1);
   assert.equal(out[1], 1, "the acquirer saw ownerDied");
@@ -355,11 +348,11 @@ test("RLock is re-entrant per thread and frees after as many releases as acquire
 test("RLock held by the main thread: a thread cannot take it, nor release it", async () => {
   const rlock = new RLock();
   rlock.acquireSync();
-  const out = ints();
+  const out = ints(2);
   const t = start(acquireAndReport, [rlock, out, 30]);
   assert.equal(await until(out, 0), 2, "the thread timed out");
   await t.join();
-  const out2 = ints();
+  const out2 = ints(2);
   const t2 = start(releaseForeign, [rlock, out2]);
   await t2.join();
   assert.equal(out2[0], 1, "release by a non-owner threw");

@@ -31,11 +31,7 @@ import {
   url,
   whoAmI,
 } from "./testdata/thread_fixtures.ts";
-import { runScript } from "./_util.ts";
-
-function sharedInts(n = 1): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(4 * n));
-}
+import { runScript, sharedInts } from "./_util.ts";
 
 // --- shipping the target -----------------------------------------------------
 
