@@ -148,7 +148,18 @@ export class BrokenBarrierError extends Error {
   }
 }
 
-/** The parts of an error that cross threads. */
+/**
+ * The parts of an error that cross threads.
+ *
+ * @example
+ * ```ts
+ * import { RemoteError, type RemoteErrorInit } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const init: RemoteErrorInit = { name: "TypeError", message: "bad" };
+ * assert.equal(new RemoteError(init).name, "TypeError");
+ * ```
+ */
 export interface RemoteErrorInit {
   /** The remote error's `name`, e.g. `"TypeError"`. */
   name: string;

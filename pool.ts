@@ -96,7 +96,21 @@ type Settle = (ok: boolean, value: unknown) => void;
 // deno-lint-ignore no-explicit-any
 let settleResult: (result: AsyncResult<any>, ok: boolean, value: unknown) => void;
 
-/** Options for the callbacks of {@linkcode Pool.applyAsync} and {@linkcode Pool.mapAsync}. */
+/**
+ * Options for the callbacks of {@linkcode Pool.applyAsync} and {@linkcode Pool.mapAsync}.
+ *
+ * @example
+ * ```ts
+ * import { Pool, type AsyncResultCallbacks } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * await using pool = new Pool({ processes: 1 });
+ * let got = 0;
+ * const callbacks: AsyncResultCallbacks<number> = { callback: (r) => (got = r) };
+ * await pool.applyAsync((x: number) => x + 1, [41], callbacks).wait();
+ * assert.equal(got, 42);
+ * ```
+ */
 export interface AsyncResultCallbacks<R> {
   /** Called with the result when the task succeeds (in the pool's owner thread). */
   callback?: (result: R) => void;
@@ -244,7 +258,19 @@ export class AsyncResult<R = unknown> {
 
 // ---- Pool -------------------------------------------------------------------
 
-/** Options for {@linkcode Pool}. */
+/**
+ * Options for {@linkcode Pool}.
+ *
+ * @example
+ * ```ts
+ * import { Pool, type PoolOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: PoolOptions = { processes: 1 };
+ * await using pool = new Pool(options);
+ * assert.equal(await pool.apply((x: number) => x * 2, [21]), 42);
+ * ```
+ */
 export interface PoolOptions<I extends unknown[] = unknown[]> {
   /** The number of worker threads. @default {cpuCount()} */
   processes?: number;
@@ -267,7 +293,19 @@ export interface PoolOptions<I extends unknown[] = unknown[]> {
   module?: string | URL;
 }
 
-/** Options for {@linkcode Pool.apply} and the map methods. */
+/**
+ * Options for {@linkcode Pool.apply} and the map methods.
+ *
+ * @example
+ * ```ts
+ * import { Pool, type TaskOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * await using pool = new Pool({ processes: 1 });
+ * const options: TaskOptions = { signal: AbortSignal.abort(new Error("not needed")) };
+ * await assert.rejects(pool.apply((x: number) => x, [1], options), /not needed/);
+ * ```
+ */
 export interface TaskOptions {
   /**
    * Cancels the task: the result rejects with the signal's reason at once,
@@ -277,7 +315,19 @@ export interface TaskOptions {
   signal?: AbortSignal;
 }
 
-/** Options for {@linkcode Pool.applyAsync}, {@linkcode Pool.mapAsync} and {@linkcode Pool.starmapAsync}. */
+/**
+ * Options for {@linkcode Pool.applyAsync}, {@linkcode Pool.mapAsync} and {@linkcode Pool.starmapAsync}.
+ *
+ * @example
+ * ```ts
+ * import { Pool, type AsyncTaskOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * await using pool = new Pool({ processes: 1 });
+ * const options: AsyncTaskOptions<number[]> = { callback: (r) => assert.deepEqual(r, [1, 4]) };
+ * assert.deepEqual(await pool.mapAsync((x: number) => x * x, [1, 2], undefined, options).get(), [1, 4]);
+ * ```
+ */
 export interface AsyncTaskOptions<R> extends TaskOptions, AsyncResultCallbacks<R> {}
 
 /** A started worker. */

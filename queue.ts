@@ -36,7 +36,21 @@ import { registerHandler } from "./_handles.ts";
 import { BUSY, CLOSED_R, EMPTY, FULL, MAX_PAYLOAD, OK, readItem, Ring, type Taken, writeItem } from "./_ring.ts";
 import { assertCanBlock, checkTimeout, now } from "./_wait.ts";
 
-/** Options of {@linkcode Queue.put} and {@linkcode Queue.putSync}. */
+/**
+ * Options of {@linkcode Queue.put} and {@linkcode Queue.putSync}.
+ *
+ * @example
+ * ```ts
+ * import { FullError, Queue, type QueuePutOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const q = new Queue<number>(1);
+ * q.putNowait(1);
+ * const options: QueuePutOptions = { timeout: 10 };
+ * await assert.rejects(q.put(2, options), FullError);
+ * q.close();
+ * ```
+ */
 export interface QueuePutOptions {
   /**
    * Whether to wait for room in a full queue. When `false`, a full queue
@@ -50,7 +64,20 @@ export interface QueuePutOptions {
   signal?: AbortSignal;
 }
 
-/** Options of {@linkcode Queue.get} and {@linkcode Queue.getSync}. */
+/**
+ * Options of {@linkcode Queue.get} and {@linkcode Queue.getSync}.
+ *
+ * @example
+ * ```ts
+ * import { EmptyError, Queue, type QueueGetOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const q = new Queue<number>();
+ * const options: QueueGetOptions = { block: false };
+ * await assert.rejects(q.get(options), EmptyError);
+ * q.close();
+ * ```
+ */
 export interface QueueGetOptions {
   /**
    * Whether to wait for an item in an empty queue. When `false`, an empty
@@ -64,7 +91,22 @@ export interface QueueGetOptions {
   signal?: AbortSignal;
 }
 
-/** Options of {@linkcode JoinableQueue.join} and {@linkcode JoinableQueue.joinSync}. */
+/**
+ * Options of {@linkcode JoinableQueue.join} and {@linkcode JoinableQueue.joinSync}.
+ *
+ * @example
+ * ```ts
+ * import { JoinableQueue, type QueueJoinOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const q = new JoinableQueue<string>();
+ * q.putNowait("job");
+ * const options: QueueJoinOptions = { timeout: 10 };
+ * await q.join(options); // times out: the job is not done
+ * assert.equal(q.qsize(), 1);
+ * q.close();
+ * ```
+ */
 export interface QueueJoinOptions {
   /** How long to wait, in milliseconds; `join` then just returns. @default {Infinity} */
   timeout?: number;

@@ -58,10 +58,32 @@
 import { pack, registerHandler, unpack } from "./_handles.ts";
 import { Lock, RLock } from "./sync.ts";
 
-/** Python `array` typecodes understood by {@linkcode SharedValue} and {@linkcode SharedArray}. */
+/**
+ * Python `array` typecodes understood by {@linkcode SharedValue} and {@linkcode SharedArray}.
+ *
+ * @example
+ * ```ts
+ * import { SharedValue, type Typecode } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const code: Typecode = "d";
+ * assert.equal(new SharedValue(code, 1.5).value, 1.5);
+ * ```
+ */
 export type Typecode = "b" | "B" | "h" | "H" | "i" | "I" | "l" | "L" | "q" | "Q" | "f" | "d" | "c" | "u";
 
-/** TypedArray constructors usable as a typecode. */
+/**
+ * TypedArray constructors usable as a typecode.
+ *
+ * @example
+ * ```ts
+ * import { SharedArray, type TypedArrayConstructor } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const ctor: TypedArrayConstructor = Int16Array;
+ * assert.ok(new SharedArray(ctor, 3).view instanceof Int16Array);
+ * ```
+ */
 export type TypedArrayConstructor =
   | Int8ArrayConstructor
   | Uint8ArrayConstructor
@@ -75,7 +97,18 @@ export type TypedArrayConstructor =
   | BigInt64ArrayConstructor
   | BigUint64ArrayConstructor;
 
-/** What a shared value or array holds its elements in. */
+/**
+ * What a shared value or array holds its elements in.
+ *
+ * @example
+ * ```ts
+ * import { SharedArray, type SharedTypedArray } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const view: SharedTypedArray = new SharedArray("i", [1, 2, 3]).view;
+ * assert.equal(view.length, 3);
+ * ```
+ */
 export type SharedTypedArray =
   | Int8Array
   | Uint8Array
@@ -89,19 +122,67 @@ export type SharedTypedArray =
   | BigInt64Array
   | BigUint64Array;
 
-/** A typecode or a TypedArray constructor. */
+/**
+ * A typecode or a TypedArray constructor.
+ *
+ * @example
+ * ```ts
+ * import { SharedValue, type ElementType } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const types: ElementType[] = ["i", Float64Array];
+ * assert.equal(new SharedValue(types[1], 2.5).value, 2.5);
+ * ```
+ */
 export type ElementType = Typecode | TypedArrayConstructor;
 
-/** The JavaScript type of an element of type `C`. */
+/**
+ * The JavaScript type of an element of type `C`.
+ *
+ * @example
+ * ```ts
+ * import { SharedValue, type ElementOf } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const big: ElementOf<"q"> = new SharedValue("q", 5n).value;
+ * assert.equal(big, 5n);
+ * ```
+ */
 export type ElementOf<C extends ElementType> = C extends
   "q" | "Q" | BigInt64ArrayConstructor | BigUint64ArrayConstructor ? bigint
   : C extends "c" | "u" ? string
   : number;
 
-/** What may be written to an element of type `C`: bigint elements also take integer numbers. */
+/**
+ * What may be written to an element of type `C`: bigint elements also take integer numbers.
+ *
+ * @example
+ * ```ts
+ * import { SharedValue, type InputOf } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const v = new SharedValue("q");
+ * const input: InputOf<"q"> = 7; // a bigint element also takes an integer number
+ * v.value = input;
+ * assert.equal(v.value, 7n);
+ * ```
+ */
 export type InputOf<C extends ElementType> = ElementOf<C> extends bigint ? bigint | number : ElementOf<C>;
 
-/** Options for {@linkcode SharedValue} and {@linkcode SharedArray}. */
+/**
+ * Options for {@linkcode SharedValue} and {@linkcode SharedArray}.
+ *
+ * @example
+ * ```ts
+ * import { SharedValue, type SharedOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: SharedOptions = { lock: false };
+ * const v = new SharedValue("i", 0, options);
+ * v.value += 1;
+ * assert.equal(v.value, 1);
+ * ```
+ */
 export interface SharedOptions {
   /**
    * `true`: create an {@linkcode RLock} for `getLock()` (Python's default);

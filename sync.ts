@@ -69,7 +69,21 @@ import { assertCanBlock, checkTimeout, notify, now, parkAsync, parkSync, spin, w
 // Options and shared helpers
 // ---------------------------------------------------------------------------
 
-/** Options for `acquire` / `acquireSync` of locks and semaphores. */
+/**
+ * Options for `acquire` / `acquireSync` of locks and semaphores.
+ *
+ * @example
+ * ```ts
+ * import { Lock, type AcquireOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const lock = new Lock();
+ * const options: AcquireOptions = { timeout: 10 };
+ * assert.equal(await lock.acquire(options), true);
+ * assert.equal(await lock.acquire(options), false);
+ * lock.release();
+ * ```
+ */
 export interface AcquireOptions {
   /**
    * Wait for the primitive when it is not free. With `false`, return at once
@@ -83,7 +97,19 @@ export interface AcquireOptions {
   signal?: AbortSignal;
 }
 
-/** Options for the waits of `Event`, `Condition` and `Barrier`. */
+/**
+ * Options for the waits of `Event`, `Condition` and `Barrier`.
+ *
+ * @example
+ * ```ts
+ * import { Event, type WaitOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const ev = new Event();
+ * const options: WaitOptions = { timeout: 10 };
+ * assert.equal(await ev.wait(options), false);
+ * ```
+ */
 export interface WaitOptions {
   /** How long to wait, in milliseconds (a finite number ≥ 0). @default {Infinity} */
   timeout?: number;
@@ -95,6 +121,20 @@ export interface WaitOptions {
  * What the scoped forms (`scoped()`, `scopedSync()`) return: the primitive,
  * held until this object is disposed. Works with `using` and `await using`;
  * disposing twice releases once.
+ *
+ * @example
+ * ```ts
+ * import { Lock, type Acquired } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const lock = new Lock();
+ * {
+ *   using held: Acquired = lock.scopedSync();
+ *   assert.equal(held.ownerDied, false);
+ *   assert.equal(lock.locked(), true);
+ * }
+ * assert.equal(lock.locked(), false);
+ * ```
  */
 export interface Acquired extends Disposable, AsyncDisposable {
   /** Whether this acquire took the primitive over from a thread that died holding it. */
@@ -1517,7 +1557,20 @@ const NOTIFIED = 2;
 const CLAIMED = 3;
 const COND_BYTES = (SLOT + 3 * N_SLOTS) * 4;
 
-/** The locks a `Condition` can use. */
+/**
+ * The locks a `Condition` can use.
+ *
+ * @example
+ * ```ts
+ * import { Condition, RLock, type ConditionLock } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const lock: ConditionLock = new RLock();
+ * const cond = new Condition(lock);
+ * assert.equal(cond.acquireSync(), true);
+ * cond.release();
+ * ```
+ */
 export type ConditionLock = Lock | RLock;
 
 /**
@@ -2010,7 +2063,19 @@ const DRAINING = 1;
 const RESETTING = 2;
 const BROKEN = 3;
 
-/** Options for {@linkcode Barrier}. */
+/**
+ * Options for {@linkcode Barrier}.
+ *
+ * @example
+ * ```ts
+ * import { Barrier, type BarrierOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: BarrierOptions = { timeout: 1000 };
+ * const barrier = new Barrier(1, options);
+ * assert.equal(await barrier.wait(), 0);
+ * ```
+ */
 export interface BarrierOptions {
   /** The default timeout of `wait` (ms). @default {Infinity} */
   timeout?: number;

@@ -30,7 +30,21 @@ import {
 import { assertCanBlock, checkTimeout, until, untilSync } from "./_wait.ts";
 import type { StartMessage, TargetSpec } from "./_protocol.ts";
 
-/** Options for {@linkcode Thread}. */
+/**
+ * Options for {@linkcode Thread}.
+ *
+ * @example
+ * ```ts
+ * import { Thread, type ThreadOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ThreadOptions<[number]> = { target: (n: number) => n * 2, args: [21], name: "doubler" };
+ * const t = new Thread(options);
+ * t.start();
+ * await t.join();
+ * assert.equal(t.exitCode, 0);
+ * ```
+ */
 export interface ThreadOptions<A extends unknown[] = unknown[]> {
   /**
    * The function to run in the thread. Shipped by name from `module` when
@@ -392,12 +406,32 @@ export class Thread<A extends unknown[] = unknown[]> {
  *
  * assert.equal(Process, Thread);
  * ```
+ *
+ * @example
+ * ```ts
+ * import { Process } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const p: Process = new Process({ target: () => {} });
+ * assert.equal(p.ident, null);
+ * ```
  */
 export const Process: typeof Thread = Thread;
 /** Python's `multiprocessing.Process`: the same class as {@linkcode Thread}. */
 export type Process<A extends unknown[] = unknown[]> = Thread<A>;
 
-/** What {@linkcode currentThread} returns. */
+/**
+ * What {@linkcode currentThread} returns.
+ *
+ * @example
+ * ```ts
+ * import { currentThread, type ThreadInfo } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const me: ThreadInfo = currentThread();
+ * assert.equal(me.name, "MainThread");
+ * ```
+ */
 export interface ThreadInfo {
   /** The thread's name (`MainThread` in the main thread); settable. */
   name: string;
