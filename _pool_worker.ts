@@ -18,8 +18,8 @@ import { decode, decodeReused, encodeWith } from "./_codec.ts";
 import { refuseHandles, unpack } from "./_handles.ts";
 import { CLOSED_R, Ring } from "./_ring.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
-import { parentPort, runtime } from "./_runtime.ts";
-import { waitAsync, waitSync } from "./_wait.ts";
+import { parentPort } from "./_runtime.ts";
+import { waitAsync } from "./_wait.ts";
 import { compile, explainMissingVariable, type Fn, importTarget } from "./_target.ts";
 import {
   APPLY,
@@ -47,14 +47,6 @@ import {
 } from "./_pool_protocol.ts";
 import { RemoteError } from "./errors.ts";
 
-/**
- * Bun's `Atomics.waitAsync` keeps a core about a quarter busy while it
- * waits: there an idle worker blocks in `Atomics.wait` in slices instead,
- * returning to its event loop between them.
- */
-const blockWhenIdle = runtime === "bun";
-/** Length (ms) of one blocking slice of an idle worker on Bun. */
-const IDLE_SLICE_MS = 20;
 /** How long (ms) an idle worker spins for the next task before it parks. */
 const SPIN_MS = 0.2;
 
@@ -288,16 +280,10 @@ async function idle(tasks: Ring, cells: Int32Array): Promise<void> {
   try {
     const lobby = Atomics.load(cells, LOBBY_SEQ);
     if (tasks.size() > 0) return;
-    if (!blockWhenIdle) {
-      await waitAsync(cells, LOBBY_SEQ, lobby);
-      return;
-    }
-    waitSync(cells, LOBBY_SEQ, lobby, IDLE_SLICE_MS);
+    await waitAsync(cells, LOBBY_SEQ, lobby);
   } finally {
     Atomics.sub(cells, LOBBY_WAITERS, 1);
   }
-  // Between blocking slices, let timers and messages of this worker run.
-  if (tasks.size() === 0) await new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /**

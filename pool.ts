@@ -28,7 +28,7 @@ import { decodeReused, encode, encodeWith } from "./_codec.ts";
 import { handlerFor, pack, type Packed } from "./_handles.ts";
 import { markDead, newIdent, registryBuffer } from "./_registry.ts";
 import { BUSY, OK as RING_OK, Ring } from "./_ring.ts";
-import { cpuCount, runtime, spawn, type WorkerHandle, writeStderr } from "./_runtime.ts";
+import { cpuCount, spawn, type WorkerHandle, writeStderr } from "./_runtime.ts";
 import { DONE, ERROR_AT, readError, RUNNING, STATE as STATUS_STATE, writeExit } from "./_status.ts";
 import { checkTimeout } from "./_wait.ts";
 import type { StartMessage } from "./_protocol.ts";
@@ -66,13 +66,6 @@ const workerModule = new URL(
 
 /** How long (ms) the owner spins for results before it parks. */
 const SPIN_MS = 0.05;
-/**
- * Bun's `Atomics.waitAsync` keeps a core about a quarter busy while it
- * waits (measured: 0.58 s of CPU for a 2 s wait, against 0.1 s for 2,000
- * one-millisecond timers), which would take that much from the workers: on
- * Bun the owner parks for 2 ms at most, then polls with a timer.
- */
-const pollInsteadOfWait = runtime === "bun";
 /** How long (ms) the owner's parked wait for results lasts before it looks around. */
 const PARK_SLICE_MS = 100;
 /** Largest size of the function definitions buffer. */
@@ -811,12 +804,10 @@ export class Pool {
 
   /** Takes results while tasks are outstanding: spins for a moment, then parks. */
   async #pump(): Promise<void> {
-    let quiet = 0; // parks in a row without results
     try {
       for (;;) {
         if (this.#state === TERMINATE) return;
         if (this.#drain() > 0) {
-          quiet = 0;
           // Let the code awaiting these results run (and submit more).
           await null;
           continue;
@@ -835,10 +826,6 @@ export class Pool {
           }
         } while (!moved && performance.now() < end);
         if (moved) continue;
-        if (pollInsteadOfWait && quiet++ > 0) {
-          await new Promise((resolve) => setTimeout(resolve, 1));
-          continue;
-        }
         // One parked waiter at most (a put wakes one): worker deaths,
         // cancellations and terminate() are handled where they are seen, and
         // the pump notices them when its slice ends (a parked wait keeps
@@ -849,7 +836,7 @@ export class Pool {
           // A record the drain could not take yet (a producer growing the
           // ring holds its lock): look again shortly.
           const soon = results.size() > 0 || this.#backlog.length > 0;
-          await results.waitItems(seq, soon ? 1 : pollInsteadOfWait ? 2 : PARK_SLICE_MS);
+          await results.waitItems(seq, soon ? 1 : PARK_SLICE_MS);
         } finally {
           results.itemWaiter(-1);
         }

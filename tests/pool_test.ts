@@ -1,6 +1,7 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import process from "node:process";
 import { AsyncResult, Pool, Queue, RemoteError, TimeoutError } from "../mod.ts";
 import {
   add,
@@ -439,6 +440,26 @@ test("Pool runs tasks on all its workers at once", async () => {
     const cells = sharedInts();
     const idents = await pool.starmap(meet, [[cells, 2], [cells, 2]], 1);
     assert.equal(new Set(idents).size, 2);
+  });
+});
+
+test("An idle Pool, and its owner awaiting a task that waits on a timer, use almost no CPU", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    await pool.map(square, [1, 2, 3, 4], 1);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // let the workers park
+    const cpuMs = async (during: () => Promise<unknown>) => {
+      const before = process.cpuUsage();
+      const t0 = performance.now();
+      await during();
+      const used = process.cpuUsage(before);
+      return [(used.user + used.system) / 1000, performance.now() - t0];
+    };
+    // Both workers parked; the owner has nothing to wait for.
+    const [idle, idleWall] = await cpuMs(() => new Promise((resolve) => setTimeout(resolve, 500)));
+    assert.ok(idle < idleWall * 0.25, `idle pool: ${idle.toFixed(0)} ms of CPU in ${idleWall.toFixed(0)} ms`);
+    // The owner parked on the result ring, one worker parked in its task's timer, the other in the lobby.
+    const [waiting, waitWall] = await cpuMs(() => pool.apply(nap, [500, "done"]));
+    assert.ok(waiting < waitWall * 0.25, `waiting: ${waiting.toFixed(0)} ms of CPU in ${waitWall.toFixed(0)} ms`);
   });
 });
 
