@@ -99,6 +99,16 @@ export function isIdentAlive(ident: number): boolean {
   return Atomics.load(cells(), SLOTS + (ident % N_SLOTS)) === ident;
 }
 
+/**
+ * Whether the calling thread is still marked alive, read without an
+ * `Atomics` operation (a plain read of shared memory may lag a moment
+ * behind a `markDead` in another thread). For hot paths that check on every
+ * operation and can afford to notice a moment late.
+ */
+export function isSelfAliveHint(): boolean {
+  return self > 0 && cells()[SLOTS + (self % N_SLOTS)] === self;
+}
+
 /** Marks `ident` dead and wakes whoever waits for deaths. Idempotent. */
 export function markDead(ident: number): void {
   const t = cells();

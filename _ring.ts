@@ -45,16 +45,27 @@
  * | `P_END`        | 76   | the `PLOCK` holder                  | intent: `TAIL` after the put in progress         |
  * | `P_CNT`        | 80   | the `PLOCK` holder                  | intent: `PUTS` after the put in progress         |
  * | `PLOCK_WAITERS`| 84   | producers waiting for `PLOCK`       | count, so unlock notifies only when needed       |
+ * | `P_HEAD`       | 88   | the `PLOCK` holder                  | `HEAD` as last read by a producer (a lower bound)|
  * | `CLOCK`        | 128  | consumers, `Atomics.compareExchange`| ident of the consumer holding the lock, 0 = free |
  * | `HEAD`         | 132  | the `CLOCK` holder, `Atomics.store` | byte position of the oldest record               |
  * | `GETS`         | 136  | the `CLOCK` holder, `Atomics.store` | records ever taken                               |
  * | `C_END`        | 140  | the `CLOCK` holder                  | intent: `HEAD` after the take in progress        |
  * | `C_CNT`        | 144  | the `CLOCK` holder                  | intent: `GETS` after the take in progress        |
  * | `CLOCK_WAITERS`| 148  | consumers waiting for `CLOCK`       | count                                            |
+ * | `C_TAIL`       | 152  | the `CLOCK` holder                  | `TAIL` as last read by a consumer (a lower bound)|
  * | `ITEMS_SEQ`    | 192  | producers (after a put) and `close` | futex word: "a record was added"                 |
- * | `ITEM_WAITERS` | 196  | consumers waiting for records       | count                                            |
- * | `SPACE_SEQ`    | 256  | consumers (after a take) and `close`| futex word: "room was made"                      |
+ * | `ITEM_WAITERS` | 196  | consumers parked waiting for records| count                                            |
+ * | `SPACE_SEQ`    | 256  | consumers (after a take, when a producer waits) and `close` | futex word: "room was made" |
  * | `SPACE_WAITERS`| 260  | producers waiting for room          | count                                            |
+ *
+ * Words marked "the `PLOCK` holder" / "the `CLOCK` holder" without an
+ * `Atomics` operation are plain reads and writes: taking the lock (an
+ * `Atomics.compareExchange`) orders them after the previous holder's, and
+ * the `Atomics.store` that publishes `TAIL` / `HEAD` orders them before
+ * what a reader of that word does next. Every `Atomics` operation costs
+ * 7–18 ns here (more than the rest of a small put), so the hot paths use as
+ * few as they can: `P_HEAD` and `C_TAIL` spare reading the other side's
+ * cache line on every record.
  *
  * Positions (`TAIL`, `HEAD`) count bytes for ever, modulo 2^32; a position's
  * place in the record area is `position % CAP`, which stays consistent across
@@ -91,20 +102,25 @@
  *   `CAP`. Dying before that store leaves the old ring intact. Positions do
  *   not change, so nothing else needs repair. Room is reused once drained;
  *   a growable buffer cannot shrink.
- * - Wake-ups: waiters count themselves (`*_WAITERS`) before re-checking, and
- *   a writer changes the futex word before reading the count (all `Atomics`
- *   operations are sequentially consistent), so a waiter either sees the
- *   change or is woken. A put wakes one consumer, a take one producer:
+ * - Wake-ups: a writer changes the futex word, then reads the waiter count
+ *   and notifies only if someone counted themselves (all `Atomics`
+ *   operations are sequentially consistent). Every put bumps `ITEMS_SEQ`,
+ *   so a consumer first spins on it uncounted and counts itself only to
+ *   park (`Atomics.wait` re-checks the word): a producer calls
+ *   `Atomics.notify` only for a parked consumer. A take bumps `SPACE_SEQ`
+ *   only when a producer has counted itself waiting for room, so producers
+ *   count themselves before they first re-check. Either way a waiter sees
+ *   the change or is woken. A put wakes one consumer, a take one producer:
  *   only waiters that can progress.
  *
  * @module
  */
 
-import { decodeReused, encodeWith } from "./_codec.ts";
+import { decodeReused, encodeTo, type Format, PLAIN, STRUCTURED } from "./_codec.ts";
 import { refuseHandles } from "./_handles.ts";
-import { isIdentAlive, selfIdent } from "./_registry.ts";
+import { isIdentAlive, isSelfAliveHint, selfIdent } from "./_registry.ts";
 import { canBlock } from "./_runtime.ts";
-import { notify, waitAsync, waitSync } from "./_wait.ts";
+import { notify, parkSync, spin, waitAsync, waitSync } from "./_wait.ts";
 
 // Cell indices (see the table above).
 const CAP = 0;
@@ -118,12 +134,14 @@ const PUTS = 18;
 const P_END = 19;
 const P_CNT = 20;
 const PLOCK_WAITERS = 21;
+const P_HEAD = 22;
 const CLOCK = 32;
 const HEAD = 33;
 const GETS = 34;
 const C_END = 35;
 const C_CNT = 36;
 const CLOCK_WAITERS = 37;
+const C_TAIL = 38;
 // The futex words sit on lines of their own: waiters poll them while they
 // spin, and polling a line the lock holder writes slows every put and take.
 const ITEMS_SEQ = 48;
@@ -190,7 +208,7 @@ const SCRATCH_MAX = 1 << 20;
 
 /** Where to copy a payload of `len` bytes of the given kind. */
 function outBuffer(len: number, kind: number): Uint8Array {
-  if (kind !== KIND_CODEC || len > SCRATCH_MAX) return new Uint8Array(len);
+  if (kind > KIND_PLAIN || len > SCRATCH_MAX) return new Uint8Array(len);
   if (len > scratch.length) {
     let n = scratch.length;
     while (n < len) n *= 2;
@@ -279,7 +297,9 @@ export class Ring {
   /** Tries to take a lock, spinning briefly. */
   #tryLock(lock: number, spin: number): boolean {
     const c = this.#cells;
-    for (let i = 0; i <= spin; i++) {
+    // Try at once: an uncontended compareExchange costs no more than a load.
+    if (Atomics.compareExchange(c, lock, 0, selfIdent()) === 0) return true;
+    for (let i = 0; i < spin; i++) {
       if (Atomics.load(c, lock) === 0 && Atomics.compareExchange(c, lock, 0, selfIdent()) === 0) return true;
     }
     return false;
@@ -396,13 +416,12 @@ export class Ring {
    * @returns `OK`, `FULL` (maxsize reached, or no room even at the largest
    *   size), `CLOSED` or `BUSY`.
    */
-  put(bytes: Uint8Array, kind: number, wait: boolean): number {
-    if (Atomics.load(this.#cells, CLOSED) === 1) return CLOSED_R;
+  put(bytes: Uint8Array, kind: number, wait: boolean, start = 0, end: number = bytes.length): number {
     if (wait) this.#lockSync(PLOCK, PLOCK_WAITERS);
     else if (!this.#tryLock(PLOCK, LOCK_SPIN)) return BUSY;
     let status: number;
     try {
-      status = this.#putLocked(bytes, kind, wait);
+      status = this.#putLocked(bytes, start, end, kind, wait);
     } finally {
       this.#unlock(PLOCK, PLOCK_WAITERS);
     }
@@ -414,47 +433,50 @@ export class Ring {
     return status;
   }
 
-  #putLocked(bytes: Uint8Array, kind: number, wait: boolean): number {
+  #putLocked(bytes: Uint8Array, start: number, stop: number, kind: number, wait: boolean): number {
     const c = this.#cells;
     // Plain reads of what only PLOCK holders write: taking the lock (an
     // Atomics.compareExchange) orders them after the last holder's writes.
     if (c[CLOSED] === 1) return CLOSED_R;
     const puts = c[PUTS];
     if (this.maxsize > 0 && ((puts - Atomics.load(c, GETS)) | 0) >= this.maxsize) return FULL;
-    const len = bytes.length;
+    const len = stop - start;
     const rec = recordBytes(len);
     const tail = c[TAIL];
     let cap = c[CAP];
-    if (cap - ((tail - Atomics.load(c, HEAD)) >>> 0) < rec) {
+    // P_HEAD is a lower bound of HEAD: read HEAD itself only when it says "no room".
+    if (cap - ((tail - c[P_HEAD]) >>> 0) < rec && cap - ((tail - (c[P_HEAD] = Atomics.load(c, HEAD))) >>> 0) < rec) {
       if (rec > MAX_CAP) return FULL;
       const grown = this.#grow(tail, rec, wait);
       if (grown === BUSY) return BUSY;
       if (grown === FULL) return FULL;
       cap = grown;
     }
-    const at = (tail >>> 0) % cap;
+    const mask = cap - 1; // cap is a power of two
+    const at = tail & mask;
     const data = this.#area(cap);
     const w = this.#dataWords;
     w[at >> 2] = len;
     w[(at >> 2) + 1] = kind;
     // The header never straddles the end (8-aligned records, 8-aligned cap).
-    const p = (at + REC_HEADER) % cap;
-    const first = Math.min(len, cap - p);
-    if (first === len) {
+    const p = (at + REC_HEADER) & mask;
+    if (len <= cap - p) {
       if (len <= SMALL_COPY) {
-        for (let k = 0; k < len; k++) data[p + k] = bytes[k];
+        for (let k = 0; k < len; k++) data[p + k] = bytes[start + k];
       } else {
-        data.set(bytes, p);
+        data.set(start === 0 && stop === bytes.length ? bytes : bytes.subarray(start, stop), p);
       }
     } else {
-      data.set(bytes.subarray(0, first), p);
-      data.set(bytes.subarray(first), 0);
+      const first = cap - p;
+      data.set(bytes.subarray(start, start + first), p);
+      data.set(bytes.subarray(start + first, stop), 0);
     }
     // A terminated worker may still run for a moment: it must not publish.
-    if (!isIdentAlive(selfIdent())) throw terminated();
+    if (!isSelfAliveHint()) throw terminated();
     const end = (tail + rec) | 0;
-    Atomics.store(c, P_END, end);
-    Atomics.store(c, P_CNT, (puts + 1) | 0);
+    // The intent (plain writes, published with TAIL), then TAIL, then PUTS.
+    c[P_END] = end;
+    c[P_CNT] = (puts + 1) | 0;
     Atomics.store(c, TAIL, end);
     Atomics.store(c, PUTS, (puts + 1) | 0);
     return OK;
@@ -502,8 +524,10 @@ export class Ring {
    */
   take(wait: boolean): Taken | number {
     const c = this.#cells;
-    // Unlocked peek: nothing to take, so skip the lock.
-    if (Atomics.load(c, HEAD) === Atomics.load(c, TAIL)) return this.#emptyOrClosed();
+    // Unlocked peek (plain reads of HEAD and C_TAIL may be stale; the lock
+    // holder checks again): nothing to take, so skip the lock.
+    const head = c[HEAD];
+    if (head === c[C_TAIL] && head === Atomics.load(c, TAIL)) return this.#emptyOrClosed();
     if (wait) this.#lockSync(CLOCK, CLOCK_WAITERS);
     else if (!this.#tryLock(CLOCK, LOCK_SPIN)) return BUSY;
     let got: Taken | undefined;
@@ -513,8 +537,10 @@ export class Ring {
       this.#unlock(CLOCK, CLOCK_WAITERS);
     }
     if (!got) return this.#emptyOrClosed();
-    Atomics.add(c, SPACE_SEQ, 1);
-    if (Atomics.load(c, SPACE_WAITERS) > 0) notify(c, SPACE_SEQ, 1);
+    if (Atomics.load(c, SPACE_WAITERS) > 0) {
+      Atomics.add(c, SPACE_SEQ, 1);
+      notify(c, SPACE_SEQ, 1);
+    }
     return got;
   }
 
@@ -530,7 +556,8 @@ export class Ring {
     const c = this.#cells;
     // Plain reads of what only CLOCK holders write (CAP too: a grower holds both locks).
     const head = c[HEAD];
-    if (head === Atomics.load(c, TAIL)) return undefined;
+    // C_TAIL is a lower bound of TAIL: read TAIL itself only when it says "empty".
+    if (head === c[C_TAIL] && head === (c[C_TAIL] = Atomics.load(c, TAIL))) return undefined;
     const cap = c[CAP];
     const at = (head >>> 0) % cap;
     const data = this.#area(cap);
@@ -545,11 +572,11 @@ export class Ring {
       out.set(data.subarray(p, p + first));
       if (first < len) out.set(data.subarray(0, len - first), first);
     }
-    if (!isIdentAlive(selfIdent())) throw terminated();
+    if (!isSelfAliveHint()) throw terminated();
     const gets = c[GETS];
     const end = (head + recordBytes(len)) | 0;
-    Atomics.store(c, C_END, end);
-    Atomics.store(c, C_CNT, (gets + 1) | 0);
+    c[C_END] = end;
+    c[C_CNT] = (gets + 1) | 0;
     Atomics.store(c, HEAD, end);
     Atomics.store(c, GETS, (gets + 1) | 0);
     return { kind, bytes: out, length: len };
@@ -567,24 +594,48 @@ export class Ring {
     return Atomics.load(this.#cells, SPACE_SEQ);
   }
 
-  /** Registers (+1) or unregisters (-1) a waiter for records. */
+  /**
+   * Registers (+1) or unregisters (-1) a waiter for records. Only needed
+   * around waits made without {@linkcode Ring.waitItems} /
+   * {@linkcode Ring.waitItemsSync}, which count themselves.
+   */
   itemWaiter(delta: number): void {
     Atomics.add(this.#cells, ITEM_WAITERS, delta);
   }
 
-  /** Registers (+1) or unregisters (-1) a waiter for room. */
+  /**
+   * Registers (+1) or unregisters (-1) a waiter for room: a producer must be
+   * registered from before it reads {@linkcode Ring.spaceSeq} until it stops
+   * waiting, since takes change that word only while someone is registered.
+   */
   spaceWaiter(delta: number): void {
     Atomics.add(this.#cells, SPACE_WAITERS, delta);
   }
 
-  /** Blocks while the "records added" word equals `seq`. */
+  /**
+   * Blocks while the "records added" word equals `seq`: spins first, then
+   * counts itself as a waiter and parks (see "Wake-ups" in the module doc).
+   */
   waitItemsSync(seq: number, timeout: number): void {
-    waitSync(this.#cells, ITEMS_SEQ, seq, timeout);
+    const c = this.#cells;
+    if (spin(c, ITEMS_SEQ, seq)) return;
+    Atomics.add(c, ITEM_WAITERS, 1);
+    try {
+      parkSync(c, ITEMS_SEQ, seq, timeout);
+    } finally {
+      Atomics.sub(c, ITEM_WAITERS, 1);
+    }
   }
 
-  /** Waits (without blocking) while the "records added" word equals `seq`. */
-  waitItems(seq: number, timeout: number, signal?: AbortSignal): Promise<unknown> {
-    return waitAsync(this.#cells, ITEMS_SEQ, seq, timeout, signal);
+  /** Waits (without blocking) while the "records added" word equals `seq`; counts itself as a waiter meanwhile. */
+  async waitItems(seq: number, timeout: number, signal?: AbortSignal): Promise<unknown> {
+    const c = this.#cells;
+    Atomics.add(c, ITEM_WAITERS, 1);
+    try {
+      return await waitAsync(c, ITEMS_SEQ, seq, timeout, signal);
+    } finally {
+      Atomics.sub(c, ITEM_WAITERS, 1);
+    }
   }
 
   /** Blocks while the "room made" word equals `seq`. */
@@ -658,10 +709,12 @@ export class Ring {
 
 // ---- items: values to records and back ---------------------------------------
 
-/** Record kind: bytes made by the codec. */
-const KIND_CODEC = 0;
+/** Record kind: bytes made by the codec's structured-clone encoder (0 = `STRUCTURED`). */
+const KIND_CODEC = STRUCTURED;
+/** Record kind: bytes made by the codec's plain-tree encoder (1 = `PLAIN`). */
+const KIND_PLAIN = PLAIN;
 /** Record kind of an `ArrayBuffer` sent raw; typed arrays follow in {@linkcode VIEWS} order. */
-const KIND_ARRAY_BUFFER = 1;
+const KIND_ARRAY_BUFFER = 2;
 /** Binary values at least this large skip the codec and are copied as they are. */
 const RAW_MIN = 4096;
 
@@ -693,26 +746,32 @@ function rawKind(value: unknown): number {
 }
 
 /**
- * Encodes `value` and hands the record bytes and kind to `write` (the bytes
- * are valid only during the call). Large `ArrayBuffer`s and typed arrays are
+ * Encodes `value` and hands the record bytes (`bytes[start..end)`) and kind
+ * to `write` (the bytes are valid only during the call). Large `ArrayBuffer`s and typed arrays are
  * copied as they are, without the codec: one copy in, one copy out.
  *
  * @throws {TypeError} when `value` cannot be sent (nothing is written).
  */
-export function writeItem<R>(value: unknown, write: (bytes: Uint8Array, kind: number) => R): R {
+export function writeItem<R>(
+  value: unknown,
+  write: (bytes: Uint8Array, start: number, end: number, kind: number) => R,
+): R {
   const kind = rawKind(value);
-  if (kind === KIND_ARRAY_BUFFER) return write(new Uint8Array(value as ArrayBuffer), kind);
+  if (kind === KIND_ARRAY_BUFFER) {
+    return write(new Uint8Array(value as ArrayBuffer), 0, (value as ArrayBuffer).byteLength, kind);
+  }
   if (kind !== KIND_CODEC) {
     const v = value as ArrayBufferView;
-    return write(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), kind);
+    return write(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), 0, v.byteLength, kind);
   }
-  return encodeWith(value, "item", (bytes) => write(bytes, KIND_CODEC), refuseHandles);
+  // The codec's formats are the record kinds 0 and 1.
+  return encodeTo(value, "item", write, refuseHandles);
 }
 
 /** Rebuilds the value of a record taken from a ring. */
 export function readItem(taken: Taken): unknown {
   const { kind, bytes, length } = taken;
-  if (kind === KIND_CODEC) return decodeReused(bytes, length);
+  if (kind === KIND_CODEC || kind === KIND_PLAIN) return decodeReused(bytes, length, kind as Format);
   if (kind === KIND_ARRAY_BUFFER) return bytes.buffer;
   const ctor = VIEWS[kind - KIND_ARRAY_BUFFER - 1];
   const size = ctor === DataView ? 1 : (ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;

@@ -170,10 +170,10 @@ interface Saved {
 
 /** First attempt at a put; a record that must wait is copied into a {@linkcode Saved}. */
 function firstPut(ring: Ring, item: unknown, lockWait: boolean, keep: boolean): number | Saved {
-  return writeItem(item, (bytes, kind) => {
-    if (bytes.length > MAX_PAYLOAD) throw tooLarge(bytes.length);
-    const status = ring.put(bytes, kind, lockWait);
-    return status === OK || status === CLOSED_R || !keep ? status : { bytes: bytes.slice(), kind, status };
+  return writeItem(item, (bytes, start, end, kind) => {
+    if (end - start > MAX_PAYLOAD) throw tooLarge(end - start);
+    const status = ring.put(bytes, kind, lockWait, start, end);
+    return status === OK || status === CLOSED_R || !keep ? status : { bytes: bytes.slice(start, end), kind, status };
   });
 }
 
@@ -265,18 +265,14 @@ function getSync(ring: Ring, options: QueueGetOptions | undefined, what: string)
   if (typeof first !== "number" || first === CLOSED_R || !block) return got(first);
   assertCanBlock(what);
   const end = now() + ms;
-  ring.itemWaiter(1);
-  try {
-    for (;;) {
-      const seq = ring.itemsSeq();
-      const r = ring.take(true);
-      if (r !== EMPTY) return got(r);
-      const left = end - now();
-      if (left <= 0) throw new EmptyError();
-      ring.waitItemsSync(seq, Math.min(left, RECHECK));
-    }
-  } finally {
-    ring.itemWaiter(-1);
+  for (;;) {
+    // Read the word, then re-check: a put in between changes the word.
+    const seq = ring.itemsSeq();
+    const r = ring.take(true);
+    if (r !== EMPTY) return got(r);
+    const left = end - now();
+    if (left <= 0) throw new EmptyError();
+    ring.waitItemsSync(seq, Math.min(left, RECHECK));
   }
 }
 
@@ -287,30 +283,22 @@ async function getAsync(ring: Ring, options: QueueGetOptions | undefined, what: 
   if (r !== EMPTY && r !== BUSY) return got(r);
   if (r === EMPTY && !block) throw new EmptyError();
   const end = now() + ms;
-  let waiting = false;
-  let seq = 0;
-  try {
-    for (;;) {
-      if (r === BUSY) {
-        // The consumer lock is held by another thread, briefly: wait without blocking.
-        await ring.lockTakeAsync();
-      } else if (!waiting) {
-        // Register, then re-check, so no wake-up is missed.
-        ring.itemWaiter(1);
-        waiting = true;
-      } else {
-        const left = end - now();
-        if (left <= 0) throw new EmptyError();
-        await ring.waitItems(seq, Math.min(left, RECHECK), signal);
-      }
-      if (signal?.aborted) throw signal.reason;
-      seq = ring.itemsSeq();
-      r = ring.take(false);
-      if (r !== EMPTY && r !== BUSY) return got(r);
-      if (r === EMPTY && !block) throw new EmptyError();
+  let seq: number | undefined;
+  for (;;) {
+    if (r === BUSY) {
+      // The consumer lock is held by another thread, briefly: wait without blocking.
+      await ring.lockTakeAsync();
+    } else if (seq !== undefined) {
+      const left = end - now();
+      if (left <= 0) throw new EmptyError();
+      await ring.waitItems(seq, Math.min(left, RECHECK), signal);
     }
-  } finally {
-    if (waiting) ring.itemWaiter(-1);
+    if (signal?.aborted) throw signal.reason;
+    // Read the word, then re-check: a put in between changes the word.
+    seq = ring.itemsSeq();
+    r = ring.take(false);
+    if (r !== EMPTY && r !== BUSY) return got(r);
+    if (r === EMPTY && !block) throw new EmptyError();
   }
 }
 
