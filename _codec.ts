@@ -236,15 +236,15 @@ type Target = Uint8Array & { start: number; end: number };
  * @throws {TypeError} when `value` cannot cross threads.
  */
 export function encodeTo<R>(value: unknown, path: string, write: EncodedWriter<R>, hook?: ObjectHook): R {
-  let format: Format = PLAIN;
-  let coder = plainPackr;
-  if (!isPlainTree(value)) {
-    checkCloneable(value, path, hook);
-    format = STRUCTURED;
-    coder = packr;
+  if (isPlainTree(value)) {
+    const t = plainPackr.pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE) as unknown as Target;
+    return write(t, t.start, t.end, PLAIN);
   }
-  const t = coder.pack(value, REUSE_BUFFER_MODE | RESET_BUFFER_MODE) as unknown as Target;
-  return write(t, t.start, t.end, format);
+  checkCloneable(value, path, hook);
+  // No reuse mode here: with shared references msgpackr returns a new buffer
+  // that does not say where the encoding sits.
+  const bytes = packr.pack(value);
+  return write(bytes, 0, bytes.length, STRUCTURED);
 }
 
 /**

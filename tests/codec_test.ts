@@ -1,7 +1,18 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { checkCloneable, decode, decodeShared, encode, encodeWith } from "../_codec.ts";
+import {
+  checkCloneable,
+  decode,
+  decodeReused,
+  decodeShared,
+  encode,
+  encodeTo,
+  encodeWith,
+  type Format,
+  PLAIN,
+  STRUCTURED,
+} from "../_codec.ts";
 
 function roundTrip<T>(value: T): T {
   return decode(encode(value)) as T;
@@ -197,4 +208,66 @@ test("checkCloneable gives each object to the hook first and does not look insid
     return v instanceof Handle;
   });
   assert.deepEqual(seen, ["args", "args.h", "args.list", "args.list[0]"]);
+});
+
+/** Encodes with encodeTo and decodes the copied bytes with the format it reports. */
+function viaEncodeTo(value: unknown): { value: unknown; format: Format } {
+  return encodeTo(value, "item", (bytes, start, end, format) => {
+    const copy = new Uint8Array(64 + end - start).fill(0xc1); // 0xc1 is never valid MessagePack
+    copy.set(bytes.subarray(start, end));
+    return { value: decodeReused(copy, end - start, format), format };
+  });
+}
+
+test("encodeTo takes the plain form for plain trees and structured clone for anything else, and both round-trip", () => {
+  const plain: unknown[] = [
+    { i: 1, s: "hello" },
+    [1, "two", null, undefined, true, 1.5, -(2 ** 40)],
+    { a: { b: [{ c: "d" }] }, u: undefined, "not an identifier": 2 },
+    Object.assign(Object.create(null), { x: 1 }),
+    Array.from({ length: 100 }, (_, i) => ({ i })), // past the small seen-list
+    "text",
+    42,
+  ];
+  for (const v of plain) {
+    const got = viaEncodeTo(v);
+    assert.equal(got.format, PLAIN, `plain form for ${JSON.stringify(v)?.slice(0, 40)}`);
+    assert.deepEqual(got.value, typeof v === "object" && v !== null && !Array.isArray(v) ? { ...v } : v);
+  }
+  const shared = { n: 1 };
+  const cyclic: Record<string, unknown> = { name: "c" };
+  cyclic.self = cyclic;
+  const structured: unknown[] = [
+    [shared, shared],
+    cyclic,
+    { m: new Map([["k", 1]]) },
+    [new Date(1700000000000)],
+    { big: 10n ** 20n },
+    10n,
+    { bytes: new Uint8Array([1, 2, 3]) },
+    [new Set([1])],
+  ];
+  for (const v of structured) {
+    const got = viaEncodeTo(v);
+    assert.equal(got.format, STRUCTURED);
+    if (v === cyclic) {
+      const c = got.value as Record<string, unknown>;
+      assert.equal(c.self, c);
+    } else if (Array.isArray(v) && v[0] === shared) {
+      const pair = got.value as object[];
+      assert.deepEqual(pair[0], shared);
+      assert.equal(pair[0], pair[1], "a shared reference stays shared");
+    } else {
+      assert.deepEqual(got.value, v);
+    }
+  }
+});
+
+test("encodeTo names the path of a value that cannot be cloned and does not call write", () => {
+  let calls = 0;
+  assert.throws(
+    () => encodeTo({ ok: 1, list: [1, { cb: () => 0 }] }, "item", () => calls++),
+    (e: unknown) => e instanceof TypeError && e.message.includes("item.list[1].cb"),
+  );
+  assert.equal(calls, 0);
 });
