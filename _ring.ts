@@ -27,10 +27,13 @@
  * ## Layout
  *
  * `cells` is an `Int32Array` over the first {@linkcode HEADER_BYTES} (320)
- * bytes; the record area follows, `CAP` bytes long. Producer-side words,
- * consumer-side words and each futex word sit on separate 64-byte cache
- * lines, so the two sides (and waiters polling a futex word while they spin)
- * do not slow each other down.
+ * bytes; the record area follows, `CAP` bytes long. Words sit on 64-byte
+ * cache lines by who touches them on every record: the producers' lock
+ * line, the consumers' lock line, the "published" line (`TAIL` with the
+ * futex word consumers wait on) and the "given back" line (`HEAD` with the
+ * word producers wait on for room). A put then moves one line the consumer
+ * reads (plus the record's), and a take one line the producer reads only
+ * when its cached bound of `HEAD` runs out.
  *
  * | index          | byte | written by                          | meaning                                          |
  * |----------------|------|-------------------------------------|--------------------------------------------------|
@@ -40,23 +43,23 @@
  * | `DONE`         | 12   | `taskDone()`, `Atomics.compareExchange` | tasks marked done (futex word for `join`)   |
  * | `JOIN_WAITERS` | 16   | `join` waiters, `Atomics.add/sub`   | how many wait for `DONE`                         |
  * | `PLOCK`        | 64   | producers, `Atomics.compareExchange`| ident of the producer holding the lock, 0 = free |
- * | `TAIL`         | 68   | the `PLOCK` holder, `Atomics.store` | byte position where the next record goes         |
- * | `PUTS`         | 72   | the `PLOCK` holder, `Atomics.store` | records ever appended                            |
+ * | `PUTS`         | 72   | the `PLOCK` holder, after `TAIL`    | records ever appended                            |
  * | `P_END`        | 76   | the `PLOCK` holder                  | intent: `TAIL` after the put in progress         |
  * | `P_CNT`        | 80   | the `PLOCK` holder                  | intent: `PUTS` after the put in progress         |
  * | `PLOCK_WAITERS`| 84   | producers waiting for `PLOCK`       | count, so unlock notifies only when needed       |
  * | `P_HEAD`       | 88   | the `PLOCK` holder                  | `HEAD` as last read by a producer (a lower bound)|
  * | `CLOCK`        | 128  | consumers, `Atomics.compareExchange`| ident of the consumer holding the lock, 0 = free |
- * | `HEAD`         | 132  | the `CLOCK` holder, `Atomics.store` | byte position of the oldest record               |
- * | `GETS`         | 136  | the `CLOCK` holder, `Atomics.store` | records ever taken                               |
+ * | `GETS`         | 136  | the `CLOCK` holder, after `HEAD`    | records ever taken                               |
  * | `C_END`        | 140  | the `CLOCK` holder                  | intent: `HEAD` after the take in progress        |
  * | `C_CNT`        | 144  | the `CLOCK` holder                  | intent: `GETS` after the take in progress        |
  * | `CLOCK_WAITERS`| 148  | consumers waiting for `CLOCK`       | count                                            |
  * | `C_TAIL`       | 152  | the `CLOCK` holder                  | `TAIL` as last read by a consumer (a lower bound)|
  * | `ITEMS_SEQ`    | 192  | producers (after a put) and `close` | futex word: "a record was added"                 |
  * | `ITEM_WAITERS` | 196  | consumers parked waiting for records| count                                            |
+ * | `TAIL`         | 200  | the `PLOCK` holder, `Atomics.store` | byte position where the next record goes         |
  * | `SPACE_SEQ`    | 256  | consumers (after a take, when a producer waits) and `close` | futex word: "room was made" |
  * | `SPACE_WAITERS`| 260  | producers waiting for room          | count                                            |
+ * | `HEAD`         | 264  | the `CLOCK` holder, `Atomics.store` | byte position of the oldest record               |
  *
  * Words marked "the `PLOCK` holder" / "the `CLOCK` holder" without an
  * `Atomics` operation are plain reads and writes: taking the lock (an
@@ -129,14 +132,12 @@ const CLOSED = 2;
 const DONE = 3;
 const JOIN_WAITERS = 4;
 const PLOCK = 16;
-const TAIL = 17;
 const PUTS = 18;
 const P_END = 19;
 const P_CNT = 20;
 const PLOCK_WAITERS = 21;
 const P_HEAD = 22;
 const CLOCK = 32;
-const HEAD = 33;
 const GETS = 34;
 const C_END = 35;
 const C_CNT = 36;
@@ -146,8 +147,10 @@ const C_TAIL = 38;
 // spin, and polling a line the lock holder writes slows every put and take.
 const ITEMS_SEQ = 48;
 const ITEM_WAITERS = 49;
+const TAIL = 50;
 const SPACE_SEQ = 64;
 const SPACE_WAITERS = 65;
+const HEAD = 66;
 
 /** Bytes before the record area. */
 export const HEADER_BYTES = 320;
@@ -474,11 +477,12 @@ export class Ring {
     // A terminated worker may still run for a moment: it must not publish.
     if (!isSelfAliveHint()) throw terminated();
     const end = (tail + rec) | 0;
-    // The intent (plain writes, published with TAIL), then TAIL, then PUTS.
+    // The intent (plain writes, published with TAIL), then TAIL, then PUTS
+    // (a plain write: the unlock publishes it).
     c[P_END] = end;
     c[P_CNT] = (puts + 1) | 0;
     Atomics.store(c, TAIL, end);
-    Atomics.store(c, PUTS, (puts + 1) | 0);
+    c[PUTS] = (puts + 1) | 0;
     return OK;
   }
 
@@ -578,7 +582,7 @@ export class Ring {
     c[C_END] = end;
     c[C_CNT] = (gets + 1) | 0;
     Atomics.store(c, HEAD, end);
-    Atomics.store(c, GETS, (gets + 1) | 0);
+    c[GETS] = (gets + 1) | 0;
     return { kind, bytes: out, length: len };
   }
 
