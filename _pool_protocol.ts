@@ -16,15 +16,21 @@
  * Records are codec bytes (`_codec.ts`) of an array:
  * - task: `[kind, id, fnId, payload]`: `kind` is {@linkcode APPLY} (payload:
  *   the argument array), {@linkcode MAP} (payload: the chunk's items),
- *   {@linkcode STARMAP} (payload: the chunk's argument arrays) or
+ *   {@linkcode MAP_BULK} (payload: `[start, count]`, where the chunk's
+ *   numbers sit in the bulk area, see below), {@linkcode STARMAP} (payload:
+ *   the chunk's argument arrays) or
  *   {@linkcode STOP} (a worker that takes it exits; `close()` puts one per
  *   worker after the last task). `kind | BY_MESSAGE` marks a task whose
  *   payload holds library handles (queues, locks, …) or shared memory
  *   (`SharedArrayBuffer`s, views of one): bytes would copy them, so the worker that takes the record asks for the payload with an
  *   {@linkcode ArgsRequest} and the owner posts it ({@linkcode ArgsReply}).
  * - result: `[id, status, value]`: `status` {@linkcode OK} with the return
- *   value (for a chunk, the array of return values) or {@linkcode FAILED}
- *   with the error's `{ name, message, stack }`.
+ *   value (for a chunk, the array of return values), {@linkcode FAILED}
+ *   with the error's `{ name, message, stack }`, {@linkcode OK_BULK} (a
+ *   `MAP_BULK` chunk whose results are all numbers: they replaced its items
+ *   in the bulk area) or {@linkcode SKIPPED} (cancelled before it started).
+ *   Every task a worker takes ends with one result record, so the owner
+ *   knows when a worker is done with a chunk in the bulk area.
  *
  * A chunk of 16 or more numbers (items, or results) travels as a
  * `Float64Array` ({@linkcode asNumbers}); a chunk is otherwise always an
@@ -60,6 +66,20 @@
  * only forgets an older cancellation (that task then runs and its result is
  * dropped), never cancels the wrong task.
  *
+ * ## Bulk area
+ *
+ * `bulk` is a growable `SharedArrayBuffer` of float64 elements for `map`
+ * chunks of many numbers: the owner writes all the items of such a map there
+ * once (from element `start`, handed out upwards), puts one `MAP_BULK`
+ * record per chunk, and the worker that takes one reads its items there and
+ * writes each number result over its item. Plain reads and writes suffice:
+ * the ring's `Atomics` publication of the task record orders the owner's
+ * writes before the worker's reads, and that of the result record the
+ * worker's writes before the owner's reads. The owner restarts the area
+ * from element 0 only when no `MAP_BULK` task is outstanding (its result,
+ * or its worker's death, seen), so no worker can still touch a reused part.
+ * Only the owner grows the area.
+ *
  * Definitions (`defs`, a growable `SharedArrayBuffer` only the owner writes):
  * records of a 4-byte length and the codec bytes of a {@linkcode FnSpec},
  * each padded to 4 bytes.
@@ -75,6 +95,12 @@ export const MAP = 2;
 export const STARMAP = 3;
 /** Task kind: the worker that takes it exits. */
 export const STOP = 4;
+/**
+ * Task kind: `fn(item)` for each item of a chunk of numbers held in the bulk
+ * area (payload: `[start, count]`, in float64 elements); the worker writes
+ * number results back in place.
+ */
+export const MAP_BULK = 5;
 /** Flag on a task kind: the payload comes by message (it holds handles or shared memory). */
 export const BY_MESSAGE = 8;
 
@@ -82,6 +108,10 @@ export const BY_MESSAGE = 8;
 export const OK = 0;
 /** Result status: the task threw. */
 export const FAILED = 1;
+/** Result status of a `MAP_BULK` task whose results are all numbers: they replaced its items in the bulk area. */
+export const OK_BULK = 2;
+/** Result status: the task was cancelled before it started and did not run. */
+export const SKIPPED = 3;
 
 /** Cell: bytes of published function definitions. */
 export const DEFS_LEN = 0;
@@ -147,6 +177,8 @@ export interface PoolWorkerConfig {
   cells: SharedArrayBuffer;
   /** The function definitions. */
   defs: SharedArrayBuffer;
+  /** The bulk area: the numbers of `MAP_BULK` chunks (growable). */
+  bulk: SharedArrayBuffer;
   /** This worker's slot. */
   slot: number;
   /** Tasks after which the worker exits and is replaced; 0 for no limit. */

@@ -35,9 +35,12 @@ import {
   LOBBY_SEQ,
   LOBBY_WAITERS,
   MAP,
+  MAP_BULK,
   OK,
+  OK_BULK,
   type PoolWorkerConfig,
   READY,
+  SKIPPED,
   SLOT_SIZE,
   SLOTS,
   SPINNER,
@@ -70,6 +73,7 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
   const cells = new Int32Array(config.cells);
   const slot = SLOTS + config.slot * SLOT_SIZE;
   const defs = new Uint8Array(config.defs);
+  const bulk = config.bulk;
   const loaded: (Loaded | Promise<Loaded>)[] = [];
   let defsRead = 0;
   const putBytes = (bytes: Uint8Array): void => {
@@ -150,10 +154,14 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
             payload = reply.data;
           }
         }
-        if (!skip) {
+        if (skip) {
+          putSkipped(id);
+        } else {
           const running = runTask(kind & ~BY_MESSAGE, id, record[2], payload);
           if (running) await running;
         }
+      } else {
+        putSkipped(id);
       }
       Atomics.store(cells, slot + CURRENT, 0);
       if (config.maxTasks > 0 && ++done >= config.maxTasks) return;
@@ -183,21 +191,53 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
         if (isThenable(value)) {
           return Promise.resolve(value).then((v) => putResult(id, v), (error) => fail(f, id, error));
         }
-      } else {
-        const items = payload as ArrayLike<unknown>;
-        // Filled by push: a large `new Array(n)` is a slow dictionary in V8.
-        const out: unknown[] = [];
-        for (let i = 0; i < items.length; i++) {
-          const r = kind === MAP ? fn(items[i]) : fn(...items[i] as unknown[]);
-          if (isThenable(r)) return finishChunk(f, kind, id, items, out, i, r);
+      } else if (kind === MAP_BULK) {
+        const [start, count] = payload as [number, number];
+        const items = new Float64Array(bulk, start * 8, count);
+        // Number results replace their items in place: no copy, nothing to encode.
+        for (let i = 0; i < count; i++) {
+          const r = fn(items[i]);
+          if (typeof r === "number") {
+            items[i] = r;
+            continue;
+          }
+          // Another kind of result: the chunk's results travel as an array.
+          const out: unknown[] = Array.from(items.subarray(0, i));
+          if (isThenable(r)) return finishChunk(f, MAP, id, items, out, i, r);
           out.push(r);
+          return restOfChunk(f, MAP, id, items, out, i + 1);
         }
-        value = asNumbers(out) ?? out;
+        return putBulkDone(id);
+      } else {
+        // Filled by push: a large `new Array(n)` is a slow dictionary in V8.
+        return restOfChunk(f, kind, id, payload as ArrayLike<unknown>, [], 0);
       }
     } catch (error) {
       return fail(f, id, error);
     }
     putResult(id, value);
+  }
+
+  /** Runs a chunk's items from `at` on, after the results `out` of the ones before. */
+  function restOfChunk(
+    f: Loaded,
+    kind: number,
+    id: number,
+    items: ArrayLike<unknown>,
+    out: unknown[],
+    at: number,
+  ): void | Promise<void> {
+    const fn = f.fn;
+    try {
+      for (let i = at; i < items.length; i++) {
+        const r = kind === MAP ? fn(items[i]) : fn(...items[i] as unknown[]);
+        if (isThenable(r)) return finishChunk(f, kind, id, items, out, i, r);
+        out.push(r);
+      }
+    } catch (error) {
+      return fail(f, id, error);
+    }
+    putResult(id, asNumbers(out) ?? out);
   }
 
   /** The rest of a chunk, once one of its items returned a Promise. */
@@ -237,6 +277,14 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
       }
       putFailure(id, error);
     }
+  }
+
+  function putBulkDone(id: number): void {
+    encodeWith([id, OK_BULK, null], "r", putBytes);
+  }
+
+  function putSkipped(id: number): void {
+    encodeWith([id, SKIPPED, null], "r", putBytes);
   }
 
   function putFailure(id: number, error: unknown): void {

@@ -42,11 +42,14 @@ import {
   cellsBytes,
   CURRENT,
   DEFS_LEN,
+  FAILED,
   type FnSpec,
   LOBBY_SEQ,
   LOBBY_WAITERS,
   MAP,
+  MAP_BULK,
   OK,
+  OK_BULK,
   type PoolWorkerConfig,
   SLOT_SIZE,
   SLOTS,
@@ -70,6 +73,12 @@ const SPIN_MS = 0.05;
 const PARK_SLICE_MS = 100;
 /** Largest size of the function definitions buffer. */
 const DEFS_MAX = 64 << 20;
+/** `map` chunks of at least this many numbers travel through the bulk area. */
+const BULK_MIN = 1024;
+/** Largest size of the bulk area (a growable buffer reserves address space, not memory). */
+const BULK_MAX = 1 << 30;
+/** What a chunk's settle gets when its results replaced its items in the bulk area. */
+const BULK_RESULT = Symbol("results in the bulk area");
 
 // Pool states (Python's INIT/RUN/CLOSE/TERMINATE).
 const INIT = 0;
@@ -417,6 +426,12 @@ export class Pool {
   #cells: Int32Array;
   #defs: SharedArrayBuffer;
   #defsLen = 0;
+  /** The bulk area: the numbers of `MAP_BULK` chunks (see `_pool_protocol.ts`). */
+  #bulk: SharedArrayBuffer;
+  /** Float64 elements of the bulk area in use, from 0: it is reused once no bulk task is outstanding. */
+  #bulkTop = 0;
+  /** `MAP_BULK` tasks whose worker may still read or write their chunk. */
+  #bulkIds = new Set<number>();
   #defCount = 0;
   #fnIds = new WeakMap<AnyFn, number>();
   #specIds = new Map<string, number>();
@@ -505,6 +520,7 @@ export class Pool {
     this.#cellsBuffer = new SharedArrayBuffer(cellsBytes(this.#processes));
     this.#cells = new Int32Array(this.#cellsBuffer);
     this.#defs = new SharedArrayBuffer(1 << 12, { maxByteLength: DEFS_MAX });
+    this.#bulk = new SharedArrayBuffer(0, { maxByteLength: BULK_MAX });
     this.#slots = new Array(this.#processes).fill(undefined);
     for (let i = 0; i < this.#processes; i++) this.#spawn(i);
     this.#state = RUN;
@@ -525,6 +541,7 @@ export class Pool {
       results: this.#results.buffer,
       cells: this.#cellsBuffer,
       defs: this.#defs,
+      bulk: this.#bulk,
       slot: index,
       maxTasks: this.#maxTasks,
       initializer: this.#initializer,
@@ -584,6 +601,7 @@ export class Pool {
       const cause = this.#exitCause(slot, error);
       if (current !== 0) {
         this.#byMessage.delete(current);
+        this.#bulkIds.delete(current);
         const settle = this.#jobs.get(current);
         if (settle) {
           this.#jobs.delete(current);
@@ -792,11 +810,16 @@ export class Pool {
       const status = record[1] as number;
       const value = record[2];
       n++;
+      // Its worker is done with its chunk (read before the settle, which copies the results out).
+      if (this.#bulkIds.size > 0) this.#bulkIds.delete(id);
       const settle = this.#jobs.get(id);
       if (!settle) continue;
       this.#jobs.delete(id);
       if (status === OK) settle(true, value);
-      else settle(false, new RemoteError(value as { name: string; message: string; stack?: string }));
+      else if (status === OK_BULK) settle(true, BULK_RESULT);
+      else if (status === FAILED) {
+        settle(false, new RemoteError(value as { name: string; message: string; stack?: string }));
+      }
     }
     if (n > 0) this.#updateRef();
     return n;
@@ -1043,6 +1066,7 @@ export class Pool {
       return;
     }
     const size = chunksize ?? defaultChunksize(n, this.#processes);
+    if (kind === MAP && size >= BULK_MIN && this.#mapBulk(fnId, items, size, result, signal)) return;
     const parts: ArrayLike<unknown>[] = [];
     const ids: number[] = [];
     let left = Math.ceil(n / size);
@@ -1075,6 +1099,68 @@ export class Pool {
       throw error;
     }
     signal?.addEventListener("abort", onAbort, { once: true });
+  }
+
+  /**
+   * `#mapItems` for items that are all numbers, in chunks of at least
+   * `BULK_MIN`: the items are written once into the bulk area, each worker
+   * reads its chunk there and writes number results back in place, and each
+   * chunk's results are copied into the result array as the chunk finishes.
+   * No codec and no fresh buffers: on a small VM, touching freshly allocated
+   * memory (page faults) cost more than everything else a large map does.
+   *
+   * @returns `false` (nothing submitted) when an item is not a number or the area is full.
+   */
+  #mapBulk<R>(
+    fnId: number,
+    items: unknown[],
+    size: number,
+    result: AsyncResult<R[]>,
+    signal: AbortSignal | undefined,
+  ): boolean {
+    const n = items.length;
+    // The area is reused from its start once no worker can touch it.
+    if (this.#bulkIds.size === 0) this.#bulkTop = 0;
+    const start = this.#bulkTop;
+    const bytes = (start + n) * 8;
+    if (bytes > BULK_MAX) return false;
+    if (bytes > this.#bulk.byteLength) this.#bulk.grow(Math.min(BULK_MAX, Math.max(bytes, this.#bulk.byteLength * 2)));
+    const area = new Float64Array(this.#bulk, start * 8, n);
+    for (let i = 0; i < n; i++) {
+      const v = items[i];
+      if (typeof v !== "number") return false;
+      area[i] = v;
+    }
+    this.#bulkTop = start + n;
+    // Filled first: an array of unboxed doubles, and not a slow dictionary (a bare large `new Array(n)` in V8).
+    const out: unknown[] = new Array<number>(n).fill(0.5);
+    const ids: number[] = [];
+    let left = Math.ceil(n / size);
+    let settled = false;
+    const finish = (ok: boolean, value: unknown) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener("abort", onAbort);
+      if (!ok) { for (const id of ids) this.#cancel(id); }
+      settleResult(result, ok, value);
+    };
+    const onAbort = () => finish(false, signal!.reason);
+    for (let off = 0; off < n; off += size) {
+      const end = Math.min(n, off + size);
+      const at = off;
+      const id = this.#submit(MAP_BULK, fnId, [start + off, end - off], renameItems(at), (ok, value) => {
+        if (!ok) return finish(false, value);
+        // Number results sit in the area in place of the items; others came as an array.
+        const got = value === BULK_RESULT ? area : value as ArrayLike<unknown>;
+        const from = value === BULK_RESULT ? at : 0;
+        for (let i = 0; i < end - at; i++) out[at + i] = got[from + i];
+        if (--left === 0) finish(true, out);
+      });
+      this.#bulkIds.add(id);
+      ids.push(id);
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
+    return true;
   }
 
   /**
@@ -1444,6 +1530,7 @@ export class Pool {
     const jobs = [...this.#jobs.values()];
     this.#jobs.clear();
     this.#byMessage.clear();
+    this.#bulkIds.clear();
     this.#backlog = [];
     const stopping: Promise<void>[] = [];
     for (const slot of this.#slots) {

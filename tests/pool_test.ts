@@ -10,12 +10,15 @@ import {
   busy,
   countCalls,
   crashLater,
+  doubleLaterAsync,
+  doubleOrLabel,
   echo,
   exitWorker,
   failOn,
   failWithTypeError,
   meet,
   nap,
+  negateOrFail,
   park,
   readInit,
   readQueue,
@@ -264,6 +267,29 @@ test("Pool.map() keeps every number exactly (large numeric chunks travel as raw 
   });
 });
 
+test("Pool.map() of large numeric chunks: number, mixed and async results, errors, and maps at once", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    const items = Array.from({ length: 5000 }, (_, i) => i);
+    // Chunks of 1250 numbers (Python's default for 5000 items on 2 workers), and of 2000.
+    assert.deepEqual(await pool.map(square, items), items.map((x) => x * x));
+    assert.deepEqual(await pool.map(doubleOrLabel, items, 2000), items.map(doubleOrLabel));
+    assert.deepEqual(await pool.map(doubleLaterAsync, items, 2500), items.map((x) => x * 2));
+    const special = [-0, NaN, Infinity, -Infinity, 2 ** 53, 1e-300, 0.1];
+    const exact = await pool.map((x: number) => x, [...special, ...items.map((x) => x / 3)]);
+    special.forEach((x, i) => assert.ok(Object.is(exact[i], x), `item ${i}`));
+    assert.equal(exact[7 + 4999], 4999 / 3);
+    await assert.rejects(pool.map(negateOrFail, items, 1000), { name: "RangeError", message: "bad item 2500" });
+    // Items that are not all numbers take the general path.
+    const mixed: unknown[] = [...items];
+    mixed[4000] = "x";
+    assert.equal((await pool.map((x: unknown) => typeof x, mixed, 1000))[4000], "string");
+    // Several maps in flight share the area, and it is reused once they are done.
+    const at = await Promise.all([1, 2, 3].map((k) => pool.map(square, items.map((x) => x + k), 1024)));
+    at.forEach((got, k) => assert.deepEqual(got, items.map((x) => (x + k + 1) ** 2)));
+    assert.deepEqual(await pool.map(square, items, 1024), items.map((x) => x * x));
+  });
+});
+
 test("Pool.map() accepts any iterable and async iterable, and awaits async task functions", async () => {
   await withPool({ processes: 2, module: url }, async (pool) => {
     function* gen() {
@@ -447,19 +473,25 @@ test("An idle Pool, and its owner awaiting a task that waits on a timer, use alm
   await withPool({ processes: 2, module: url }, async (pool) => {
     await pool.map(square, [1, 2, 3, 4], 1);
     await new Promise((resolve) => setTimeout(resolve, 100)); // let the workers park
-    const cpuMs = async (during: () => Promise<unknown>) => {
-      const before = process.cpuUsage();
-      const t0 = performance.now();
-      await during();
-      const used = process.cpuUsage(before);
-      return [(used.user + used.system) / 1000, performance.now() - t0];
+    // The lowest share of CPU time over up to three tries: a spinning waiter
+    // spins in each, while a garbage collection of earlier tests' data is a one-off.
+    const cpuShare = async (during: () => Promise<unknown>) => {
+      let best = Infinity;
+      for (let i = 0; i < 3 && best >= 0.25; i++) {
+        const before = process.cpuUsage();
+        const t0 = performance.now();
+        await during();
+        const used = process.cpuUsage(before);
+        best = Math.min(best, (used.user + used.system) / 1000 / (performance.now() - t0));
+      }
+      return best;
     };
     // Both workers parked; the owner has nothing to wait for.
-    const [idle, idleWall] = await cpuMs(() => new Promise((resolve) => setTimeout(resolve, 500)));
-    assert.ok(idle < idleWall * 0.25, `idle pool: ${idle.toFixed(0)} ms of CPU in ${idleWall.toFixed(0)} ms`);
-    // The owner parked on the result ring, one worker parked in its task's timer, the other in the lobby.
-    const [waiting, waitWall] = await cpuMs(() => pool.apply(nap, [500, "done"]));
-    assert.ok(waiting < waitWall * 0.25, `waiting: ${waiting.toFixed(0)} ms of CPU in ${waitWall.toFixed(0)} ms`);
+    const idle = await cpuShare(() => new Promise((resolve) => setTimeout(resolve, 400)));
+    assert.ok(idle < 0.25, `an idle pool used ${(idle * 100).toFixed(0)}% of a core`);
+    // The owner parked on the result ring, one worker in its task's timer, the other in the lobby.
+    const waiting = await cpuShare(() => pool.apply(nap, [400, "done"]));
+    assert.ok(waiting < 0.25, `waiting for a parked task used ${(waiting * 100).toFixed(0)}% of a core`);
   });
 });
 

@@ -142,3 +142,19 @@ export async function readQueue(q: Queue<number>, n: number): Promise<number[]> 
 export function echo(...args: unknown[]): unknown[] {
   return args;
 }
+
+/** `x * 2`, except a string for multiples of 1000 (a chunk whose results are not all numbers). */
+export function doubleOrLabel(x: number): number | string {
+  return x % 1000 === 999 ? `#${x}` : x * 2;
+}
+
+/** `x * 2`, as a Promise from item 1500 on (a chunk that turns asynchronous part-way). */
+export function doubleLaterAsync(x: number): number | Promise<number> {
+  return x < 1500 ? x * 2 : Promise.resolve(x * 2);
+}
+
+/** `-x`, throwing on `x === bad`. */
+export function negateOrFail(x: number, bad = 2500): number {
+  if (x === bad) throw new RangeError(`bad item ${x}`);
+  return -x;
+}
