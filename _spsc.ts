@@ -80,7 +80,7 @@
  * @module
  */
 
-import { decodeShared, encodeWith, type ObjectHook } from "./_codec.ts";
+import { decodeShared, encodeTo, encodeWith, type ObjectHook, PLAIN, STRUCTURED } from "./_codec.ts";
 import { now, waitAsync, waitSync } from "./_wait.ts";
 
 /** Int32 index of the producer's published byte count. */
@@ -109,6 +109,8 @@ const UNDEFINED = 5;
 const NULL = 6;
 const TRUE = 7;
 const FALSE = 8;
+/** A value in the codec's plain-tree form (`VALUE` frames hold the structured-clone form). */
+const VALUE_PLAIN = 9;
 const WRAP = 0x40;
 const JUMP = 0x41;
 const EOF_MARK = 0x42;
@@ -358,9 +360,9 @@ export class SpscChannel {
   }
 
   #sendEncoded(value: unknown, path: string, hook?: ObjectHook): void {
-    encodeWith(value, path, (bytes) => {
-      const off = this.#reserve(VALUE, bytes.length);
-      this.#wRing!.u8.set(bytes, off);
+    encodeTo(value, path, (bytes, start, end, format) => {
+      const off = this.#reserve(format === PLAIN ? VALUE_PLAIN : VALUE, end - start);
+      this.#wRing!.u8.set(bytes.subarray(start, end), off);
     }, hook);
     this.#publish();
   }
@@ -458,8 +460,8 @@ export class SpscChannel {
     const ring = this.#rRing!;
     const value = kind === BYTES
       ? this.#copyOut(ring)
-      : kind === VALUE
-      ? decodeShared(this.buffer, ring.base + this.#off, this.#len)
+      : kind === VALUE || kind === VALUE_PLAIN
+      ? decodeShared(this.buffer, ring.base + this.#off, this.#len, kind === VALUE ? STRUCTURED : PLAIN)
       : this.#primitive(kind);
     this.#consume();
     return value;
@@ -477,8 +479,13 @@ export class SpscChannel {
     if (kind === EOF_MARK) return EOF;
     const ring = this.#rRing!;
     const raw = kind === BYTES || kind === VALUE;
-    // A fast-form primitive: hand out what the codec makes of it.
-    const encoded = raw ? undefined : encodeWith(this.#primitive(kind), "value", (b) => b.slice());
+    // A fast-form primitive or a plain-form value: hand out the structured
+    // form the codec makes of it, so that every value reads back as one format.
+    const encoded = raw ? undefined : encodeWith(
+      kind === VALUE_PLAIN ? decodeShared(this.buffer, ring.base + this.#off, this.#len, PLAIN) : this.#primitive(kind),
+      "value",
+      (b) => b.slice(),
+    );
     const length = encoded ? encoded.length : this.#len;
     if (length > maxLength) {
       throw new Error(

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import { ClosedError, Connection, Pipe, Queue, Thread, TimeoutError } from "../mod.ts";
+import { decode } from "../_codec.ts";
 import {
   count,
   drainSync,
@@ -116,6 +117,26 @@ test("Connection.send() of a value that cannot be cloned throws TypeError naming
   assert.equal(b.pollSync(), false);
   a.send("after");
   assert.equal(b.recvSync(), "after");
+  a.close();
+  b.close();
+});
+
+test("Connection.recvBytes() of a value message gives the same encoding for plain and structured values", () => {
+  const [a, b] = Pipe();
+  const shared = { n: 1 };
+  a.send({ i: 1, s: "plain" });
+  a.send({ m: new Map([["k", 1]]) });
+  a.send([shared, shared]);
+  a.send(7);
+  const plain = b.recvBytesSync();
+  const structured = b.recvBytesSync();
+  const sharedRefs = b.recvBytesSync();
+  const number = b.recvBytesSync();
+  assert.deepEqual(decode(plain), { i: 1, s: "plain" });
+  assert.deepEqual(decode(structured), { m: new Map([["k", 1]]) });
+  const pair = decode(sharedRefs) as object[];
+  assert.equal(pair[0], pair[1]);
+  assert.equal(decode(number), 7);
   a.close();
   b.close();
 });
