@@ -52,6 +52,11 @@ export function handlerFor(value: unknown): TransferHandler | undefined {
   return undefined;
 }
 
+/** The handler registered under `tag`, if its module is loaded in this thread. */
+export function handlerForTag(tag: string): TransferHandler | undefined {
+  return byTag.get(tag);
+}
+
 /** The key that marks a serialized handle inside packed data. */
 const MARK = "\u0000mpjs:handle";
 

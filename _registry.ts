@@ -11,6 +11,7 @@
  * | `NEXT_IDENT`     | any thread, `Atomics.add` | the next ident to hand out                |
  * | `DEATHS`         | whoever marks a death     | bumped (and notified) on each death       |
  * | `SLOTS + i`      | the thread's starter      | `ident` while alive (`i = ident % N`), 0 after |
+ * | `HANDLE_IDS`     | any thread, `Atomics.add` | the last handle id handed out (`_post.ts`) |
  *
  * A thread is alive while its slot holds its own ident. The slot is written
  * before the thread runs and cleared when it ends, by the thread itself on a
@@ -28,6 +29,9 @@ export const DEATHS = 1;
 const SLOTS = 2;
 /** Number of alive slots; idents wrap around it. */
 const N_SLOTS = 65536;
+
+/** Index of the handle id counter (after the slots). */
+const HANDLE_IDS = SLOTS + N_SLOTS;
 
 /** The ident of the program's main thread. */
 export const MAIN_IDENT = 1;
@@ -51,7 +55,7 @@ export const kAdopt: unique symbol = Symbol("mpjs.adopt");
 
 function cells(): Int32Array {
   if (!table) {
-    table = new Int32Array(new SharedArrayBuffer((SLOTS + N_SLOTS) * 4));
+    table = new Int32Array(new SharedArrayBuffer((HANDLE_IDS + 1) * 4));
     table[NEXT_IDENT] = MAIN_IDENT + 1;
     table[SLOTS + MAIN_IDENT] = MAIN_IDENT;
   }
@@ -91,6 +95,11 @@ export function newIdent(): number {
   }
   Atomics.store(t, SLOTS + (ident % N_SLOTS), ident);
   return ident;
+}
+
+/** A new id for a handle deposited at the post office, unique in the program (`_post.ts`). */
+export function newHandleId(): number {
+  return Atomics.add(cells(), HANDLE_IDS, 1) + 1;
 }
 
 /** Whether the thread with `ident` is alive. */

@@ -120,7 +120,7 @@
  */
 
 import { decodeReused, encodeTo, type Format, PLAIN, STRUCTURED } from "./_codec.ts";
-import { refuseHandles } from "./_handles.ts";
+import { shareHandles } from "./_post.ts";
 import { isIdentAlive, isSelfAliveHint, selfIdent } from "./_registry.ts";
 import { canBlock } from "./_runtime.ts";
 import { notify, parkSync, spin, waitAsync, waitSync } from "./_wait.ts";
@@ -769,7 +769,7 @@ export function writeItem<R>(
     return write(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), 0, v.byteLength, kind);
   }
   // The codec's formats are the record kinds 0 and 1.
-  return encodeTo(value, "item", write, refuseHandles);
+  return encodeTo(value, "item", write, shareHandles);
 }
 
 /** Rebuilds the value of a record taken from a ring. */

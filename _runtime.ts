@@ -16,6 +16,8 @@
 
 // deno-lint-ignore-file no-explicit-any
 
+import { newIdent } from "./_registry.ts";
+
 /** The JavaScript runtime this code runs on. */
 export type RuntimeName = "deno" | "bun" | "node" | "browser";
 
@@ -101,8 +103,18 @@ const workerEntry = new URL(ownUrl.endsWith(".ts") ? "./_worker.ts" : "./_worker
 
 /**
  * Starts a worker running this library's worker entry (`_worker.ts`).
+ *
+ * Its first message (before the caller's start message) is its mailbox, the
+ * link to the post office (see {@linkcode Mailbox}).
  */
 export function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
+  const handle = spawnEntry(workerEntry, name, callbacks);
+  const child = childMailbox();
+  if (child) handle.post(child, [child.port as Transferable]);
+  return handle;
+}
+
+function spawnEntry(entry: URL, name: string, callbacks: SpawnCallbacks): WorkerHandle {
   let exited = false;
   const exit = (error?: unknown) => {
     if (exited) return;
@@ -110,7 +122,7 @@ export function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
     callbacks.onExit(error);
   };
   if (nodeWT) {
-    const w = new nodeWT!.Worker(workerEntry, { name } as any);
+    const w = new nodeWT!.Worker(entry, { name } as any);
     let lastError: unknown;
     w.on("message", (m: ControlMessage) => callbacks.onMessage(m));
     w.on("error", (e: unknown) => lastError = e);
@@ -132,7 +144,7 @@ export function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
       ref: () => w.ref(),
     };
   }
-  const w = new g.Worker(workerEntry, { type: "module", name });
+  const w = new g.Worker(entry, { type: "module", name });
   w.onmessage = (e: MessageEvent) => {
     const m = e.data as ControlMessage;
     callbacks.onMessage(m);
@@ -221,4 +233,109 @@ export function writeStderr(text: string): void {
     return;
   }
   g.process.stderr.write(text);
+}
+
+// ## Mailboxes and the post office
+//
+// Handles (`Queue`, `Lock`, `Connection`, …) inside queue items and pipe
+// messages cannot be written into shared memory: their `SharedArrayBuffer`s
+// must travel by `postMessage`. One small worker, the post office
+// (`_post_office.ts`), keeps them; every thread has a mailbox, a
+// `MessagePort` whose other end the post office holds, through which it
+// deposits a handle before the item that names it is published, and fetches
+// one it has not seen (`_post.ts`). The main thread starts the post office
+// when it spawns its first worker (or first deposits a handle); a spawner
+// makes each child's mailbox and hands the post office the other end through
+// its own mailbox. The post office is unref'd (it never keeps the program
+// alive), has no ident in `enumerate()`/`activeCount()` terms, and sleeps in
+// its event loop while no message comes.
+
+/** A thread's link to the post office. */
+export interface Mailbox {
+  /** This thread's end; the post office holds the other. */
+  port: MessagePort;
+  /** A word the post office bumps (and notifies) after each reply to this thread. */
+  bell: Int32Array;
+  /** The post office's ident: alive for the program's life (owner of moved handles in transit). */
+  office: number;
+}
+
+/** The start message of a worker's mailbox (see {@linkcode spawn}). */
+interface MailboxMessage extends ControlMessage {
+  type: "mpjs-mailbox";
+  port: MessagePort;
+  bell: SharedArrayBuffer;
+  office: number;
+}
+
+let ownMailbox: Mailbox | undefined;
+
+const officeEntry = new URL(ownUrl.endsWith(".ts") ? "./_post_office.ts" : "./_post_office.js", ownUrl);
+
+function newChannel(): MessageChannel {
+  return new (nodeWT?.MessageChannel ?? g.MessageChannel)();
+}
+
+/**
+ * This thread's mailbox. The main thread starts the post office on first
+ * call; a worker has one from its spawner. `undefined` on browsers (no
+ * synchronous receive there, see {@linkcode receiveSync}).
+ */
+export function mailbox(): Mailbox | undefined {
+  if (ownMailbox || !isMainThread || runtime === "browser") return ownMailbox;
+  const { port1, port2 } = newChannel();
+  const bell = new Int32Array(new SharedArrayBuffer(4));
+  const office = newIdent();
+  const h = spawnEntry(officeEntry, "mpjs-post-office", { onMessage: () => {}, onExit: () => {} });
+  h.post({ type: "mpjs-office", port: port2, bell: bell.buffer }, [port2 as Transferable]);
+  h.unref();
+  unrefPort(port1);
+  ownMailbox = { port: port1, bell, office };
+  return ownMailbox;
+}
+
+/** A new mailbox for a child about to start, its other end already on its way to the post office. */
+function childMailbox(): MailboxMessage | undefined {
+  const own = mailbox();
+  if (!own) return undefined;
+  const { port1, port2 } = newChannel();
+  const bell = new SharedArrayBuffer(4);
+  own.port.postMessage({ t: "adopt", port: port2, bell }, [port2 as Transferable]);
+  return { type: "mpjs-mailbox", port: port1, bell, office: own.office };
+}
+
+function unrefPort(port: MessagePort): void {
+  (port as any).unref?.();
+}
+
+// A worker adopts its mailbox from the first message its spawner sends
+// (every worker entry imports this module first).
+if (!isMainThread && runtime !== "browser") {
+  const adopt = (m: ControlMessage) => {
+    if (m?.type !== "mpjs-mailbox" || ownMailbox) return;
+    const mm = m as MailboxMessage;
+    unrefPort(mm.port);
+    ownMailbox = { port: mm.port, bell: new Int32Array(mm.bell), office: mm.office };
+  };
+  if (nodeWT?.parentPort) nodeWT.parentPort.on("message", adopt);
+  else g.addEventListener("message", (e: MessageEvent) => adopt(e.data));
+}
+
+let nodeWTSync: NodeWorkerThreads | undefined = nodeWT;
+
+/**
+ * Takes the next message waiting on `port` without waiting
+ * (`receiveMessageOnPort`, which Node, Deno and Bun have), or `undefined`.
+ *
+ * @throws {Error} on browsers, which cannot receive synchronously.
+ */
+export function receiveSync(port: MessagePort): unknown {
+  if (!nodeWTSync) {
+    if (runtime === "bun") {
+      nodeWTSync = g.process.getBuiltinModule?.("node:worker_threads") ??
+        (import.meta as any).require("node:worker_threads");
+    } else throw new Error("Cannot receive a message synchronously on a browser");
+  }
+  const got = nodeWTSync!.receiveMessageOnPort(port as any);
+  return got === undefined ? undefined : got.message;
 }

@@ -318,7 +318,7 @@ export class SpscChannel {
    * the codec. Never waits.
    *
    * @param path How to name the value in errors.
-   * @param hook Passed to the codec (e.g. `refuseHandles`).
+   * @param hook Passed to the codec (e.g. `shareHandles`).
    * @throws {TypeError} when the value cannot be encoded; nothing is sent.
    * @throws {RangeError} when the message is too large for any buffer.
    */

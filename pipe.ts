@@ -35,7 +35,8 @@
  */
 
 import { ClosedError, TimeoutError } from "./errors.ts";
-import { refuseHandles, registerHandler } from "./_handles.ts";
+import { registerHandler } from "./_handles.ts";
+import { shareHandles } from "./_post.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
 import { EOF, NONE, SpscChannel } from "./_spsc.ts";
 import { assertCanBlock, checkTimeout, now } from "./_wait.ts";
@@ -380,7 +381,7 @@ export class Connection<T = unknown> {
     if (this.#peerGone()) {
       throw new ClosedError("Cannot send: the other end of the pipe is closed (or its thread ended)", { value });
     }
-    out.send(value, "value", refuseHandles);
+    out.send(value, "value", shareHandles);
   }
 
   /**

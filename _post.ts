@@ -1,0 +1,176 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * Handles inside values that travel as bytes (queue items, pipe messages).
+ *
+ * Bytes in shared memory cannot hold a `SharedArrayBuffer` or a
+ * `MessagePort`, and the thread that reads an item may never have seen the
+ * handles it names. So a handle met while encoding is serialized by its
+ * handler (`_handles.ts`), given a program-wide id (a counter in the
+ * registry), and deposited at the post office (`_post_office.ts`) through
+ * this thread's mailbox (`_runtime.ts`) before the item is published; the
+ * bytes carry only `[tag, id]`, as a msgpackr extension. The reader looks the
+ * id up in its own cache and, on a miss, asks the post office and waits for
+ * the answer synchronously (`Atomics.wait` on its mailbox's bell word, then
+ * `receiveMessageOnPort`): decoding stays synchronous, as `getSync` needs.
+ *
+ * - A shared handle (everything but a `Connection`) keeps one id per object
+ *   in each thread (a `WeakMap`): sending it again posts nothing, and a
+ *   thread that reads it again gets the same object back (cached by id, held
+ *   weakly). The post office keeps its data for the program's life.
+ * - A moving handle (one whose handler has `moved`: a `Connection` end)
+ *   gets a new id each time; the sender's copy is detached when the item is
+ *   encoded, the post office holds it in transit and drops it once fetched.
+ *
+ * Values without handles never come here: plain trees take the codec's
+ * plain path, and for the others the hook costs one lookup per object, as
+ * refusing handles did.
+ *
+ * @module
+ */
+
+import { addExtension } from "msgpackr/pack";
+import type { ObjectHook } from "./_codec.ts";
+import { handlerFor, handlerForTag, type TransferHandler } from "./_handles.ts";
+import { newHandleId } from "./_registry.ts";
+import { type Mailbox, mailbox, receiveSync, runtime } from "./_runtime.ts";
+
+/** The msgpackr extension type of a handle reference (`[tag, id]`). */
+const EXT_HANDLE = 0x48;
+
+/** How long (ms) a reader waits for the post office before giving up (it answers in microseconds). */
+const FETCH_TIMEOUT = 60_000;
+
+/** A handle the hook met in the value being encoded, to be written by the extension. */
+interface Pending {
+  handler: TransferHandler;
+  /** Serialized data, when it must be deposited. */
+  data?: unknown;
+  /** Its id, when it is deposited already. */
+  id?: number;
+}
+
+/** Handles met by the hook, waiting for the encoder to reach them. */
+const pending = new WeakMap<object, Pending>();
+/** The id of each shared handle this thread has deposited or received. */
+const ids = new WeakMap<object, number>();
+/** Shared handles by id, held weakly: a thread that reads one again gets the same object. */
+const cache = new Map<number, WeakRef<object>>();
+const forget = new FinalizationRegistry<number>((id) => {
+  if (cache.get(id)?.deref() === undefined) cache.delete(id);
+});
+/** Replies from the post office not yet asked for (an earlier fetch that gave up). */
+const inbox = new Map<number, Reply>();
+
+interface Reply {
+  id: number;
+  tag: string;
+  data: unknown;
+  once: boolean;
+}
+
+/** Stands for "a handle the hook met": msgpackr asks `instanceof` of each class instance it writes. */
+class HandleRef {
+  static [Symbol.hasInstance](v: unknown): boolean {
+    return typeof v === "object" && v !== null && pending.has(v);
+  }
+}
+
+let writerInstalled = false;
+
+// Readers need the extension from the start; the writer is installed on
+// first use, so programs that never put a handle in an item keep msgpackr's
+// extension list as it was.
+addExtension({ type: EXT_HANDLE, read: readRef } as Parameters<typeof addExtension>[0]);
+
+function installWriter(): void {
+  writerInstalled = true;
+  addExtension({ Class: HandleRef, type: EXT_HANDLE, write: writeRef, read: readRef });
+}
+
+/**
+ * The {@linkcode ObjectHook} for values that travel as bytes: lets this
+ * library's handles through (checking that they can be sent, naming `path`
+ * otherwise) and marks them for the encoder, which deposits them.
+ *
+ * @throws {TypeError} when a handle cannot be sent (a moved or closed
+ *   `Connection`), or on browsers (no synchronous receive to fetch it).
+ */
+export const shareHandles: ObjectHook = (v, path) => {
+  const handler = handlerFor(v);
+  if (!handler) return false;
+  if (runtime === "browser") {
+    throw new TypeError(
+      `Cannot send ${path} through shared memory on a browser: it is a ${handler.tag}, and a reading thread could not fetch it (browsers cannot receive messages synchronously); pass it in a Thread's 'args' instead`,
+    );
+  }
+  if (!writerInstalled) installWriter();
+  const id = handler.moved ? undefined : ids.get(v);
+  if (id !== undefined) pending.set(v, { handler, id });
+  else pending.set(v, { handler, data: handler.serialize(v, path) });
+  return true;
+};
+
+function officeOf(what: string): Mailbox {
+  const mb = mailbox();
+  if (!mb) throw new Error(`Cannot ${what}: this thread has no mailbox (it was not started by this library)`);
+  return mb;
+}
+
+/** msgpackr's writer for a handle the hook met: deposits it (when new) and writes `[tag, id]`. */
+function writeRef(v: object): [string, number] {
+  const p = pending.get(v)!;
+  pending.delete(v);
+  const { handler } = p;
+  if (p.id !== undefined) return [handler.tag, p.id];
+  const mb = officeOf(`send a ${handler.tag} inside an item`);
+  const id = newHandleId();
+  const transfer = handler.transferables?.(p.data) ?? [];
+  const once = handler.moved !== undefined || transfer.length > 0;
+  mb.port.postMessage({ t: "put", id, tag: handler.tag, data: p.data, once, transfer }, transfer);
+  if (once) handler.moved?.(v, mb.office);
+  else remember(v, id);
+  return [handler.tag, id];
+}
+
+function remember(v: object, id: number): void {
+  ids.set(v, id);
+  cache.set(id, new WeakRef(v));
+  forget.register(v, id);
+}
+
+/** msgpackr's reader of `[tag, id]`: the handle, from this thread's cache or the post office. */
+function readRef(ref: [string, number]): object {
+  const [tag, id] = ref;
+  const hit = cache.get(id)?.deref();
+  if (hit) return hit;
+  const handler = handlerForTag(tag);
+  if (!handler) throw new Error(`Cannot rebuild a '${tag}' in this thread: its module is not loaded`);
+  const reply = fetch(id, tag);
+  const v = handler.deserialize(reply.data) as object;
+  if (!reply.once) remember(v, id);
+  return v;
+}
+
+/** Asks the post office for handle `id` and waits for the reply. */
+function fetch(id: number, tag: string): Reply {
+  const early = inbox.get(id);
+  if (early) {
+    inbox.delete(id);
+    return early;
+  }
+  const mb = officeOf(`receive a ${tag} inside an item`);
+  mb.port.postMessage({ t: "get", id });
+  const end = Date.now() + FETCH_TIMEOUT;
+  for (;;) {
+    const seq = Atomics.load(mb.bell, 0);
+    for (let m = receiveSync(mb.port) as Reply | undefined; m !== undefined; m = receiveSync(mb.port) as Reply) {
+      if (m.id === id) return m;
+      inbox.set(m.id, m);
+    }
+    const left = end - Date.now();
+    if (left <= 0) {
+      throw new Error(`Cannot rebuild a '${tag}' received in an item: the post office did not hand over handle #${id}`);
+    }
+    Atomics.wait(mb.bell, 0, seq, Math.min(left, 100));
+  }
+}
