@@ -1,8 +1,38 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import process from "node:process";
 import { handlerFor, pack, refuseHandles, registerHandler, unpack } from "../_handles.ts";
 import { encode } from "../_codec.ts";
+import {
+  Barrier,
+  Condition,
+  Connection,
+  Event,
+  JoinableQueue,
+  Lock,
+  Pipe,
+  Queue,
+  RLock,
+  Semaphore,
+  SharedArray,
+  SharedValue,
+  SimpleQueue,
+  Thread,
+} from "../mod.ts";
+import {
+  answerThroughReceivedEnd,
+  bumpFromPipe,
+  countUnderLock,
+  doubleIntoReplyQueue,
+  handOverAndExit,
+  holdLockFromQueue,
+  talkThroughMovedEnd,
+  url,
+  useOrphans,
+  waitForItem,
+} from "./testdata/handles_fixtures.ts";
+import { runScript } from "./_util.ts";
 
 /** A stand-in for a library handle: shared cells plus private state that cannot be cloned. */
 class Counter {
@@ -151,4 +181,221 @@ test("refuseHandles makes encode reject a handle with a TypeError naming its pat
     message: /item\.items\[0\].*test\.Counter/,
   });
   assert.doesNotThrow(() => encode({ items: [1] }, "item", refuseHandles));
+});
+
+// --- handles inside queue items and pipe messages (the post office) ---------------
+
+/** Starts a thread on a fixture and returns it. */
+function run(target: (...args: never[]) => unknown, ...args: unknown[]): Thread {
+  const t = new Thread({ target: target as (...a: unknown[]) => unknown, module: url, args });
+  t.start();
+  return t;
+}
+
+test("a Lock put into a Queue is taken in another thread and excludes the main thread", async () => {
+  const q = new Queue<{ lock: Lock }>();
+  const out = new Queue<string>();
+  const release = new Queue<string>();
+  const lock = new Lock();
+  const t = run(holdLockFromQueue, q, out, release);
+  try {
+    await q.put({ lock });
+    assert.equal(await out.get({ timeout: 20_000 }), "held");
+    assert.equal(lock.locked(), true);
+    assert.equal(await lock.acquire({ timeout: 50 }), false);
+    await release.put("go");
+    assert.equal(await out.get({ timeout: 20_000 }), "released");
+    assert.equal(await lock.acquire({ timeout: 5000 }), true);
+    lock.release();
+  } finally {
+    await t.join();
+  }
+  assert.equal(t.exitCode, 0);
+});
+
+test("a Queue sent through a Queue is used by the thread that takes it", async () => {
+  const jobs = new Queue<{ n: number; reply: Queue<number> } | null>();
+  const t = run(doubleIntoReplyQueue, jobs);
+  try {
+    const replies = [new Queue<number>(), new Queue<number>()];
+    for (let n = 0; n < 6; n++) await jobs.put({ n, reply: replies[n % 2] });
+    const got = await Promise.all(Array.from({ length: 6 }, (_, n) => replies[n % 2].get({ timeout: 20_000 })));
+    assert.deepEqual(got.sort((a, b) => a - b), [0, 2, 4, 6, 8, 10]);
+    assert.ok(replies.every((r) => r.empty()));
+  } finally {
+    await jobs.put(null);
+    await t.join();
+  }
+  assert.equal(t.exitCode, 0);
+});
+
+test("a SharedValue nested in a Pipe message is updated by the receiver", async () => {
+  const [here, there] = Pipe<{ box: { counter: SharedValue }; by: number } | string>();
+  const counter = new SharedValue("i", 40);
+  const t = run(bumpFromPipe, there);
+  try {
+    here.send({ box: { counter }, by: 2 });
+    assert.equal(await here.recv({ timeout: 20_000 }), "now 42");
+    assert.equal(counter.value, 42);
+  } finally {
+    await t.join();
+    here.close();
+  }
+});
+
+test("a Connection end sent through a Queue moves: the sender's copy throws a clear error", async () => {
+  const q = new Queue<{ end: Connection<string> }>();
+  const [mine, theirs] = Pipe<string>();
+  const t = run(talkThroughMovedEnd, q);
+  try {
+    await q.put({ end: theirs });
+    assert.equal(theirs.closed, true);
+    assert.throws(() => theirs.send("x"), /moved|closed/i);
+    await assert.rejects(theirs.recv({ timeout: 10 }), /moved|closed/i);
+    assert.throws(() => q.putNowait({ end: theirs }), { name: "TypeError", message: /item\.end.*moved/ });
+    mine.send("ping");
+    assert.equal(await mine.recv({ timeout: 20_000 }), "hello from the thread, got ping");
+  } finally {
+    await t.join();
+  }
+  // The thread closed its end: the pipe reports it.
+  await assert.rejects(mine.recv({ timeout: 20_000 }), { name: "ClosedError" });
+  mine.close();
+});
+
+test("a Connection end sent through a Connection moves to the receiving thread", async () => {
+  const [ctl, ctlThere] = Pipe<Connection<string>>();
+  const [mine, theirs] = Pipe<string>();
+  const t = run(answerThroughReceivedEnd, ctlThere);
+  try {
+    ctl.send(theirs);
+    assert.equal(theirs.closed, true);
+    mine.send("ping");
+    assert.equal(await mine.recv({ timeout: 20_000 }), "got ping");
+  } finally {
+    await t.join();
+    mine.close();
+    ctl.close();
+  }
+});
+
+test("handles in items taken by several consumer threads all work", async () => {
+  const q = new Queue<{ i: number; lock: Lock; total: SharedValue; done: Queue<number> } | null>();
+  const lock = new Lock();
+  const total = new SharedValue("i", 0, { lock: false });
+  const done = new Queue<number>();
+  const N = 60;
+  const threads = [0, 1, 2].map(() => run(countUnderLock, q));
+  try {
+    for (let i = 0; i < N; i++) await q.put({ i, lock, total, done });
+    const seen: number[] = [];
+    for (let i = 0; i < N; i++) seen.push(await done.get({ timeout: 20_000 }));
+    assert.deepEqual(seen.sort((a, b) => a - b), Array.from({ length: N }, (_, i) => i));
+    assert.equal(total.value, N);
+  } finally {
+    for (const _ of threads) await q.put(null);
+    for (const t of threads) await t.join();
+  }
+  assert.ok(threads.every((t) => t.exitCode === 0));
+});
+
+test("handles in an item outlive the thread that created and sent them", async () => {
+  const q = new Queue<{ lock: Lock; inner: Queue<string> }>();
+  const a = run(handOverAndExit, q, 2);
+  await a.join();
+  assert.equal(a.exitCode, 0);
+  assert.equal(a.isAlive(), false);
+  // One copy is read here, the other by a thread started after the creator ended.
+  const { lock, inner } = await q.get({ timeout: 1000 });
+  assert.ok(lock instanceof Lock);
+  assert.ok(inner instanceof Queue);
+  assert.equal(await lock.acquire({ timeout: 1000 }), true);
+  const b = run(useOrphans, q, "from b");
+  try {
+    assert.equal(await inner.get({ timeout: 200 }).catch((e) => e.name), "EmptyError"); // b waits for the lock
+    lock.release();
+    assert.equal(await inner.get({ timeout: 20_000 }), "from b");
+  } finally {
+    await b.join();
+  }
+  assert.equal(b.exitCode, 0);
+});
+
+test("every kind of handle crosses a Queue nested in Maps, Sets and arrays, and comes back as itself", () => {
+  const q = new Queue();
+  const [c1, c2] = Pipe();
+  const handles = [
+    new Queue(),
+    new JoinableQueue(),
+    new SimpleQueue(),
+    new Lock(),
+    new RLock(),
+    new Semaphore(2),
+    new Event(),
+    new Condition(),
+    new Barrier(2),
+    new SharedValue("d", 1.5),
+    new SharedArray("i", [1, 2, 3]),
+  ];
+  const item = { list: handles, map: new Map([["lock", handles[3]]]), set: new Set([handles[0]]), again: handles[3] };
+  q.putNowait(item);
+  const back = q.getNowait() as typeof item;
+  // In the thread that sent them, the very same objects come back.
+  back.list.forEach((h, i) => assert.equal(h, handles[i]));
+  assert.equal(back.map.get("lock"), handles[3]);
+  assert.equal(back.again, back.list[3]);
+  assert.equal([...back.set][0], handles[0]);
+  // A Connection end moves even to the same thread: a new, working end comes back.
+  q.putNowait([c2]);
+  const [moved] = q.getNowait() as [Connection];
+  assert.notEqual(moved, c2);
+  assert.ok(moved instanceof Connection);
+  c1.send("through the moved end");
+  assert.equal(moved.recvSync({ timeout: 1000 }), "through the moved end");
+  c1.close();
+  moved.close();
+});
+
+test("a value that cannot be cloned next to a handle throws before anything moves", () => {
+  const q = new Queue();
+  const [c1, c2] = Pipe();
+  assert.throws(() => q.putNowait({ end: c2, cb: () => {} }), { name: "TypeError", message: /item\.cb/ });
+  assert.equal(c2.closed, false);
+  assert.equal(q.qsize(), 0);
+  c1.close();
+  c2.close();
+  assert.throws(() => q.putNowait({ end: c2 }), { name: "TypeError", message: /item\.end.*closed/ });
+});
+
+test("a program that sent handles through a queue still exits by itself", async () => {
+  const r = await runScript("tests/testdata/handles_exit_script.ts", [], 60_000);
+  assert.equal(r.timedOut, false, `the script did not exit: ${r.stderr}`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /took 3/);
+});
+
+test("an idle program that sent handles through a queue uses no CPU (the post office sleeps)", async () => {
+  const q = new Queue<unknown>();
+  const t = run(waitForItem, q);
+  try {
+    const inner = new Queue<unknown>();
+    const lock = new Lock();
+    // Make the post office work, then let everything park.
+    const echo = new Queue<unknown>();
+    echo.putSync({ inner, lock });
+    assert.equal((echo.getSync() as { inner: Queue }).inner, inner);
+    let best = Infinity;
+    for (let i = 0; i < 3 && best >= 0.2; i++) {
+      const before = process.cpuUsage();
+      const t0 = performance.now();
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const used = process.cpuUsage(before);
+      best = Math.min(best, (used.user + used.system) / 1000 / (performance.now() - t0));
+    }
+    assert.ok(best < 0.2, `an idle program used ${(best * 100).toFixed(0)}% of a core`);
+  } finally {
+    await q.put({ bye: new Lock() });
+    await t.join();
+  }
+  assert.equal(t.exitCode, 0);
 });

@@ -1,0 +1,83 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+// Worker targets for tests/handles_test.ts: handles inside queue items and pipe messages.
+import { type Connection, Lock, Queue, type SharedValue } from "../../mod.ts";
+
+export const url: string = import.meta.url;
+
+/** Takes a Lock out of `q`, holds it until `release` has an item, reports on `out`. */
+export async function holdLockFromQueue(
+  q: Queue<{ lock: Lock }>,
+  out: Queue<string>,
+  release: Queue<string>,
+): Promise<void> {
+  const { lock } = await q.get();
+  lock.acquireSync();
+  out.putSync("held");
+  await release.get();
+  lock.release();
+  out.putSync("released");
+}
+
+/** Serves jobs `{ n, reply }` until `null`: puts `n * 2` into each job's own reply queue. */
+export function doubleIntoReplyQueue(jobs: Queue<{ n: number; reply: Queue<number> } | null>): void {
+  for (let job = jobs.getSync(); job !== null; job = jobs.getSync()) job.reply.putSync(job.n * 2);
+}
+
+/** Receives `{ box: { counter }, by }` on a pipe, adds `by` to the counter, answers with its value. */
+export function bumpFromPipe(conn: Connection<{ box: { counter: SharedValue<"i"> }; by: number } | string>): void {
+  const msg = conn.recvSync() as { box: { counter: SharedValue<"i"> }; by: number };
+  msg.box.counter.value += msg.by;
+  conn.send(`now ${msg.box.counter.value}`);
+}
+
+/** Takes a Connection end out of `q` and talks through it. */
+export function talkThroughMovedEnd(q: Queue<{ end: Connection<string> }>): void {
+  const { end } = q.getSync();
+  end.send(`hello from the thread, got ${end.recvSync()}`);
+  end.close();
+}
+
+/** One of several consumers: items `{ i, lock, total, done }` until `null`. */
+export function countUnderLock(
+  q: Queue<{ i: number; lock: Lock; total: SharedValue<"i">; done: Queue<number> } | null>,
+): void {
+  for (let item = q.getSync(); item !== null; item = q.getSync()) {
+    item.lock.acquireSync();
+    try {
+      // A read-modify-write the lock must protect.
+      const v = item.total.value;
+      item.total.value = v + 1;
+    } finally {
+      item.lock.release();
+    }
+    item.done.putSync(item.i);
+  }
+}
+
+/** Creates a Lock and a Queue, puts `{ lock, inner }` into `out` `copies` times, and returns (the thread ends). */
+export function handOverAndExit(out: Queue<{ lock: Lock; inner: Queue<string> }>, copies: number): void {
+  const lock = new Lock();
+  const inner = new Queue<string>();
+  for (let i = 0; i < copies; i++) out.putSync({ lock, inner });
+}
+
+/** Takes `{ lock, inner }` from `q`, and under the lock puts `msg` into `inner`. */
+export function useOrphans(q: Queue<{ lock: Lock; inner: Queue<string> }>, msg: string): void {
+  const { lock, inner } = q.getSync();
+  lock.acquireSync();
+  inner.putSync(msg);
+  lock.release();
+}
+
+/** Receives a Connection end through a Connection, and answers through it. */
+export function answerThroughReceivedEnd(conn: Connection<Connection<string>>): void {
+  const end = conn.recvSync();
+  end.send(`got ${end.recvSync()}`);
+  end.close();
+  conn.close();
+}
+
+/** Waits for one item in `q` (parks), for the idle-CPU test. */
+export async function waitForItem(q: Queue<unknown>): Promise<void> {
+  await q.get();
+}
