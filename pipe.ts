@@ -206,6 +206,13 @@ export class Connection<T = unknown> {
   #out: SpscChannel | undefined;
   #closed = false;
   #moved = false;
+  /** The codec hook for this end's messages: handles ride along (`_post.ts`), but not this pipe's own ends. */
+  #hook = (v: object, path: string): boolean => {
+    if (v instanceof Connection && v.#state === this.#state) {
+      throw new TypeError(`Cannot send ${path} through its own pipe: it is one of that pipe's ends`);
+    }
+    return shareHandles(v, path);
+  };
   /** Async receives run one after another, in call order. */
   #tail: Promise<unknown> = Promise.resolve();
   #pending = 0;
@@ -381,7 +388,7 @@ export class Connection<T = unknown> {
     if (this.#peerGone()) {
       throw new ClosedError("Cannot send: the other end of the pipe is closed (or its thread ended)", { value });
     }
-    out.send(value, "value", shareHandles);
+    out.send(value, "value", this.#hook);
   }
 
   /**

@@ -111,9 +111,11 @@ test("Connection.send() of a value that cannot be cloned throws TypeError naming
   assert.throws(() => a.send(Symbol("s")), TypeError);
   assert.throws(() => a.send([new (class Box {})()]), TypeError);
   const q = new Queue();
-  assert.throws(() => a.send({ q }), /handles travel only in the 'args'/);
-  assert.throws(() => a.send(b), TypeError);
+  a.send({ q }); // handles ride along; in the sending thread the same object comes back
+  assert.equal((b.recvSync() as { q: Queue }).q, q);
   q.close();
+  assert.throws(() => a.send(b), { name: "TypeError", message: /its own pipe/ });
+  assert.throws(() => a.send({ self: a }), { name: "TypeError", message: /value\.self.*its own pipe/ });
   assert.equal(b.pollSync(), false);
   a.send("after");
   assert.equal(b.recvSync(), "after");

@@ -185,7 +185,7 @@ test("Queue.put() of an item that cannot be cloned throws TypeError and leaves t
   q.putNowait("keep");
   await assert.rejects(q.put({ a: [1, () => 0] }), { name: "TypeError", message: /item\.a\[1\]/ });
   assert.throws(() => q.putNowait(Symbol("s")), TypeError);
-  assert.throws(() => q.putSync({ q: new Queue() }), { name: "TypeError", message: /item\.q/ });
+  assert.throws(() => q.putSync({ q: new Queue(), cb: () => 0 }), { name: "TypeError", message: /item\.cb/ });
   class Point {
     #x = 1;
     get x() {
