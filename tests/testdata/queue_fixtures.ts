@@ -6,11 +6,29 @@ import { ClosedError, type JoinableQueue, type Queue, type SimpleQueue } from ".
 
 export const url: string = import.meta.url;
 
-/** A stress item: producer `p`, its sequence number `i`, and padding of varying length. */
+/**
+ * A stress item: producer `p`, its sequence number `i`, padding of varying
+ * length, and on every third item a `Map` (so the codec's structured form
+ * mixes with its plain form in one ring).
+ */
 export interface Item {
   p: number;
   i: number;
   pad: string;
+  m?: Map<string, number>;
+}
+
+/** Item `i` of producer `p`. */
+export function makeItem(p: number, i: number): Item {
+  const item: Item = { p, i, pad: padFor(i) };
+  if (i % 3 === 1) item.m = new Map([["i", i]]);
+  return item;
+}
+
+/** Whether `item` is intact: its padding, and its `Map` where it should have one. */
+export function intact(item: Item): boolean {
+  if (item.pad !== padFor(item.i)) return false;
+  return item.i % 3 === 1 ? item.m instanceof Map && item.m.get("i") === item.i : item.m === undefined;
 }
 
 /** Padding whose length varies with `i`, so records wrap and the ring grows. */
@@ -21,7 +39,7 @@ export function padFor(i: number): string {
 /** Puts `n` items of producer `p`, blocking (`putSync`) or awaiting (`put`). */
 export async function produce(q: Queue<Item>, p: number, n: number, useAsync: boolean): Promise<void> {
   for (let i = 0; i < n; i++) {
-    const item = { p, i, pad: padFor(i) };
+    const item = makeItem(p, i);
     if (useAsync) await q.put(item);
     else q.putSync(item);
   }
@@ -42,7 +60,7 @@ export async function consume(
   const last = new Map<number, number>();
   const check = (item: Item) => {
     Atomics.add(counts, item.p * n + item.i, 1);
-    if ((last.get(item.p) ?? -1) >= item.i || item.pad !== padFor(item.i)) Atomics.add(counts, errorsAt, 1);
+    if ((last.get(item.p) ?? -1) >= item.i || !intact(item)) Atomics.add(counts, errorsAt, 1);
     last.set(item.p, item.i);
   };
   if (mode === "iterate") {
