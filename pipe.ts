@@ -8,9 +8,13 @@
  * waits; `recv` spins briefly, then parks, so a reply is seen within a
  * microsecond or two while an idle end uses no CPU.
  *
- * An end belongs to one thread. Passed in a `Thread`'s `args`, it moves
- * there (the sender's copy is detached, like a transferred `MessagePort`);
- * when its thread ends, the end is closed. When the other end is closed and
+ * An end belongs to one thread. Passed in a `Thread`'s `args`, or inside a
+ * queue item or a pipe message, it moves there (the sender's copy is
+ * detached, like a transferred `MessagePort`); when its thread ends, the end
+ * is closed. Messages may hold this library's other handles too (`Queue`,
+ * `Lock`, `SharedValue`, …), which stay shared; they travel as queue items'
+ * do (see "Handles inside items" in `queue.ts`'s docs, including what is
+ * kept in memory). When the other end is closed and
  * everything it sent has been received, `recv` throws `ClosedError`
  * (Python's `EOFError`).
  *
@@ -208,7 +212,7 @@ export class Connection<T = unknown> {
   #moved = false;
   /** The codec hook for this end's messages: handles ride along (`_post.ts`), but not this pipe's own ends. */
   #hook = (v: object, path: string): boolean => {
-    if (v instanceof Connection && v.#state === this.#state) {
+    if (v instanceof Connection && v.#data.state === this.#data.state) {
       throw new TypeError(`Cannot send ${path} through its own pipe: it is one of that pipe's ends`);
     }
     return shareHandles(v, path);
@@ -362,9 +366,11 @@ export class Connection<T = unknown> {
    * Sends a value to the other end. Never waits: the pipe's buffer grows as
    * needed. Python's `Connection.send`.
    *
-   * @param value Any structured-clone value.
+   * @param value Any structured-clone value, which may hold this library's
+   *   handles anywhere inside (a `Connection` end in it moves to the
+   *   receiving thread; see the module docs).
    * @throws {TypeError} when `value` cannot be cloned (naming where the bad
-   *   part sits); nothing is sent.
+   *   part sits), or holds one of this pipe's own ends; nothing is sent.
    * @throws {ClosedError} when the other end is closed (its `value` is the
    *   value) or this end is closed.
    * @throws {Error} on the read-only end of `Pipe(false)`, or on an end
@@ -381,6 +387,21 @@ export class Connection<T = unknown> {
    * assert.throws(() => a.send(() => 1), TypeError);
    * a.close();
    * b.close();
+   * ```
+   *
+   * @example An end sent inside a message moves
+   * ```ts
+   * import { type Connection, Pipe } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [ctl, ctlThere] = Pipe<{ reply: Connection<string> }>();
+   * const [mine, theirs] = Pipe<string>();
+   * ctl.send({ reply: theirs });
+   * assert.equal(theirs.closed, true); // detached here
+   * const { reply } = ctlThere.recvSync(); // in a real program: another thread
+   * reply.send("hi");
+   * assert.equal(mine.recvSync(), "hi");
+   * for (const c of [ctl, ctlThere, mine, reply]) c.close();
    * ```
    */
   send(value: T): void {

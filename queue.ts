@@ -6,7 +6,32 @@
  * Each item is encoded once into the queue's shared buffer by the thread
  * that puts it and decoded once by the thread that gets it (see `_ring.ts`);
  * no message is posted per item and no broker thread runs. Pass a queue to
- * another thread in a `Thread`'s `args`.
+ * another thread in a `Thread`'s `args`, or inside an item of another queue.
+ *
+ * ## Handles inside items
+ *
+ * Items may hold this library's own objects anywhere inside (`Queue`,
+ * `Lock`, `Event`, `SharedValue`, a `Connection` end, …): the thread that
+ * gets the item gets working objects over the same shared memory. Their
+ * buffers cannot be written into the queue's bytes, so they travel through
+ * the *post office*, one small worker the main thread starts with its first
+ * thread (it never keeps the program alive and sleeps while idle): the
+ * putting thread deposits each object there before the item is published,
+ * the item carries only a number, and a getter that has not seen that object
+ * yet fetches it (a wait of tens of microseconds, once per object and
+ * thread). Sending the same object again deposits nothing more, and a thread
+ * that gets it again gets the same instance back.
+ *
+ * - A `Connection` end moves, as in `args`: the sender's copy is detached
+ *   when the item is encoded (even if the put then fails with `FullError`
+ *   or `ClosedError`: that end is then lost with the item).
+ * - Memory: the post office keeps what rebuilds each object sent this way
+ *   (its `SharedArrayBuffer`s) for the rest of the program, since any
+ *   number of items may name it; a `Connection` end is dropped once
+ *   received. A program that makes a new queue for every item (a reply
+ *   queue per request) keeps each one's memory: reuse them instead.
+ * - Browsers cannot receive a message synchronously, which a getter needs:
+ *   there, a handle inside an item throws a `TypeError` (pass it in `args`).
  *
  * @example Producer and consumer threads
  * ```ts
@@ -386,7 +411,10 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * Puts `item` at the end of the queue, waiting for room while the queue is
    * full.
    *
-   * @param item What to put: a structured-clone value.
+   * @param item What to put: a structured-clone value, which may hold this
+   *   library's handles (`Queue`, `Lock`, `SharedValue`, a `Connection`
+   *   end, …) anywhere inside; the getter gets working handles (see "Handles
+   *   inside items" in the module docs).
    * @param options `block`, `timeout`, `signal`; see {@linkcode QueuePutOptions}.
    * @returns A promise that resolves once the item is in the queue.
    * @throws {FullError} (rejects) when there is no room: at once when not
@@ -407,6 +435,27 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * assert.equal(await q.get(), 1);
    * await putting;
    * assert.equal(await q.get(), 2);
+   * ```
+   *
+   * @example A reply queue inside each job
+   * ```ts
+   * import { Queue, Thread } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * type Job = { n: number; reply: Queue<number> } | null;
+   * const jobs = new Queue<Job>();
+   * const t = new Thread({
+   *   target: (jobs: Queue<Job>) => {
+   *     for (let job = jobs.getSync(); job !== null; job = jobs.getSync()) job.reply.putSync(job.n * 2);
+   *   },
+   *   args: [jobs],
+   * });
+   * t.start();
+   * const reply = new Queue<number>();
+   * await jobs.put({ n: 21, reply });
+   * assert.equal(await reply.get(), 42);
+   * await jobs.put(null);
+   * await t.join();
    * ```
    */
   put(item: T, options?: QueuePutOptions): Promise<void> {
