@@ -168,6 +168,8 @@ const SMALL_COPY = 64;
 const LOCK_SPIN = 200;
 /** How often (ms) a parked locker checks whether the lock holder died. */
 const LOCK_SLICE = 50;
+/** Polls of the records word after a wake-up before parking again (~10–30 µs). */
+const WOKEN_SPIN = 2000;
 /** How long (ms) a lock holder must be seen dead before its lock is taken over. */
 const TAKEOVER_GRACE = 500;
 
@@ -239,6 +241,8 @@ export class Ring {
   #dataCap = 0;
   #data: Uint8Array = new Uint8Array(0);
   #dataWords: Int32Array = new Int32Array(0);
+  /** Whether this thread's last wait for records ended with a producer's wake-up. */
+  #woken = false;
 
   private constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer;
@@ -622,10 +626,16 @@ export class Ring {
    */
   waitItemsSync(seq: number, timeout: number): void {
     const c = this.#cells;
-    if (spin(c, ITEMS_SEQ, seq)) return;
+    if (this.#woken) {
+      // A producer woke this thread a moment ago, so it is putting now: watch
+      // for its next record for longer than the adaptive spin would, rather
+      // than park again and have it pay for a wake-up on every record.
+      this.#woken = false;
+      for (let i = 0; i < WOKEN_SPIN; i++) if (Atomics.load(c, ITEMS_SEQ) !== seq) return;
+    } else if (spin(c, ITEMS_SEQ, seq)) return;
     Atomics.add(c, ITEM_WAITERS, 1);
     try {
-      parkSync(c, ITEMS_SEQ, seq, timeout);
+      this.#woken = parkSync(c, ITEMS_SEQ, seq, timeout) === "ok";
     } finally {
       Atomics.sub(c, ITEM_WAITERS, 1);
     }
