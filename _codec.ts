@@ -100,7 +100,10 @@ function plainNode(o: object, seen: Seen): boolean {
   }
   const proto = Object.getPrototypeOf(o);
   if (proto !== Object.prototype && proto !== null) return false;
-  for (const key of Object.keys(o)) {
+  const keys = Object.keys(o);
+  // The plain encoder writes maps with a 16-bit size.
+  if (keys.length > 0xffff) return false;
+  for (const key of keys) {
     const x = (o as Record<string, unknown>)[key];
     if (typeof x === "object") {
       if (x !== null && !plainNode(x, seen)) return false;

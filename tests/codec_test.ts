@@ -246,6 +246,7 @@ test("encodeTo takes the plain form for plain trees and structured clone for any
     10n,
     { bytes: new Uint8Array([1, 2, 3]) },
     [new Set([1])],
+    Object.fromEntries(Array.from({ length: 70_000 }, (_, i) => [`k${i}`, i])), // too many keys for the plain form
   ];
   for (const v of structured) {
     const got = viaEncodeTo(v);
