@@ -55,21 +55,24 @@ function isPlainTree(v: unknown): boolean {
   }
   // One record of what was seen serves every walk, unless a getter met on
   // the way starts another walk (then that one gets its own).
-  const seen = spareSeen ?? { list: [], set: undefined };
+  const seen = spareSeen ?? { list: [], n: 0, set: undefined };
   spareSeen = undefined;
   try {
     return plainNode(v, seen);
   } finally {
-    seen.list.length = 0;
+    seen.list.fill(undefined, 0, seen.n); // let the objects go
+    seen.n = 0;
     seen.set = undefined;
     spareSeen = seen;
   }
 }
 
-let spareSeen: Seen | undefined = { list: [], set: undefined };
+let spareSeen: Seen | undefined = { list: [], n: 0, set: undefined };
 
+/** Objects met so far: a short list, or past {@linkcode SEEN_LIST_MAX} a `Set`. */
 interface Seen {
-  list: object[];
+  list: (object | undefined)[];
+  n: number;
   set: Set<object> | undefined;
 }
 
@@ -81,19 +84,32 @@ function firstVisit(o: object, seen: Seen): boolean {
     return true;
   }
   const list = seen.list;
-  for (let i = 0; i < list.length; i++) if (list[i] === o) return false;
-  list.push(o);
-  if (list.length > SEEN_LIST_MAX) seen.set = new Set(list);
+  const n = seen.n;
+  for (let i = 0; i < n; i++) if (list[i] === o) return false;
+  list[n] = o;
+  seen.n = n + 1;
+  if (n + 1 > SEEN_LIST_MAX) seen.set = new Set(list.slice(0, n + 1) as object[]);
   return true;
 }
 
-function plainNode(o: object, seen: Seen): boolean {
-  if (!firstVisit(o, seen)) return false;
+/**
+ * Whether the tree under `o` is plain. Each object is recorded by its
+ * parent before the walk goes down into it, and the root only once it is
+ * found to have an object inside (only then can it be reached again), so a
+ * flat object such as `{ i, s }` records nothing. A second visit of any
+ * object (a cycle or a shared reference) makes the tree not plain.
+ */
+function plainNode(o: object, seen: Seen, recorded = false): boolean {
   if (Array.isArray(o)) {
     for (let i = 0; i < o.length; i++) {
       const x = o[i];
       if (typeof x === "object") {
-        if (x !== null && !plainNode(x, seen)) return false;
+        if (x === null) continue;
+        if (!recorded) {
+          firstVisit(o, seen);
+          recorded = true;
+        }
+        if (!firstVisit(x, seen) || !plainNode(x, seen, true)) return false;
       } else if (typeof x === "bigint" || typeof x === "function" || typeof x === "symbol") return false;
     }
     return true;
@@ -103,10 +119,15 @@ function plainNode(o: object, seen: Seen): boolean {
   const keys = Object.keys(o);
   // The plain encoder writes maps with a 16-bit size.
   if (keys.length > 0xffff) return false;
-  for (const key of keys) {
-    const x = (o as Record<string, unknown>)[key];
+  for (let k = 0; k < keys.length; k++) {
+    const x = (o as Record<string, unknown>)[keys[k]];
     if (typeof x === "object") {
-      if (x !== null && !plainNode(x, seen)) return false;
+      if (x === null) continue;
+      if (!recorded) {
+        firstVisit(o, seen);
+        recorded = true;
+      }
+      if (!firstVisit(x, seen) || !plainNode(x, seen, true)) return false;
     } else if (typeof x === "bigint" || typeof x === "function" || typeof x === "symbol") return false;
   }
   return true;

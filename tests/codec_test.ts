@@ -237,8 +237,12 @@ test("encodeTo takes the plain form for plain trees and structured clone for any
   const shared = { n: 1 };
   const cyclic: Record<string, unknown> = { name: "c" };
   cyclic.self = cyclic;
+  const loop: unknown[] = [];
+  loop.push({ back: [loop] });
   const structured: unknown[] = [
     [shared, shared],
+    { deep: { x: shared }, again: [shared] },
+    loop,
     cyclic,
     { m: new Map([["k", 1]]) },
     [new Date(1700000000000)],
@@ -254,6 +258,9 @@ test("encodeTo takes the plain form for plain trees and structured clone for any
     if (v === cyclic) {
       const c = got.value as Record<string, unknown>;
       assert.equal(c.self, c);
+    } else if (v === loop) {
+      const l = got.value as [{ back: unknown[] }];
+      assert.equal(l[0].back[0], l);
     } else if (Array.isArray(v) && v[0] === shared) {
       const pair = got.value as object[];
       assert.deepEqual(pair[0], shared);
