@@ -32,7 +32,7 @@ import { addExtension } from "msgpackr/pack";
 import type { ObjectHook } from "./_codec.ts";
 import { handlerFor, handlerForTag, type TransferHandler } from "./_handles.ts";
 import { newHandleId } from "./_registry.ts";
-import { type Mailbox, mailbox, receiveSync, runtime } from "./_runtime.ts";
+import { type Mailbox, mailbox, needOffice, receiveSync, runtime } from "./_runtime.ts";
 
 /** The msgpackr extension type of a handle reference (`[tag, id]`). */
 const EXT_HANDLE = 0x48;
@@ -110,9 +110,11 @@ export const shareHandles: ObjectHook = (v, path) => {
   return true;
 };
 
+/** This thread's mailbox, with the post office running or on its way. */
 function officeOf(what: string): Mailbox {
   const mb = mailbox();
   if (!mb) throw new Error(`Cannot ${what}: this thread has no mailbox (it was not started by this library)`);
+  needOffice();
   return mb;
 }
 

@@ -14,6 +14,11 @@
  * | `{ t: "put", id, tag, data, once }` | keep handle `id` (its serialized `data`)              |
  * | `{ t: "get", id }`             | send handle `id` to this thread (now, or once it is put)   |
  *
+ * The main thread starts the post office when a handle is first sent inside
+ * an item (see `_runtime.ts`), and sends it each thread's end with the
+ * messages already sent through it (`{ type: "mpjs-office", port, bell,
+ * backlog }`); afterwards spawners announce new ends with `adopt`.
+ *
  * A reply `{ id, tag, data, once }` goes to the asking thread's port, then
  * its `bell` word is bumped and notified: the thread waits on that word with
  * `Atomics.wait` and takes the reply with `receiveMessageOnPort`.
@@ -33,7 +38,8 @@ import { parentPort } from "./_runtime.ts";
 
 /** A thread served by the post office. */
 interface Client {
-  port: MessagePort;
+  /** Missing for a thread that ended before the post office started. */
+  port: MessagePort | undefined;
   bell: Int32Array;
 }
 
@@ -56,7 +62,7 @@ const kept = new Map<number, Entry>();
 const waiting = new Map<number, Client[]>();
 
 function serve(client: Client): void {
-  const port = client.port as MessagePort & { on?: (e: string, f: (m: unknown) => void) => void };
+  const port = client.port! as MessagePort & { on?: (e: string, f: (m: unknown) => void) => void };
   const onRequest = (m: unknown) => handle(client, m as Request);
   if (typeof port.on === "function") port.on("message", onRequest);
   else {
@@ -83,6 +89,7 @@ function handle(client: Client, m: Request): void {
       return;
     }
     case "get": {
+      if (!client.port) return; // its thread ended
       const entry = kept.get(m.id);
       if (!entry) {
         const who = waiting.get(m.id);
@@ -99,13 +106,18 @@ function handle(client: Client, m: Request): void {
 
 /** Sends `entry` to `client`; `false` when it was handed out for good (a once-only entry). */
 function send(client: Client, id: number, entry: Entry): boolean {
+  if (!client.port) return true; // its thread ended
   client.port.postMessage({ id, tag: entry.tag, data: entry.data, once: entry.once }, entry.transfer);
   Atomics.add(client.bell, 0, 1);
   Atomics.notify(client.bell, 0);
   return !entry.once;
 }
 
+// The main thread sends each thread's end with what was already sent
+// through it (the end is missing when its thread has ended).
 parentPort().onMessage((m) => {
   if (m.type !== "mpjs-office") return;
-  serve({ port: m.port as MessagePort, bell: new Int32Array(m.bell as SharedArrayBuffer) });
+  const client: Client = { port: m.port as MessagePort | undefined, bell: new Int32Array(m.bell as SharedArrayBuffer) };
+  for (const r of m.backlog as Request[]) handle(client, r);
+  if (client.port) serve(client);
 });

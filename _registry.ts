@@ -12,6 +12,7 @@
  * | `DEATHS`         | whoever marks a death     | bumped (and notified) on each death       |
  * | `SLOTS + i`      | the thread's starter      | `ident` while alive (`i = ident % N`), 0 after |
  * | `HANDLE_IDS`     | any thread, `Atomics.add` | the last handle id handed out (`_post.ts`) |
+ * | `OFFICE`         | a worker (`compareExchange` 0→1), the main thread (`store` 2) | post office: 0 down, 1 wanted, 2 up (`_runtime.ts`) |
  *
  * A thread is alive while its slot holds its own ident. The slot is written
  * before the thread runs and cleared when it ends, by the thread itself on a
@@ -32,6 +33,12 @@ const N_SLOTS = 65536;
 
 /** Index of the handle id counter (after the slots). */
 const HANDLE_IDS = SLOTS + N_SLOTS;
+/** Index of the post office's state word. */
+const OFFICE = HANDLE_IDS + 1;
+/** `OFFICE` value: a worker wants the post office started. */
+export const OFFICE_WANTED = 1;
+/** `OFFICE` value: the post office runs. */
+export const OFFICE_UP = 2;
 
 /** The ident of the program's main thread. */
 export const MAIN_IDENT = 1;
@@ -55,7 +62,7 @@ export const kAdopt: unique symbol = Symbol("mpjs.adopt");
 
 function cells(): Int32Array {
   if (!table) {
-    table = new Int32Array(new SharedArrayBuffer((HANDLE_IDS + 1) * 4));
+    table = new Int32Array(new SharedArrayBuffer((OFFICE + 1) * 4));
     table[NEXT_IDENT] = MAIN_IDENT + 1;
     table[SLOTS + MAIN_IDENT] = MAIN_IDENT;
   }
@@ -100,6 +107,21 @@ export function newIdent(): number {
 /** A new id for a handle deposited at the post office, unique in the program (`_post.ts`). */
 export function newHandleId(): number {
   return Atomics.add(cells(), HANDLE_IDS, 1) + 1;
+}
+
+/** The post office's state: 0 (down), {@linkcode OFFICE_WANTED} or {@linkcode OFFICE_UP}. */
+export function officeState(): number {
+  return Atomics.load(cells(), OFFICE);
+}
+
+/** A worker wants the post office (the main thread starts it when it sees this). */
+export function wantOffice(): void {
+  Atomics.compareExchange(cells(), OFFICE, 0, OFFICE_WANTED);
+}
+
+/** The main thread started the post office. */
+export function markOfficeUp(): void {
+  Atomics.store(cells(), OFFICE, OFFICE_UP);
 }
 
 /** Whether the thread with `ident` is alive. */

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { canBlock } from "./_runtime.ts";
+import { canBlock, parkHook } from "./_runtime.ts";
 
 /** How a single wait ended. */
 export type WaitResult = "ok" | "not-equal" | "timed-out";
@@ -95,6 +95,7 @@ export function now(): number {
  */
 export function waitSync(cell: Int32Array, index: number, expected: number, timeout = Infinity): WaitResult {
   if (spin(cell, index, expected)) return "not-equal";
+  if (parkHook !== undefined) return parkHook(cell, index, expected, timeout); // post office, see _runtime.ts
   return Atomics.wait(cell, index, expected, timeout);
 }
 
@@ -135,6 +136,7 @@ export function spin(cell: Int32Array, index: number, expected: number, short = 
 
 /** Parks while `cell[index] === expected`, with no spinning first. */
 export function parkSync(cell: Int32Array, index: number, expected: number, timeout = Infinity): WaitResult {
+  if (parkHook !== undefined) return parkHook(cell, index, expected, timeout); // post office, see _runtime.ts
   return Atomics.wait(cell, index, expected, timeout);
 }
 

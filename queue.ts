@@ -14,8 +14,9 @@
  * `Lock`, `Event`, `SharedValue`, a `Connection` end, …): the thread that
  * gets the item gets working objects over the same shared memory. Their
  * buffers cannot be written into the queue's bytes, so they travel through
- * the *post office*, one small worker the main thread starts with its first
- * thread (it never keeps the program alive and sleeps while idle): the
+ * the *post office*, one small worker the main thread starts the first
+ * time a handle is sent this way (it never keeps the program alive and
+ * sleeps while idle; a program that never does this never starts it): the
  * putting thread deposits each object there before the item is published,
  * the item carries only a number, and a getter that has not seen that object
  * yet fetches it (a wait of tens of microseconds, once per object and

@@ -399,3 +399,19 @@ test("an idle program that sent handles through a queue uses no CPU (the post of
   }
   assert.equal(t.exitCode, 0);
 });
+
+for (
+  const [mode, how] of [
+    ["parked", "while the main thread is parked in joinSync()"],
+    ["async", "while the main thread awaits"],
+    ["nested", "under a worker parked in joinSync()"],
+    ["orphan", "after the thread that sent them ended"],
+  ]
+) {
+  test(`the post office starts only for handles in items, and serves them when only workers exchange them ${how}`, async () => {
+    const r = await runScript("tests/testdata/handles_lazy_script.ts", [mode], 60_000);
+    assert.equal(r.timedOut, false, `the script hung: ${r.stderr}`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout.trim()), { before: 0, result: "used", after: 2 });
+  });
+}

@@ -1,6 +1,6 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 // Worker targets for tests/handles_test.ts: handles inside queue items and pipe messages.
-import { type Connection, Lock, Queue, type SharedValue } from "../../mod.ts";
+import { type Connection, Lock, Queue, type SharedValue, Thread } from "../../mod.ts";
 
 export const url: string = import.meta.url;
 
@@ -80,4 +80,29 @@ export function answerThroughReceivedEnd(conn: Connection<Connection<string>>): 
 /** Waits for one item in `q` (parks), for the idle-CPU test. */
 export async function waitForItem(q: Queue<unknown>): Promise<void> {
   await q.get();
+}
+
+/** Creates a Lock and a Queue and puts them into `q` for another thread (nothing else in the program sent a handle). */
+export function offerFreshHandles(q: Queue<{ lock: Lock; back: Queue<string> }>): void {
+  q.putSync({ lock: new Lock(), back: new Queue<string>() });
+}
+
+/** Takes what {@linkcode offerFreshHandles} offered and uses both handles. */
+export function takeFreshHandles(q: Queue<{ lock: Lock; back: Queue<string> }>, out: Queue<string>): void {
+  const { lock, back } = q.getSync({ timeout: 20_000 });
+  lock.acquireSync();
+  back.putSync("used");
+  lock.release();
+  out.putSync(back.getSync());
+}
+
+/** In a worker: starts an offering and a taking thread and waits for them blocking (a parked forwarder). */
+export function exchangeBetweenGrandchildren(out: Queue<string>): void {
+  const q = new Queue<{ lock: Lock; back: Queue<string> }>();
+  const taker = new Thread({ target: takeFreshHandles, module: url, args: [q, out] });
+  const offerer = new Thread({ target: offerFreshHandles, module: url, args: [q] });
+  taker.start();
+  offerer.start();
+  taker.joinSync();
+  offerer.joinSync();
 }
