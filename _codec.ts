@@ -102,15 +102,9 @@ function firstVisit(o: object, seen: Seen): boolean {
 function plainNode(o: object, seen: Seen, recorded = false): boolean {
   if (Array.isArray(o)) {
     for (let i = 0; i < o.length; i++) {
-      const x = o[i];
-      if (typeof x === "object") {
-        if (x === null) continue;
-        if (!recorded) {
-          firstVisit(o, seen);
-          recorded = true;
-        }
-        if (!firstVisit(x, seen) || !plainNode(x, seen, true)) return false;
-      } else if (typeof x === "bigint" || typeof x === "function" || typeof x === "symbol") return false;
+      const r = plainMember(o, o[i], seen, recorded);
+      if (r === NOT_PLAIN) return false;
+      if (r === OBJECT) recorded = true;
     }
     return true;
   }
@@ -120,17 +114,30 @@ function plainNode(o: object, seen: Seen, recorded = false): boolean {
   // The plain encoder writes maps with a 16-bit size.
   if (keys.length > 0xffff) return false;
   for (let k = 0; k < keys.length; k++) {
-    const x = (o as Record<string, unknown>)[keys[k]];
-    if (typeof x === "object") {
-      if (x === null) continue;
-      if (!recorded) {
-        firstVisit(o, seen);
-        recorded = true;
-      }
-      if (!firstVisit(x, seen) || !plainNode(x, seen, true)) return false;
-    } else if (typeof x === "bigint" || typeof x === "function" || typeof x === "symbol") return false;
+    const r = plainMember(o, (o as Record<string, unknown>)[keys[k]], seen, recorded);
+    if (r === NOT_PLAIN) return false;
+    if (r === OBJECT) recorded = true;
   }
   return true;
+}
+
+/** What {@linkcode plainMember} found. */
+const NOT_PLAIN = 0;
+const PRIMITIVE = 1;
+const OBJECT = 2;
+
+/**
+ * Checks `x`, a member of `parent`: a primitive that crosses as it is, a
+ * plain tree (then `parent` has been recorded as well, if it was not yet),
+ * or neither.
+ */
+function plainMember(parent: object, x: unknown, seen: Seen, parentRecorded: boolean): number {
+  if (typeof x === "object") {
+    if (x === null) return PRIMITIVE;
+    if (!parentRecorded) firstVisit(parent, seen);
+    return firstVisit(x, seen) && plainNode(x, seen, true) ? OBJECT : NOT_PLAIN;
+  }
+  return typeof x === "bigint" || typeof x === "function" || typeof x === "symbol" ? NOT_PLAIN : PRIMITIVE;
 }
 
 /**
