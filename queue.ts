@@ -328,6 +328,20 @@ async function getAsync(ring: Ring, options: QueueGetOptions | undefined, what: 
   }
 }
 
+/** Yields what `get` gives until it rejects with `ClosedError` (the queue is closed and drained). */
+async function* untilClosed<T>(get: () => Promise<T>): AsyncGenerator<T, void, undefined> {
+  for (;;) {
+    let item: T;
+    try {
+      item = await get();
+    } catch (error) {
+      if (error instanceof ClosedError) return;
+      throw error;
+    }
+    yield item;
+  }
+}
+
 function checkMaxsize(maxsize: unknown, what: string): number {
   if (typeof maxsize !== "number") {
     throw new TypeError(`Cannot create ${what} as 'maxsize' must be a number: current value is ${String(maxsize)}`);
@@ -681,17 +695,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * assert.deepEqual(seen, [1, 2, 3]);
    * ```
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
-    for (;;) {
-      let item: T;
-      try {
-        item = await this.get();
-      } catch (error) {
-        if (error instanceof ClosedError) return;
-        throw error;
-      }
-      yield item;
-    }
+  [Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
+    return untilClosed(() => this.get());
   }
 
   /**
@@ -1022,17 +1027,8 @@ export class SimpleQueue<T = unknown> implements AsyncIterable<T> {
    * assert.deepEqual(seen, ["a"]);
    * ```
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
-    for (;;) {
-      let item: T;
-      try {
-        item = await this.get();
-      } catch (error) {
-        if (error instanceof ClosedError) return;
-        throw error;
-      }
-      yield item;
-    }
+  [Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
+    return untilClosed(() => this.get());
   }
 
   static {
