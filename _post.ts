@@ -171,7 +171,9 @@ function fetch(id: number, tag: string): Reply {
     }
     const left = end - Date.now();
     if (left <= 0) {
-      throw new Error(`Cannot rebuild a '${tag}' received in an item: the post office did not hand over handle #${id}`);
+      throw new Error(
+        `Cannot rebuild a '${tag}' received in an item: the post office did not hand over handle #${id} within ${FETCH_TIMEOUT} ms (the main thread starts it: is it busy without ever waiting or yielding?)`,
+      );
     }
     Atomics.wait(mb.bell, 0, seq, Math.min(left, 100));
   }

@@ -114,7 +114,7 @@ export function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
   });
   const child = childMailbox();
   if (child) handle.post(child, [child.port as Transferable]);
-  if (!officeStarted && !asked && officeState() !== OFFICE_UP) parkHook = slicedPark;
+  if (child && !officeStarted && !asked && officeState() !== OFFICE_UP) parkHook = slicedPark;
   return handle;
 }
 

@@ -19,9 +19,9 @@
  * sleeps while idle; a program that never does this never starts it): the
  * putting thread deposits each object there before the item is published,
  * the item carries only a number, and a getter that has not seen that object
- * yet fetches it (a wait of tens of microseconds, once per object and
- * thread). Sending the same object again deposits nothing more, and a thread
- * that gets it again gets the same instance back.
+ * yet fetches it (a wait of about 50–100 µs, once per object and thread).
+ * Sending the same object again deposits nothing more, and a thread that
+ * gets it again gets the same instance back.
  *
  * - A `Connection` end moves, as in `args`: the sender's copy is detached
  *   when the item is encoded (even if the put then fails with `FullError`
