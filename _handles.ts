@@ -1,7 +1,9 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 /**
  * Handle transfer: how this library's objects (queues, connections, locks,
- * shared values, …) cross to another thread inside `args`, wherever they sit.
+ * shared values, …) cross to another thread inside `args`, wherever they sit
+ * (and, through the same handlers, inside queue items and pipe messages:
+ * see `_post.ts`).
  *
  * Each class registers a {@linkcode TransferHandler} (the shape comlink uses
  * for its transfer handlers): `canHandle` recognises an instance, `serialize`
@@ -173,8 +175,9 @@ function revive(v: unknown, seen: Set<object>): unknown {
 }
 
 /**
- * An {@linkcode ObjectHook} for values that travel as bytes (queue items,
- * pipe messages): library handles cannot ride inside them, so say so.
+ * An {@linkcode ObjectHook} for values that travel as bytes where handles
+ * are not delivered (queue items and pipe messages use `_post.ts`'s
+ * `shareHandles` instead): library handles cannot ride inside them, so say so.
  */
 export const refuseHandles: ObjectHook = (v, path) => {
   const h = handlerFor(v);
