@@ -435,7 +435,7 @@ function releaseWord(cell: Int32Array): boolean {
  * acquired in one thread and meant to be released by another after the
  * first one ended counts as abandoned too.
  *
- * @example Mutual exclusion with `using`
+ * @example Mutual exclusion in a using block
  * ```ts
  * import { Lock } from "@mpjs/multiprocessing";
  * import assert from "node:assert/strict";
