@@ -371,6 +371,16 @@ test("a consumer waiting on an empty Queue uses no CPU", async () => {
   assert.ok(share < 0.25, `the process used ${(share * 100).toFixed(0)}% of a core`);
 });
 
+test("an async Queue.get() waiting on an empty queue uses no CPU", async () => {
+  const q = new Queue<string>();
+  const got = q.get();
+  await sleep(100); // past the short spin
+  const share = await cpuShare(() => sleep(400));
+  await q.put("wake");
+  assert.equal(await got, "wake");
+  assert.ok(share < 0.25, `the process used ${(share * 100).toFixed(0)}% of a core`);
+});
+
 // --- threads, large items, stress -----------------------------------------------
 
 test("a 64 MiB item passes through a Queue to another thread and back", async () => {
