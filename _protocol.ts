@@ -16,7 +16,11 @@ export type TargetSpec =
   /** Import `module`, rebuild an instance of its export `className` from `fields`, call `run()`. */
   | { kind: "subclass"; module: string; className: string; fields: unknown; hasHandles: boolean };
 
-/** Parent → worker: run this. The first and only message a worker needs. */
+/**
+ * Parent → worker: run this. The first and only message a worker needs.
+ * `_runtime.ts`'s `spawn()` adds the worker's mailbox (its link to the post
+ * office, `_post.ts`) to it under the key `mpjsMailbox`.
+ */
 export interface StartMessage {
   type: "start";
   /** The program-wide registry (`_registry.ts`). */

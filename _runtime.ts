@@ -104,8 +104,8 @@ const workerEntry = new URL(ownUrl.endsWith(".ts") ? "./_worker.ts" : "./_worker
 /**
  * Starts a worker running this library's worker entry (`_worker.ts`).
  *
- * Its first message (before the caller's start message) is its mailbox, the
- * link to the post office (see {@linkcode Mailbox}).
+ * Its first message (the caller's start message) also carries its mailbox,
+ * the link to the post office (see {@linkcode Mailbox}).
  */
 export function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
   const handle = spawnEntry(workerEntry, name, {
@@ -113,9 +113,19 @@ export function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
     onExit: callbacks.onExit,
   });
   const child = childMailbox();
-  if (child) handle.post(child, [child.port as Transferable]);
-  if (child && !officeStarted && !asked && officeState() !== OFFICE_UP) parkHook = slicedPark;
-  return handle;
+  if (!child) return handle;
+  if (!officeStarted && !asked && officeState() !== OFFICE_UP) parkHook = slicedPark;
+  // The mailbox rides in the first message (the start message): a message
+  // of its own measured slower to start a worker on Bun.
+  let first = true;
+  return {
+    ...handle,
+    post: (m, transfer) => {
+      if (!first) return handle.post(m, transfer);
+      first = false;
+      handle.post({ ...m, [MAILBOX_KEY]: child }, [...(transfer ?? []), child.port as Transferable]);
+    },
+  };
 }
 
 function spawnEntry(entry: URL, name: string, callbacks: SpawnCallbacks): WorkerHandle {
@@ -272,9 +282,11 @@ export interface Mailbox {
   office: number;
 }
 
-/** The start message of a worker's mailbox (see {@linkcode spawn}). */
-interface MailboxMessage extends ControlMessage {
-  type: "mpjs-mailbox";
+/** Where a worker's mailbox rides in its first message (see {@linkcode spawn}). */
+const MAILBOX_KEY = "mpjsMailbox";
+
+/** A worker's mailbox, as its spawner sends it. */
+interface MailboxMessage {
   port: MessagePort;
   bell: SharedArrayBuffer;
   office: number;
@@ -398,7 +410,7 @@ function childMailbox(): MailboxMessage | undefined {
   const bell = new SharedArrayBuffer(4);
   if (isMainThread && !officeStarted) reception.push({ port: port2, bell });
   else own.port.postMessage({ t: "adopt", port: port2, bell }, [port2 as Transferable]);
-  return { type: "mpjs-mailbox", port: port1, bell, office: own.office };
+  return { port: port1, bell, office: own.office };
 }
 
 function unrefPort(port: MessagePort): void {
@@ -406,11 +418,12 @@ function unrefPort(port: MessagePort): void {
 }
 
 // A worker adopts its mailbox from the first message its spawner sends
-// (every worker entry imports this module first).
+// (every worker entry imports this module first, so this listener runs
+// before the entry's own).
 if (!isMainThread && runtime !== "browser") {
   const adopt = (m: ControlMessage) => {
-    if (m?.type !== "mpjs-mailbox" || ownMailbox) return;
-    const mm = m as MailboxMessage;
+    const mm = m?.[MAILBOX_KEY] as MailboxMessage | undefined;
+    if (!mm || ownMailbox) return;
     unrefPort(mm.port);
     ownMailbox = { port: mm.port, bell: new Int32Array(mm.bell), office: mm.office };
   };
