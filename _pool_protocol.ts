@@ -49,6 +49,7 @@
  * | `SPINNER`                   | workers, `Atomics.compareExchange`  | 1 while an idle worker spins for the next task   |
  * | `LOBBY_SEQ`                 | owner and workers, `Atomics.add`    | futex word of the lobby where idle workers park  |
  * | `LOBBY_WAITERS`             | workers, `Atomics.add/sub`          | how many are parked there                        |
+ * | `WAKING`                    | waker `compareExchange` 0→1, lobby passers `store` 0 | a lobby wake-up is in flight      |
  * | `CANCEL + (id % CANCEL_N)`  | owner, `Atomics.store`              | `id` of a task cancelled before it started       |
  * | `SLOTS + s * SLOT_SIZE + CURRENT` | the worker in slot `s`        | id of the task it runs, 0 between tasks          |
  * | `SLOTS + s * SLOT_SIZE + STATE`   | the worker in slot `s`        | `STARTING`, `READY` (initializer done), `STOPPED` |
@@ -57,7 +58,13 @@
  * (`SPINNER`), the others park in the lobby. After putting a task the owner
  * wakes one of them only when nobody spins; a worker that takes a task and
  * sees more waiting wakes the next. So a task taken by the spinning worker
- * costs no futex wake, and the pool still widens to the load.
+ * costs no futex wake, and the pool still widens to the load. A waker first
+ * sets `WAKING` (0 → 1) and does nothing if it was set: until the woken
+ * worker runs (tens of µs) every put would otherwise pay another futex wake.
+ * Each worker clears `WAKING` in the lobby after reading `LOBBY_SEQ` and
+ * again when it leaves, so a set flag always has a worker that will clear
+ * it: either one parked on a word value that the wake-up changed (it
+ * returns at once) or one that read it after the change (and cleared it).
  *
  * `CURRENT` tells the owner which task to reject when a worker dies. The
  * `DEFS_LEN` store publishes definitions before any task naming them is put
@@ -121,6 +128,8 @@ export const SPINNER = 1;
 export const LOBBY_SEQ = 2;
 /** Cell: how many idle workers are parked in the lobby. */
 export const LOBBY_WAITERS = 3;
+/** Cell: 1 from a lobby wake-up until a worker passes through the lobby (one wake-up in flight at a time). */
+export const WAKING = 4;
 /** First cancellation cell. */
 export const CANCEL = 16;
 /** Number of cancellation cells. */

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { decode, decodeReused, encodeWith } from "./_codec.ts";
+import { decode, decodeReused, encodeTo, type Format } from "./_codec.ts";
 import { refuseHandles, unpack } from "./_handles.ts";
 import { CLOSED_R, Ring } from "./_ring.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
@@ -47,6 +47,7 @@ import {
   STATE,
   STOP,
   STOPPED,
+  WAKING,
 } from "./_pool_protocol.ts";
 import { RemoteError } from "./errors.ts";
 
@@ -76,8 +77,8 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
   const bulk = config.bulk;
   const loaded: (Loaded | Promise<Loaded>)[] = [];
   let defsRead = 0;
-  const putBytes = (bytes: Uint8Array): void => {
-    results.put(bytes, 0, true);
+  const putRecord = (bytes: Uint8Array, start: number, end: number, format: Format): void => {
+    results.put(bytes, format, true, start, end);
   };
   const argsWaiters = new Map<number, (reply: ArgsReply) => void>();
   const port = parentPort();
@@ -128,7 +129,7 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
         await idle(tasks, cells);
         continue;
       }
-      const record = decodeReused(taken.bytes, taken.length) as [number, number, number, unknown];
+      const record = decodeReused(taken.bytes, taken.length, taken.kind as Format) as [number, number, number, unknown];
       wakeNext(tasks, cells);
       const kind = record[0];
       if (kind === STOP) {
@@ -269,7 +270,7 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
 
   function putResult(id: number, value: unknown): void {
     try {
-      encodeWith([id, OK, value], "r", putBytes, refuseHandles);
+      encodeTo([id, OK, value], "r", putRecord, refuseHandles);
     } catch (error) {
       // The return value cannot cross (a function, a class instance, …).
       if (error instanceof TypeError) {
@@ -280,15 +281,15 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
   }
 
   function putBulkDone(id: number): void {
-    encodeWith([id, OK_BULK, null], "r", putBytes);
+    encodeTo([id, OK_BULK, null], "r", putRecord);
   }
 
   function putSkipped(id: number): void {
-    encodeWith([id, SKIPPED, null], "r", putBytes);
+    encodeTo([id, SKIPPED, null], "r", putRecord);
   }
 
   function putFailure(id: number, error: unknown): void {
-    encodeWith([id, FAILED, RemoteError.describe(error)], "error", putBytes);
+    encodeTo([id, FAILED, RemoteError.describe(error)], "error", putRecord);
   }
 }
 
@@ -327,10 +328,15 @@ async function idle(tasks: Ring, cells: Int32Array): Promise<void> {
   Atomics.add(cells, LOBBY_WAITERS, 1);
   try {
     const lobby = Atomics.load(cells, LOBBY_SEQ);
+    // A wake-up that bumped the word before the load above is used up (this
+    // wait will not sleep through it): let the next put wake someone.
+    Atomics.store(cells, WAKING, 0);
     if (tasks.size() > 0) return;
     await waitAsync(cells, LOBBY_SEQ, lobby);
   } finally {
     Atomics.sub(cells, LOBBY_WAITERS, 1);
+    // Woken (or leaving): the wake-up in flight, if any, has arrived.
+    Atomics.store(cells, WAKING, 0);
   }
 }
 
@@ -341,7 +347,10 @@ async function idle(tasks: Ring, cells: Int32Array): Promise<void> {
  * spinning worker takes anyway.
  */
 function wakeNext(tasks: Ring, cells: Int32Array): void {
-  if (tasks.size() > 0 && Atomics.load(cells, SPINNER) === 0 && Atomics.load(cells, LOBBY_WAITERS) > 0) {
+  if (
+    tasks.size() > 0 && Atomics.load(cells, SPINNER) === 0 && Atomics.load(cells, LOBBY_WAITERS) > 0 &&
+    Atomics.load(cells, WAKING) === 0 && Atomics.compareExchange(cells, WAKING, 0, 1) === 0
+  ) {
     Atomics.add(cells, LOBBY_SEQ, 1);
     Atomics.notify(cells, LOBBY_SEQ, 1);
   }

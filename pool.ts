@@ -24,7 +24,7 @@
  */
 
 import { RemoteError, TimeoutError } from "./errors.ts";
-import { decodeReused, encode, encodeWith } from "./_codec.ts";
+import { decodeReused, encode, encodeTo, type Format } from "./_codec.ts";
 import { handlerFor, pack, type Packed } from "./_handles.ts";
 import { markDead, newIdent, registryBuffer } from "./_registry.ts";
 import { BUSY, OK as RING_OK, Ring } from "./_ring.ts";
@@ -59,6 +59,7 @@ import {
   STATE,
   STOP,
   STOPPED,
+  WAKING,
 } from "./_pool_protocol.ts";
 
 /** The worker runner, beside this file in the source tree (.ts) and the npm build (.js). */
@@ -437,8 +438,10 @@ export class Pool {
   #specIds = new Map<string, number>();
   #jobs = new Map<number, Settle>();
   #byMessage = new Map<number, Packed>();
-  #backlog: Uint8Array[] = [];
-  #putBytes = (bytes: Uint8Array): void => this.#put(bytes);
+  /** Task records the ring could not take yet (a worker growing it holds its lock), with their formats. */
+  #backlog: { bytes: Uint8Array; format: Format }[] = [];
+  #putRecord = (bytes: Uint8Array, start: number, end: number, format: Format): void =>
+    this.#put(bytes, start, end, format);
   #nextId = 1;
   #slots: (Slot | undefined)[];
   #live = 0;
@@ -736,9 +739,9 @@ export class Pool {
   #submit(kind: number, fnId: number, payload: unknown, rename: (e: unknown) => unknown, settle: Settle): number {
     const id = this.#nextId;
     this.#nextId = id >= 0x7fff_fff0 ? 1 : id + 1;
-    const put = this.#putBytes;
+    const put = this.#putRecord;
     try {
-      encodeWith([kind, id, fnId, payload], "task", put, detectHandles);
+      encodeTo([kind, id, fnId, payload], "task", put, detectHandles);
     } catch (error) {
       if (error !== HAS_HANDLES) throw rename(error);
       let packed: Packed;
@@ -748,7 +751,7 @@ export class Pool {
         throw rename(e);
       }
       this.#byMessage.set(id, packed);
-      encodeWith([kind | BY_MESSAGE, id, fnId, null], "task", put);
+      encodeTo([kind | BY_MESSAGE, id, fnId, null], "task", put);
     }
     this.#jobs.set(id, settle);
     if (!this.#pumping) {
@@ -759,29 +762,36 @@ export class Pool {
     return id;
   }
 
-  #put(bytes: Uint8Array): void {
+  #put(bytes: Uint8Array, start: number, end: number, format: Format): void {
     if (this.#backlog.length === 0) {
-      const s = this.#tasks.put(bytes, 0, false);
+      const s = this.#tasks.put(bytes, format, false, start, end);
       if (s === RING_OK) return this.#wakeWorker();
       if (s !== BUSY) throw new RangeError("Cannot submit to the pool: its task queue is full (1 GiB)");
     }
     // A worker holds the ring's lock while the ring must grow: keep it for the pump.
-    this.#backlog.push(bytes.slice());
+    this.#backlog.push({ bytes: bytes.slice(start, end), format });
   }
 
   #flush(): void {
     while (this.#backlog.length > 0) {
-      const s = this.#tasks.put(this.#backlog[0], 0, false);
+      const { bytes, format } = this.#backlog[0];
+      const s = this.#tasks.put(bytes, format, false);
       if (s === BUSY) return;
       this.#backlog.shift();
       this.#wakeWorker();
     }
   }
 
-  /** After a put: wakes a worker parked in the lobby unless one is spinning (see `_pool_protocol.ts`). */
+  /**
+   * After a put: wakes a worker parked in the lobby unless one is spinning
+   * or a wake-up is already on its way (see `_pool_protocol.ts`).
+   */
   #wakeWorker(): void {
     const cells = this.#cells;
-    if (Atomics.load(cells, SPINNER) === 0 && Atomics.load(cells, LOBBY_WAITERS) > 0) {
+    if (
+      Atomics.load(cells, SPINNER) === 0 && Atomics.load(cells, LOBBY_WAITERS) > 0 &&
+      Atomics.load(cells, WAKING) === 0 && Atomics.compareExchange(cells, WAKING, 0, 1) === 0
+    ) {
       Atomics.add(cells, LOBBY_SEQ, 1);
       Atomics.notify(cells, LOBBY_SEQ, 1);
     }
@@ -805,7 +815,7 @@ export class Pool {
     for (;;) {
       const t = this.#results.take(false);
       if (typeof t === "number") break;
-      const record = decodeReused(t.bytes, t.length) as unknown[];
+      const record = decodeReused(t.bytes, t.length, t.kind as Format) as unknown[];
       const id = record[0] as number;
       const status = record[1] as number;
       const value = record[2];
@@ -1496,7 +1506,7 @@ export class Pool {
   #maybeStop(): void {
     if (this.#state !== CLOSE || this.#feeders > 0 || this.#stopsSent || this.#broken) return;
     this.#stopsSent = true;
-    for (let i = 0; i < this.#processes; i++) encodeWith([STOP], "task", (bytes) => this.#put(bytes));
+    for (let i = 0; i < this.#processes; i++) encodeTo([STOP], "task", this.#putRecord);
     if (this.#backlog.length > 0 && !this.#pumping) {
       this.#pumping = true;
       queueMicrotask(() => this.#pump());
