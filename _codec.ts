@@ -60,8 +60,10 @@ function isPlainTree(v: unknown): boolean {
   try {
     return plainNode(v, seen);
   } finally {
-    seen.list.fill(undefined, 0, seen.n); // let the objects go
-    seen.n = 0;
+    if (seen.n > 0) {
+      seen.list.fill(undefined, 0, seen.n); // let the objects go
+      seen.n = 0;
+    }
     seen.set = undefined;
     spareSeen = seen;
   }
@@ -110,11 +112,14 @@ function plainNode(o: object, seen: Seen, recorded = false): boolean {
   }
   const proto = Object.getPrototypeOf(o);
   if (proto !== Object.prototype && proto !== null) return false;
-  const keys = Object.keys(o);
-  // The plain encoder writes maps with a 16-bit size.
-  if (keys.length > 0xffff) return false;
-  for (let k = 0; k < keys.length; k++) {
-    const r = plainMember(o, (o as Record<string, unknown>)[keys[k]], seen, recorded);
+  // for-in allocates nothing (Object.keys would); it also meets inherited
+  // enumerable keys, as the plain encoder does, which can only make the
+  // check stricter.
+  let count = 0;
+  for (const key in o) {
+    // The plain encoder writes maps with a 16-bit size.
+    if (++count > 0xffff) return false;
+    const r = plainMember(o, (o as Record<string, unknown>)[key], seen, recorded);
     if (r === NOT_PLAIN) return false;
     if (r === OBJECT) recorded = true;
   }

@@ -25,7 +25,9 @@
  *
  * - A `Connection` end moves, as in `args`: the sender's copy is detached
  *   when the item is encoded (even if the put then fails with `FullError`
- *   or `ClosedError`: that end is then lost with the item).
+ *   or `ClosedError`: that end is then lost with the item). While the item
+ *   waits in the queue the end counts as open, whatever becomes of the
+ *   thread that sent it.
  * - Memory: the post office keeps what rebuilds each object sent this way
  *   (its `SharedArrayBuffer`s) for the rest of the program, since any
  *   number of items may name it; a `Connection` end is dropped once
@@ -226,7 +228,7 @@ function putSync(ring: Ring, item: unknown, options: QueuePutOptions | undefined
       const status = ring.put(first.bytes, first.kind, true);
       if (status === OK) return;
       if (status === CLOSED_R) throw closedForPut(item);
-      const left = end - now();
+      const left = remaining(end);
       if (left <= 0) throw new FullError();
       ring.waitSpaceSync(seq, Math.min(left, RECHECK));
     }
@@ -262,7 +264,7 @@ async function putAsync(ring: Ring, item: unknown, options: QueuePutOptions | un
       if (status === CLOSED_R) throw closedForPut(item);
       if (status === BUSY) continue;
       if (!block) throw new FullError();
-      const left = end - now();
+      const left = remaining(end);
       if (left <= 0) throw new FullError();
       if (!waiting) {
         ring.spaceWaiter(1);
@@ -296,7 +298,7 @@ function getSync(ring: Ring, options: QueueGetOptions | undefined, what: string)
     const seq = ring.itemsSeq();
     const r = ring.take(true);
     if (r !== EMPTY) return got(r);
-    const left = end - now();
+    const left = remaining(end);
     if (left <= 0) throw new EmptyError();
     ring.waitItemsSync(seq, Math.min(left, RECHECK));
   }
@@ -315,7 +317,7 @@ async function getAsync(ring: Ring, options: QueueGetOptions | undefined, what: 
       // The consumer lock is held by another thread, briefly: wait without blocking.
       await ring.lockTakeAsync();
     } else if (seq !== undefined) {
-      const left = end - now();
+      const left = remaining(end);
       if (left <= 0) throw new EmptyError();
       await ring.waitItems(seq, Math.min(left, RECHECK), signal);
     }
@@ -340,6 +342,11 @@ async function* untilClosed<T>(get: () => Promise<T>): AsyncGenerator<T, void, u
     }
     yield item;
   }
+}
+
+/** Milliseconds left until `end` (`Infinity` without reading the clock). */
+function remaining(end: number): number {
+  return end === Infinity ? Infinity : end - now();
 }
 
 function checkMaxsize(maxsize: unknown, what: string): number {
@@ -830,7 +837,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
       for (;;) {
         const seq = ring.doneSeq();
         if (ring.unfinished() === 0) return;
-        const left = end - now();
+        const left = remaining(end);
         if (left <= 0) return;
         await ring.waitJoin(seq, left, signal);
       }
@@ -866,7 +873,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
       for (;;) {
         const seq = ring.doneSeq();
         if (ring.unfinished() === 0) return;
-        const left = end - now();
+        const left = remaining(end);
         if (left <= 0) return;
         ring.waitJoinSync(seq, left);
       }
