@@ -66,7 +66,14 @@
  * it: either one parked on a word value that the wake-up changed (it
  * returns at once) or one that read it after the change (and cleared it).
  *
- * `CURRENT` tells the owner which task to reject when a worker dies. The
+ * `CURRENT` tells the owner which task to reject when a worker dies. A
+ * worker stores {@linkcode TAKING} there before it takes a record and the
+ * task's id once it has decoded it. If it dies in between, the owner finds
+ * the task by elimination: the owner is the only producer of the task ring,
+ * so it knows the ids in put order, and the first `puts - size()` of them
+ * have been taken; of those, the tasks not settled and not the `CURRENT` of
+ * a live worker were the dead worker's (it waits until no live worker is
+ * `TAKING`, so that none of them holds an unnamed task). The
  * `DEFS_LEN` store publishes definitions before any task naming them is put
  * (the ring's own `Atomics.store` of its tail orders the two). A cancelled
  * task is recognised by an exact `id` match, so a cell reused by a later id
@@ -138,8 +145,10 @@ export const CANCEL_N = 1024;
 export const SLOTS = CANCEL + CANCEL_N;
 /** Cells per worker slot. */
 export const SLOT_SIZE = 4;
-/** Slot cell: the id of the running task, 0 when none. */
+/** Slot cell: the id of the running task, 0 when none, {@linkcode TAKING} while taking one. */
 export const CURRENT = 0;
+/** `CURRENT` while the worker takes a task record and has not yet recorded its id. */
+export const TAKING = -1;
 /** Slot cell: the worker's state. */
 export const STATE = 1;
 /** Worker state: started, initializer not yet done. */

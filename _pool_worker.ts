@@ -47,10 +47,17 @@ import {
   STATE,
   STOP,
   STOPPED,
+  TAKING,
   WAKING,
 } from "./_pool_protocol.ts";
 import { RemoteError } from "./errors.ts";
 
+/**
+ * Fault injection for tests: a function stored on `globalThis` under this
+ * symbol (by a pool's initializer) is called each time the worker has taken
+ * a task record, before it records which task it runs.
+ */
+const AFTER_TAKE = Symbol.for("@mpjs/multiprocessing/pool.afterTake");
 /** How long (ms) an idle worker spins for the next task before it parks. */
 const SPIN_MS = 0.2;
 
@@ -111,6 +118,8 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
     }
   }
   Atomics.store(cells, slot + STATE, READY);
+  // Read once the initializer has run: it is where a test installs the hook.
+  const afterTake = (globalThis as Record<symbol, unknown>)[AFTER_TAKE] as (() => void) | undefined;
 
   try {
     await loop();
@@ -123,21 +132,28 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
   async function loop(): Promise<void> {
     let done = 0;
     for (;;) {
+      // Until the id of what it takes is recorded, this worker may hold a
+      // task the owner cannot name: if it dies meanwhile, the owner finds the
+      // task by elimination (see `_pool_protocol.ts`).
+      Atomics.store(cells, slot + CURRENT, TAKING);
       const taken = tasks.take(true);
       if (typeof taken === "number") {
+        Atomics.store(cells, slot + CURRENT, 0);
         if (taken === CLOSED_R) return;
         await idle(tasks, cells);
         continue;
       }
+      if (afterTake) afterTake();
       const record = decodeReused(taken.bytes, taken.length, taken.kind as Format) as [number, number, number, unknown];
-      wakeNext(tasks, cells);
       const kind = record[0];
       if (kind === STOP) {
+        Atomics.store(cells, slot + CURRENT, 0);
         Atomics.store(cells, slot + STATE, STOPPED);
         return;
       }
       const id = record[1];
       Atomics.store(cells, slot + CURRENT, id);
+      wakeNext(tasks, cells);
       if (Atomics.load(cells, CANCEL + (id % CANCEL_N)) !== id) {
         let payload = record[3];
         let skip = false;
@@ -164,7 +180,6 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
       } else {
         putSkipped(id);
       }
-      Atomics.store(cells, slot + CURRENT, 0);
       if (config.maxTasks > 0 && ++done >= config.maxTasks) return;
     }
   }

@@ -59,6 +59,7 @@ import {
   STATE,
   STOP,
   STOPPED,
+  TAKING,
   WAKING,
 } from "./_pool_protocol.ts";
 
@@ -439,10 +440,21 @@ export class Pool {
   #jobs = new Map<number, Settle>();
   #byMessage = new Map<number, Packed>();
   /** Task records the ring could not take yet (a worker growing it holds its lock), with their formats. */
-  #backlog: { bytes: Uint8Array; format: Format }[] = [];
+  #backlog: { bytes: Uint8Array; format: Format; id: number }[] = [];
   #putRecord = (bytes: Uint8Array, start: number, end: number, format: Format): void =>
     this.#put(bytes, start, end, format);
   #nextId = 1;
+  /** The id of the task record being put (0 for a `STOP`). */
+  #putting = 0;
+  /**
+   * The ids of the task records in the order they entered the ring (0 for a
+   * `STOP`), from record number `#orderBase` on: the owner is the ring's only
+   * producer, so the first `puts - size()` of them have been taken.
+   */
+  #order: number[] = [];
+  #orderBase = 0;
+  /** Task records put into the ring, ever. */
+  #puts = 0;
   #slots: (Slot | undefined)[];
   #live = 0;
   #feeders = 0;
@@ -602,7 +614,9 @@ export class Pool {
       const state = Atomics.load(this.#cells, base + STATE);
       const current = Atomics.load(this.#cells, base + CURRENT);
       const cause = this.#exitCause(slot, error);
-      if (current !== 0) {
+      if (current === TAKING) {
+        this.#rejectLostTask(slot, cause);
+      } else if (current !== 0) {
         this.#byMessage.delete(current);
         this.#bulkIds.delete(current);
         const settle = this.#jobs.get(current);
@@ -740,6 +754,7 @@ export class Pool {
     const id = this.#nextId;
     this.#nextId = id >= 0x7fff_fff0 ? 1 : id + 1;
     const put = this.#putRecord;
+    this.#putting = id;
     try {
       encodeTo([kind, id, fnId, payload], "task", put, detectHandles);
     } catch (error) {
@@ -765,21 +780,74 @@ export class Pool {
   #put(bytes: Uint8Array, start: number, end: number, format: Format): void {
     if (this.#backlog.length === 0) {
       const s = this.#tasks.put(bytes, format, false, start, end);
-      if (s === RING_OK) return this.#wakeWorker();
+      if (s === RING_OK) {
+        this.#puts++;
+        this.#order.push(this.#putting);
+        return this.#wakeWorker();
+      }
       if (s !== BUSY) throw new RangeError("Cannot submit to the pool: its task queue is full (1 GiB)");
     }
     // A worker holds the ring's lock while the ring must grow: keep it for the pump.
-    this.#backlog.push({ bytes: bytes.slice(start, end), format });
+    this.#backlog.push({ bytes: bytes.slice(start, end), format, id: this.#putting });
   }
 
   #flush(): void {
     while (this.#backlog.length > 0) {
-      const { bytes, format } = this.#backlog[0];
+      const { bytes, format, id } = this.#backlog[0];
       const s = this.#tasks.put(bytes, format, false);
       if (s === BUSY) return;
       this.#backlog.shift();
+      this.#puts++;
+      this.#order.push(id);
       this.#wakeWorker();
     }
+  }
+
+  /** Drops the known-taken ids at the front of `#order` whose tasks are settled. */
+  #trimOrder(): void {
+    const order = this.#order;
+    const taken = this.#puts - this.#tasks.size() - this.#orderBase;
+    let k = 0;
+    while (k < taken && k < order.length && !this.#jobs.has(order[k])) k++;
+    if (k > 0 && (k >= 1024 || k === order.length)) {
+      order.splice(0, k);
+      this.#orderBase += k;
+    }
+  }
+
+  /**
+   * A worker died while taking a task record, before it recorded which
+   * (`CURRENT` was `TAKING`): rejects the task it took, found by elimination
+   * (see `_pool_protocol.ts`), once no live worker is itself taking one.
+   */
+  #rejectLostTask(slot: Slot, cause: Error): void {
+    if (this.#state === TERMINATE) return;
+    const taken = this.#puts - this.#tasks.size() - this.#orderBase;
+    const running = new Set<number>();
+    for (const other of this.#slots) {
+      if (!other || other.exited) continue;
+      const current = Atomics.load(this.#cells, SLOTS + other.index * SLOT_SIZE + CURRENT);
+      if (current === TAKING) {
+        // It holds the record it took for a moment only: look again shortly.
+        setTimeout(() => this.#rejectLostTask(slot, cause), 1);
+        return;
+      }
+      running.add(current);
+    }
+    // Results published before now settle their tasks first.
+    this.#drain();
+    const order = this.#order;
+    for (let k = 0; k < taken && k < order.length; k++) {
+      const id = order[k];
+      if (id === 0 || running.has(id)) continue;
+      const settle = this.#jobs.get(id);
+      if (!settle) continue;
+      this.#jobs.delete(id);
+      this.#byMessage.delete(id);
+      this.#bulkIds.delete(id);
+      settle(false, new Error(`Pool worker ${slot.name} died while running the task (${cause.message})`, { cause }));
+    }
+    this.#updateRef();
   }
 
   /**
@@ -831,7 +899,10 @@ export class Pool {
         settle(false, new RemoteError(value as { name: string; message: string; stack?: string }));
       }
     }
-    if (n > 0) this.#updateRef();
+    if (n > 0) {
+      this.#trimOrder();
+      this.#updateRef();
+    }
     return n;
   }
 
@@ -1506,6 +1577,7 @@ export class Pool {
   #maybeStop(): void {
     if (this.#state !== CLOSE || this.#feeders > 0 || this.#stopsSent || this.#broken) return;
     this.#stopsSent = true;
+    this.#putting = 0;
     for (let i = 0; i < this.#processes; i++) encodeTo([STOP], "task", this.#putRecord);
     if (this.#backlog.length > 0 && !this.#pumping) {
       this.#pumping = true;
@@ -1541,6 +1613,7 @@ export class Pool {
     this.#jobs.clear();
     this.#byMessage.clear();
     this.#bulkIds.clear();
+    this.#order = [];
     this.#backlog = [];
     const stopping: Promise<void>[] = [];
     for (const slot of this.#slots) {

@@ -10,6 +10,7 @@ import {
   busy,
   countCalls,
   crashLater,
+  dieAfterTake,
   doubleLaterAsync,
   doubleOrLabel,
   echo,
@@ -511,6 +512,22 @@ test("Pool rejects the task of a worker that exits, starts a replacement and com
     const cells = sharedInts();
     const idents = await pool.starmap(meet, [[cells, 2], [cells, 2]], 1);
     assert.equal(new Set(idents).size, 2, "two live workers again");
+  });
+});
+
+test("Pool rejects the task of a worker that dies right after taking it, before it records which task it runs", async () => {
+  const cells = sharedInts(2);
+  await withPool({ processes: 2, module: url, initializer: dieAfterTake, initargs: [cells] }, async (pool) => {
+    assert.equal(await pool.apply(add, [1, 1]), 2);
+    Atomics.store(cells, 0, 1); // armed: the next worker to take a task ends there
+    const lost = pool.applyAsync(add, [2, 2]);
+    // Without the owner's search for the task taken by the dead worker, it never settles.
+    await assert.rejects(lost.get(20_000), (e: Error) => {
+      assert.match(e.message, /died while running the task/);
+      return true;
+    });
+    assert.equal(Atomics.load(cells, 1), 1, "a worker did die after taking the task");
+    assert.deepEqual(await pool.map(square, [1, 2, 3], 1), [1, 4, 9]);
   });
 });
 

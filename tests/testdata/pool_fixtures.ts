@@ -158,3 +158,16 @@ export function negateOrFail(x: number, bad = 2500): number {
   if (x === bad) throw new RangeError(`bad item ${x}`);
   return -x;
 }
+
+/**
+ * Initializer: the first worker to take a task record after `cells[0]` is
+ * set ends at once, before it records which task it took (through the pool
+ * worker's fault-injection hook).
+ */
+export function dieAfterTake(cells: Int32Array): void {
+  (globalThis as Record<symbol, unknown>)[Symbol.for("@mpjs/multiprocessing/pool.afterTake")] = () => {
+    if (Atomics.load(cells, 0) === 1 && Atomics.compareExchange(cells, 1, 0, 1) === 0) {
+      (globalThis as unknown as { process: { exit(code: number): void } }).process.exit(3);
+    }
+  };
+}
