@@ -27,6 +27,8 @@ import {
   doubleIntoReplyQueue,
   handOverAndExit,
   holdLockFromQueue,
+  type SyncKit,
+  syncThroughItem,
   talkThroughMovedEnd,
   url,
   useOrphans,
@@ -319,6 +321,31 @@ test("handles in an item outlive the thread that created and sent them", async (
     await b.join();
   }
   assert.equal(b.exitCode, 0);
+});
+
+test("a Barrier, Event, Semaphore, JoinableQueue and SharedArray taken from a SimpleQueue work in the worker", async () => {
+  const sq = new SimpleQueue<SyncKit>();
+  const kit: SyncKit = {
+    barrier: new Barrier(2),
+    event: new Event(),
+    jq: new JoinableQueue<string>(),
+    sem: new Semaphore(0),
+    arr: new SharedArray("i", 1),
+  };
+  const t = run(syncThroughItem, sq);
+  try {
+    await sq.put(kit);
+    assert.equal(typeof await kit.barrier.wait(20_000), "number");
+    assert.equal(await kit.event.wait(20_000), true);
+    assert.equal(kit.arr.get(0), 7);
+    assert.equal(await kit.sem.acquire({ timeout: 1000 }), true);
+    assert.equal(await kit.jq.get({ timeout: 1000 }), "from the worker");
+    kit.jq.taskDone();
+    await kit.jq.join({ timeout: 1000 });
+  } finally {
+    await t.join();
+  }
+  assert.equal(t.exitCode, 0);
 });
 
 test("every kind of handle crosses a Queue nested in Maps, Sets and arrays, and comes back as itself", () => {

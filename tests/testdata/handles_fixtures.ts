@@ -1,6 +1,18 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 // Worker targets for tests/handles_test.ts: handles inside queue items and pipe messages.
-import { type Connection, Lock, Queue, type SharedValue, Thread } from "../../mod.ts";
+import {
+  type Barrier,
+  type Connection,
+  type Event,
+  type JoinableQueue,
+  Lock,
+  Queue,
+  type Semaphore,
+  type SharedArray,
+  type SharedValue,
+  type SimpleQueue,
+  Thread,
+} from "../../mod.ts";
 
 export const url: string = import.meta.url;
 
@@ -105,4 +117,23 @@ export function exchangeBetweenGrandchildren(out: Queue<string>): void {
   offerer.start();
   taker.joinSync();
   offerer.joinSync();
+}
+
+/** What {@linkcode syncThroughItem} takes out of a SimpleQueue. */
+export interface SyncKit {
+  barrier: Barrier;
+  event: Event;
+  jq: JoinableQueue<string>;
+  sem: Semaphore;
+  arr: SharedArray<"i">;
+}
+
+/** Takes a kit of primitives from a SimpleQueue item and uses each of them. */
+export async function syncThroughItem(sq: SimpleQueue<SyncKit>): Promise<void> {
+  const { barrier, event, jq, sem, arr } = await sq.get();
+  barrier.waitSync();
+  arr.set(0, 7);
+  sem.release();
+  jq.putSync("from the worker");
+  event.set();
 }
