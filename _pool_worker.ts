@@ -14,7 +14,7 @@
  * @module
  */
 
-import { decode, decodeReused, encodeTo, type Format } from "./_codec.ts";
+import { decode, decodeReused, encodeWith, type Format, STRUCTURED } from "./_codec.ts";
 import { refuseHandles, unpack } from "./_handles.ts";
 import { CLOSED_R, Ring } from "./_ring.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
@@ -84,8 +84,8 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
   const bulk = config.bulk;
   const loaded: (Loaded | Promise<Loaded>)[] = [];
   let defsRead = 0;
-  const putRecord = (bytes: Uint8Array, start: number, end: number, format: Format): void => {
-    results.put(bytes, format, true, start, end);
+  const putRecord = (bytes: Uint8Array): void => {
+    results.put(bytes, STRUCTURED, true);
   };
   const argsWaiters = new Map<number, (reply: ArgsReply) => void>();
   const port = parentPort();
@@ -285,7 +285,7 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
 
   function putResult(id: number, value: unknown): void {
     try {
-      encodeTo([id, OK, value], "r", putRecord, refuseHandles);
+      encodeWith([id, OK, value], "r", putRecord, refuseHandles);
     } catch (error) {
       // The return value cannot cross (a function, a class instance, …).
       if (error instanceof TypeError) {
@@ -296,15 +296,15 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
   }
 
   function putBulkDone(id: number): void {
-    encodeTo([id, OK_BULK, null], "r", putRecord);
+    encodeWith([id, OK_BULK, null], "r", putRecord);
   }
 
   function putSkipped(id: number): void {
-    encodeTo([id, SKIPPED, null], "r", putRecord);
+    encodeWith([id, SKIPPED, null], "r", putRecord);
   }
 
   function putFailure(id: number, error: unknown): void {
-    encodeTo([id, FAILED, RemoteError.describe(error)], "error", putRecord);
+    encodeWith([id, FAILED, RemoteError.describe(error)], "error", putRecord);
   }
 }
 
