@@ -65,6 +65,9 @@
  * again when it leaves, so a set flag always has a worker that will clear
  * it: either one parked on a word value that the wake-up changed (it
  * returns at once) or one that read it after the change (and cleared it).
+ * A put held back meanwhile is not lost: the woken worker, once it has
+ * cleared `WAKING` and taken a record (any record, `STOP` too), wakes the
+ * next one itself if records are still waiting.
  *
  * `CURRENT` tells the owner which task to reject when a worker dies. A
  * worker stores {@linkcode TAKING} there before it takes a record and the

@@ -145,6 +145,9 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
       }
       if (afterTake) afterTake();
       const record = decodeReused(taken.bytes, taken.length, taken.kind as Format) as [number, number, number, unknown];
+      // Before anything else, STOP included: a wake-up the owner held back
+      // (one in flight at a time) relies on this one (see `_pool_protocol.ts`).
+      wakeNext(tasks, cells);
       const kind = record[0];
       if (kind === STOP) {
         Atomics.store(cells, slot + CURRENT, 0);
@@ -155,7 +158,6 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
       }
       const id = record[1];
       Atomics.store(cells, slot + CURRENT, id);
-      wakeNext(tasks, cells);
       if (Atomics.load(cells, CANCEL + (id % CANCEL_N)) !== id) {
         let payload = record[3];
         let skip = false;

@@ -571,6 +571,23 @@ test("Pool.close() lets submitted tasks finish; submitting afterwards throws; jo
   assert.deepEqual(await Promise.all(rs.map((r) => r.get())), [1, 4, 9, 16]);
 });
 
+test("Pool.close() right after a task: every STOP reaches a worker and join() returns", async () => {
+  for (let round = 0; round < 5; round++) {
+    const pool = new Pool({ processes: 2, module: url });
+    try {
+      assert.equal(await pool.apply(add, [1, round]), 1 + round);
+      // One worker may still spin for the next task while the other is parked.
+      pool.close();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise((resolve) => timer = setTimeout(resolve, 10_000, "late"));
+      assert.equal(await Promise.race([pool.join().then(() => "joined"), late]), "joined");
+      clearTimeout(timer);
+    } finally {
+      await pool.terminate();
+    }
+  }
+});
+
 test("Pool with maxTasksPerChild replaces each worker after that many tasks", async () => {
   await withPool({ processes: 1, module: url, maxTasksPerChild: 2 }, async (pool) => {
     const idents: number[] = [];
