@@ -152,8 +152,6 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
       if (kind === STOP) {
         Atomics.store(cells, slot + CURRENT, 0);
         Atomics.store(cells, slot + STATE, STOPPED);
-        // Pass the wake-up on: the other workers' STOP records are behind this one.
-        wakeNext(tasks, cells);
         return;
       }
       const id = record[1];
