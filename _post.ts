@@ -19,7 +19,9 @@
  *   weakly). The post office keeps its data for the program's life.
  * - A moving handle (one whose handler has `moved`: a `Connection` end)
  *   gets a new id each time; the sender's copy is detached when the item is
- *   encoded, the post office holds it in transit and drops it once fetched.
+ *   encoded (a queue holds the move back until the item is in, and gives it
+ *   up, with the deposit, when the put fails: {@linkcode holdMoves}); the
+ *   post office holds it in transit and drops it once fetched.
  *
  * Values without handles never come here: plain trees take the codec's
  * plain path, and for the others the hook costs one lookup per object, as
@@ -129,9 +131,53 @@ function writeRef(v: object): [string, number] {
   const transfer = handler.transferables?.(p.data) ?? [];
   const once = handler.moved !== undefined || transfer.length > 0;
   mb.port.postMessage({ t: "put", id, tag: handler.tag, data: p.data, once, transfer }, transfer);
-  if (once) handler.moved?.(v, mb.office);
-  else remember(v, id);
+  if (!once) remember(v, id);
+  else if (handler.moved) {
+    if (held) held.push({ handler, value: v, to: mb.office, id });
+    else handler.moved(v, mb.office);
+  }
   return [handler.tag, id];
+}
+
+/** A handle that moves with an item, once the item is in. */
+export interface Move {
+  handler: TransferHandler;
+  value: object;
+  to: number | undefined;
+  id: number;
+}
+
+/** Moves met while held ({@linkcode holdMoves}): done only once their item is in. */
+let held: Move[] | undefined;
+
+/**
+ * Makes the next encoding hold back the moves of the handles it meets (a
+ * `Connection` end stays usable by the sender) until {@linkcode settleMoves}:
+ * a put that then fails (full, closed, aborted) must not take the end with
+ * it. Call {@linkcode heldMoves} right after the encoding.
+ */
+export function holdMoves(): void {
+  held = [];
+}
+
+/** The moves held back since {@linkcode holdMoves}, and stops holding. */
+export function heldMoves(): Move[] | undefined {
+  const moves = held;
+  held = undefined;
+  return moves !== undefined && moves.length > 0 ? moves : undefined;
+}
+
+/**
+ * Completes held moves (`done`: the item is in; each sender's copy is
+ * detached) or gives them up (the item never went in: the post office
+ * forgets the deposits, the sender keeps its ends).
+ */
+export function settleMoves(moves: Move[] | undefined, done: boolean): void {
+  if (moves === undefined) return;
+  for (const m of moves) {
+    if (done) m.handler.moved?.(m.value, m.to);
+    else mailbox()?.port.postMessage({ t: "drop", id: m.id });
+  }
 }
 
 function remember(v: object, id: number): void {

@@ -55,7 +55,8 @@ interface Entry {
 type Request =
   | { t: "adopt"; port: MessagePort; bell: SharedArrayBuffer }
   | { t: "put"; id: number; tag: string; data: unknown; once: boolean; transfer?: Transferable[] }
-  | { t: "get"; id: number };
+  | { t: "get"; id: number }
+  | { t: "drop"; id: number };
 
 const kept = new Map<number, Entry>();
 /** Requests for handles not deposited yet (their deposit is on its way from another thread). */
@@ -88,6 +89,10 @@ function handle(client: Client, m: Request): void {
       kept.set(m.id, entry);
       return;
     }
+    case "drop":
+      // A moved handle whose item never went in (a put that failed).
+      kept.delete(m.id);
+      return;
     case "get": {
       if (!client.port) return; // its thread ended
       const entry = kept.get(m.id);

@@ -24,10 +24,10 @@
  * gets it again gets the same instance back.
  *
  * - A `Connection` end moves, as in `args`: the sender's copy is detached
- *   when the item is encoded (even if the put then fails with `FullError`
- *   or `ClosedError`: that end is then lost with the item). While the item
- *   waits in the queue the end counts as open, whatever becomes of the
- *   thread that sent it.
+ *   once the item is in the queue. A put that fails (`FullError`,
+ *   `ClosedError`, an aborted signal) leaves the end with the sender, still
+ *   usable. While the item waits in the queue the end counts as open,
+ *   whatever becomes of the thread that sent it.
  * - Memory: the post office keeps what rebuilds each object sent this way
  *   (its `SharedArrayBuffer`s) for the rest of the program, since any
  *   number of items may name it; a `Connection` end is dropped once
@@ -61,6 +61,7 @@
 
 import { ClosedError, EmptyError, FullError } from "./errors.ts";
 import { registerHandler } from "./_handles.ts";
+import { heldMoves, holdMoves, type Move, settleMoves } from "./_post.ts";
 import { BUSY, CLOSED_R, EMPTY, FULL, MAX_PAYLOAD, OK, readItem, Ring, type Taken, writeItem } from "./_ring.ts";
 import { assertCanBlock, checkTimeout, now } from "./_wait.ts";
 
@@ -189,20 +190,47 @@ function tooLarge(len: number): RangeError {
   );
 }
 
-/** A record kept for retries after the first attempt found no room or a busy lock. */
+/**
+ * A record kept for retries after the first attempt found no room or a busy
+ * lock, with the moves of the handles inside it (`Connection` ends), done
+ * once it is in: the caller settles them ({@linkcode settled}).
+ */
 interface Saved {
   bytes: Uint8Array;
   kind: number;
   status: number;
+  moves: Move[] | undefined;
 }
 
-/** First attempt at a put; a record that must wait is copied into a {@linkcode Saved}. */
+/**
+ * First attempt at a put; a record that must wait is copied into a
+ * {@linkcode Saved}. The moves of the handles inside the item are done when
+ * it goes in and given up when this attempt fails for good.
+ */
 function firstPut(ring: Ring, item: unknown, lockWait: boolean, keep: boolean): number | Saved {
-  return writeItem(item, (bytes, start, end, kind) => {
-    if (end - start > MAX_PAYLOAD) throw tooLarge(end - start);
-    const status = ring.put(bytes, kind, lockWait, start, end);
-    return status === OK || status === CLOSED_R || !keep ? status : { bytes: bytes.slice(start, end), kind, status };
-  });
+  holdMoves();
+  let result: number | Saved | undefined;
+  let moves: Move[] | undefined;
+  try {
+    result = writeItem(item, (bytes, start, end, kind) => {
+      if (end - start > MAX_PAYLOAD) throw tooLarge(end - start);
+      const status = ring.put(bytes, kind, lockWait, start, end);
+      if (status === OK || status === CLOSED_R || !keep) return status;
+      return { bytes: bytes.slice(start, end), kind, status, moves: undefined };
+    });
+  } finally {
+    moves = heldMoves();
+    if (typeof result !== "object") settleMoves(moves, result === OK);
+  }
+  if (typeof result === "object") result.moves = moves;
+  return result;
+}
+
+/** Settles the moves of a saved record: `done` when it went in. Returns `done`. */
+function settled(saved: Saved, done: boolean): boolean {
+  settleMoves(saved.moves, done);
+  saved.moves = undefined;
+  return done;
 }
 
 function putNowait(ring: Ring, item: unknown): void {
@@ -226,7 +254,10 @@ function putSync(ring: Ring, item: unknown, options: QueuePutOptions | undefined
     for (;;) {
       const seq = ring.spaceSeq();
       const status = ring.put(first.bytes, first.kind, true);
-      if (status === OK) return;
+      if (status === OK) {
+        settled(first, true);
+        return;
+      }
       if (status === CLOSED_R) throw closedForPut(item);
       const left = remaining(end);
       if (left <= 0) throw new FullError();
@@ -234,6 +265,7 @@ function putSync(ring: Ring, item: unknown, options: QueuePutOptions | undefined
     }
   } finally {
     ring.spaceWaiter(-1);
+    settled(first, false); // a no-op once settled
   }
 }
 
@@ -260,7 +292,10 @@ async function putAsync(ring: Ring, item: unknown, options: QueuePutOptions | un
       }
       const seq = ring.spaceSeq();
       status = ring.put(saved.bytes, saved.kind, false);
-      if (status === OK) return;
+      if (status === OK) {
+        settled(saved, true);
+        return;
+      }
       if (status === CLOSED_R) throw closedForPut(item);
       if (status === BUSY) continue;
       if (!block) throw new FullError();
@@ -275,6 +310,7 @@ async function putAsync(ring: Ring, item: unknown, options: QueuePutOptions | un
     }
   } finally {
     if (waiting) ring.spaceWaiter(-1);
+    settled(saved, false); // a no-op once settled
   }
 }
 

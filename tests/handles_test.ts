@@ -6,9 +6,11 @@ import { handlerFor, pack, refuseHandles, registerHandler, unpack } from "../_ha
 import { encode } from "../_codec.ts";
 import {
   Barrier,
+  ClosedError,
   Condition,
   Connection,
   Event,
+  FullError,
   JoinableQueue,
   Lock,
   Pipe,
@@ -262,6 +264,36 @@ test("a Connection end sent through a Queue moves: the sender's copy throws a cl
   }
   // The thread closed its end: the pipe reports it.
   await assert.rejects(mine.recv({ timeout: 20_000 }), { name: "ClosedError" });
+  mine.close();
+});
+
+test("a put that fails leaves a Connection end inside the item with the sender, still usable", async () => {
+  const [mine, theirs] = Pipe<string>();
+  const full = new Queue<unknown>(1);
+  full.putNowait("filler");
+  assert.throws(() => full.putNowait({ end: theirs }), FullError);
+  await assert.rejects(full.put({ end: theirs }, { timeout: 20 }), FullError);
+  assert.throws(() => full.putSync({ end: theirs }, { timeout: 20 }), FullError);
+  const aborted = new AbortController();
+  const pending = full.put({ end: theirs }, { signal: aborted.signal });
+  aborted.abort(new Error("no longer wanted"));
+  await assert.rejects(pending, /no longer wanted/);
+  const closed = new Queue<unknown>();
+  closed.close();
+  assert.throws(() => closed.putNowait([theirs]), ClosedError);
+  assert.equal(theirs.closed, false);
+  theirs.send("still mine");
+  assert.equal(mine.recvSync({ timeout: 1000 }), "still mine");
+  // A put that waited for room and then went in does move it.
+  const later = full.put({ end: theirs });
+  assert.equal(theirs.closed, false);
+  assert.equal(full.getNowait(), "filler");
+  await later;
+  assert.equal(theirs.closed, true);
+  const { end } = full.getNowait() as { end: Connection<string> };
+  end.send("moved at last");
+  assert.equal(mine.recvSync({ timeout: 1000 }), "moved at last");
+  end.close();
   mine.close();
 });
 
