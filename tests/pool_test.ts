@@ -1,7 +1,6 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import process from "node:process";
 import { AsyncResult, Pool, Queue, RemoteError, TimeoutError } from "../mod.ts";
 import {
   add,
@@ -32,7 +31,7 @@ import {
   whoAmI,
   writeQueue,
 } from "./testdata/pool_fixtures.ts";
-import { sharedInts } from "./_util.ts";
+import { cpuShare, sharedInts } from "./_util.ts";
 
 const invalidCounts = [0, -1, 1.5, NaN, Infinity];
 
@@ -88,19 +87,8 @@ test("An idle Pool, and its owner awaiting a task that waits on a timer, use alm
   await withPool({ processes: 2, module: url }, async (pool) => {
     await pool.map(square, [1, 2, 3, 4], 1);
     await new Promise((resolve) => setTimeout(resolve, 100)); // let the workers park
-    // The lowest share of CPU time over up to three tries: a spinning waiter
+    // cpuShare takes the lowest share over up to three tries: a spinning waiter
     // spins in each, while a garbage collection of earlier tests' data is a one-off.
-    const cpuShare = async (during: () => Promise<unknown>) => {
-      let best = Infinity;
-      for (let i = 0; i < 3 && best >= 0.25; i++) {
-        const before = process.cpuUsage();
-        const t0 = performance.now();
-        await during();
-        const used = process.cpuUsage(before);
-        best = Math.min(best, (used.user + used.system) / 1000 / (performance.now() - t0));
-      }
-      return best;
-    };
     // Both workers parked; the owner has nothing to wait for.
     const idle = await cpuShare(() => new Promise((resolve) => setTimeout(resolve, 400)));
     assert.ok(idle < 0.25, `an idle pool used ${(idle * 100).toFixed(0)}% of a core`);
