@@ -270,15 +270,11 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
   ): Promise<void> {
     try {
       out.push(await pending);
-      for (let i = at + 1; i < items.length; i++) {
-        let r = kind === MAP ? f.fn(items[i]) : f.fn(...items[i] as unknown[]);
-        if (isThenable(r)) r = await r;
-        out.push(r);
-      }
     } catch (error) {
       return fail(f, id, error);
     }
-    putResult(id, asNumbers(out) ?? out);
+    // The rest runs synchronously again until the next item that returns a Promise.
+    return restOfChunk(f, kind, id, items, out, at + 1);
   }
 
   function fail(f: Loaded, id: number, error: unknown): void {

@@ -1137,6 +1137,34 @@ export class Pool {
     return result;
   }
 
+  /**
+   * Settles a chunked map's `result` once: the first failure (or abort of
+   * `signal`, once `listen()` was called) cancels the chunks in `ids` still
+   * queued; `drop()` gives up without settling (submitting threw).
+   */
+  #settleOnce<R>(
+    result: AsyncResult<R[]>,
+    signal: AbortSignal | undefined,
+    ids: number[],
+  ): { finish: (ok: boolean, value: unknown) => void; listen: () => void; drop: () => void } {
+    let settled = false;
+    const onAbort = () => finish(false, signal!.reason);
+    const finish = (ok: boolean, value: unknown): void => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener("abort", onAbort);
+      if (!ok) { for (const id of ids) this.#cancel(id); }
+      settleResult(result, ok, value);
+    };
+    return {
+      finish,
+      listen: () => signal?.addEventListener("abort", onAbort, { once: true }),
+      drop: () => {
+        settled = true;
+      },
+    };
+  }
+
   #mapItems<R>(
     kind: number,
     fnId: number,
@@ -1155,15 +1183,8 @@ export class Pool {
     const parts: ArrayLike<unknown>[] = [];
     const ids: number[] = [];
     let left = Math.ceil(n / size);
-    let settled = false;
-    const finish = (ok: boolean, value: unknown) => {
-      if (settled) return;
-      settled = true;
-      signal?.removeEventListener("abort", onAbort);
-      if (!ok) { for (const id of ids) this.#cancel(id); }
-      settleResult(result, ok, value);
-    };
-    const onAbort = () => finish(false, signal!.reason);
+    const once = this.#settleOnce(result, signal, ids);
+    const finish = once.finish;
     try {
       for (let off = 0; off < n; off += size) {
         const end = Math.min(n, off + size);
@@ -1179,11 +1200,11 @@ export class Pool {
         }));
       }
     } catch (error) {
-      settled = true;
+      once.drop();
       for (const id of ids) this.#cancel(id);
       throw error;
     }
-    signal?.addEventListener("abort", onAbort, { once: true });
+    once.listen();
   }
 
   /**
@@ -1221,15 +1242,8 @@ export class Pool {
     const out: unknown[] = new Array<number>(n).fill(0.5);
     const ids: number[] = [];
     let left = Math.ceil(n / size);
-    let settled = false;
-    const finish = (ok: boolean, value: unknown) => {
-      if (settled) return;
-      settled = true;
-      signal?.removeEventListener("abort", onAbort);
-      if (!ok) { for (const id of ids) this.#cancel(id); }
-      settleResult(result, ok, value);
-    };
-    const onAbort = () => finish(false, signal!.reason);
+    const once = this.#settleOnce(result, signal, ids);
+    const finish = once.finish;
     for (let off = 0; off < n; off += size) {
       const end = Math.min(n, off + size);
       const at = off;
@@ -1244,7 +1258,7 @@ export class Pool {
       this.#bulkIds.add(id);
       ids.push(id);
     }
-    signal?.addEventListener("abort", onAbort, { once: true });
+    once.listen();
     return true;
   }
 
