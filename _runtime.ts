@@ -16,7 +16,15 @@
 
 // deno-lint-ignore-file no-explicit-any
 
-import { markOfficeUp, newIdent, OFFICE_UP, OFFICE_WANTED, officeState, wantOffice } from "./_registry.ts";
+import {
+  isSelfAliveHint,
+  markOfficeUp,
+  newIdent,
+  OFFICE_UP,
+  OFFICE_WANTED,
+  officeState,
+  wantOffice,
+} from "./_registry.ts";
 
 /** The JavaScript runtime this code runs on. */
 export type RuntimeName = "deno" | "bun" | "node" | "browser";
@@ -188,8 +196,8 @@ export interface ParentPort {
   post(message: ControlMessage, transfer?: Transferable[]): void;
   /** Receives control messages from the parent. */
   onMessage(handler: (message: ControlMessage) => void): void;
-  /** Ends this worker. Call after the last `post`. */
-  close(code: number): void;
+  /** Ends this worker (`terminated`: its parent marked it dead). Call after the last `post`. */
+  close(code: number, terminated: boolean): void;
   /** Runs `hook` when this worker dies of an uncaught error. */
   onFatal(hook: (error: unknown) => void): void;
 }
@@ -199,23 +207,30 @@ export function parentPort(): ParentPort {
   if (nodeWT?.parentPort) {
     const port = nodeWT!.parentPort!;
     const proc = g.process;
+    // process.exit in a worker ends only that worker; it lets queued messages
+    // to the parent go out first. Deno (2.x) differs for a worker its parent
+    // terminated: terminate() does not interrupt running JavaScript there, and
+    // such a worker that then calls process.exit() kept a core 100% busy for
+    // the rest of the program (measured: a consumer terminated in the middle
+    // of a get). It waits for one turn of the event loop instead, where the
+    // pending terminate ends it. (Only then: a worker that ends on its own
+    // and defers its exit that way was seen spinning too.)
+    const exit = (code: number, terminated: boolean): void => {
+      if (terminated && runtime === "deno") setTimeout(() => proc.exit(code), 0);
+      else proc.exit(code);
+    };
     return {
       post: (m, transfer) => port.postMessage(m, transfer as any),
       onMessage: (h) => port.on("message", h),
-      close: (code) => {
-        // process.exit in a worker ends only that worker; it lets queued
-        // messages to the parent go out first.
-        proc.exit(code);
-      },
+      close: exit,
       onFatal: (hook) => {
-        proc.on("uncaughtException", (e: unknown) => {
+        const fatal = (e: unknown) => {
+          const terminated = !isSelfAliveHint(); // before the hook marks it dead
           hook(e);
-          proc.exit(1);
-        });
-        proc.on("unhandledRejection", (e: unknown) => {
-          hook(e);
-          proc.exit(1);
-        });
+          exit(1, terminated);
+        };
+        proc.on("uncaughtException", fatal);
+        proc.on("unhandledRejection", fatal);
       },
     };
   }

@@ -13,7 +13,7 @@
 // the library (thread start time is mostly module loading). The public
 // modules are loaded before anything is unpacked that may hold a handle, so
 // each handle class has registered how it is rebuilt.
-import { adoptRegistry, children, kAdopt, markDead } from "./_registry.ts";
+import { adoptRegistry, children, isSelfAliveHint, kAdopt, markDead } from "./_registry.ts";
 import type { Thread as ThreadType } from "./thread.ts";
 import { parentPort, writeStderr } from "./_runtime.ts";
 import { writeExit } from "./_status.ts";
@@ -57,6 +57,8 @@ async function run(m: StartMessage): Promise<void> {
     code = 1;
     failure = m.target.kind === "source" ? explainMissingVariable(error, m.target.name) : error;
   }
+  // Marked dead by its parent (terminate() or kill()), not by itself.
+  const terminated = !isSelfAliveHint();
   if (failure !== undefined) {
     report(failure);
   }
@@ -69,7 +71,7 @@ async function run(m: StartMessage): Promise<void> {
     writeExit(m.status, code);
     port.post({ type: "exit", code });
   }
-  port.close(code);
+  port.close(code, terminated);
 }
 
 function describe(error: unknown): string {
