@@ -8,7 +8,7 @@
 //   peers have no map, so they get what a map does: the items cut into
 //   Python's default number of chunks (processes * 4), one task per chunk;
 // - "CPU-bound map speed-up": counting primes for 8 limits on 2 workers
-//   against the same work done on one thread (x).
+//   against the same work done on one thread just before (x).
 //   deno run -A bench/pool.ts | bun bench/pool.ts | node npm/bench/pool.js
 
 import { fileURLToPath } from "node:url";
@@ -133,13 +133,15 @@ async function workerpool(): Promise<Impl> {
   };
 }
 
-async function measure(impl: Impl, singleThreadMs: number): Promise<void> {
+async function measure(impl: Impl): Promise<void> {
   // Warm up: workers started, functions loaded, code paths compiled.
   for (let i = 0; i < 2000; i++) await impl.run(i);
   await impl.map(Array.from({ length: 10_000 }, (_, i) => i));
-  // The CPU-bound task too: the single-thread baseline is timed warm (best
-  // of 3), so the workers' first, not yet optimised runs must not count.
-  await impl.primes(Array.from({ length: 8 }, () => PRIMES_LIMIT));
+  // The CPU-bound task too, here and on this thread: its first, not yet
+  // optimised runs must not count.
+  const limits = Array.from({ length: 8 }, () => PRIMES_LIMIT);
+  await impl.primes(limits);
+  for (const n of limits) countPrimes(n);
 
   // The median of single round trips: on a shared machine a few tasks wait
   // for a descheduled thread, which would dominate a mean.
@@ -173,25 +175,22 @@ async function measure(impl: Impl, singleThreadMs: number): Promise<void> {
   }
   report("map no-op 1M", impl.name, mp, "items/s", "higher");
 
-  const limits = Array.from({ length: 8 }, () => PRIMES_LIMIT);
+  // Each pool run is paired with the same work on this thread timed just
+  // before it: on a shared VM the machine's speed drifts over seconds, and a
+  // baseline taken once at the start skews every ratio after it.
   const sp: number[] = [];
-  for (let r = 0; r < 3; r++) {
-    const t0 = performance.now();
+  for (let r = 0; r < REPS; r++) {
+    let t0 = performance.now();
+    for (const n of limits) countPrimes(n);
+    const single = performance.now() - t0;
+    t0 = performance.now();
     await impl.primes(limits);
-    sp.push(singleThreadMs / (performance.now() - t0));
+    sp.push(single / (performance.now() - t0));
   }
   report("CPU-bound map speed-up", impl.name, sp, "x", "higher");
 }
 
 if (isMainThread) {
-  // The single-thread baseline of the speed-up case (best of 3).
-  const limits = Array.from({ length: 8 }, () => PRIMES_LIMIT);
-  let singleThreadMs = Infinity;
-  for (let r = 0; r < 3; r++) {
-    const t0 = performance.now();
-    for (const n of limits) countPrimes(n);
-    singleThreadMs = Math.min(singleThreadMs, performance.now() - t0);
-  }
   const only = g.process?.env?.BENCH_IMPLS?.split(",");
   for (const make of [mpjs, piscina, tinypool, workerpool]) {
     const name = make.name;
@@ -204,7 +203,7 @@ if (isMainThread) {
     let impl: Impl | undefined;
     try {
       impl = await make();
-      await measure(impl, singleThreadMs);
+      await measure(impl);
     } catch (error) {
       console.error(`${name} skipped: ${(error as Error)?.stack ?? error}`);
     } finally {
