@@ -14,7 +14,7 @@
  * @module
  */
 
-import { decode, decodeReused, encodeWith, type Format, STRUCTURED } from "./_codec.ts";
+import { decode, decodeReused, encodeTo, type Format } from "./_codec.ts";
 import { refuseHandles, unpack } from "./_handles.ts";
 import { CLOSED_R, Ring } from "./_ring.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
@@ -84,8 +84,8 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
   const bulk = config.bulk;
   const loaded: (Loaded | Promise<Loaded>)[] = [];
   let defsRead = 0;
-  const putRecord = (bytes: Uint8Array): void => {
-    results.put(bytes, STRUCTURED, true);
+  const putRecord = (bytes: Uint8Array, start: number, end: number, format: Format): void => {
+    results.put(bytes, format, true, start, end);
   };
   const argsWaiters = new Map<number, (reply: ArgsReply) => void>();
   const port = parentPort();
@@ -283,7 +283,7 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
 
   function putResult(id: number, value: unknown): void {
     try {
-      encodeWith([id, OK, value], "r", putRecord, refuseHandles);
+      encodeTo([id, OK, value], "r", putRecord, refuseHandles);
     } catch (error) {
       // The return value cannot cross (a function, a class instance, …).
       if (error instanceof TypeError) {
@@ -294,15 +294,15 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
   }
 
   function putBulkDone(id: number): void {
-    encodeWith([id, OK_BULK, null], "r", putRecord);
+    encodeTo([id, OK_BULK, null], "r", putRecord);
   }
 
   function putSkipped(id: number): void {
-    encodeWith([id, SKIPPED, null], "r", putRecord);
+    encodeTo([id, SKIPPED, null], "r", putRecord);
   }
 
   function putFailure(id: number, error: unknown): void {
-    encodeWith([id, FAILED, RemoteError.describe(error)], "error", putRecord);
+    encodeTo([id, FAILED, RemoteError.describe(error)], "error", putRecord);
   }
 }
 

@@ -24,7 +24,7 @@
  */
 
 import { RemoteError, TimeoutError } from "./errors.ts";
-import { decodeReused, encode, encodeWith, type Format, STRUCTURED } from "./_codec.ts";
+import { decodeReused, encode, encodeTo, type Format } from "./_codec.ts";
 import { handlerFor, pack, type Packed } from "./_handles.ts";
 import { markDead, newIdent, registryBuffer } from "./_registry.ts";
 import { BUSY, OK as RING_OK, Ring } from "./_ring.ts";
@@ -93,6 +93,21 @@ type AnyFn = (...args: any[]) => unknown;
 
 /** Receives a task's outcome: its value, or the error it failed with. */
 type Settle = (ok: boolean, value: unknown) => void;
+
+// A pending task keeps its Settle alive until its result arrives, and with it
+// the scopes the function closes over: these two close over nothing more
+// (measured: ~500 B per pending apply() when the Settle was made inline).
+
+/** The Settle of a Promise. */
+function settleWith(resolve: (value: never) => void, reject: (reason: unknown) => void): Settle {
+  return (ok, value) => ok ? resolve(value as never) : reject(value);
+}
+
+/** The Settle of an AsyncResult. */
+// deno-lint-ignore no-explicit-any
+function settleInto(result: AsyncResult<any>): Settle {
+  return (ok, value) => settleResult(result, ok, value);
+}
 
 // ---- AsyncResult ------------------------------------------------------------
 
@@ -446,7 +461,8 @@ export class Pool {
    * for plain trees): with its records a worker was once in about four runs
    * of 1,000,000 tasks on Bun handed a task record shorter than it was put.
    */
-  #putRecord = (bytes: Uint8Array): void => this.#put(bytes, 0, bytes.length, STRUCTURED);
+  #putRecord = (bytes: Uint8Array, start: number, end: number, format: Format): void =>
+    this.#put(bytes, start, end, format);
   #nextId = 1;
   /** The id of the task record being put (0 for a `STOP`). */
   #putting = 0;
@@ -760,7 +776,7 @@ export class Pool {
     const put = this.#putRecord;
     this.#putting = id;
     try {
-      encodeWith([kind, id, fnId, payload], "task", put, detectHandles);
+      encodeTo([kind, id, fnId, payload], "task", put, detectHandles);
     } catch (error) {
       if (error !== HAS_HANDLES) throw rename(error);
       let packed: Packed;
@@ -770,7 +786,7 @@ export class Pool {
         throw rename(e);
       }
       this.#byMessage.set(id, packed);
-      encodeWith([kind | BY_MESSAGE, id, fnId, null], "task", put);
+      encodeTo([kind | BY_MESSAGE, id, fnId, null], "task", put);
     }
     this.#jobs.set(id, settle);
     if (!this.#pumping) {
@@ -1006,11 +1022,13 @@ export class Pool {
     options?: AsyncTaskOptions<Awaited<R>>,
   ): AsyncResult<Awaited<R>> {
     let result: AsyncResult<Awaited<R>> | undefined;
-    this.#apply(fn as AnyFn, args, options, "applyAsync", () => {
-      const r = new AsyncResult<Awaited<R>>(options ?? undefined);
-      result = r;
-      return (ok, value) => settleResult(r, ok, value);
-    });
+    this.#apply(
+      fn as AnyFn,
+      args,
+      options,
+      "applyAsync",
+      () => settleInto(result = new AsyncResult(options ?? undefined)),
+    );
     return result!;
   }
 
@@ -1069,10 +1087,7 @@ export class Pool {
   apply<A extends unknown[], R>(fn: (...args: A) => R, args?: A, options?: TaskOptions): Promise<Awaited<R>> {
     // A throw in the executor rejects the Promise: nothing throws synchronously.
     return new Promise<Awaited<R>>((resolve, reject) => {
-      this.#apply(fn as AnyFn, args, options, "apply", () => (ok, value) => {
-        if (ok) resolve(value as Awaited<R>);
-        else reject(value);
-      });
+      this.#apply(fn as AnyFn, args, options, "apply", () => settleWith(resolve, reject));
     });
   }
 
@@ -1596,7 +1611,7 @@ export class Pool {
     if (this.#state !== CLOSE || this.#feeders > 0 || this.#stopsSent || this.#broken) return;
     this.#stopsSent = true;
     this.#putting = 0;
-    for (let i = 0; i < this.#processes; i++) encodeWith([STOP], "task", this.#putRecord);
+    for (let i = 0; i < this.#processes; i++) encodeTo([STOP], "task", this.#putRecord);
     if (this.#backlog.length > 0 && !this.#pumping) {
       this.#pumping = true;
       queueMicrotask(() => this.#pump());
