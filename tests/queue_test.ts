@@ -9,6 +9,7 @@ import {
   echo,
   getAndReport,
   getForever,
+  getPerRound,
   idleGet,
   type Item,
   measure,
@@ -356,6 +357,39 @@ test("SimpleQueue puts, gets, closes and crosses threads", async () => {
   outbox.close();
   await assert.rejects(outbox.put(1), ClosedError);
   await assert.rejects(outbox.get(), ClosedError);
+});
+
+test("every consumer parked on an empty Queue is woken by a put, promptly", async () => {
+  // Consumers in three threads (two blocking, one async) park on an empty
+  // queue; three puts in a row must wake all three (each takes one item per
+  // round). A wake-up lost between the puts would leave one asleep until its
+  // next re-check (1 s).
+  const q = new Queue<number>();
+  const n = 3;
+  const go = ints(1);
+  const parked = ints(1);
+  const got = ints(1);
+  const threads = [false, false, true].map((useAsync) =>
+    new Thread({ target: getPerRound, args: [q, go, parked, got, useAsync], module: url })
+  );
+  for (const t of threads) t.start();
+  try {
+    for (let r = 1; r <= 5; r++) {
+      Atomics.store(go, 0, r);
+      await eventually(() => Atomics.load(parked, 0) === r * n, 30_000);
+      await sleep(50); // let them park
+      const t0 = performance.now();
+      for (let k = 0; k < n; k++) q.putNowait(k);
+      await eventually(() => Atomics.load(got, 0) === r * n, 5_000);
+      const ms = performance.now() - t0;
+      assert.ok(ms < 600, `round ${r}: the last of ${n} parked consumers took ${ms.toFixed(0)} ms to wake`);
+    }
+  } finally {
+    q.close();
+    Atomics.store(go, 0, 1 << 30); // on to a get, which sees the queue closed
+    for (const t of threads) await t.join(5_000);
+  }
+  for (const t of threads) assert.equal(t.exitCode, 0, String(t.error));
 });
 
 test("a consumer waiting on an empty Queue uses no CPU", async () => {

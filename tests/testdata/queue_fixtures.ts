@@ -170,3 +170,29 @@ export function idleGet(q: Queue, ready: Int32Array): unknown {
   Atomics.store(ready, 0, 1);
   return q.getSync();
 }
+
+/**
+ * Gets one item per round until `q` is closed: waits for round `r` in
+ * `go[0]`, counts itself in `parked[0]`, gets with `getSync()` (or `get()`
+ * when `useAsync`), then counts the item in `got[0]`.
+ */
+export async function getPerRound(
+  q: Queue<number>,
+  go: Int32Array,
+  parked: Int32Array,
+  got: Int32Array,
+  useAsync: boolean,
+): Promise<void> {
+  for (let r = 1;; r++) {
+    while (Atomics.load(go, 0) < r) await new Promise((resolve) => setTimeout(resolve, 2));
+    Atomics.add(parked, 0, 1);
+    try {
+      if (useAsync) await q.get();
+      else q.getSync();
+    } catch (error) {
+      if (error instanceof ClosedError) return;
+      throw error;
+    }
+    Atomics.add(got, 0, 1);
+  }
+}
