@@ -457,9 +457,9 @@ export class Pool {
   /** Task records the ring could not take yet (a worker growing it holds its lock), with their formats. */
   #backlog: { bytes: Uint8Array; format: Format; id: number }[] = [];
   /**
-   * Puts structured-clone codec bytes. Not the codec's `encodeTo` (faster
-   * for plain trees): with its records a worker was once in about four runs
-   * of 1,000,000 tasks on Bun handed a task record shorter than it was put.
+   * Puts a task record made by the codec's `encodeTo`, in its format. (The
+   * records cut short once seen on Bun came from msgpackr's buffer-reuse
+   * mode, which the codec no longer uses.)
    */
   #putRecord = (bytes: Uint8Array, start: number, end: number, format: Format): void =>
     this.#put(bytes, start, end, format);
@@ -954,16 +954,13 @@ export class Pool {
         // cancellations and terminate() are handled where they are seen, and
         // the pump notices them when its slice ends (a parked wait keeps
         // Node's event loop alive, so it must not outlive the work).
-        results.itemWaiter(1);
-        try {
-          seq = results.itemsSeq();
-          // A record the drain could not take yet (a producer growing the
-          // ring holds its lock): look again shortly.
-          const soon = results.size() > 0 || this.#backlog.length > 0;
-          await results.waitItems(seq, soon ? 1 : PARK_SLICE_MS);
-        } finally {
-          results.itemWaiter(-1);
-        }
+        // (waitItems counts itself as a waiter; a put after this read of the
+        // word changes it, so the wait returns at once.)
+        seq = results.itemsSeq();
+        // A record the drain could not take yet (a producer growing the
+        // ring holds its lock): look again shortly.
+        const soon = results.size() > 0 || this.#backlog.length > 0;
+        await results.waitItems(seq, soon ? 1 : PARK_SLICE_MS);
       }
     } finally {
       this.#pumping = false;

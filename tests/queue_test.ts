@@ -392,6 +392,26 @@ test("every consumer parked on an empty Queue is woken by a put, promptly", asyn
   for (const t of threads) assert.equal(t.exitCode, 0, String(t.error));
 });
 
+test("an async Queue.get() aborted just after a put woke it leaves later wake-ups intact", async () => {
+  const q = new Queue<number>();
+  const ac = new AbortController();
+  const first = q.get({ signal: ac.signal }); // parks
+  q.putNowait(1); // wakes it; the wake-up reaches it on a later turn
+  ac.abort(); // meanwhile it is aborted
+  await assert.rejects(first);
+  assert.equal(q.getNowait(), 1);
+  for (let k = 2; k < 5; k++) {
+    const t0 = performance.now();
+    const next = q.get(); // parks again
+    setTimeout(() => q.putNowait(k), 10);
+    assert.equal(await next, k);
+    const ms = performance.now() - t0;
+    // A lost wake-up would wait for the 1 s re-check.
+    assert.ok(ms < 600, `get ${k} took ${ms.toFixed(0)} ms`);
+  }
+  q.close();
+});
+
 test("a consumer waiting on an empty Queue uses no CPU", async () => {
   const q = new Queue();
   const ready = ints(1);

@@ -31,7 +31,7 @@ import {
   url,
   whoAmI,
 } from "./testdata/thread_fixtures.ts";
-import { cpuShare, runScript, sharedInts, sleep } from "./_util.ts";
+import { cpuShare, eventually, runScript, sharedInts, sleep } from "./_util.ts";
 
 // --- shipping the target -----------------------------------------------------
 
@@ -261,30 +261,36 @@ test("Thread.join() on an ended thread resolves at once, repeatedly", async () =
 });
 
 test("Thread.terminate() stops a busy thread and sets exitCode -15", async () => {
-  const flag = sharedInts();
+  const flag = sharedInts(2);
   const t = new Thread({ target: spinUntil, args: [flag], module: url });
   t.start();
-  await t.join(100);
-  assert.equal(t.isAlive(), true);
-  await t.terminate();
-  assert.equal(t.isAlive(), false);
-  assert.equal(t.exitCode, -15);
-  assert.equal(t.error, undefined);
-  await t.join();
-  await t.terminate(); // a second terminate is harmless
-  assert.equal(t.exitCode, -15);
-  Atomics.store(flag, 0, 1); // on Deno the loop still runs: end it
+  try {
+    await eventually(() => Atomics.load(flag, 1) === 1, 30_000); // it spins
+    assert.equal(t.isAlive(), true);
+    await t.terminate();
+    assert.equal(t.isAlive(), false);
+    assert.equal(t.exitCode, -15);
+    assert.equal(t.error, undefined);
+    await t.join();
+    await t.terminate(); // a second terminate is harmless
+    assert.equal(t.exitCode, -15);
+  } finally {
+    Atomics.store(flag, 0, 1); // on Deno the loop still runs: end it
+  }
 });
 
 test("a thread terminated while busy uses no CPU afterwards, even when its loop ends later", async () => {
-  const flag = sharedInts();
+  const flag = sharedInts(2);
   const t = new Thread({ target: spinUntil, args: [flag], module: url });
   t.start();
-  await t.join(100);
-  await t.terminate();
-  // Where terminate() cannot interrupt running JavaScript (Deno), the loop
-  // still runs: let it end, as a task would, and the thread finish.
-  Atomics.store(flag, 0, 1);
+  try {
+    await eventually(() => Atomics.load(flag, 1) === 1, 30_000); // it spins
+    await t.terminate();
+  } finally {
+    // Where terminate() cannot interrupt running JavaScript (Deno), the loop
+    // still runs: let it end, as a task would, and the thread finish.
+    Atomics.store(flag, 0, 1);
+  }
   await sleep(300);
   const share = await cpuShare(() => sleep(400));
   assert.ok(share < 0.25, `a terminated thread used ${(share * 100).toFixed(0)}% of a core`);

@@ -50,8 +50,12 @@ export async function nap(ms: number): Promise<void> {
   await sleep(ms);
 }
 
-/** Spins until `flag[0]` becomes non-zero (a thread busy in a loop, for terminate). */
+/**
+ * Spins until `flag[0]` becomes non-zero (a thread busy in a loop, for
+ * terminate); sets `flag[1]` (when there is one) to 1 once it spins.
+ */
 export function spinUntil(flag: Int32Array): void {
+  if (flag.length > 1) Atomics.store(flag, 1, 1);
   while (Atomics.load(flag, 0) === 0) { /* busy */ }
 }
 
