@@ -16,15 +16,7 @@
 
 // deno-lint-ignore-file no-explicit-any
 
-import {
-  isSelfAliveHint,
-  markOfficeUp,
-  newIdent,
-  OFFICE_UP,
-  OFFICE_WANTED,
-  officeState,
-  wantOffice,
-} from "./_registry.ts";
+import { markOfficeUp, newIdent, OFFICE_UP, OFFICE_WANTED, officeState, wantOffice } from "./_registry.ts";
 
 /** The JavaScript runtime this code runs on. */
 export type RuntimeName = "deno" | "bun" | "node" | "browser";
@@ -198,8 +190,11 @@ export interface ParentPort {
   onMessage(handler: (message: ControlMessage) => void): void;
   /** Ends this worker (`terminated`: its parent marked it dead). Call after the last `post`. */
   close(code: number, terminated: boolean): void;
-  /** Runs `hook` when this worker dies of an uncaught error. */
-  onFatal(hook: (error: unknown) => void): void;
+  /**
+   * Runs `hook` when this worker dies of an uncaught error; `hook` returns
+   * whether its parent had marked it dead (see `close`).
+   */
+  onFatal(hook: (error: unknown) => boolean): void;
 }
 
 /** The control channel to the parent; only valid inside a worker. */
@@ -224,11 +219,7 @@ export function parentPort(): ParentPort {
       onMessage: (h) => port.on("message", h),
       close: exit,
       onFatal: (hook) => {
-        const fatal = (e: unknown) => {
-          const terminated = !isSelfAliveHint(); // before the hook marks it dead
-          hook(e);
-          exit(1, terminated);
-        };
+        const fatal = (e: unknown) => exit(1, hook(e));
         proc.on("uncaughtException", fatal);
         proc.on("unhandledRejection", fatal);
       },

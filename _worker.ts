@@ -34,15 +34,20 @@ async function run(m: StartMessage): Promise<void> {
   let code = 0;
   let failure: unknown;
   let reported = false;
-  const report = (error: unknown) => {
-    if (reported) return;
+  // Whether its parent marked it dead (terminate() or kill()) before it
+  // marked itself: read before its own markDead.
+  let terminated = false;
+  const report = (error: unknown): boolean => {
+    if (reported) return terminated;
     reported = true;
+    terminated = !isSelfAliveHint();
     writeStderr(`Exception in thread ${m.name}:\n${describe(error)}\n`);
     // Dead first, then DONE: whoever join() wakes must find the thread dead
     // (a lock it still holds is then recoverable at once).
     markDead(m.ident);
     writeExit(m.status, 1, error);
     port.post({ type: "exit", code: 1 });
+    return terminated;
   };
   port.onFatal(report);
   try {
@@ -57,8 +62,6 @@ async function run(m: StartMessage): Promise<void> {
     code = 1;
     failure = m.target.kind === "source" ? explainMissingVariable(error, m.target.name) : error;
   }
-  // Marked dead by its parent (terminate() or kill()), not by itself.
-  const terminated = !isSelfAliveHint();
   if (failure !== undefined) {
     report(failure);
   }
@@ -67,6 +70,7 @@ async function run(m: StartMessage): Promise<void> {
   for (const t of [...children]) if (!t.daemon) await t.join();
   await Promise.all([...children].map((t) => t.terminate()));
   if (!reported) {
+    terminated = !isSelfAliveHint();
     markDead(m.ident);
     writeExit(m.status, code);
     port.post({ type: "exit", code });
