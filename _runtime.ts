@@ -128,6 +128,9 @@ export function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
   };
 }
 
+/** A worker's last control message on Deno: "terminate me" (see `parentPort`). */
+const END_ME = "mpjs-end-me";
+
 function spawnEntry(entry: URL, name: string, callbacks: SpawnCallbacks): WorkerHandle {
   let exited = false;
   const exit = (error?: unknown) => {
@@ -138,7 +141,10 @@ function spawnEntry(entry: URL, name: string, callbacks: SpawnCallbacks): Worker
   if (nodeWT) {
     const w = new nodeWT!.Worker(entry, { name } as any);
     let lastError: unknown;
-    w.on("message", (m: ControlMessage) => callbacks.onMessage(m));
+    w.on("message", (m: ControlMessage) => {
+      if (m.type === END_ME) w.terminate();
+      else callbacks.onMessage(m);
+    });
     w.on("error", (e: unknown) => lastError = e);
     const gone = new Promise<void>((resolve) =>
       w.on("exit", () => {
@@ -203,16 +209,16 @@ export function parentPort(): ParentPort {
     const port = nodeWT!.parentPort!;
     const proc = g.process;
     // process.exit in a worker ends only that worker; it lets queued messages
-    // to the parent go out first. Deno (2.x) differs for a worker its parent
-    // terminated: terminate() does not interrupt running JavaScript there, and
-    // such a worker that then calls process.exit() kept a core 100% busy for
-    // the rest of the program (measured: a consumer terminated in the middle
-    // of a get). It waits for one turn of the event loop instead, where the
-    // pending terminate ends it. (Only then: a worker that ends on its own
-    // and defers its exit that way was seen spinning too.)
+    // to the parent go out first. Not on Deno (2.x), where a worker that
+    // calls it now and then kept running, a core 100% busy, for the rest of
+    // the program (measured: about 1 run in 10 of a thread that starts
+    // another and returns; and every time for a worker terminated while it
+    // ran JavaScript, which Deno's terminate() does not interrupt). There the
+    // worker asks its parent to terminate it and goes idle; a worker its
+    // parent already terminated ends at its next turn of the event loop.
     const exit = (code: number, terminated: boolean): void => {
-      if (terminated && runtime === "deno") setTimeout(() => proc.exit(code), 0);
-      else proc.exit(code);
+      if (runtime !== "deno") proc.exit(code);
+      else if (!terminated) port.postMessage({ type: END_ME });
     };
     return {
       post: (m, transfer) => port.postMessage(m, transfer as any),
