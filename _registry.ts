@@ -91,17 +91,26 @@ export function registryCells(): Int32Array {
   return cells();
 }
 
-/** Hands out a new ident, unique in the program, and marks it alive. */
+/**
+ * Hands out a new ident, unique among live threads, and marks it alive. An
+ * ident whose slot a live thread still holds (one started 65,536 idents
+ * earlier, or more) is skipped: taking the slot would make that thread read
+ * as dead.
+ *
+ * @throws {Error} when every slot is held (65,536 live threads).
+ */
 export function newIdent(): number {
   const t = cells();
-  let ident = Atomics.add(t, NEXT_IDENT, 1);
-  // Skip 0 (means "nobody") and wrap before the Int32 range ends.
-  if (ident <= 0 || ident >= 0x7fff_fff0) {
-    Atomics.compareExchange(t, NEXT_IDENT, ident + 1, MAIN_IDENT + 1);
-    ident = Atomics.add(t, NEXT_IDENT, 1);
+  for (let tries = 0; tries < N_SLOTS; tries++) {
+    let ident = Atomics.add(t, NEXT_IDENT, 1);
+    // Skip 0 (means "nobody") and wrap before the Int32 range ends.
+    if (ident <= 0 || ident >= 0x7fff_fff0) {
+      Atomics.compareExchange(t, NEXT_IDENT, ident + 1, MAIN_IDENT + 1);
+      ident = Atomics.add(t, NEXT_IDENT, 1);
+    }
+    if (Atomics.compareExchange(t, SLOTS + (ident % N_SLOTS), 0, ident) === 0) return ident;
   }
-  Atomics.store(t, SLOTS + (ident % N_SLOTS), ident);
-  return ident;
+  throw new Error(`Cannot start another thread: ${N_SLOTS} threads are alive`);
 }
 
 /** A new id for a handle deposited at the post office, unique in the program (`_post.ts`). */

@@ -32,6 +32,7 @@ import {
   whoAmI,
 } from "./testdata/thread_fixtures.ts";
 import { cpuShare, eventually, runScript, sharedInts, sleep } from "./_util.ts";
+import { isIdentAlive, markDead, newIdent } from "../_registry.ts";
 
 // --- shipping the target -----------------------------------------------------
 
@@ -294,6 +295,18 @@ test("a thread terminated while busy uses no CPU afterwards, even when its loop 
   await sleep(300);
   const share = await cpuShare(() => sleep(400));
   assert.ok(share < 0.25, `a terminated thread used ${(share * 100).toFixed(0)}% of a core`);
+});
+
+test("a live thread keeps its ident alive while 65,536 later threads come and go", () => {
+  const held = newIdent(); // a long-lived thread
+  for (let i = 0; i < 70_000; i++) {
+    const ident = newIdent();
+    assert.notEqual(ident % 65536, held % 65536, `ident ${ident} took the slot of live ${held}`);
+    markDead(ident);
+  }
+  assert.equal(isIdentAlive(held), true);
+  markDead(held);
+  assert.equal(isIdentAlive(held), false);
 });
 
 test("Thread.kill() stops a sleeping thread and sets exitCode -9", async () => {
