@@ -373,6 +373,7 @@ test("every consumer parked on an empty Queue is woken by a put, promptly", asyn
     new Thread({ target: getPerRound, args: [q, go, parked, got, useAsync], module: url })
   );
   for (const t of threads) t.start();
+  let codes: (number | null)[] = [];
   try {
     for (let r = 1; r <= 5; r++) {
       Atomics.store(go, 0, r);
@@ -388,8 +389,10 @@ test("every consumer parked on an empty Queue is woken by a put, promptly", asyn
     q.close();
     Atomics.store(go, 0, 1 << 30); // on to a get, which sees the queue closed
     for (const t of threads) await t.join(5_000);
+    codes = threads.map((t) => t.exitCode);
+    for (const t of threads) await t.terminate(); // one that hangs must not outlive the test
   }
-  for (const t of threads) assert.equal(t.exitCode, 0, String(t.error));
+  assert.deepEqual(codes, [0, 0, 0], String(threads.map((t) => t.error)));
 });
 
 test("an async Queue.get() aborted just after a put woke it leaves later wake-ups intact", async () => {
