@@ -1479,6 +1479,8 @@ export class Pool {
     let inputDone = false;
     let stopped = false;
     let feeding = false;
+    // The first failure, and the chunk count consumed when it is thrown:
+    // ordered, its chunk's place; unordered, after the chunks that came before.
     let failure: { at: number; error: unknown } | undefined;
     let buffer: R[] = [];
     let index = 0;
@@ -1528,7 +1530,8 @@ export class Pool {
               if (ordered) done.set(seq, value as R[]);
               else arrived.push(value as R[]);
             } else {
-              fail(ordered ? seq : -1, value);
+              // Unordered: after the results that arrived before it.
+              fail(ordered ? seq : consumed + arrived.length, value);
             }
             wake();
           });
@@ -1536,7 +1539,7 @@ export class Pool {
           submitted++;
         }
       } catch (error) {
-        fail(ordered ? submitted : -1, error);
+        fail(ordered ? submitted : consumed + arrived.length, error);
         endInput();
       } finally {
         feeding = false;
@@ -1569,7 +1572,7 @@ export class Pool {
             return { value, done: false };
           }
           if (stopped) return { value: undefined, done: true };
-          if (failure && (failure.at === -1 || failure.at === consumed)) {
+          if (failure && failure.at === consumed) {
             const { error } = failure;
             stop();
             throw error;

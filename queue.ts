@@ -391,10 +391,12 @@ function checkMaxsize(maxsize: unknown, what: string): number {
   }
   if (!Number.isInteger(maxsize) || maxsize > 0x7fffffff) {
     throw new RangeError(
-      `Cannot create ${what} as 'maxsize' must be an integer: current value is ${String(maxsize)}`,
+      `Cannot create ${what} as 'maxsize' must be an integer of at most ${0x7fffffff}: current value is ${
+        String(maxsize)
+      }`,
     );
   }
-  return maxsize;
+  return maxsize <= 0 ? 0 : maxsize; // any maxsize <= 0 means unbounded
 }
 
 /** Set while a handle is rebuilt in a receiving thread: the constructor adopts it. */

@@ -449,6 +449,24 @@ test("Pool.imap() throws a task's error at its position", async () => {
   });
 });
 
+test("Pool.imapUnordered() yields the results that finished before a failure, then throws it", async () => {
+  await withPool({ processes: 1 }, async (pool) => {
+    const it = pool.imapUnordered((x: number) => {
+      if (x === 3) throw new Error("three");
+      return x;
+    }, [1, 2, 3, 4]);
+    await new Promise((r) => setTimeout(r, 300)); // all finish before the first read
+    const got: number[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const v of it) got.push(v);
+      })(),
+      (e: Error) => e instanceof RemoteError && e.message === "three",
+    );
+    assert.deepEqual(got, [1, 2]);
+  });
+});
+
 test("Pool.imap() passes on an error thrown by its input", async () => {
   await withPool({ processes: 1, module: url }, async (pool) => {
     function* broken() {

@@ -25,7 +25,7 @@ import { cpuShare, eventually, INVALID_TIMEOUTS, sharedInts as ints, sleep } fro
 test("new Queue() rejects a maxsize that is not an integer with RangeError", () => {
   assert.throws(() => new Queue(1.5), {
     name: "RangeError",
-    message: "Cannot create queue as 'maxsize' must be an integer: current value is 1.5",
+    message: "Cannot create queue as 'maxsize' must be an integer of at most 2147483647: current value is 1.5",
   });
   for (const bad of [NaN, Infinity, -Infinity, 0.1, 2 ** 40]) {
     assert.throws(() => new Queue(bad), RangeError, String(bad));
@@ -35,7 +35,7 @@ test("new Queue() rejects a maxsize that is not an integer with RangeError", () 
 });
 
 test("Queue with maxsize 0 or less is unbounded", () => {
-  for (const maxsize of [0, -1, -100]) {
+  for (const maxsize of [0, -1, -100, -(2 ** 32) + 5]) {
     const q = new Queue<number>(maxsize);
     for (let i = 0; i < 1000; i++) q.putNowait(i);
     assert.equal(q.full(), false);
