@@ -187,19 +187,19 @@ const WOKEN_SPIN = 2000;
 /** How long (ms) a lock holder must be seen dead before its lock is taken over. */
 const TAKEOVER_GRACE = 500;
 
-/** Takes one credit (see "Wake-ups"), if there is one. */
-function takeCredit(c: Int32Array): boolean {
-  for (let k = Atomics.load(c, ITEM_CREDITS); k > 0;) {
-    const seen = Atomics.compareExchange(c, ITEM_CREDITS, k, k - 1);
+/** Decrements `c[index]` if it is above 0; returns whether it did. */
+function takeOne(c: Int32Array, index: number): boolean {
+  for (let k = Atomics.load(c, index); k > 0;) {
+    const seen = Atomics.compareExchange(c, index, k, k - 1);
     if (seen === k) return true;
     k = seen;
   }
   return false;
 }
 
-/** A counted waiter for records stops waiting (see "Wake-ups"). */
+/** A counted waiter for records stops waiting: it takes a credit, else itself off the count (see "Wake-ups"). */
 function leaveItemWait(c: Int32Array): void {
-  if (!takeCredit(c)) Atomics.sub(c, ITEM_WAITERS, 1);
+  if (!takeOne(c, ITEM_CREDITS)) Atomics.sub(c, ITEM_WAITERS, 1);
 }
 
 /** A lock holder seen dead, and since when. */
@@ -475,17 +475,11 @@ export class Ring {
    * of µs) then see no waiter and skip `notify`.
    */
   #wakeItemWaiter(c: Int32Array): void {
-    for (let w = Atomics.load(c, ITEM_WAITERS); w > 0;) {
-      const seen = Atomics.compareExchange(c, ITEM_WAITERS, w, w - 1);
-      if (seen === w) {
-        Atomics.add(c, ITEM_CREDITS, 1);
-        // Nobody parked (the waiter has not parked yet, or is leaving on its
-        // own): move a credit back, unless a leaving waiter took it.
-        if (notify(c, ITEMS_SEQ, 1) === 0 && takeCredit(c)) Atomics.add(c, ITEM_WAITERS, 1);
-        return;
-      }
-      w = seen;
-    }
+    if (!takeOne(c, ITEM_WAITERS)) return;
+    Atomics.add(c, ITEM_CREDITS, 1);
+    // Nobody parked (the waiter has not parked yet, or is leaving on its
+    // own): move a credit back, unless a leaving waiter took it.
+    if (notify(c, ITEMS_SEQ, 1) === 0 && takeOne(c, ITEM_CREDITS)) Atomics.add(c, ITEM_WAITERS, 1);
   }
 
   #putLocked(bytes: Uint8Array, start: number, stop: number, kind: number, wait: boolean): number {
@@ -673,13 +667,11 @@ export class Ring {
       for (let i = 0; i < WOKEN_SPIN; i++) if (Atomics.load(c, ITEMS_SEQ) !== seq) return;
     } else if (spin(c, ITEMS_SEQ, seq)) return;
     Atomics.add(c, ITEM_WAITERS, 1);
-    let r: string | undefined;
     try {
-      r = parkSync(c, ITEMS_SEQ, seq, timeout);
+      this.#woken = parkSync(c, ITEMS_SEQ, seq, timeout) === "ok";
     } finally {
       leaveItemWait(c);
     }
-    this.#woken = r === "ok";
   }
 
   /** Waits (without blocking) while the "records added" word equals `seq`; counts itself as a waiter meanwhile. */

@@ -142,7 +142,7 @@ function spawnEntry(entry: URL, name: string, callbacks: SpawnCallbacks): Worker
     const w = new nodeWT!.Worker(entry, { name } as any);
     let lastError: unknown;
     w.on("message", (m: ControlMessage) => {
-      if (m.type === END_ME) w.terminate();
+      if (m.type === END_ME) void Promise.resolve(w.terminate()).catch(() => {});
       else callbacks.onMessage(m);
     });
     w.on("error", (e: unknown) => lastError = e);
@@ -194,13 +194,10 @@ export interface ParentPort {
   post(message: ControlMessage, transfer?: Transferable[]): void;
   /** Receives control messages from the parent. */
   onMessage(handler: (message: ControlMessage) => void): void;
-  /** Ends this worker (`terminated`: its parent marked it dead). Call after the last `post`. */
-  close(code: number, terminated: boolean): void;
-  /**
-   * Runs `hook` when this worker dies of an uncaught error; `hook` returns
-   * whether its parent had marked it dead (see `close`).
-   */
-  onFatal(hook: (error: unknown) => boolean): void;
+  /** Ends this worker. Call after the last `post`. */
+  close(code: number): void;
+  /** Runs `hook` when this worker dies of an uncaught error. */
+  onFatal(hook: (error: unknown) => void): void;
 }
 
 /** The control channel to the parent; only valid inside a worker. */
@@ -214,18 +211,21 @@ export function parentPort(): ParentPort {
     // the program (measured: about 1 run in 10 of a thread that starts
     // another and returns; and every time for a worker terminated while it
     // ran JavaScript, which Deno's terminate() does not interrupt). There the
-    // worker asks its parent to terminate it and goes idle; a worker its
-    // parent already terminated ends at its next turn of the event loop.
-    const exit = (code: number, terminated: boolean): void => {
-      if (runtime !== "deno") proc.exit(code);
-      else if (!terminated) port.postMessage({ type: END_ME });
+    // worker asks its parent to terminate it and goes idle (a worker its
+    // parent terminated already ends at its next turn of the event loop).
+    const exit = (code: number): void => {
+      if (runtime === "deno") port.postMessage({ type: END_ME });
+      else proc.exit(code);
     };
     return {
       post: (m, transfer) => port.postMessage(m, transfer as any),
       onMessage: (h) => port.on("message", h),
       close: exit,
       onFatal: (hook) => {
-        const fatal = (e: unknown) => exit(1, hook(e));
+        const fatal = (e: unknown) => {
+          hook(e);
+          exit(1);
+        };
         proc.on("uncaughtException", fatal);
         proc.on("unhandledRejection", fatal);
       },

@@ -13,7 +13,7 @@
 // the library (thread start time is mostly module loading). The public
 // modules are loaded before anything is unpacked that may hold a handle, so
 // each handle class has registered how it is rebuilt.
-import { adoptRegistry, children, isSelfAliveHint, kAdopt, markDead } from "./_registry.ts";
+import { adoptRegistry, children, kAdopt, markDead } from "./_registry.ts";
 import type { Thread as ThreadType } from "./thread.ts";
 import { parentPort, writeStderr } from "./_runtime.ts";
 import { writeExit } from "./_status.ts";
@@ -34,20 +34,15 @@ async function run(m: StartMessage): Promise<void> {
   let code = 0;
   let failure: unknown;
   let reported = false;
-  // Whether its parent marked it dead (terminate() or kill()) before it
-  // marked itself: read before its own markDead.
-  let terminated = false;
-  const report = (error: unknown): boolean => {
-    if (reported) return terminated;
+  const report = (error: unknown) => {
+    if (reported) return;
     reported = true;
-    terminated = !isSelfAliveHint();
     writeStderr(`Exception in thread ${m.name}:\n${describe(error)}\n`);
     // Dead first, then DONE: whoever join() wakes must find the thread dead
     // (a lock it still holds is then recoverable at once).
     markDead(m.ident);
     writeExit(m.status, 1, error);
     port.post({ type: "exit", code: 1 });
-    return terminated;
   };
   port.onFatal(report);
   try {
@@ -70,12 +65,11 @@ async function run(m: StartMessage): Promise<void> {
   for (const t of [...children]) if (!t.daemon) await t.join();
   await Promise.all([...children].map((t) => t.terminate()));
   if (!reported) {
-    terminated = !isSelfAliveHint();
     markDead(m.ident);
     writeExit(m.status, code);
     port.post({ type: "exit", code });
   }
-  port.close(code, terminated);
+  port.close(code);
 }
 
 function describe(error: unknown): string {
