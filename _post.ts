@@ -133,7 +133,7 @@ function writeRef(v: object): [string, number] {
   mb.port.postMessage({ t: "put", id, tag: handler.tag, data: p.data, once, transfer }, transfer);
   if (!once) remember(v, id);
   else if (handler.moved) {
-    if (held) held.push({ handler, value: v, to: mb.office, id });
+    if (holding) (held ??= []).push({ handler, value: v, to: mb.office, id });
     else handler.moved(v, mb.office);
   }
   return [handler.tag, id];
@@ -147,7 +147,9 @@ export interface Move {
   id: number;
 }
 
-/** Moves met while held ({@linkcode holdMoves}): done only once their item is in. */
+/** Whether moves are held back ({@linkcode holdMoves}). */
+let holding = false;
+/** Moves met while holding: done only once their item is in. */
 let held: Move[] | undefined;
 
 /**
@@ -157,14 +159,15 @@ let held: Move[] | undefined;
  * it. Call {@linkcode heldMoves} right after the encoding.
  */
 export function holdMoves(): void {
-  held = [];
+  holding = true;
 }
 
 /** The moves held back since {@linkcode holdMoves}, and stops holding. */
 export function heldMoves(): Move[] | undefined {
   const moves = held;
+  holding = false;
   held = undefined;
-  return moves !== undefined && moves.length > 0 ? moves : undefined;
+  return moves;
 }
 
 /**

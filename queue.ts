@@ -226,11 +226,10 @@ function firstPut(ring: Ring, item: unknown, lockWait: boolean, keep: boolean): 
   return result;
 }
 
-/** Settles the moves of a saved record: `done` when it went in. Returns `done`. */
-function settled(saved: Saved, done: boolean): boolean {
+/** Settles the moves of a saved record: `done` when it went in. */
+function settled(saved: Saved, done: boolean): void {
   settleMoves(saved.moves, done);
   saved.moves = undefined;
-  return done;
 }
 
 function putNowait(ring: Ring, item: unknown): void {
@@ -396,7 +395,7 @@ function checkMaxsize(maxsize: unknown, what: string): number {
       }`,
     );
   }
-  return maxsize <= 0 ? 0 : maxsize; // any maxsize <= 0 means unbounded
+  return maxsize;
 }
 
 /** Set while a handle is rebuilt in a receiving thread: the constructor adopts it. */
