@@ -104,6 +104,8 @@
  * @module
  */
 
+import type { RingMemory } from "./_ring.ts";
+
 /** Task kind: `fn(...args)`. */
 export const APPLY = 1;
 /** Task kind: `fn(item)` for each item of a chunk. */
@@ -190,10 +192,10 @@ export type FnSpec =
 
 /** What a pool worker is started with (the first argument of its entry). */
 export interface PoolWorkerConfig {
-  /** The task ring's buffer. */
-  tasks: SharedArrayBuffer;
-  /** The result ring's buffer. */
-  results: SharedArrayBuffer;
+  /** The task ring's memory. */
+  tasks: RingMemory;
+  /** The result ring's memory. */
+  results: RingMemory;
   /** The shared cells (see the table above). */
   cells: SharedArrayBuffer;
   /** The function definitions. */

@@ -572,8 +572,8 @@ export class Pool {
     Atomics.store(this.#cells, base + CURRENT, 0);
     Atomics.store(this.#cells, base + STATE, STARTING);
     const config: PoolWorkerConfig = {
-      tasks: this.#tasks.buffer,
-      results: this.#results.buffer,
+      tasks: this.#tasks.memory,
+      results: this.#results.memory,
       cells: this.#cellsBuffer,
       defs: this.#defs,
       bulk: this.#bulk,

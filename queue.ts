@@ -62,7 +62,19 @@
 import { ClosedError, EmptyError, FullError } from "./errors.ts";
 import { registerHandler } from "./_handles.ts";
 import { heldMoves, holdMoves, type Move, settleMoves } from "./_post.ts";
-import { BUSY, CLOSED_R, EMPTY, FULL, MAX_PAYLOAD, OK, readItem, Ring, type Taken, writeItem } from "./_ring.ts";
+import {
+  BUSY,
+  CLOSED_R,
+  EMPTY,
+  FULL,
+  MAX_PAYLOAD,
+  OK,
+  readItem,
+  Ring,
+  type RingMemory,
+  type Taken,
+  writeItem,
+} from "./_ring.ts";
 import { assertCanBlock, checkTimeout, now } from "./_wait.ts";
 
 /**
@@ -764,12 +776,12 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   }
 
   static {
-    registerHandler<Queue, { buffer: SharedArrayBuffer; joinable: boolean }>({
+    registerHandler<Queue, { memory: RingMemory; joinable: boolean }>({
       tag: "Queue",
       canHandle: (v): v is Queue => v instanceof Queue,
-      serialize: (q) => ({ buffer: q.#ring.buffer, joinable: q instanceof JoinableQueue }),
-      deserialize: ({ buffer, joinable }) => {
-        adopting = Ring.from(buffer);
+      serialize: (q) => ({ memory: q.#ring.memory, joinable: q instanceof JoinableQueue }),
+      deserialize: ({ memory, joinable }) => {
+        adopting = Ring.from(memory);
         return joinable ? new JoinableQueue() : new Queue();
       },
     });
@@ -1076,12 +1088,12 @@ export class SimpleQueue<T = unknown> implements AsyncIterable<T> {
   }
 
   static {
-    registerHandler<SimpleQueue, SharedArrayBuffer>({
+    registerHandler<SimpleQueue, RingMemory>({
       tag: "SimpleQueue",
       canHandle: (v): v is SimpleQueue => v instanceof SimpleQueue,
-      serialize: (q) => q.#ring.buffer,
-      deserialize: (buffer) => {
-        adopting = Ring.from(buffer);
+      serialize: (q) => q.#ring.memory,
+      deserialize: (memory) => {
+        adopting = Ring.from(memory);
         return new SimpleQueue();
       },
     });
