@@ -53,6 +53,7 @@
  * | `P_CNT`        | 80   | the `PLOCK` holder                  | intent: `PUTS` after the put in progress         |
  * | `PLOCK_WAITERS`| 84   | producers waiting for `PLOCK`       | count, so unlock notifies only when needed       |
  * | `P_HEAD`       | 88   | the `PLOCK` holder                  | `HEAD` as last read by a producer (a lower bound)|
+ * | `P_TAIL`       | 92   | the `PLOCK` holder                  | `TAIL` as last stored by a producer              |
  * | `CLOCK`        | 128  | consumers, `Atomics.compareExchange`| ident of the consumer holding the lock, 0 = free |
  * | `GETS`         | 136  | the `CLOCK` holder, after `HEAD`    | records ever taken                               |
  * | `C_END`        | 140  | the `CLOCK` holder                  | intent: `HEAD` after the take in progress        |
@@ -74,7 +75,8 @@
  * what a reader of that word does next. Every `Atomics` operation costs
  * 7–18 ns here (more than the rest of a small put), so the hot paths use as
  * few as they can: `P_HEAD` and `C_TAIL` spare reading the other side's
- * cache line on every record.
+ * cache line on every record, and `P_TAIL` reading the published line that
+ * waiting consumers poll.
  *
  * Positions (`TAIL`, `HEAD`) count bytes for ever, modulo 2^32; a position's
  * place in the record area is `position % CAP`, which stays consistent across
@@ -96,7 +98,8 @@
  *   lock of a dead holder can finish the counter: if `TAIL === P_END` the
  *   record was published and `PUTS` must become `P_CNT`. `P_END` is stored
  *   before `P_CNT` and can never equal the old `TAIL`, so a half-written
- *   intent is never applied.
+ *   intent is never applied. The taker also copies `TAIL` to `P_TAIL`,
+ *   which the dead holder may not have updated.
  * - A lock whose holder died is taken over: a waiter whose wait slice ends
  *   finds the holder's ident dead (`isIdentAlive`), and once it has been
  *   dead for a grace period swaps in its own ident with
@@ -161,6 +164,7 @@ const P_END = 19;
 const P_CNT = 20;
 const PLOCK_WAITERS = 21;
 const P_HEAD = 22;
+const P_TAIL = 23;
 const CLOCK = 32;
 const GETS = 34;
 const C_END = 35;
@@ -383,7 +387,9 @@ export class Ring {
   #repair(lock: number): void {
     const c = this.#cells;
     if (lock === PLOCK) {
-      if (Atomics.load(c, TAIL) === Atomics.load(c, P_END)) Atomics.store(c, PUTS, Atomics.load(c, P_CNT));
+      const tail = Atomics.load(c, TAIL);
+      if (tail === Atomics.load(c, P_END)) Atomics.store(c, PUTS, Atomics.load(c, P_CNT));
+      Atomics.store(c, P_TAIL, tail); // TAIL is the truth: the dead holder may not have copied it
     } else if (Atomics.load(c, HEAD) === Atomics.load(c, C_END)) {
       Atomics.store(c, GETS, Atomics.load(c, C_CNT));
     }
@@ -507,7 +513,10 @@ export class Ring {
     if (this.maxsize > 0 && ((puts - Atomics.load(c, GETS)) | 0) >= this.maxsize) return FULL;
     const len = stop - start;
     const rec = recordBytes(len);
-    const tail = c[TAIL];
+    // The producers' copy of TAIL: the published line is polled by waiting
+    // consumers, and reading it here before storing it costs a second
+    // cache-line transfer per put when they are on another core.
+    const tail = c[P_TAIL];
     let cap = c[CAP];
     // P_HEAD is a lower bound of HEAD: read HEAD itself only when it says "no room".
     if (cap - ((tail - c[P_HEAD]) >>> 0) < rec && cap - ((tail - (c[P_HEAD] = Atomics.load(c, HEAD))) >>> 0) < rec) {
@@ -553,6 +562,7 @@ export class Ring {
     c[P_CNT] = (puts + 1) | 0;
     Atomics.store(c, TAIL, end);
     c[PUTS] = (puts + 1) | 0;
+    c[P_TAIL] = end;
     return OK;
   }
 
