@@ -6,9 +6,9 @@
  *
  * ## API
  *
- * - `SpscChannel.create(capacity?)` → the `SharedArrayBuffer`; send it to the
- *   other thread (in a handle's serialized data) and wrap it on both sides
- *   with `new SpscChannel(buffer)`. Each wrapper is used as the producer *or*
+ * - `SpscChannel.create(capacity?)` → the channel's {@linkcode SpscMemory};
+ *   send it to the other thread (in a handle's serialized data) and wrap it
+ *   on both sides with `new SpscChannel(memory)`. Each wrapper is used as the producer *or*
  *   the consumer, by one thread at a time; a side may move to another thread
  *   (its ring position lives in the header, see below), as long as the old
  *   wrapper is no longer used.
@@ -25,10 +25,16 @@
  *   caller loops and re-checks its own conditions, such as the producer's
  *   thread having died), `wakeConsumers()` (wake this side's parked waits,
  *   e.g. when the caller closes its end).
- * - Limits: a channel's buffer grows to at most {@linkcode MAX_BYTES} (1 GiB,
- *   reserved as address space only); a single message up to ~512 MiB.
+ * - Limits: a channel's data buffer grows to at most {@linkcode MAX_BYTES}
+ *   (1 GiB, reserved as address space only); a single message up to ~512 MiB.
  *
  * ## Layout
+ *
+ * Two buffers: the header words below, in a `SharedArrayBuffer` of their own
+ * ({@linkcode HEADER_BYTES} bytes), and the rings, in a growable one. Bun
+ * (JavaScriptCore) makes every access through a view of a growable buffer
+ * slower, even a fixed-length view (measured: an `Atomics` operation 17 ns
+ * against 6 ns), and every message touches the header words.
  *
  * | byte offset | index (Int32) | written by | Atomics op | meaning |
  * |-------------|---------------|------------|------------|---------|
@@ -39,7 +45,7 @@
  * | 64          | `R`           | consumer   | `store` | bytes released (u32, wraps) |
  * | 68–76       | `R_BASE`, `R_LOG2`, `R_START` | consumer | `store` on a jump | the consumer's ring, as for the producer |
  * | 128         | `R_WAIT`      | consumer   | `add`/`sub` around a park | how many consumer waits may be parked |
- * | 192         | —             | producer   | plain writes, published by `W` | the first ring (`capacity` bytes) |
+ * | data 0      | —             | producer   | plain writes, published by `W` | the first ring (`capacity` bytes), in the data buffer |
  *
  * `W`, `R` and `R_WAIT` sit on separate 64-byte lines so that the two sides
  * do not invalidate each other's line more than the hand-off needs.
@@ -95,8 +101,8 @@ const R_LOG2 = 18;
 const R_START = 19;
 /** Int32 index of the count of parked consumer waits. */
 const R_WAIT = 32;
-/** Byte offset of the first ring. */
-const DATA = 192;
+/** Bytes of a channel's header buffer. */
+const HEADER_BYTES = 192;
 /** Bytes in a frame header. */
 const HEADER = 8;
 
@@ -170,13 +176,22 @@ class Ring {
   }
 }
 
+/** A channel's shared memory: send it to the other thread and wrap it with `new SpscChannel(memory)`. */
+export interface SpscMemory {
+  /** The header words ({@linkcode HEADER_BYTES} bytes). */
+  header: SharedArrayBuffer;
+  /** The rings (growable). */
+  data: SharedArrayBuffer;
+}
+
 /**
  * One side's view of a single-producer single-consumer channel; see the
  * module documentation for the layout and protocol.
  */
 export class SpscChannel {
   /** The channel's shared memory. */
-  readonly buffer: SharedArrayBuffer;
+  readonly memory: SpscMemory;
+  #data: SharedArrayBuffer;
   #h: Int32Array;
   // Producer state (valid on the producer side).
   #w = 0;
@@ -199,27 +214,31 @@ export class SpscChannel {
   #len = 0;
 
   /**
-   * A new channel's buffer.
+   * A new channel's memory.
    *
    * @param capacity Bytes in the first ring, a power of two ≥ 64.
    */
-  static create(capacity: number = DEFAULT_CAPACITY): SharedArrayBuffer {
+  static create(capacity: number = DEFAULT_CAPACITY): SpscMemory {
     if (!Number.isInteger(capacity) || capacity < 64 || capacity > 2 ** MAX_LOG2 || (capacity & (capacity - 1)) !== 0) {
       throw new RangeError(
         `Cannot create a channel as 'capacity' must be a power of two from 64 to 2**29: current value is ${capacity}`,
       );
     }
-    const buffer = new SharedArrayBuffer(DATA + capacity, { maxByteLength: MAX_BYTES });
-    const h = new Int32Array(buffer, 0, DATA >>> 2);
-    h[W_BASE] = h[R_BASE] = DATA;
+    const memory: SpscMemory = {
+      header: new SharedArrayBuffer(HEADER_BYTES),
+      data: new SharedArrayBuffer(capacity, { maxByteLength: MAX_BYTES }),
+    };
+    const h = new Int32Array(memory.header);
+    h[W_BASE] = h[R_BASE] = 0;
     h[W_LOG2] = h[R_LOG2] = log2(capacity);
-    return buffer;
+    return memory;
   }
 
-  /** Wraps a buffer made by {@linkcode SpscChannel.create}, on either side. */
-  constructor(buffer: SharedArrayBuffer) {
-    this.buffer = buffer;
-    this.#h = new Int32Array(buffer, 0, DATA >>> 2);
+  /** Wraps memory made by {@linkcode SpscChannel.create}, on either side. */
+  constructor(memory: SpscMemory) {
+    this.memory = memory;
+    this.#data = memory.data;
+    this.#h = new Int32Array(memory.header);
   }
 
   // --- producer ------------------------------------------------------------
@@ -230,7 +249,7 @@ export class SpscChannel {
       this.#w = Atomics.load(h, W) >>> 0;
       this.#wStart = Atomics.load(h, W_START) >>> 0;
       this.#rSeen = Atomics.load(h, R) >>> 0;
-      this.#wRing = new Ring(this.buffer, Atomics.load(h, W_BASE) >>> 0, 1 << Atomics.load(h, W_LOG2));
+      this.#wRing = new Ring(this.#data, Atomics.load(h, W_BASE) >>> 0, 1 << Atomics.load(h, W_LOG2));
     }
     return this.#wRing;
   }
@@ -276,7 +295,7 @@ export class SpscChannel {
    * twice does not fit in what is left of the address range.
    */
   #jump(old: Ring, pos: number, n: number): Ring {
-    const base = (this.buffer.byteLength + 63) & ~63;
+    const base = (this.#data.byteLength + 63) & ~63;
     let least = 6;
     while (2 ** least < n + HEADER) least++;
     let lg = Math.max(least, log2(old.cap) + 1);
@@ -289,7 +308,7 @@ export class SpscChannel {
       );
     }
     const cap = 2 ** lg;
-    this.buffer.grow(base + cap);
+    this.#data.grow(base + cap);
     old.i32[pos >>> 2] = JUMP | (lg << 8);
     old.i32[(pos >>> 2) + 1] = base | 0;
     this.#w = (this.#w + HEADER) >>> 0;
@@ -298,7 +317,7 @@ export class SpscChannel {
     Atomics.store(h, W_BASE, base | 0);
     Atomics.store(h, W_LOG2, lg);
     Atomics.store(h, W_START, this.#wStart | 0);
-    const ring = new Ring(this.buffer, base, cap);
+    const ring = new Ring(this.#data, base, cap);
     this.#wRing = ring;
     return ring;
   }
@@ -390,7 +409,7 @@ export class SpscChannel {
       const h = this.#h;
       this.#r = this.#wSeen = Atomics.load(h, R) >>> 0;
       this.#rStart = Atomics.load(h, R_START) >>> 0;
-      this.#rRing = new Ring(this.buffer, Atomics.load(h, R_BASE) >>> 0, 1 << Atomics.load(h, R_LOG2));
+      this.#rRing = new Ring(this.#data, Atomics.load(h, R_BASE) >>> 0, 1 << Atomics.load(h, R_LOG2));
     }
     return this.#rRing;
   }
@@ -418,7 +437,7 @@ export class SpscChannel {
         const lg = word >>> 8;
         this.#r = (this.#r + HEADER) >>> 0;
         this.#rStart = this.#r;
-        ring = new Ring(this.buffer, base, 2 ** lg);
+        ring = new Ring(this.#data, base, 2 ** lg);
         this.#rRing = ring;
         const h = this.#h;
         Atomics.store(h, R_BASE, base | 0);
@@ -461,7 +480,7 @@ export class SpscChannel {
     const value = kind === BYTES
       ? this.#copyOut(ring)
       : kind === VALUE || kind === VALUE_PLAIN
-      ? decodeShared(this.buffer, ring.base + this.#off, this.#len, kind === VALUE ? STRUCTURED : PLAIN)
+      ? decodeShared(this.#data, ring.base + this.#off, this.#len, kind === VALUE ? STRUCTURED : PLAIN)
       : this.#primitive(kind);
     this.#consume();
     return value;
@@ -482,7 +501,7 @@ export class SpscChannel {
     // A fast-form primitive or a plain-form value: hand out the structured
     // form the codec makes of it, so that every value reads back as one format.
     const encoded = raw ? undefined : encodeWith(
-      kind === VALUE_PLAIN ? decodeShared(this.buffer, ring.base + this.#off, this.#len, PLAIN) : this.#primitive(kind),
+      kind === VALUE_PLAIN ? decodeShared(this.#data, ring.base + this.#off, this.#len, PLAIN) : this.#primitive(kind),
       "value",
       (b) => b.slice(),
     );

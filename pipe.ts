@@ -42,7 +42,7 @@ import { ClosedError, TimeoutError } from "./errors.ts";
 import { registerHandler } from "./_handles.ts";
 import { shareHandles } from "./_post.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
-import { EOF, NONE, SpscChannel } from "./_spsc.ts";
+import { EOF, NONE, SpscChannel, type SpscMemory } from "./_spsc.ts";
 import { assertCanBlock, checkTimeout, now } from "./_wait.ts";
 
 /**
@@ -121,9 +121,9 @@ interface ConnectionData {
   state: SharedArrayBuffer;
   end: number;
   /** The channel this end reads (absent on a write-only end). */
-  incoming?: SharedArrayBuffer;
+  incoming?: SpscMemory;
   /** The channel this end writes (absent on a read-only end). */
-  outgoing?: SharedArrayBuffer;
+  outgoing?: SpscMemory;
 }
 
 /**
