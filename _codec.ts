@@ -292,7 +292,19 @@ export function decode(bytes: Uint8Array): unknown {
 }
 
 /**
- * Copies `length` bytes at `offset` out of shared memory and decodes them.
+ * This thread's buffer for {@linkcode decodeShared}: allocating a fresh
+ * `Uint8Array` per message costs ~1.2 µs on Deno (measured: 24 bytes, against
+ * 36 ns on Node and 5 ns on Bun), more than the rest of a small receive.
+ */
+let sharedCopy = new Uint8Array(1 << 12);
+/** Messages larger than this get a copy of their own, not a bigger {@linkcode sharedCopy}. */
+const SHARED_COPY_MAX = 1 << 20;
+/** Whether {@linkcode sharedCopy} is being decoded (a decoder that reaches another decode must not reuse it). */
+let sharedCopyBusy = false;
+
+/**
+ * Copies `length` bytes at `offset` out of shared memory and decodes them;
+ * the value shares no memory with the copy.
  */
 export function decodeShared(
   buffer: SharedArrayBuffer,
@@ -300,9 +312,23 @@ export function decodeShared(
   length: number,
   format: Format = STRUCTURED,
 ): unknown {
-  const copy = new Uint8Array(length);
-  copy.set(new Uint8Array(buffer, offset, length));
-  return (format === PLAIN ? plainPackr : packr).unpack(copy);
+  if (length > SHARED_COPY_MAX || sharedCopyBusy) {
+    const copy = new Uint8Array(length);
+    copy.set(new Uint8Array(buffer, offset, length));
+    return (format === PLAIN ? plainPackr : packr).unpack(copy);
+  }
+  if (length > sharedCopy.length) {
+    let n = sharedCopy.length;
+    while (n < length) n *= 2;
+    sharedCopy = new Uint8Array(n);
+  }
+  sharedCopy.set(new Uint8Array(buffer, offset, length));
+  sharedCopyBusy = true;
+  try {
+    return decodeReused(sharedCopy, length, format);
+  } finally {
+    sharedCopyBusy = false;
+  }
 }
 
 /** Decodes with `copyBuffers`, so nothing decoded shares memory with the source. */

@@ -101,6 +101,26 @@ test("Connection delivers structured-clone values in order, unchanged", () => {
   b.close();
 });
 
+test("binary data received from a Connection is its own: later messages do not change it", () => {
+  const [a, b] = Pipe();
+  const received: unknown[] = [];
+  for (let i = 0; i < 20; i++) {
+    a.send({ n: i, bytes: new Uint8Array([i, i + 1, i + 2]), floats: new Float64Array([i / 2]) });
+    a.send(new Uint8Array([i, 255 - i]).buffer);
+    received.push(b.recvSync(), b.recvSync());
+  }
+  for (let i = 0; i < 20; i++) {
+    assert.deepEqual(received[2 * i], {
+      n: i,
+      bytes: new Uint8Array([i, i + 1, i + 2]),
+      floats: new Float64Array([i / 2]),
+    });
+    assert.deepEqual(new Uint8Array(received[2 * i + 1] as ArrayBuffer), new Uint8Array([i, 255 - i]));
+  }
+  a.close();
+  b.close();
+});
+
 test("Connection.send() of a value that cannot be cloned throws TypeError naming it, and sends nothing", () => {
   const [a, b] = Pipe();
   assert.throws(
