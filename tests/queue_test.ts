@@ -249,28 +249,35 @@ test("Queue.close() makes puts fail with ClosedError and gets drain, then fail",
   assert.throws(() => q.getNowait(), ClosedError);
 });
 
-test("Queue.close() wakes blocked getters and putters with ClosedError", async () => {
+test("Queue.close() wakes blocked getters and putters with ClosedError, promptly", async () => {
   const empty = new Queue();
   const full = new Queue<number>(1);
   full.putNowait(0);
   const getting = empty.get();
   const putting = full.put(1);
   await sleep(20);
+  const t0 = performance.now();
   empty.close();
   full.close();
   await assert.rejects(getting, ClosedError);
   await assert.rejects(putting, (e: unknown) => e instanceof ClosedError && e.value === 1);
+  // Well under the 1 s after which a waiter re-checks on its own.
+  assert.ok(performance.now() - t0 < 500, `woken after ${performance.now() - t0} ms`);
   assert.equal(full.getNowait(), 0);
 });
 
-test("Queue.close() in one thread wakes a getter blocked in another thread", async () => {
+test("Queue.close() in one thread wakes a getter blocked in another thread, promptly", async () => {
   const q = new Queue();
   const out = ints(1);
   const t = new Thread({ target: getAndReport, args: [q, out], module: url });
   t.start();
   await sleep(100);
   assert.equal(Atomics.load(out, 0), 0, "the thread is still waiting");
+  const t0 = performance.now();
   q.close();
+  await eventually(() => Atomics.load(out, 0) !== 0);
+  // Well under the 1 s after which a blocked getter re-checks on its own.
+  assert.ok(performance.now() - t0 < 500, `woken after ${performance.now() - t0} ms`);
   await t.join();
   assert.equal(Atomics.load(out, 0), 2);
   assert.equal(t.exitCode, 0);
