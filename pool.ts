@@ -1399,7 +1399,9 @@ export class Pool {
    *
    * @param chunksize Items per task. @default {1}
    * @returns An async iterable of the results; it throws the first error
-   *   where it occurs.
+   *   where it occurs. As in Python, its `next(timeout)` rejects with
+   *   {@linkcode TimeoutError} when no result comes within `timeout` ms (the
+   *   result is not lost: a later call returns it).
    * @throws {Error} after `close()` or `terminate()`.
    *
    * @example
@@ -1429,7 +1431,8 @@ export class Pool {
    * Like {@linkcode Pool.imap}, yielding results in the order they finish:
    * Python's `imap_unordered`.
    *
-   * @returns An async iterable of the results.
+   * @returns An async iterable of the results; `next(timeout)` as for
+   *   {@linkcode Pool.imap}.
    *
    * @example
    * ```ts
@@ -1484,13 +1487,15 @@ export class Pool {
     let failure: { at: number; error: unknown } | undefined;
     let buffer: R[] = [];
     let index = 0;
-    let wakeConsumer: (() => void) | undefined;
+    // Pending next() calls wait here; each re-checks in call order when woken.
+    let waiting: (() => void)[] = [];
     this.#feeders++;
 
     const wake = () => {
-      const w = wakeConsumer;
-      wakeConsumer = undefined;
-      w?.();
+      if (waiting.length === 0) return;
+      const all = waiting;
+      waiting = [];
+      for (const w of all) w();
     };
     const endInput = () => {
       if (inputDone) return;
@@ -1565,7 +1570,9 @@ export class Pool {
     void feed();
 
     const iterator: AsyncIterableIterator<R> = {
-      next: async (): Promise<IteratorResult<R>> => {
+      next: async (timeout?: number): Promise<IteratorResult<R>> => {
+        const ms = checkTimeout(timeout, `the ${what}() iterator's next()`);
+        const deadline = performance.now() + ms;
         for (;;) {
           if (index < buffer.length) {
             const value = buffer[index++];
@@ -1590,7 +1597,21 @@ export class Pool {
             stop();
             return { value: undefined, done: true };
           }
-          await new Promise<void>((resolve) => wakeConsumer = resolve);
+          if (ms === Infinity) {
+            await new Promise<void>((resolve) => waiting.push(resolve));
+            continue;
+          }
+          // Python's IMapIterator.next(timeout): TimeoutError, and the
+          // result still comes to a later call.
+          const left = deadline - performance.now();
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const woken = left > 0 &&
+            await new Promise<boolean>((resolve) => {
+              waiting.push(() => resolve(true));
+              timer = setTimeout(() => resolve(false), left);
+            });
+          clearTimeout(timer);
+          if (!woken) throw new TimeoutError(`The ${what}() iterator had no result within ${ms} ms`);
         }
       },
       return: (): Promise<IteratorResult<R>> => {

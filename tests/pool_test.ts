@@ -31,7 +31,7 @@ import {
   whoAmI,
   writeQueue,
 } from "./testdata/pool_fixtures.ts";
-import { cpuShare, sharedInts } from "./_util.ts";
+import { cpuShare, INVALID_TIMEOUTS, sharedInts } from "./_util.ts";
 
 const invalidCounts = [0, -1, 1.5, NaN, Infinity];
 
@@ -390,6 +390,29 @@ test("Pool.imapUnordered() yields fast results before a slow one", async () => {
     for await (const v of pool.imapUnordered(slowSquareArgs, [[20, 1500], [1, 1], [2, 1], [3, 1]])) got.push(v);
     assert.deepEqual(got.slice(0, 3).sort((a, b) => a - b), [1, 4, 9]);
     assert.equal(got[3], 400);
+  });
+});
+
+test("an imap iterator's next(timeout) rejects with TimeoutError and the result still comes later", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    const it = pool.imap(slowSquareArgs, [[3, 400], [4, 1]]);
+    const t0 = performance.now();
+    await assert.rejects(it.next(30), TimeoutError);
+    assert.ok(performance.now() - t0 < 350, "it gave up at the timeout, not when the result came");
+    await assert.rejects(it.next(0), TimeoutError);
+    assert.deepEqual(await it.next(5_000), { value: 9, done: false });
+    assert.deepEqual(await it.next(), { value: 16, done: false });
+    assert.deepEqual(await it.next(0), { value: undefined, done: true });
+    for (const bad of INVALID_TIMEOUTS) await assert.rejects(it.next(bad as number), RangeError);
+  });
+});
+
+test("concurrent next() calls on an imap iterator get the results in call order", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    const it = pool.imap(slowSquareArgs, [[1, 150], [2, 50], [3, 100]]);
+    const got = await Promise.all([it.next(), it.next(), it.next(), it.next()]);
+    assert.deepEqual(got.map((r) => r.value), [1, 4, 9, undefined]);
+    assert.equal(got[3].done, true);
   });
 });
 
