@@ -404,6 +404,11 @@ function defaultChunksize(length: number, processes: number): number {
   return Math.max(1, Math.floor(length / per) + (length % per ? 1 : 0));
 }
 
+/** A failed single-item chunk of an `imap`, kept at its place among the results. */
+class ItemFailure {
+  constructor(readonly error: unknown) {}
+}
+
 /**
  * A pool of worker threads: Python's `multiprocessing.Pool`.
  *
@@ -1398,8 +1403,10 @@ export class Pool {
    * with a bounded number of chunks in flight, so it may be endless.
    *
    * @param chunksize Items per task. @default {1}
-   * @returns An async iterable of the results; it throws the first error
-   *   where it occurs. As in Python, its `next(timeout)` rejects with
+   * @returns An async iterable of the results. A task's error is thrown at
+   *   its place; with `chunksize` 1 a later `next()` goes on with the next
+   *   result, as in Python (a chunk of several items that fails, or an input
+   *   that throws, ends the iteration there). As in Python, its `next(timeout)` rejects with
    *   {@linkcode TimeoutError} when no result comes within `timeout` ms (the
    *   result is not lost: a later call returns it).
    * @throws {Error} after `close()` or `terminate()`.
@@ -1473,8 +1480,10 @@ export class Pool {
       ? iterable[Symbol.iterator]()
       : iterable[Symbol.asyncIterator]();
     const isAsync = !isIterable(iterable);
-    const done = new Map<number, R[]>(); // ordered: chunk number → results
-    const arrived: R[][] = []; // unordered
+    // A failed single-item chunk is kept at its place: as in Python, next()
+    // throws its error and the call after goes on.
+    const done = new Map<number, R[] | ItemFailure>(); // ordered: chunk number → results
+    const arrived: (R[] | ItemFailure)[] = []; // unordered
     const inflight = new Set<number>();
     let submitted = 0; // chunks submitted
     let consumed = 0; // chunks handed to the consumer
@@ -1482,8 +1491,10 @@ export class Pool {
     let inputDone = false;
     let stopped = false;
     let feeding = false;
-    // The first failure, and the chunk count consumed when it is thrown:
-    // ordered, its chunk's place; unordered, after the chunks that came before.
+    // The first failure that ends the iterator (its input threw, or a chunk
+    // of several items failed), and the chunk count consumed when it is
+    // thrown: ordered, its chunk's place; unordered, after the chunks that
+    // came before.
     let failure: { at: number; error: unknown } | undefined;
     let buffer: R[] = [];
     let index = 0;
@@ -1531,9 +1542,10 @@ export class Pool {
           let id = 0;
           id = this.#submit(MAP, fnId, asNumbers(chunk) ?? chunk, renameItems(at), (ok, value) => {
             inflight.delete(id);
-            if (ok) {
-              if (ordered) done.set(seq, value as R[]);
-              else arrived.push(value as R[]);
+            if (ok || size === 1) {
+              const entry = ok ? value as R[] : new ItemFailure(value);
+              if (ordered) done.set(seq, entry);
+              else arrived.push(entry);
             } else {
               // Unordered: after the results that arrived before it.
               fail(ordered ? seq : consumed + arrived.length, value);
@@ -1588,9 +1600,10 @@ export class Pool {
           if (next) {
             if (ordered) done.delete(consumed);
             consumed++;
+            void feed();
+            if (next instanceof ItemFailure) throw next.error;
             buffer = next;
             index = 0;
-            void feed();
             continue;
           }
           if (inputDone && consumed === submitted && !feeding) {

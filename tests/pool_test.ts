@@ -472,6 +472,32 @@ test("Pool.imap() throws a task's error at its position", async () => {
   });
 });
 
+test("with chunksize 1, an imap iterator goes on after a failed item, as in Python; with larger chunks it ends", async () => {
+  await withPool({ processes: 2, module: url }, async (pool) => {
+    const one = pool.imap(negateOrFail, [1, 2500, 3]);
+    assert.deepEqual(await one.next(), { value: -1, done: false });
+    await assert.rejects(one.next(), { message: "bad item 2500" });
+    assert.deepEqual(await one.next(), { value: -3, done: false });
+    assert.deepEqual(await one.next(), { value: undefined, done: true });
+    const unordered = pool.imapUnordered(negateOrFail, [2500, 4], 1);
+    const seen: unknown[] = [];
+    for (let i = 0; i < 2; i++) {
+      try {
+        seen.push((await unordered.next()).value);
+      } catch (error) {
+        seen.push((error as Error).message === "bad item 2500" ? "failed" : error);
+      }
+    }
+    assert.deepEqual(seen.sort(), [-4, "failed"].sort());
+    assert.deepEqual(await unordered.next(), { value: undefined, done: true });
+    const chunked = pool.imap(negateOrFail, [1, 2, 2500, 4, 5, 6], 2);
+    assert.deepEqual(await chunked.next(), { value: -1, done: false });
+    assert.deepEqual(await chunked.next(), { value: -2, done: false });
+    await assert.rejects(chunked.next(), { message: "bad item 2500" });
+    assert.deepEqual(await chunked.next(), { value: undefined, done: true });
+  });
+});
+
 test("Pool.imapUnordered() yields the results that finished before a failure, then throws it", async () => {
   await withPool({ processes: 1 }, async (pool) => {
     const it = pool.imapUnordered((x: number) => {
