@@ -325,7 +325,7 @@ async function resolve(spec: FnSpec): Promise<Loaded> {
  */
 async function idle(tasks: Ring, cells: Int32Array): Promise<void> {
   const seq = tasks.itemsSeq();
-  if (tasks.size() > 0) return;
+  if (tasks.hasRecords()) return;
   if (Atomics.compareExchange(cells, SPINNER, 0, 1) === 0) {
     try {
       const end = performance.now() + SPIN_MS;
@@ -344,7 +344,7 @@ async function idle(tasks: Ring, cells: Int32Array): Promise<void> {
     // A wake-up that bumped the word before the load above is used up (this
     // wait will not sleep through it): let the next put wake someone.
     Atomics.store(cells, WAKING, 0);
-    if (tasks.size() > 0) return;
+    if (tasks.hasRecords()) return;
     await waitAsync(cells, LOBBY_SEQ, lobby);
   } finally {
     Atomics.sub(cells, LOBBY_WAITERS, 1);
@@ -361,7 +361,7 @@ async function idle(tasks: Ring, cells: Int32Array): Promise<void> {
  */
 function wakeNext(tasks: Ring, cells: Int32Array): void {
   if (
-    tasks.size() > 0 && Atomics.load(cells, SPINNER) === 0 && Atomics.load(cells, LOBBY_WAITERS) > 0 &&
+    tasks.hasRecords() && Atomics.load(cells, SPINNER) === 0 && Atomics.load(cells, LOBBY_WAITERS) > 0 &&
     Atomics.load(cells, WAKING) === 0 && Atomics.compareExchange(cells, WAKING, 0, 1) === 0
   ) {
     Atomics.add(cells, LOBBY_SEQ, 1);

@@ -129,15 +129,20 @@
  *   consumer first moves one count from `ITEM_WAITERS` to `ITEM_CREDITS`,
  *   so the puts made while it wakes up (tens of µs) do not wake it again
  *   (measured: up to 170,000 needless `notify` calls per 200,000 items
- *   without this). When `notify` found nobody parked, the producer moves a
- *   credit back if one is left. A consumer that stops waiting, for whatever
- *   reason (woken, timed out, aborted, or the word had changed), takes a
- *   credit if there is one, else takes itself off `ITEM_WAITERS`. So
- *   `ITEM_WAITERS + ITEM_CREDITS` is always the number of counted
- *   consumers, whatever order these steps run in, and `ITEM_WAITERS` never
- *   counts fewer than are parked and not yet woken: no wake-up is lost, and
- *   a wake-up result that reaches its waiter late (an async waiter aborted
- *   meanwhile) cannot unbalance the count. A take bumps `SPACE_SEQ`
+ *   without this). When `notify` found nobody parked, the producer moves the
+ *   count back. A consumer that stops waiting, for whatever reason (woken,
+ *   timed out, aborted, or the word had changed), takes one off: a credit
+ *   if there is one, else from `ITEM_WAITERS`. Every move between the two
+ *   words adds to one before it takes from the other, so
+ *   `ITEM_WAITERS + ITEM_CREDITS` never drops below the number of counted
+ *   consumers (a taker that finds both at 0 looks again: the count is in
+ *   flight), and a consumer takes from `ITEM_WAITERS` only when there is no
+ *   credit, so `ITEM_WAITERS` never counts fewer than are parked and not
+ *   yet woken: no wake-up is lost, and a wake-up result that reaches its
+ *   waiter late (an async waiter aborted meanwhile) cannot unbalance the
+ *   count. (An earlier order, take then add, let a consumer leaving during
+ *   a producer's move-back drive `ITEM_WAITERS` below 0, so that a later
+ *   parked consumer slept through a put until its 1 s re-check.) A take bumps `SPACE_SEQ`
  *   only when a producer has counted itself waiting for room, so producers
  *   count themselves before they first re-check. Either way a waiter sees
  *   the change or is woken. A put wakes one consumer, a take one producer:
@@ -212,9 +217,15 @@ function takeOne(c: Int32Array, index: number): boolean {
   return false;
 }
 
-/** A counted waiter for records stops waiting: it takes a credit, else itself off the count (see "Wake-ups"). */
-function leaveItemWait(c: Int32Array): void {
-  if (!takeOne(c, ITEM_CREDITS)) Atomics.sub(c, ITEM_WAITERS, 1);
+/**
+ * Takes one off `ITEM_CREDITS + ITEM_WAITERS`, a credit if there is one: a
+ * counted waiter for records that stops waiting, or a waker taking back what
+ * it added (see "Wake-ups"). The sum always covers the caller's own count, so
+ * one of the two is above 0 whenever it looks; it may look again while a
+ * waker moves a count between them.
+ */
+function dropItemWaiter(c: Int32Array): void {
+  while (!takeOne(c, ITEM_CREDITS) && !takeOne(c, ITEM_WAITERS));
 }
 
 /** A lock holder seen dead, and since when. */
@@ -337,6 +348,15 @@ export class Ring {
   size(): number {
     const n = (Atomics.load(this.#cells, PUTS) - Atomics.load(this.#cells, GETS)) | 0;
     return n < 0 ? 0 : n;
+  }
+
+  /**
+   * Whether a record is waiting (a snapshot). Unlike {@linkcode Ring.size},
+   * which counts with `PUTS`/`GETS` (stored just after `TAIL`/`HEAD`), it
+   * sees a put as soon as {@linkcode Ring.itemsSeq} does.
+   */
+  hasRecords(): boolean {
+    return Atomics.load(this.#cells, HEAD) !== Atomics.load(this.#cells, TAIL);
   }
 
   /** Whether the ring holds `maxsize` records (a snapshot). */
@@ -491,17 +511,25 @@ export class Ring {
   }
 
   /**
-   * Wakes one thread counted in ITEM_WAITERS, taking it off the count first
-   * (see "Wake-ups" in the module doc): the puts made while it wakes up (tens
-   * of µs) then see no waiter and skip `notify`.
+   * Wakes one thread counted in ITEM_WAITERS, moving its count to
+   * ITEM_CREDITS first (see "Wake-ups" in the module doc): the puts made
+   * while it wakes up (tens of µs) then see no waiter and skip `notify`.
+   * Every move adds before it takes, so the sum of the two never drops below
+   * the number of counted waiters.
    */
   #wakeItemWaiter(c: Int32Array): void {
-    if (!takeOne(c, ITEM_WAITERS)) return;
     Atomics.add(c, ITEM_CREDITS, 1);
+    if (!takeOne(c, ITEM_WAITERS)) {
+      dropItemWaiter(c); // everyone left meanwhile: take the credit back
+      return;
+    }
     Atomics.add(c, ITEMS_BELL, 1);
-    // Nobody parked (the waiter has not parked yet, or is leaving on its
-    // own): move a credit back, unless a leaving waiter took it.
-    if (notify(c, ITEMS_BELL, 1) === 0 && takeOne(c, ITEM_CREDITS)) Atomics.add(c, ITEM_WAITERS, 1);
+    if (notify(c, ITEMS_BELL, 1) === 0) {
+      // Nobody parked (the waiter has not parked yet, or is leaving on its
+      // own): move the count back, unless a leaving waiter took the credit.
+      Atomics.add(c, ITEM_WAITERS, 1);
+      dropItemWaiter(c);
+    }
   }
 
   #putLocked(bytes: Uint8Array, start: number, stop: number, kind: number, wait: boolean): number {
@@ -715,7 +743,7 @@ export class Ring {
       if (Atomics.load(c, TAIL) !== seq || Atomics.load(c, CLOSED) === 1) return;
       this.#woken = parkSync(c, ITEMS_BELL, bell, timeout) === "ok";
     } finally {
-      leaveItemWait(c);
+      dropItemWaiter(c);
     }
   }
 
@@ -729,7 +757,7 @@ export class Ring {
       if (Atomics.load(c, TAIL) !== seq || Atomics.load(c, CLOSED) === 1) return "not-equal";
       return await parkAsync(c, ITEMS_BELL, bell, timeout, signal);
     } finally {
-      leaveItemWait(c);
+      dropItemWaiter(c);
     }
   }
 

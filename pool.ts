@@ -936,14 +936,16 @@ export class Pool {
     try {
       for (;;) {
         if (this.#state === TERMINATE) return;
+        const results = this.#results;
+        // The word first, then the drain: a put after this read changes the
+        // word, so the waits below cannot sleep through it.
+        const seq = results.itemsSeq();
         if (this.#drain() > 0) {
           // Let the code awaiting these results run (and submit more).
           await null;
           continue;
         }
         if (this.#jobs.size === 0 && this.#backlog.length === 0) return;
-        const results = this.#results;
-        let seq = results.itemsSeq();
         const end = performance.now() + SPIN_MS;
         let moved = false;
         do {
@@ -959,12 +961,9 @@ export class Pool {
         // cancellations and terminate() are handled where they are seen, and
         // the pump notices them when its slice ends (a parked wait keeps
         // Node's event loop alive, so it must not outlive the work).
-        // (waitItems counts itself as a waiter; a put after this read of the
-        // word changes it, so the wait returns at once.)
-        seq = results.itemsSeq();
         // A record the drain could not take yet (a producer growing the
         // ring holds its lock): look again shortly.
-        const soon = results.size() > 0 || this.#backlog.length > 0;
+        const soon = results.hasRecords() || this.#backlog.length > 0;
         await results.waitItems(seq, soon ? 1 : PARK_SLICE_MS);
       }
     } finally {
