@@ -137,12 +137,17 @@
  *   `ITEM_WAITERS + ITEM_CREDITS` never drops below the number of counted
  *   consumers (a taker that finds both at 0 looks again: the count is in
  *   flight), and a consumer takes from `ITEM_WAITERS` only when there is no
- *   credit, so `ITEM_WAITERS` never counts fewer than are parked and not
- *   yet woken: no wake-up is lost, and a wake-up result that reaches its
- *   waiter late (an async waiter aborted meanwhile) cannot unbalance the
- *   count. (An earlier order, take then add, let a consumer leaving during
- *   a producer's move-back drive `ITEM_WAITERS` below 0, so that a later
- *   parked consumer slept through a put until its 1 s re-check.) A take bumps `SPACE_SEQ`
+ *   credit. One window remains: a consumer whose count a producer moved,
+ *   and whose `notify` found it not yet parked, may park before the count
+ *   is moved back (it read the bell after the ring), and a put in that
+ *   window sees no one counted. That put stored `TAIL` before the count came
+ *   back, so the producer, after moving it back, rings once more if `TAIL`
+ *   moved past its own record. So no wake-up is lost, and a wake-up result
+ *   that reaches its waiter late (an async waiter aborted meanwhile) cannot
+ *   unbalance the count. (Found in review, with the windows widened by
+ *   injected pauses: an earlier order, take then add, let `ITEM_WAITERS`
+ *   drop below 0, and without the second ring a parked consumer slept
+ *   through a put until its re-check, 1 s later.) A take bumps `SPACE_SEQ`
  *   only when a producer has counted itself waiting for room, so producers
  *   count themselves before they first re-check. Either way a waiter sees
  *   the change or is woken. A put wakes one consumer, a take one producer:
@@ -310,6 +315,8 @@ export class Ring {
   #dataWords: Int32Array = new Int32Array(0);
   /** Whether this thread's last wait for records ended with a producer's wake-up. */
   #woken = false;
+  /** `TAIL` after this thread's last put (set by `#putLocked`). */
+  #putEnd = 0;
 
   private constructor(memory: RingMemory) {
     this.memory = memory;
@@ -506,7 +513,7 @@ export class Ring {
     }
     // TAIL is what spinning consumers watch; the bell rings only for those
     // counted as parked (see "Wake-ups" in the module doc).
-    if (status === OK && Atomics.load(this.#cells, ITEM_WAITERS) > 0) this.#wakeItemWaiter(this.#cells);
+    if (status === OK && Atomics.load(this.#cells, ITEM_WAITERS) > 0) this.#wakeItemWaiter(this.#cells, this.#putEnd);
     return status;
   }
 
@@ -517,7 +524,7 @@ export class Ring {
    * Every move adds before it takes, so the sum of the two never drops below
    * the number of counted waiters.
    */
-  #wakeItemWaiter(c: Int32Array): void {
+  #wakeItemWaiter(c: Int32Array, end: number): void {
     Atomics.add(c, ITEM_CREDITS, 1);
     if (!takeOne(c, ITEM_WAITERS)) {
       dropItemWaiter(c); // everyone left meanwhile: take the credit back
@@ -529,6 +536,14 @@ export class Ring {
       // own): move the count back, unless a leaving waiter took the credit.
       Atomics.add(c, ITEM_WAITERS, 1);
       dropItemWaiter(c);
+      // Meanwhile the waiter may have parked after all (it read the bell
+      // after the ring above), uncounted, and a put may have seen no one to
+      // wake. Such a put stored TAIL before this thread gave the count back:
+      // if TAIL moved past this put's record, ring once more.
+      if (Atomics.load(c, TAIL) !== end && Atomics.load(c, ITEM_WAITERS) > 0) {
+        Atomics.add(c, ITEMS_BELL, 1);
+        notify(c, ITEMS_BELL, 1);
+      }
     }
   }
 
@@ -591,6 +606,7 @@ export class Ring {
     Atomics.store(c, TAIL, end);
     c[PUTS] = (puts + 1) | 0;
     c[P_TAIL] = end;
+    this.#putEnd = end;
     return OK;
   }
 
