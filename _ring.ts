@@ -366,6 +366,24 @@ export class Ring {
     return Atomics.load(this.#cells, HEAD) !== Atomics.load(this.#cells, TAIL);
   }
 
+  /**
+   * Passes wake-ups on, for an async waiter that gives up (its signal
+   * aborted) when it may have just been woken: a put or take wakes one
+   * waiter, and if that one leaves without taking the record (or using the
+   * room), the others would sleep through it until their re-check.
+   */
+  passWake(): void {
+    const c = this.#cells;
+    if (this.hasRecords() && Atomics.load(c, ITEM_WAITERS) > 0) {
+      Atomics.add(c, ITEMS_BELL, 1);
+      notify(c, ITEMS_BELL, 1);
+    }
+    if (!this.isFull() && Atomics.load(c, SPACE_WAITERS) > 0) {
+      Atomics.add(c, SPACE_SEQ, 1);
+      notify(c, SPACE_SEQ, 1);
+    }
+  }
+
   /** Whether the ring holds `maxsize` records (a snapshot). */
   isFull(): boolean {
     return this.maxsize > 0 && this.size() >= this.maxsize;

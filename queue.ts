@@ -319,6 +319,10 @@ async function putAsync(ring: Ring, item: unknown, options: QueuePutOptions | un
       }
       await ring.waitSpace(seq, Math.min(left, RECHECK), signal);
     }
+  } catch (error) {
+    // A take may have spent its wake-up on this call: pass it on.
+    if (signal?.aborted) ring.passWake();
+    throw error;
   } finally {
     if (waiting) ring.spaceWaiter(-1);
     settled(saved, false); // a no-op once settled
@@ -359,21 +363,27 @@ async function getAsync(ring: Ring, options: QueueGetOptions | undefined, what: 
   if (r === EMPTY && !block) throw new EmptyError();
   const end = now() + ms;
   let seq: number | undefined;
-  for (;;) {
-    if (r === BUSY) {
-      // The consumer lock is held by another thread, briefly: wait without blocking.
-      await ring.lockTakeAsync();
-    } else if (seq !== undefined) {
-      const left = remaining(end);
-      if (left <= 0) throw new EmptyError();
-      await ring.waitItems(seq, Math.min(left, RECHECK), signal);
+  try {
+    for (;;) {
+      if (r === BUSY) {
+        // The consumer lock is held by another thread, briefly: wait without blocking.
+        await ring.lockTakeAsync();
+      } else if (seq !== undefined) {
+        const left = remaining(end);
+        if (left <= 0) throw new EmptyError();
+        await ring.waitItems(seq, Math.min(left, RECHECK), signal);
+      }
+      if (signal?.aborted) throw signal.reason;
+      // Read the word, then re-check: a put in between changes the word.
+      seq = ring.itemsSeq();
+      r = ring.take(false);
+      if (r !== EMPTY && r !== BUSY) return got(r);
+      if (r === EMPTY && !block) throw new EmptyError();
     }
-    if (signal?.aborted) throw signal.reason;
-    // Read the word, then re-check: a put in between changes the word.
-    seq = ring.itemsSeq();
-    r = ring.take(false);
-    if (r !== EMPTY && r !== BUSY) return got(r);
-    if (r === EMPTY && !block) throw new EmptyError();
+  } catch (error) {
+    // A put may have spent its wake-up on this call: pass it on.
+    if (signal?.aborted) ring.passWake();
+    throw error;
   }
 }
 
