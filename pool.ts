@@ -418,10 +418,12 @@ class ItemFailure {
  * a function once, not once per task. Task functions may return Promises.
  *
  * A task that throws rejects with a {@linkcode RemoteError} and the worker
- * goes on. A worker that dies while running a task (it exits, crashes or
- * runs out of memory) rejects that task with an error saying so, and a
- * replacement starts. Workers do not keep the program alive while the pool
- * has nothing to do.
+ * goes on. A worker that dies while running a task (it exits, crashes or,
+ * on Node, runs out of memory) rejects that task with an error saying so,
+ * and a replacement starts. On Deno and Bun a worker that runs out of memory
+ * ends the whole program: Bun has no heap limit per worker, and Deno's hangs
+ * the worker when it is reached in a Promise callback. Workers do not keep
+ * the program alive while the pool has nothing to do.
  *
  * @example Apply, map and close
  * ```ts
