@@ -156,7 +156,7 @@
  * @module
  */
 
-import { decodeReused, encodeTo, type Format, PLAIN, STRUCTURED } from "./_codec.ts";
+import { decodeReused, encodeTo, type Format, PLAIN, scratch, scratchWords, STRUCTURED } from "./_codec.ts";
 import { shareHandles } from "./_post.ts";
 import { isIdentAlive, isSelfAliveHint, selfIdent } from "./_registry.ts";
 import { canBlock } from "./_runtime.ts";
@@ -266,25 +266,12 @@ export interface Taken {
   length: number;
 }
 
-/** This thread's buffer for copying codec records out of shared memory. */
-let scratch = new Uint8Array(1 << 12);
-/** `scratch` as words. */
-let scratchWords = new Int32Array(scratch.buffer);
 /** Whether words are stored little end first, as the small-record copies assume. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-/** Codec records larger than this get a buffer of their own, not a bigger scratch. */
-const SCRATCH_MAX = 1 << 20;
 
-/** Where to copy a payload of `len` bytes of the given kind. */
+/** Where to copy a payload of `len` bytes of the given kind: codec records go to the codec's scratch buffer. */
 function outBuffer(len: number, kind: number): Uint8Array {
-  if (kind > KIND_PLAIN || len > SCRATCH_MAX) return new Uint8Array(len);
-  if (len > scratch.length) {
-    let n = scratch.length;
-    while (n < len) n *= 2;
-    scratch = new Uint8Array(n);
-    scratchWords = new Int32Array(scratch.buffer);
-  }
-  return scratch;
+  return (kind <= KIND_PLAIN ? scratch(len) : undefined) ?? new Uint8Array(len);
 }
 
 /** Bytes for an 8-aligned record holding `len` payload bytes. */
@@ -712,10 +699,10 @@ export class Ring {
     const out = outBuffer(len, kind);
     const p = (at + REC_HEADER) % cap;
     const first = Math.min(len, cap - p);
-    if (first === len && len <= SMALL_COPY && out === scratch) {
+    const ow = scratchWords();
+    if (first === len && len <= SMALL_COPY && ow.buffer === out.buffer) {
       // Whole words (see #putLocked); the scratch buffer has room for the last word's padding.
       const w = this.#dataWords;
-      const ow = scratchWords;
       const q = p >> 2;
       for (let k = 0, n = (len + 3) >> 2; k < n; k++) ow[k] = w[q + k];
     } else {

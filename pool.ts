@@ -1407,9 +1407,9 @@ export class Pool {
    * @returns An async iterable of the results. A task's error is thrown at
    *   its place; with `chunksize` 1 a later `next()` goes on with the next
    *   result, as in Python (a chunk of several items that fails, or an input
-   *   that throws, ends the iteration there). As in Python, its `next(timeout)` rejects with
-   *   {@linkcode TimeoutError} when no result comes within `timeout` ms (the
-   *   result is not lost: a later call returns it).
+   *   that throws, ends the iteration there). As in Python, `next(timeout)`
+   *   rejects with {@linkcode TimeoutError} when no result comes within
+   *   `timeout` ms (the result is not lost: a later call returns it).
    * @throws {Error} after `close()` or `terminate()`.
    *
    * @example
@@ -1619,13 +1619,17 @@ export class Pool {
           // result still comes to a later call.
           const left = deadline - performance.now();
           let timer: ReturnType<typeof setTimeout> | undefined;
+          let wakeMe: (() => void) | undefined;
           const woken = left > 0 &&
             await new Promise<boolean>((resolve) => {
-              waiting.push(() => resolve(true));
+              waiting.push(wakeMe = () => resolve(true));
               timer = setTimeout(() => resolve(false), left);
             });
           clearTimeout(timer);
-          if (!woken) throw new TimeoutError(`The ${what}() iterator had no result within ${ms} ms`);
+          if (!woken) {
+            waiting = waiting.filter((w) => w !== wakeMe); // polling with a timeout must not pile up waiters
+            throw new TimeoutError(`The ${what}() iterator had no result within ${ms} ms`);
+          }
         }
       },
       return: (): Promise<IteratorResult<R>> => {
