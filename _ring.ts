@@ -152,6 +152,10 @@
  *   count themselves before they first re-check. Either way a waiter sees
  *   the change or is woken. A put wakes one consumer, a take one producer:
  *   only waiters that can progress.
+ * - Gathering: a consumer that finds records streaming in faster than it
+ *   takes them pauses a few µs (up to 32) before taking, so that it takes
+ *   several at a time instead of chasing the producer record by record
+ *   (see `Ring.#gather`). It only delays a take; it changes no word.
  *
  * @module
  */
@@ -209,6 +213,16 @@ const LOCK_SPIN = 200;
 const LOCK_SLICE = 50;
 /** Polls of the records word after a wake-up before parking again (~10–30 µs). */
 const WOKEN_SPIN = 2000;
+/** The first pause (ms) a consumer tries before taking, to learn whether records gather (see `#gather`). */
+const GATHER_PROBE_MS = 0.002;
+/** The longest such pause (ms). */
+const GATHER_MAX_MS = 0.032;
+/** Below this (ms) the pause is dropped. */
+const GATHER_MIN_MS = 0.001;
+/** Waits between two probes while not pausing. */
+const GATHER_PROBE_EVERY = 1024;
+/** Records that must arrive during a pause for it to be kept. */
+const GATHER_RECORDS = 4;
 /** How long (ms) a lock holder must be seen dead before its lock is taken over. */
 const TAKEOVER_GRACE = 500;
 
@@ -304,6 +318,12 @@ export class Ring {
   #woken = false;
   /** `TAIL` after this thread's last put (set by `#putLocked`). */
   #putEnd = 0;
+  /** Bytes of the last record this thread took (at first, the smallest record). */
+  #lastRec = REC_HEADER + 8;
+  /** This thread's pause (ms) before taking records that streamed in (see `#gather`). */
+  #gatherMs = 0;
+  /** Waits since the last probe for a pause. */
+  #gatherWaits = 0;
 
   private constructor(memory: RingMemory) {
     this.memory = memory;
@@ -712,6 +732,7 @@ export class Ring {
     if (!isSelfAliveHint()) throw terminated();
     const gets = c[GETS];
     const end = (head + recordBytes(len)) | 0;
+    this.#lastRec = end - head;
     c[C_END] = end;
     c[C_CNT] = (gets + 1) | 0;
     Atomics.store(c, HEAD, end);
@@ -756,8 +777,8 @@ export class Ring {
       // for its next record for longer than the adaptive spin would, rather
       // than park again and have it pay for a wake-up on every record.
       this.#woken = false;
-      for (let i = 0; i < WOKEN_SPIN; i++) if (Atomics.load(c, TAIL) !== seq) return;
-    } else if (spin(c, TAIL, seq)) return;
+      for (let i = 0; i < WOKEN_SPIN; i++) if (Atomics.load(c, TAIL) !== seq) return this.#gather(c, seq);
+    } else if (spin(c, TAIL, seq)) return this.#gather(c, seq);
     Atomics.add(c, ITEM_WAITERS, 1);
     try {
       const bell = Atomics.load(c, ITEMS_BELL);
@@ -766,6 +787,44 @@ export class Ring {
     } finally {
       dropItemWaiter(c);
     }
+  }
+
+  /**
+   * Called when a record arrived while this thread spun for one: pauses
+   * before taking it when producers stream records faster than this thread
+   * takes them. A consumer that keeps up takes each record the moment it is
+   * published, so every put and every take moves the published line and the
+   * record's line between the two cores (each poll of `TAIL` pulls the line
+   * back, and the producer's next store must take it again); pausing lets
+   * several records gather in lines the consumer is not reading, and then
+   * they are taken with one read of `TAIL`. Measured on the project's
+   * 2-core VM, rounds with and without it alternating in one process:
+   * 1→1 small items +12–68% on Deno and Bun (no change on Node), 4 × 4
+   * threads +3–21%.
+   *
+   * The pause adapts: while pausing, it doubles (up to
+   * {@linkcode GATHER_MAX_MS}) when at least {@linkcode GATHER_RECORDS}
+   * records came in it and halves otherwise, until it is dropped; while not
+   * pausing, every {@linkcode GATHER_PROBE_EVERY}th wait tries one. So a
+   * consumer answered one record at a time (request and reply) pays a few
+   * µs per 1,024 waits, not a pause per record. (A probe every 64 waits
+   * cost such a pair 0.7 µs per round trip: a paused reply can make the
+   * other side give up spinning and park, and waking it costs ~50 µs.) A
+   * pause never holds a lock and ends within {@linkcode GATHER_MAX_MS}, so
+   * it cannot delay `close`, a timeout or another consumer.
+   */
+  #gather(c: Int32Array, seq: number): void {
+    let pause = this.#gatherMs;
+    if (pause === 0) {
+      if (++this.#gatherWaits < GATHER_PROBE_EVERY) return;
+      this.#gatherWaits = 0;
+      pause = GATHER_PROBE_MS;
+    }
+    const until = performance.now() + pause;
+    while (performance.now() < until) { /* let records gather */ }
+    const gathered = (Atomics.load(c, TAIL) - seq) >>> 0;
+    if (gathered >= GATHER_RECORDS * this.#lastRec) this.#gatherMs = Math.min(GATHER_MAX_MS, pause * 2);
+    else this.#gatherMs = pause / 2 < GATHER_MIN_MS ? 0 : pause / 2;
   }
 
   /** The Promise twin of {@linkcode Ring.waitItemsSync}. */
