@@ -19,9 +19,78 @@
 // "msgpackr/pack" is the plain-JS build: the main entry also loads streams and
 // the optional native string extractor, which costs ~20 ms per worker start
 // and measured no faster for the small messages that cross threads here.
-import { Packr } from "msgpackr/pack";
+import { addExtension, Packr } from "msgpackr/pack";
 
 const packr = new Packr({ structuredClone: true, moreTypes: true });
+
+/**
+ * Stands for `-0` in a value handed to the structured-clone encoder:
+ * MessagePack writes `-0` as the integer 0, and structured clone keeps it.
+ * See {@linkcode markNegativeZeros}.
+ */
+class NegativeZero {}
+const NEGATIVE_ZERO = new NegativeZero();
+/** The msgpackr extension type of {@linkcode NegativeZero} ("N"). */
+const EXT_NEGATIVE_ZERO = 0x4e;
+addExtension({ Class: NegativeZero, type: EXT_NEGATIVE_ZERO, write: () => 0, read: () => -0 });
+
+function isNegativeZero(x: unknown): boolean {
+  return x === 0 && 1 / (x as number) < 0;
+}
+
+/** Whether the last {@linkcode checkCloneable} walk met a `-0`. */
+let sawNegativeZero = false;
+
+/**
+ * A copy of `v` with every `-0` replaced by {@linkcode NEGATIVE_ZERO}, made
+ * only for values that hold one (rare): arrays, plain objects, `Map`s and
+ * `Set`s on the way to a `-0` are copied, keeping cycles and shared
+ * references; everything else (binary data, which keeps `-0` in its bytes,
+ * dates, errors, this library's handles) is the same object.
+ */
+function markNegativeZeros(v: unknown, copies: Map<object, unknown>): unknown {
+  if (typeof v !== "object" || v === null) return isNegativeZero(v) ? NEGATIVE_ZERO : v;
+  const done = copies.get(v);
+  if (done !== undefined) return done;
+  if (Array.isArray(v)) {
+    const out: unknown[] = new Array(v.length);
+    copies.set(v, out);
+    for (let i = 0; i < v.length; i++) out[i] = markNegativeZeros(v[i], copies);
+    return out;
+  }
+  if (v instanceof Map) {
+    // Keys need nothing: a Map stores a -0 key as 0.
+    const out = new Map();
+    copies.set(v, out);
+    for (const [k, x] of v) out.set(markNegativeZeros(k, copies), markNegativeZeros(x, copies));
+    return out;
+  }
+  if (v instanceof Set) {
+    const out = new Set();
+    copies.set(v, out);
+    for (const x of v) out.add(markNegativeZeros(x, copies));
+    return out;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return v;
+  const out: Record<string, unknown> = proto === null ? Object.create(null) : {};
+  copies.set(v, out);
+  for (const key of Object.keys(v)) out[key] = markNegativeZeros((v as Record<string, unknown>)[key], copies);
+  return out;
+}
+
+/**
+ * Checks `value` (see {@linkcode checkCloneable}) and encodes it with the
+ * structured-clone encoder; the result is msgpackr's buffer, valid until
+ * the next encoding.
+ */
+function packStructured(value: unknown, path: string, hook?: ObjectHook): Uint8Array {
+  if (typeof value !== "object" && typeof value !== "function" && typeof value !== "symbol" || value === null) {
+    return packr.pack(isNegativeZero(value) ? NEGATIVE_ZERO : value);
+  }
+  checkCloneable(value, path, hook);
+  return packr.pack(sawNegativeZero ? markNegativeZeros(value, new Map()) : value);
+}
 
 /**
  * The encoder for plain trees (see {@linkcode isPlainTree}): standard
@@ -51,7 +120,7 @@ const SEEN_LIST_MAX = 16;
  */
 function isPlainTree(v: unknown): boolean {
   if (typeof v !== "object" || v === null) {
-    return typeof v !== "bigint" && typeof v !== "function" && typeof v !== "symbol";
+    return typeof v !== "bigint" && typeof v !== "function" && typeof v !== "symbol" && !isNegativeZero(v);
   }
   // One record of what was seen serves every walk, unless a getter met on
   // the way starts another walk (then that one gets its own).
@@ -142,6 +211,7 @@ function plainMember(parent: object, x: unknown, seen: Seen, parentRecorded: boo
     if (!parentRecorded) firstVisit(parent, seen);
     return firstVisit(x, seen) && plainNode(x, seen, true) ? OBJECT : NOT_PLAIN;
   }
+  if (typeof x === "number") return x === 0 && 1 / x < 0 ? NOT_PLAIN : PRIMITIVE; // -0: see NegativeZero
   return typeof x === "bigint" || typeof x === "function" || typeof x === "symbol" ? NOT_PLAIN : PRIMITIVE;
 }
 
@@ -171,6 +241,7 @@ function keyPath(path: string, key: string): string {
  * @throws {TypeError} naming the path of the first value that cannot cross.
  */
 export function checkCloneable(value: unknown, path: string, hook?: ObjectHook): void {
+  sawNegativeZero = false;
   walk(value, path, hook, new Set());
 }
 
@@ -186,6 +257,9 @@ function walk(v: unknown, path: string, hook: ObjectHook | undefined, seen: Set<
       throw new TypeError(`Cannot send ${path} to another thread: it is a symbol, and symbols cannot be cloned`);
     case "object":
       break;
+    case "number":
+      if (isNegativeZero(v)) sawNegativeZero = true;
+      return;
     default:
       return;
   }
@@ -234,11 +308,8 @@ function walk(v: unknown, path: string, hook: ObjectHook | undefined, seen: Set<
  * @throws {TypeError} when `value` cannot cross threads.
  */
 export function encode(value: unknown, path = "value", hook?: ObjectHook): Uint8Array {
-  if (typeof value === "object" && value !== null || typeof value === "function" || typeof value === "symbol") {
-    checkCloneable(value, path, hook);
-  }
   // pack() returns a view of msgpackr's reusable buffer: copy it out.
-  return packr.pack(value).slice();
+  return packStructured(value, path, hook).slice();
 }
 
 /**
@@ -248,10 +319,7 @@ export function encode(value: unknown, path = "value", hook?: ObjectHook): Uint8
  * @throws {TypeError} when `value` cannot cross threads.
  */
 export function encodeWith<R>(value: unknown, path: string, write: (bytes: Uint8Array) => R, hook?: ObjectHook): R {
-  if (typeof value === "object" && value !== null || typeof value === "function" || typeof value === "symbol") {
-    checkCloneable(value, path, hook);
-  }
-  return write(packr.pack(value));
+  return write(packStructured(value, path, hook));
 }
 
 /**
@@ -276,10 +344,9 @@ export function encodeTo<R>(value: unknown, path: string, write: EncodedWriter<R
     const bytes = plainPackr.pack(value);
     return write(bytes, 0, bytes.length, PLAIN);
   }
-  checkCloneable(value, path, hook);
   // No reuse mode here: with shared references msgpackr returns a new buffer
   // that does not say where the encoding sits.
-  const bytes = packr.pack(value);
+  const bytes = packStructured(value, path, hook);
   return write(bytes, 0, bytes.length, STRUCTURED);
 }
 

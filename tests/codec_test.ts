@@ -271,6 +271,41 @@ test("encodeTo takes the plain form for plain trees and structured clone for any
   }
 });
 
+test("-0 stays -0, as with structured clone, wherever it sits and through every encoder", () => {
+  const isNeg = (x: unknown) => Object.is(x, -0);
+  const viaAll = (v: unknown) => [roundTrip(v), encodeWith(v, "v", (b) => decode(b)), viaEncodeTo(v).value];
+  for (const got of viaAll(-0)) assert.ok(isNeg(got));
+  for (const got of viaAll([1, -0, 0])) {
+    const a = got as number[];
+    assert.ok(isNeg(a[1]) && Object.is(a[2], 0) && a[0] === 1);
+  }
+  for (const got of viaAll({ x: -0, y: { z: [-0] }, s: "keep" })) {
+    const o = got as { x: number; y: { z: number[] }; s: string };
+    assert.ok(isNeg(o.x) && isNeg(o.y.z[0]) && o.s === "keep");
+  }
+  for (const got of viaAll(new Map([["k", { v: -0 }]]))) {
+    assert.ok(isNeg((got as Map<string, { v: number }>).get("k")!.v));
+  }
+  for (const got of viaAll(new Set([[-0]]))) assert.ok(isNeg([...(got as Set<number[]>)][0][0]));
+  // Cycles and shared references survive the copy that marks -0.
+  const shared = { n: -0 };
+  const cyclic: Record<string, unknown> = { a: shared, b: shared, z: -0 };
+  cyclic.self = cyclic;
+  for (const got of viaAll(cyclic)) {
+    const c = got as { a: { n: number }; b: unknown; self: unknown; z: number };
+    assert.equal(c.self, c);
+    assert.equal(c.a, c.b);
+    assert.ok(isNeg(c.a.n) && isNeg(c.z));
+  }
+  // The value handed in is not changed.
+  assert.ok(isNeg(shared.n) && cyclic.self === cyclic);
+  // Binary data keeps -0 in its bytes.
+  assert.ok(isNeg((roundTrip(new Float64Array([-0])) as Float64Array)[0]));
+  // Plain zeros still take the plain form.
+  assert.equal(viaEncodeTo({ x: 0 }).format, PLAIN);
+  assert.equal(viaEncodeTo({ x: -0 }).format, STRUCTURED);
+});
+
 test("encodeTo names the path of a value that cannot be cloned and does not call write", () => {
   let calls = 0;
   assert.throws(

@@ -53,6 +53,8 @@ test("Queue delivers structured-clone values in FIFO order", async () => {
   cyclic.self = cyclic;
   const values: unknown[] = [
     1,
+    -0, // kept as -0, as structured clone does (assert's deepEqual tells -0 from 0)
+    { x: -0, y: [0, -0] },
     "two",
     undefined,
     null,
