@@ -34,6 +34,15 @@ export const runtime: RuntimeName = g.Deno?.version?.deno
 
 type NodeWorkerThreads = typeof import("node:worker_threads");
 
+/**
+ * Loads one of Node's built-in modules (Deno has them too). The name goes
+ * through a variable so that a bundler making a browser build does not try
+ * to resolve it: the browser never loads them.
+ */
+function builtin<T>(name: string): Promise<T> {
+  return import(/* @vite-ignore */ /* webpackIgnore: true */ name);
+}
+
 /** Whether this is a Web Worker (Deno's `node:worker_threads` says "main thread" there). */
 const inWebWorker: boolean = typeof g.WorkerGlobalScope !== "undefined" && g.self instanceof g.WorkerGlobalScope;
 
@@ -46,7 +55,7 @@ const inWebWorker: boolean = typeof g.WorkerGlobalScope !== "undefined" && g.sel
 // (spinning, or in Atomics.wait), which then keeps the program from exiting.
 /** `node:worker_threads`, where workers are spawned with it. */
 const nodeWT: NodeWorkerThreads | undefined = runtime === "node" || runtime === "deno"
-  ? await import("node:worker_threads")
+  ? await builtin<NodeWorkerThreads>("node:worker_threads")
   : undefined;
 
 /** Whether this is the program's main thread (not a worker). */
@@ -69,7 +78,9 @@ export function cpuCount(): number {
 }
 
 /** `node:os`, for Node 20, which has no `navigator.hardwareConcurrency`. */
-const nodeOs: typeof import("node:os") | undefined = runtime === "node" ? await import("node:os") : undefined;
+const nodeOs: typeof import("node:os") | undefined = runtime === "node"
+  ? await builtin<typeof import("node:os")>("node:os")
+  : undefined;
 
 /** A message sent over a worker's control channel. */
 export type ControlMessage = { type: string; [key: string]: unknown };

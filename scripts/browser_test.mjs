@@ -1,9 +1,8 @@
 // `npm run test:browser`: runs tests/browser/smoke.ts in headless Chromium.
 // Builds the npm package, bundles the page script and the library's two
 // worker entries with esbuild as a user's bundler would (ES modules, shared
-// chunks, `node:` built-ins left out: the library imports them only on Node
-// and Deno), serves them with the cross-origin isolation headers that
-// SharedArrayBuffer needs, and reads the page's results. Not part of
+// chunks, no other settings), serves them with the cross-origin isolation
+// headers that SharedArrayBuffer needs, and reads the page's results. Not part of
 // `npm test`: it needs Chromium (Debian: `apt-get install chromium`; another
 // binary with CHROMIUM=/path/to/chrome).
 import { execFileSync } from "node:child_process";
@@ -37,7 +36,6 @@ await build({
   splitting: true,
   format: "esm",
   outdir: out,
-  external: ["node:*"],
   logLevel: "warning",
 });
 
