@@ -1,6 +1,7 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { ClosedError, Connection, Pipe, Queue, Thread, TimeoutError } from "../mod.ts";
 import { decode } from "../_codec.ts";
 import {
@@ -105,7 +106,14 @@ test("binary data received from a Connection is its own: later messages do not c
   const [a, b] = Pipe();
   const received: unknown[] = [];
   for (let i = 0; i < 20; i++) {
-    a.send({ n: i, bytes: new Uint8Array([i, i + 1, i + 2]), floats: new Float64Array([i / 2]) });
+    // A Node Buffer is written as MessagePack binary, which the decoder would
+    // hand out as a view of the receiver's reused buffer if it did not copy.
+    a.send({
+      n: i,
+      bytes: new Uint8Array([i, i + 1, i + 2]),
+      floats: new Float64Array([i / 2]),
+      buf: Buffer.from([i]),
+    });
     a.send(new Uint8Array([i, 255 - i]).buffer);
     received.push(b.recvSync(), b.recvSync());
   }
@@ -114,6 +122,7 @@ test("binary data received from a Connection is its own: later messages do not c
       n: i,
       bytes: new Uint8Array([i, i + 1, i + 2]),
       floats: new Float64Array([i / 2]),
+      buf: new Uint8Array([i]),
     });
     assert.deepEqual(new Uint8Array(received[2 * i + 1] as ArrayBuffer), new Uint8Array([i, 255 - i]));
   }

@@ -1,6 +1,7 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { ClosedError, EmptyError, FullError, JoinableQueue, Queue, SimpleQueue, Thread } from "../mod.ts";
 import {
   bigItem,
@@ -85,6 +86,20 @@ test("Queue delivers structured-clone values in FIFO order", async () => {
     }
   }
   assert.equal(q.empty(), true);
+});
+
+test("binary data got from a Queue is its own: later items do not change it", () => {
+  const q = new Queue<{ n: number; buf: Uint8Array; bytes: Uint8Array }>();
+  const got = [];
+  for (let i = 0; i < 20; i++) {
+    // A Node Buffer is written as MessagePack binary, which the decoder would
+    // hand out as a view of the getter's reused buffer if it did not copy.
+    q.putSync({ n: i, buf: Buffer.from([i, i + 1]), bytes: new Uint8Array([i]) });
+    got.push(q.getSync());
+  }
+  for (let i = 0; i < 20; i++) {
+    assert.deepEqual(got[i], { n: i, buf: new Uint8Array([i, i + 1]), bytes: new Uint8Array([i]) });
+  }
 });
 
 test("Queue.put() copies a typed-array view's bytes, not its whole buffer", () => {
