@@ -38,9 +38,6 @@ function isNegativeZero(x: unknown): boolean {
   return x === 0 && 1 / (x as number) < 0;
 }
 
-/** Whether the last {@linkcode checkCloneable} walk met a `-0`. */
-let sawNegativeZero = false;
-
 /**
  * A copy of `v` with every `-0` replaced by {@linkcode NEGATIVE_ZERO}, made
  * only for values that hold one (rare): arrays, plain objects, `Map`s and
@@ -88,8 +85,8 @@ function packStructured(value: unknown, path: string, hook?: ObjectHook): Uint8A
   if (typeof value !== "object" && typeof value !== "function" && typeof value !== "symbol" || value === null) {
     return packr.pack(isNegativeZero(value) ? NEGATIVE_ZERO : value);
   }
-  checkCloneable(value, path, hook);
-  return packr.pack(sawNegativeZero ? markNegativeZeros(value, new Map()) : value);
+  const negativeZero = checkCloneable(value, path, hook);
+  return packr.pack(negativeZero ? markNegativeZeros(value, new Map()) : value);
 }
 
 /**
@@ -211,7 +208,7 @@ function plainMember(parent: object, x: unknown, seen: Seen, parentRecorded: boo
     if (!parentRecorded) firstVisit(parent, seen);
     return firstVisit(x, seen) && plainNode(x, seen, true) ? OBJECT : NOT_PLAIN;
   }
-  if (typeof x === "number") return x === 0 && 1 / x < 0 ? NOT_PLAIN : PRIMITIVE; // -0: see NegativeZero
+  if (typeof x === "number") return isNegativeZero(x) ? NOT_PLAIN : PRIMITIVE; // -0: see NegativeZero
   return typeof x === "bigint" || typeof x === "function" || typeof x === "symbol" ? NOT_PLAIN : PRIMITIVE;
 }
 
@@ -238,14 +235,24 @@ function keyPath(path: string, key: string): string {
  * library handles).
  *
  * @param path How to name `value` in the message (`"args"`, `"item"`).
+ * @returns Whether `value` holds a `-0` (which the encoder must be shown,
+ *   see {@linkcode NegativeZero}).
  * @throws {TypeError} naming the path of the first value that cannot cross.
  */
-export function checkCloneable(value: unknown, path: string, hook?: ObjectHook): void {
-  sawNegativeZero = false;
-  walk(value, path, hook, new Set());
+export function checkCloneable(value: unknown, path: string, hook?: ObjectHook): boolean {
+  const walk: Walk = { hook, seen: new Set(), negativeZero: false };
+  visit(value, path, walk);
+  return walk.negativeZero;
 }
 
-function walk(v: unknown, path: string, hook: ObjectHook | undefined, seen: Set<object>): void {
+/** What a {@linkcode checkCloneable} walk carries: its hook, the objects seen, and whether a `-0` was met. */
+interface Walk {
+  hook: ObjectHook | undefined;
+  seen: Set<object>;
+  negativeZero: boolean;
+}
+
+function visit(v: unknown, path: string, walk: Walk): void {
   switch (typeof v) {
     case "function":
       throw new TypeError(
@@ -258,37 +265,37 @@ function walk(v: unknown, path: string, hook: ObjectHook | undefined, seen: Set<
     case "object":
       break;
     case "number":
-      if (isNegativeZero(v)) sawNegativeZero = true;
+      if (isNegativeZero(v)) walk.negativeZero = true;
       return;
     default:
       return;
   }
-  if (v === null || seen.has(v)) return;
-  seen.add(v);
-  if (hook?.(v, path)) return;
+  if (v === null || walk.seen.has(v)) return;
+  walk.seen.add(v);
+  if (walk.hook?.(v, path)) return;
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) walk(v[i], `${path}[${i}]`, hook, seen);
+    for (let i = 0; i < v.length; i++) visit(v[i], `${path}[${i}]`, walk);
     return;
   }
   if (v instanceof Map) {
     let i = 0;
     for (const [k, x] of v) {
-      walk(k, `${path}.keys()[${i}]`, hook, seen);
-      walk(x, `${path}.get(${typeof k === "string" ? JSON.stringify(k) : `keys()[${i}]`})`, hook, seen);
+      visit(k, `${path}.keys()[${i}]`, walk);
+      visit(x, `${path}.get(${typeof k === "string" ? JSON.stringify(k) : `keys()[${i}]`})`, walk);
       i++;
     }
     return;
   }
   if (v instanceof Set) {
     let i = 0;
-    for (const x of v) walk(x, `${path}.values()[${i++}]`, hook, seen);
+    for (const x of v) visit(x, `${path}.values()[${i++}]`, walk);
     return;
   }
   if (isBuiltinLeaf(v)) return;
   const proto = Object.getPrototypeOf(v);
   if (v instanceof Error) {
     // Errors cross as name, message, stack and cause.
-    if ("cause" in v) walk((v as Error).cause, `${path}.cause`, hook, seen);
+    if ("cause" in v) visit((v as Error).cause, `${path}.cause`, walk);
     return;
   }
   if (proto !== Object.prototype && proto !== null) {
@@ -297,7 +304,7 @@ function walk(v: unknown, path: string, hook: ObjectHook | undefined, seen: Set<
       `Cannot send ${path} to another thread: it is an instance of ${cls}, and class instances cannot be cloned (only plain objects, arrays, Map, Set, Date, RegExp, Error, typed arrays, ArrayBuffer and this library's handles)`,
     );
   }
-  for (const key of Object.keys(v)) walk((v as Record<string, unknown>)[key], keyPath(path, key), hook, seen);
+  for (const key of Object.keys(v)) visit((v as Record<string, unknown>)[key], keyPath(path, key), walk);
 }
 
 /**
