@@ -247,6 +247,12 @@ function dropItemWaiter(c: Int32Array): void {
   while (!takeOne(c, ITEM_CREDITS) && !takeOne(c, ITEM_WAITERS));
 }
 
+/** Changes the futex word `c[index]` and wakes one thread parked on it; returns how many it woke (0 or 1). */
+function bump(c: Int32Array, index: number): number {
+  Atomics.add(c, index, 1);
+  return notify(c, index, 1);
+}
+
 /** A lock holder seen dead, and since when. */
 interface Suspect {
   owner: number;
@@ -381,14 +387,8 @@ export class Ring {
    */
   passWake(): void {
     const c = this.#cells;
-    if (this.hasRecords() && Atomics.load(c, ITEM_WAITERS) > 0) {
-      Atomics.add(c, ITEMS_BELL, 1);
-      notify(c, ITEMS_BELL, 1);
-    }
-    if (!this.isFull() && Atomics.load(c, SPACE_WAITERS) > 0) {
-      Atomics.add(c, SPACE_SEQ, 1);
-      notify(c, SPACE_SEQ, 1);
-    }
+    if (this.hasRecords() && Atomics.load(c, ITEM_WAITERS) > 0) bump(c, ITEMS_BELL);
+    if (!this.isFull()) this.#wakeSpaceWaiter();
   }
 
   /** Whether the ring holds `maxsize` records (a snapshot). */
@@ -555,8 +555,7 @@ export class Ring {
       dropItemWaiter(c); // everyone left meanwhile: take the credit back
       return;
     }
-    Atomics.add(c, ITEMS_BELL, 1);
-    if (notify(c, ITEMS_BELL, 1) === 0) {
+    if (bump(c, ITEMS_BELL) === 0) {
       // Nobody parked (the waiter has not parked yet, or is leaving on its
       // own): move the count back, unless a leaving waiter took the credit.
       Atomics.add(c, ITEM_WAITERS, 1);
@@ -565,10 +564,7 @@ export class Ring {
       // after the ring above), uncounted, and a put may have seen no one to
       // wake. Such a put stored TAIL before this thread gave the count back:
       // if TAIL moved past this put's record, ring once more.
-      if (Atomics.load(c, TAIL) !== end && Atomics.load(c, ITEM_WAITERS) > 0) {
-        Atomics.add(c, ITEMS_BELL, 1);
-        notify(c, ITEMS_BELL, 1);
-      }
+      if (Atomics.load(c, TAIL) !== end && Atomics.load(c, ITEM_WAITERS) > 0) bump(c, ITEMS_BELL);
     }
   }
 
@@ -690,11 +686,13 @@ export class Ring {
       this.#unlock(CLOCK, CLOCK_WAITERS);
     }
     if (!got) return this.#emptyOrClosed();
-    if (Atomics.load(c, SPACE_WAITERS) > 0) {
-      Atomics.add(c, SPACE_SEQ, 1);
-      notify(c, SPACE_SEQ, 1);
-    }
+    this.#wakeSpaceWaiter();
     return got;
+  }
+
+  /** Wakes one producer waiting for room, if one has counted itself (see "Wake-ups" in the module doc). */
+  #wakeSpaceWaiter(): void {
+    if (Atomics.load(this.#cells, SPACE_WAITERS) > 0) bump(this.#cells, SPACE_SEQ);
   }
 
   #emptyOrClosed(): number {
@@ -782,7 +780,7 @@ export class Ring {
     Atomics.add(c, ITEM_WAITERS, 1);
     try {
       const bell = Atomics.load(c, ITEMS_BELL);
-      if (Atomics.load(c, TAIL) !== seq || Atomics.load(c, CLOSED) === 1) return;
+      if (this.#itemsChanged(seq)) return;
       this.#woken = parkSync(c, ITEMS_BELL, bell, timeout) === "ok";
     } finally {
       dropItemWaiter(c);
@@ -827,6 +825,14 @@ export class Ring {
     else this.#gatherMs = pause / 2 < GATHER_MIN_MS ? 0 : pause / 2;
   }
 
+  /**
+   * The last check of a consumer counted in `ITEM_WAITERS`, after reading
+   * the bell and before parking on it: a put or `close` since `seq` was read.
+   */
+  #itemsChanged(seq: number): boolean {
+    return Atomics.load(this.#cells, TAIL) !== seq || Atomics.load(this.#cells, CLOSED) === 1;
+  }
+
   /** The Promise twin of {@linkcode Ring.waitItemsSync}. */
   async waitItems(seq: number, timeout: number, signal?: AbortSignal): Promise<unknown> {
     const c = this.#cells;
@@ -834,7 +840,7 @@ export class Ring {
     Atomics.add(c, ITEM_WAITERS, 1);
     try {
       const bell = Atomics.load(c, ITEMS_BELL);
-      if (Atomics.load(c, TAIL) !== seq || Atomics.load(c, CLOSED) === 1) return "not-equal";
+      if (this.#itemsChanged(seq)) return "not-equal";
       return await parkAsync(c, ITEMS_BELL, bell, timeout, signal);
     } finally {
       dropItemWaiter(c);
