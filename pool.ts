@@ -138,6 +138,27 @@ export interface AsyncResultCallbacks<R> {
 }
 
 /**
+ * Waits until a call of the function this adds to `waiters` (whoever
+ * settles the wait calls every function there), or until `ms` pass (then the
+ * function is taken out again, so that polling with a timeout does not pile
+ * them up). Resolves `true` when woken, `false` on timeout.
+ */
+function waitInList(waiters: (() => void)[], ms: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const wake = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = ms === Infinity ? undefined : setTimeout(() => {
+      const at = waiters.indexOf(wake);
+      if (at >= 0) waiters.splice(at, 1);
+      resolve(false);
+    }, ms);
+    waiters.push(wake);
+  });
+}
+
+/**
  * The result of {@linkcode Pool.applyAsync}, {@linkcode Pool.mapAsync} and
  * {@linkcode Pool.starmapAsync}: Python's `AsyncResult`.
  *
@@ -216,30 +237,13 @@ export class AsyncResult<R = unknown> {
    *   {@linkcode TimeoutError} when `timeout` passes first, or with
    *   `RangeError` for an invalid `timeout`.
    */
-  get(timeout?: number): Promise<R> {
-    let ms: number;
-    try {
-      ms = checkTimeout(timeout, "AsyncResult.get()");
-    } catch (error) {
-      return Promise.reject(error);
+  async get(timeout?: number): Promise<R> {
+    const ms = checkTimeout(timeout, "AsyncResult.get()");
+    if (this.#state === 0 && !await waitInList(this.#waiters ??= [], ms)) {
+      throw new TimeoutError(`AsyncResult.get() timed out after ${ms} ms`);
     }
-    if (this.#state === 1) return Promise.resolve(this.#value as R);
-    if (this.#state === 2) return Promise.reject(this.#value);
-    return new Promise<R>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const w = () => {
-        if (timer !== undefined) clearTimeout(timer);
-        if (this.#state === 1) resolve(this.#value as R);
-        else reject(this.#value);
-      };
-      (this.#waiters ??= []).push(w);
-      if (ms !== Infinity) {
-        timer = setTimeout(() => {
-          this.#waiters = this.#waiters?.filter((x) => x !== w);
-          reject(new TimeoutError(`AsyncResult.get() timed out after ${ms} ms`));
-        }, ms);
-      }
-    });
+    if (this.#state === 1) return this.#value as R;
+    throw this.#value;
   }
 
   /**
@@ -250,28 +254,9 @@ export class AsyncResult<R = unknown> {
    * @returns A Promise that resolves (never with the task's error); rejects
    *   with `RangeError` for an invalid `timeout`.
    */
-  wait(timeout?: number): Promise<void> {
-    let ms: number;
-    try {
-      ms = checkTimeout(timeout, "AsyncResult.wait()");
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (this.#state !== 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const w = () => {
-        if (timer !== undefined) clearTimeout(timer);
-        resolve();
-      };
-      (this.#waiters ??= []).push(w);
-      if (ms !== Infinity) {
-        timer = setTimeout(() => {
-          this.#waiters = this.#waiters?.filter((x) => x !== w);
-          resolve();
-        }, ms);
-      }
-    });
+  async wait(timeout?: number): Promise<void> {
+    const ms = checkTimeout(timeout, "AsyncResult.wait()");
+    if (this.#state === 0) await waitInList(this.#waiters ??= [], ms);
   }
 }
 
@@ -1611,23 +1596,10 @@ export class Pool {
             stop();
             return { value: undefined, done: true };
           }
-          if (ms === Infinity) {
-            await new Promise<void>((resolve) => waiting.push(resolve));
-            continue;
-          }
           // Python's IMapIterator.next(timeout): TimeoutError, and the
           // result still comes to a later call.
           const left = deadline - performance.now();
-          let timer: ReturnType<typeof setTimeout> | undefined;
-          let wakeMe: (() => void) | undefined;
-          const woken = left > 0 &&
-            await new Promise<boolean>((resolve) => {
-              waiting.push(wakeMe = () => resolve(true));
-              timer = setTimeout(() => resolve(false), left);
-            });
-          clearTimeout(timer);
-          if (!woken) {
-            waiting = waiting.filter((w) => w !== wakeMe); // polling with a timeout must not pile up waiters
+          if (!(left > 0 && await waitInList(waiting, left))) {
             throw new TimeoutError(`The ${what}() iterator had no result within ${ms} ms`);
           }
         }
