@@ -27,18 +27,24 @@
  * ## Layout
  *
  * `cells` is an `Int32Array` over a `SharedArrayBuffer` of its own,
- * {@linkcode HEADER_BYTES} (320) bytes; the record area, `CAP` bytes long, is
+ * {@linkcode HEADER_BYTES} (1,036) bytes; the record area, `CAP` bytes long, is
  * a growable `SharedArrayBuffer`. They are apart because Bun (JavaScriptCore)
  * makes every access through a view of a growable buffer slower, even a
  * fixed-length one (measured: an `Atomics` operation 17 ns against 6 ns,
  * a plain read 3.6 ns against 0.7 ns), and a record costs about a dozen
- * accesses to the words below. Words sit on 64-byte
- * cache lines by who touches them on every record: the producers' lock
- * line, the consumers' lock line, the "published" line (`TAIL`, which
- * consumers watch, with the bell they park on) and the "given back" line (`HEAD` with the
- * word producers wait on for room). A put then moves one line the consumer
- * reads (plus the record's), and a take one line the producer reads only
- * when its cached bound of `HEAD` runs out.
+ * accesses to the words below. Words are grouped by who touches them on
+ * every record, each group on cache lines of its own: the producers' lock
+ * group, the consumers' lock group, the "published" group (`TAIL`, which
+ * consumers watch, with the bell they park on) and the "given back" group
+ * (`HEAD` with the word producers wait on for room). A put then moves one
+ * line the consumer reads (plus the record's), and a take one line the
+ * producer reads only when its cached bound of `HEAD` runs out. Groups
+ * start 256 bytes apart, not 64: a plain `SharedArrayBuffer` is only as
+ * aligned as the runtime's allocator makes it (8 or 16 bytes), so words 64
+ * bytes apart may still share a line, and processors also fetch lines in
+ * pairs. (Measured with groups 64 bytes apart: 9 of 20 Deno processes ran a
+ * one-to-one queue at half speed, the producer slowed by the consumer's
+ * polling; 256 bytes apart, 1 of 20.)
  *
  * | index          | byte | written by                          | meaning                                          |
  * |----------------|------|-------------------------------------|--------------------------------------------------|
@@ -47,26 +53,26 @@
  * | `CLOSED`       | 8    | `close()`, holding `PLOCK`          | 1 once closed                                    |
  * | `DONE`         | 12   | `taskDone()`, `Atomics.compareExchange` | tasks marked done (futex word for `join`)   |
  * | `JOIN_WAITERS` | 16   | `join` waiters, `Atomics.add/sub`   | how many wait for `DONE`                         |
- * | `PLOCK`        | 64   | producers, `Atomics.compareExchange`| ident of the producer holding the lock, 0 = free |
- * | `PUTS`         | 72   | the `PLOCK` holder, after `TAIL`    | records ever appended                            |
- * | `P_END`        | 76   | the `PLOCK` holder                  | intent: `TAIL` after the put in progress         |
- * | `P_CNT`        | 80   | the `PLOCK` holder                  | intent: `PUTS` after the put in progress         |
- * | `PLOCK_WAITERS`| 84   | producers waiting for `PLOCK`       | count, so unlock notifies only when needed       |
- * | `P_HEAD`       | 88   | the `PLOCK` holder                  | `HEAD` as last read by a producer (a lower bound)|
- * | `P_TAIL`       | 92   | the `PLOCK` holder                  | `TAIL` as last stored by a producer              |
- * | `CLOCK`        | 128  | consumers, `Atomics.compareExchange`| ident of the consumer holding the lock, 0 = free |
- * | `GETS`         | 136  | the `CLOCK` holder, after `HEAD`    | records ever taken                               |
- * | `C_END`        | 140  | the `CLOCK` holder                  | intent: `HEAD` after the take in progress        |
- * | `C_CNT`        | 144  | the `CLOCK` holder                  | intent: `GETS` after the take in progress        |
- * | `CLOCK_WAITERS`| 148  | consumers waiting for `CLOCK`       | count                                            |
- * | `C_TAIL`       | 152  | the `CLOCK` holder                  | `TAIL` as last read by a consumer (a lower bound)|
- * | `ITEMS_BELL`   | 192  | a producer waking a consumer, and `close` | futex word consumers park on           |
- * | `ITEM_WAITERS` | 196  | consumers (+1 to park), wakers and leavers (see "Wake-ups") | counted waiters not yet woken |
- * | `TAIL`         | 200  | the `PLOCK` holder, `Atomics.store` | byte position where the next record goes         |
- * | `ITEM_CREDITS` | 204  | wakers and leavers (see "Wake-ups") | waiters taken off `ITEM_WAITERS` by a waker, not yet gone |
- * | `SPACE_SEQ`    | 256  | consumers (after a take, when a producer waits) and `close` | futex word: "room was made" |
- * | `SPACE_WAITERS`| 260  | producers waiting for room          | count                                            |
- * | `HEAD`         | 264  | the `CLOCK` holder, `Atomics.store` | byte position of the oldest record               |
+ * | `PLOCK`        | 256  | producers, `Atomics.compareExchange`| ident of the producer holding the lock, 0 = free |
+ * | `PUTS`         | 264  | the `PLOCK` holder, after `TAIL`    | records ever appended                            |
+ * | `P_END`        | 268  | the `PLOCK` holder                  | intent: `TAIL` after the put in progress         |
+ * | `P_CNT`        | 272  | the `PLOCK` holder                  | intent: `PUTS` after the put in progress         |
+ * | `PLOCK_WAITERS`| 276  | producers waiting for `PLOCK`       | count, so unlock notifies only when needed       |
+ * | `P_HEAD`       | 280  | the `PLOCK` holder                  | `HEAD` as last read by a producer (a lower bound)|
+ * | `P_TAIL`       | 284  | the `PLOCK` holder                  | `TAIL` as last stored by a producer              |
+ * | `CLOCK`        | 512  | consumers, `Atomics.compareExchange`| ident of the consumer holding the lock, 0 = free |
+ * | `GETS`         | 520  | the `CLOCK` holder, after `HEAD`    | records ever taken                               |
+ * | `C_END`        | 524  | the `CLOCK` holder                  | intent: `HEAD` after the take in progress        |
+ * | `C_CNT`        | 528  | the `CLOCK` holder                  | intent: `GETS` after the take in progress        |
+ * | `CLOCK_WAITERS`| 532  | consumers waiting for `CLOCK`       | count                                            |
+ * | `C_TAIL`       | 536  | the `CLOCK` holder                  | `TAIL` as last read by a consumer (a lower bound)|
+ * | `ITEMS_BELL`   | 768  | a producer waking a consumer, and `close` | futex word consumers park on           |
+ * | `ITEM_WAITERS` | 772  | consumers (+1 to park), wakers and leavers (see "Wake-ups") | counted waiters not yet woken |
+ * | `TAIL`         | 776  | the `PLOCK` holder, `Atomics.store` | byte position where the next record goes         |
+ * | `ITEM_CREDITS` | 780  | wakers and leavers (see "Wake-ups") | waiters taken off `ITEM_WAITERS` by a waker, not yet gone |
+ * | `SPACE_SEQ`    | 1024 | consumers (after a take, when a producer waits) and `close` | futex word: "room was made" |
+ * | `SPACE_WAITERS`| 1028 | producers waiting for room          | count                                            |
+ * | `HEAD`         | 1032 | the `CLOCK` holder, `Atomics.store` | byte position of the oldest record               |
  *
  * Words marked "the `PLOCK` holder" / "the `CLOCK` holder" without an
  * `Atomics` operation are plain reads and writes: taking the lock (an
@@ -166,37 +172,39 @@ import { isIdentAlive, isSelfAliveHint, selfIdent } from "./_registry.ts";
 import { canBlock } from "./_runtime.ts";
 import { notify, parkAsync, parkSync, spin, waitAsync, waitSync } from "./_wait.ts";
 
-// Cell indices (see the table above).
+// Cell indices (see the table above). Each group of words starts a
+// multiple of GROUP apart (see "Layout").
+const GROUP = 64;
 const CAP = 0;
 const MAXSIZE = 1;
 const CLOSED = 2;
 const DONE = 3;
 const JOIN_WAITERS = 4;
-const PLOCK = 16;
-const PUTS = 18;
-const P_END = 19;
-const P_CNT = 20;
-const PLOCK_WAITERS = 21;
-const P_HEAD = 22;
-const P_TAIL = 23;
-const CLOCK = 32;
-const GETS = 34;
-const C_END = 35;
-const C_CNT = 36;
-const CLOCK_WAITERS = 37;
-const C_TAIL = 38;
+const PLOCK = GROUP;
+const PUTS = PLOCK + 2;
+const P_END = PLOCK + 3;
+const P_CNT = PLOCK + 4;
+const PLOCK_WAITERS = PLOCK + 5;
+const P_HEAD = PLOCK + 6;
+const P_TAIL = PLOCK + 7;
+const CLOCK = 2 * GROUP;
+const GETS = CLOCK + 2;
+const C_END = CLOCK + 3;
+const C_CNT = CLOCK + 4;
+const CLOCK_WAITERS = CLOCK + 5;
+const C_TAIL = CLOCK + 6;
 // The futex words sit on lines of their own: waiters poll them while they
 // spin, and polling a line the lock holder writes slows every put and take.
-const ITEMS_BELL = 48;
-const ITEM_WAITERS = 49;
-const TAIL = 50;
-const ITEM_CREDITS = 51;
-const SPACE_SEQ = 64;
-const SPACE_WAITERS = 65;
-const HEAD = 66;
+const ITEMS_BELL = 3 * GROUP;
+const ITEM_WAITERS = ITEMS_BELL + 1;
+const TAIL = ITEMS_BELL + 2;
+const ITEM_CREDITS = ITEMS_BELL + 3;
+const SPACE_SEQ = 4 * GROUP;
+const SPACE_WAITERS = SPACE_SEQ + 1;
+const HEAD = SPACE_SEQ + 2;
 
 /** Bytes of a ring's control words. */
-export const HEADER_BYTES = 320;
+export const HEADER_BYTES = (4 * GROUP + 3) * 4;
 /** Bytes of a record header. */
 const REC_HEADER = 8;
 /** Initial size of the record area. */
