@@ -3,7 +3,9 @@
 // small objects and with 16 MiB Float64Arrays, and 4 producer × 4 consumer
 // threads; ours against raw postMessage to a worker (node:worker_threads,
 // structured clone) in the same run. Python's multiprocessing.Queue peer:
-// bench/queue.py.
+// bench/queue.py. For large items, the "alloc+copy only" row bounds what any
+// receiver can reach on this machine: a fresh array filled by a copy, and
+// nothing else (a thread allocating and filling 16 MiB arrays in a loop).
 //   deno run -A bench/queue.ts | bun bench/queue.ts | node npm/bench/queue.js
 
 import { Worker as NodeWorker } from "node:worker_threads";
@@ -91,6 +93,26 @@ export function consumeUntilClosed(q: Queue<Small | null>, flags: Int32Array): v
   if (sum < 0) throw new Error("unreachable");
 }
 
+/**
+ * What any receiver of large items must do: `n` times per round, a new
+ * array the size of `src`, filled from it (a `SharedArrayBuffer`, as our
+ * consumer copies out of the ring). Bumps `done[0]` after each round.
+ */
+export function allocCopyRounds(src: SharedArrayBuffer, n: number, reps: number, done: Int32Array): void {
+  const from = new Float64Array(src);
+  let sum = 0;
+  for (let r = 0; r < reps; r++) {
+    for (let k = 0; k < n; k++) {
+      const a = new Float64Array(from.length);
+      a.set(from);
+      sum += a[k];
+    }
+    Atomics.add(done, 0, 1);
+    Atomics.notify(done, 0);
+  }
+  if (sum < 0) throw new Error("unreachable");
+}
+
 // ---- cases ----------------------------------------------------------------------
 
 async function oursOneToOne(n: number, reps: number, make: (i: number) => Small | Float64Array): Promise<number[]> {
@@ -104,6 +126,25 @@ async function oursOneToOne(n: number, reps: number, make: (i: number) => Small 
     for (let i = 0; i < n; i++) q.putSync(make(i));
     waitAtLeast(done, 0, r + 1);
     if (r > 0) secs.push((performance.now() - t0) / 1000); // round 0 warms up
+  }
+  await t.join();
+  return secs;
+}
+
+/** The bound for large items: fresh memory filled by a copy, in a thread like our consumer (see allocCopyRounds). */
+async function allocCopyOnly(n: number, reps: number): Promise<number[]> {
+  const src = new SharedArrayBuffer(BIG_BYTES);
+  new Float64Array(src).fill(1.5);
+  const done = new Int32Array(new SharedArrayBuffer(4));
+  const t = new Thread({ target: allocCopyRounds, args: [src, n, reps + 1, done], module: import.meta.url });
+  const secs: number[] = [];
+  let t0 = performance.now();
+  t.start();
+  for (let r = 0; r <= reps; r++) {
+    waitAtLeast(done, 0, r + 1);
+    const t1 = performance.now();
+    if (r > 0) secs.push((t1 - t0) / 1000); // round 0 warms up (and starts the thread)
+    t0 = t1;
   }
   await t.join();
   return secs;
@@ -190,6 +231,7 @@ if (isMainThread) {
       (await postMessageOneToOne(BIG_N, 3, big)).map(gbPerSec(BIG_N)),
       "GB/s",
     );
+    report("1→1 16 MiB Float64Array", "alloc+copy only", (await allocCopyOnly(BIG_N, 3)).map(gbPerSec(BIG_N)), "GB/s");
   }
   if (CASES.includes("mpmc")) {
     report("4×4 small {i,s}", "mpjs", (await oursManyToMany(4, 4, MPMC_N, 3)).map(perSec(MPMC_N)), "items/s");
