@@ -297,11 +297,6 @@ export interface Taken {
 /** Whether words are stored little end first, as the small-record copies assume. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** Where to copy a payload of `len` bytes of the given kind: codec records go to the codec's scratch buffer. */
-function outBuffer(len: number, kind: number): Uint8Array {
-  return (kind <= KIND_PLAIN ? scratch(len) : undefined) ?? new Uint8Array(len);
-}
-
 /** Bytes for an 8-aligned record holding `len` payload bytes. */
 function recordBytes(len: number): number {
   return (REC_HEADER + len + 7) & ~7;
@@ -722,12 +717,14 @@ export class Ring {
     const data = this.#area(cap);
     const len = this.#dataWords[at >> 2];
     const kind = this.#dataWords[(at >> 2) + 1];
-    const out = outBuffer(len, kind);
+    // Codec records are copied to the codec's scratch buffer (decoded at once), others to a buffer of their own.
+    const toScratch = kind <= KIND_PLAIN ? scratch(len) : undefined;
+    const out = toScratch ?? new Uint8Array(len);
     const p = (at + REC_HEADER) % cap;
     const first = Math.min(len, cap - p);
-    const ow = scratchWords();
-    if (first === len && len <= SMALL_COPY && ow.buffer === out.buffer) {
+    if (first === len && len <= SMALL_COPY && toScratch !== undefined) {
       // Whole words (see #putLocked); the scratch buffer has room for the last word's padding.
+      const ow = scratchWords();
       const w = this.#dataWords;
       const q = p >> 2;
       for (let k = 0, n = (len + 3) >> 2; k < n; k++) ow[k] = w[q + k];

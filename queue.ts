@@ -171,11 +171,14 @@ interface Checked {
   signal: AbortSignal | undefined;
 }
 
+/** What no options mean: block, with no time limit (shared: the callers only read it). */
+const DEFAULT_OPTIONS: Checked = Object.freeze({ block: true, ms: Infinity, signal: undefined });
+
 function checkOptions(
   options: QueuePutOptions | QueueGetOptions | undefined,
   what: string,
 ): Checked {
-  if (options === undefined) return { block: true, ms: Infinity, signal: undefined };
+  if (options === undefined) return DEFAULT_OPTIONS;
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`Cannot call ${what} as 'options' must be an object: current value is ${String(options)}`);
   }
