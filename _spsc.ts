@@ -89,7 +89,7 @@
  * @module
  */
 
-import { decodeShared, encodeTo, encodeWith, type ObjectHook, PLAIN, STRUCTURED } from "./_codec.ts";
+import { copyBytes, decodeShared, encodeTo, encodeWith, type ObjectHook, PLAIN, STRUCTURED } from "./_codec.ts";
 import { now, waitAsync, waitSync } from "./_wait.ts";
 
 /** Int32 index of the producer's published byte count. */
@@ -506,7 +506,7 @@ export class SpscChannel {
     const encoded = raw ? undefined : encodeWith(
       kind === VALUE_PLAIN ? decodeShared(this.#data, ring.base + this.#off, this.#len, PLAIN) : this.#primitive(kind),
       "value",
-      (b) => b.slice(),
+      (b) => copyBytes(b, 0, b.length),
     );
     const length = encoded ? encoded.length : this.#len;
     if (length > maxLength) {

@@ -24,7 +24,7 @@
  */
 
 import { RemoteError, TimeoutError } from "./errors.ts";
-import { decodeReused, encode, encodeTo, type Format } from "./_codec.ts";
+import { copyBytes, decodeReused, encode, encodeTo, type Format } from "./_codec.ts";
 import { handlerFor, pack, type Packed } from "./_handles.ts";
 import { markDead, newIdent, registryBuffer } from "./_registry.ts";
 import { BUSY, OK as RING_OK, Ring } from "./_ring.ts";
@@ -449,9 +449,9 @@ export class Pool {
   /** Task records the ring could not take yet (a worker growing it holds its lock), with their formats. */
   #backlog: { bytes: Uint8Array; format: Format; id: number }[] = [];
   /**
-   * Puts a task record made by the codec's `encodeTo`, in its format. (The
-   * records cut short once seen on Bun came from msgpackr's buffer-reuse
-   * mode, which the codec no longer uses.)
+   * Puts a task record made by the codec's `encodeTo`, in its format. The
+   * bytes are the encoder's, overwritten by the next encoding: a record kept
+   * in the backlog is a copy of them.
    */
   #putRecord = (bytes: Uint8Array, start: number, end: number, format: Format): void =>
     this.#put(bytes, start, end, format);
@@ -800,7 +800,7 @@ export class Pool {
       if (s !== BUSY) throw new RangeError("Cannot submit to the pool: its task queue is full (1 GiB)");
     }
     // A worker holds the ring's lock while the ring must grow: keep it for the pump.
-    this.#backlog.push({ bytes: bytes.slice(start, end), format, id: this.#putting });
+    this.#backlog.push({ bytes: copyBytes(bytes, start, end), format, id: this.#putting });
   }
 
   #flush(): void {

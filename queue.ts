@@ -59,6 +59,7 @@
  * @module
  */
 
+import { copyBytes } from "./_codec.ts";
 import { ClosedError, EmptyError, FullError } from "./errors.ts";
 import { registerHandler } from "./_handles.ts";
 import { heldMoves, holdMoves, type Move, settleMoves } from "./_post.ts";
@@ -231,7 +232,7 @@ function firstPut(ring: Ring, item: unknown, lockWait: boolean, keep: boolean): 
       if (end - start > MAX_PAYLOAD) throw tooLarge(end - start);
       const status = ring.put(bytes, kind, lockWait, start, end);
       if (status === OK || status === CLOSED_R || !keep) return status;
-      return { bytes: bytes.slice(start, end), kind, status, moves: undefined };
+      return { bytes: copyBytes(bytes, start, end), kind, status, moves: undefined };
     });
   } finally {
     moves = heldMoves();

@@ -173,6 +173,29 @@ test("Queue.put() waits for room and Queue.get() waits for an item", async () =>
   assert.equal(await getting, 3);
 });
 
+test("items waiting for room in a full Queue keep their value while later items are encoded", async () => {
+  // A put that finds no room keeps its encoded item for later; the encoder
+  // writes the next items where it wrote that one, so the kept copy must be
+  // a copy (a Node Buffer's slice is a view).
+  const q = new Queue<unknown>(1);
+  q.putNowait("first");
+  const waiting = [
+    q.put({ k: 1, s: "kept while the queue is full" }),
+    q.put([2, "another, longer item waiting for room"]),
+    q.put({ k: 3 }),
+  ];
+  assert.throws(() => q.putNowait({ other: "encoded, then refused" }), FullError);
+  const got = [];
+  for (let i = 0; i < 4; i++) got.push(await q.get());
+  await Promise.all(waiting);
+  assert.deepEqual(got.slice(1).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))), [
+    [2, "another, longer item waiting for room"],
+    { k: 1, s: "kept while the queue is full" },
+    { k: 3 },
+  ]);
+  assert.equal(got[0], "first");
+});
+
 test("Queue methods reject an invalid timeout with RangeError", async () => {
   const q = new JoinableQueue<number>(1);
   for (const timeout of INVALID_TIMEOUTS) {
