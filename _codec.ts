@@ -324,8 +324,8 @@ export function encode(value: unknown, path = "value", hook?: ObjectHook): Uint8
  * A copy of `bytes[start..end)` that the caller owns, for bytes an encoder
  * handed out that must outlive the call. Not `bytes.slice()`: on Node and Bun
  * the encoder's buffer is a `Buffer`, whose `slice` makes a view, and the
- * next encoding writes over it (records kept for a retry came out cut
- * short, 1 run in 3 of a 10 x 100k-task pool test on Bun).
+ * next encoding writes over it (pool task records kept for a retry came out
+ * cut short in about one run in four of 10 x 100k tasks on Bun).
  */
 export function copyBytes(bytes: Uint8Array, start: number, end: number): Uint8Array {
   return Uint8Array.prototype.slice.call(bytes, start, end);
