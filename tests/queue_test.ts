@@ -196,6 +196,17 @@ test("items waiting for room in a full Queue keep their value while later items 
   assert.equal(got[0], "first");
 });
 
+test("a Buffer put in a full Queue is copied at put(): changing it while it waits for room changes nothing", async () => {
+  const q = new Queue<unknown>(1);
+  q.putNowait("first");
+  const buf = Buffer.from([1, 2, 3]);
+  const waiting = q.put(buf);
+  buf.fill(9);
+  assert.equal(await q.get(), "first");
+  await waiting;
+  assert.deepEqual([...(await q.get() as Uint8Array)], [1, 2, 3]);
+});
+
 test("Queue methods reject an invalid timeout with RangeError", async () => {
   const q = new JoinableQueue<number>(1);
   for (const timeout of INVALID_TIMEOUTS) {
