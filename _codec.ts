@@ -108,17 +108,15 @@ export const PLAIN = 1;
 const SEEN_LIST_MAX = 16;
 
 /**
- * Whether `v` is a plain tree: primitives other than `bigint`, `symbol` and
- * functions, arrays and objects whose prototype is `Object.prototype` or
+ * Whether `v` is a plain tree: primitives (see {@linkcode isPlainPrimitive}),
+ * arrays and objects whose prototype is `Object.prototype` or
  * `null`, with no object reached twice (so no cycles or shared references).
  * Such values encode the same with the plain encoder as with structured
  * clone, and need no further checks. Anything else returns `false`, and the
  * caller takes the full path (which also names what cannot cross).
  */
 function isPlainTree(v: unknown): boolean {
-  if (typeof v !== "object" || v === null) {
-    return typeof v !== "bigint" && typeof v !== "function" && typeof v !== "symbol" && !isNegativeZero(v);
-  }
+  if (typeof v !== "object" || v === null) return isPlainPrimitive(v);
   // One record of what was seen serves every walk, unless a getter met on
   // the way starts another walk (then that one gets its own).
   const seen = spareSeen ?? { list: [], n: 0, set: undefined };
@@ -208,8 +206,17 @@ function plainMember(parent: object, x: unknown, seen: Seen, parentRecorded: boo
     if (!parentRecorded) firstVisit(parent, seen);
     return firstVisit(x, seen) && plainNode(x, seen, true) ? OBJECT : NOT_PLAIN;
   }
-  if (typeof x === "number") return isNegativeZero(x) ? NOT_PLAIN : PRIMITIVE; // -0: see NegativeZero
-  return typeof x === "bigint" || typeof x === "function" || typeof x === "symbol" ? NOT_PLAIN : PRIMITIVE;
+  return isPlainPrimitive(x) ? PRIMITIVE : NOT_PLAIN;
+}
+
+/**
+ * Whether `x` (not an object) is written by the plain encoder as structured
+ * clone would carry it: not a `bigint`, a function, a symbol, or `-0` (see
+ * {@linkcode NegativeZero}).
+ */
+function isPlainPrimitive(x: unknown): boolean {
+  if (typeof x === "number") return !isNegativeZero(x);
+  return typeof x !== "bigint" && typeof x !== "function" && typeof x !== "symbol";
 }
 
 /**
