@@ -218,12 +218,23 @@ interface Saved {
   moves: Move[] | undefined;
 }
 
+/** What {@linkcode firstPut} does with a record that must wait: nothing (the call fails). */
+const KEEP_NONE = 0;
 /**
- * First attempt at a put; a record that must wait is copied into a
- * {@linkcode Saved}. The moves of the handles inside the item are done when
- * it goes in and given up when this attempt fails for good.
+ * Keep a view of the record's bytes: for a caller that blocks its thread
+ * until the put ends, so that neither the item nor the encoder's buffer can
+ * change meanwhile (a large binary item is not copied a second time).
  */
-function firstPut(ring: Ring, item: unknown, lockWait: boolean, keep: boolean): number | Saved {
+const KEEP_VIEW = 1;
+/** Keep a copy: the caller's thread runs other code (and encodes other items) while the put waits. */
+const KEEP_COPY = 2;
+
+/**
+ * First attempt at a put; a record that must wait is kept in a
+ * {@linkcode Saved} as `keep` says. The moves of the handles inside the item
+ * are done when it goes in and given up when this attempt fails for good.
+ */
+function firstPut(ring: Ring, item: unknown, lockWait: boolean, keep: number): number | Saved {
   holdMoves();
   let result: number | Saved | undefined;
   let moves: Move[] | undefined;
@@ -231,8 +242,9 @@ function firstPut(ring: Ring, item: unknown, lockWait: boolean, keep: boolean): 
     result = writeItem(item, (bytes, start, end, kind) => {
       if (end - start > MAX_PAYLOAD) throw tooLarge(end - start);
       const status = ring.put(bytes, kind, lockWait, start, end);
-      if (status === OK || status === CLOSED_R || !keep) return status;
-      return { bytes: copyBytes(bytes, start, end), kind, status, moves: undefined };
+      if (status === OK || status === CLOSED_R || keep === KEEP_NONE) return status;
+      const kept = keep === KEEP_COPY ? copyBytes(bytes, start, end) : bytes.subarray(start, end);
+      return { bytes: kept, kind, status, moves: undefined };
     });
   } finally {
     moves = heldMoves();
@@ -250,7 +262,7 @@ function settled(saved: Saved, done: boolean): void {
 
 function putNowait(ring: Ring, item: unknown): void {
   if (ring.closed) throw closedForPut(item);
-  const status = firstPut(ring, item, true, false);
+  const status = firstPut(ring, item, true, KEEP_NONE);
   if (status === FULL) throw new FullError();
   if (status === CLOSED_R) throw closedForPut(item);
 }
@@ -259,7 +271,7 @@ function putSync(ring: Ring, item: unknown, options: QueuePutOptions | undefined
   const { block, ms } = checkOptions(options, what);
   if (block) assertCanBlock(what);
   if (ring.closed) throw closedForPut(item);
-  const first = firstPut(ring, item, true, block);
+  const first = firstPut(ring, item, true, block ? KEEP_VIEW : KEEP_NONE);
   if (first === OK) return;
   if (first === CLOSED_R) throw closedForPut(item);
   if (typeof first === "number") throw new FullError();
@@ -288,7 +300,7 @@ async function putAsync(ring: Ring, item: unknown, options: QueuePutOptions | un
   const { block, ms, signal } = checkOptions(options, what);
   if (signal?.aborted) throw signal.reason;
   if (ring.closed) throw closedForPut(item);
-  const first = firstPut(ring, item, false, true);
+  const first = firstPut(ring, item, false, KEEP_COPY);
   if (first === OK) return;
   if (first === CLOSED_R) throw closedForPut(item);
   const saved = first as Saved;
