@@ -20,6 +20,7 @@
 // the optional native string extractor, which costs ~20 ms per worker start
 // and measured no faster for the small messages that cross threads here.
 import { addExtension, Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE } from "msgpackr/pack";
+import { bytesToOverwrite } from "./_runtime.ts";
 
 const packr = new Packr({ structuredClone: true, moreTypes: true });
 
@@ -435,7 +436,7 @@ export function decodeShared(
   const view = new Uint8Array(buffer, offset, length);
   const reused = scratch(length);
   if (reused === undefined) {
-    const own = new Uint8Array(length); // not view.slice(): Bun copies growable shared views slowly that way
+    const own = bytesToOverwrite(length); // not view.slice(): Bun copies growable shared views slowly that way
     own.set(view);
     return (format === PLAIN ? plainPackr : packr).unpack(own);
   }

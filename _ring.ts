@@ -169,7 +169,7 @@
 import { decodeReused, encodeTo, type Format, PLAIN, scratch, scratchWords, STRUCTURED } from "./_codec.ts";
 import { shareHandles } from "./_post.ts";
 import { isIdentAlive, isSelfAliveHint, selfIdent } from "./_registry.ts";
-import { canBlock } from "./_runtime.ts";
+import { bytesToOverwrite, canBlock } from "./_runtime.ts";
 import { notify, parkAsync, parkSync, spin, waitAsync, waitSync } from "./_wait.ts";
 
 // Cell indices (see the table above). Each group of words starts a
@@ -719,7 +719,7 @@ export class Ring {
     const kind = this.#dataWords[(at >> 2) + 1];
     // Codec records are copied to the codec's scratch buffer (decoded at once), others to a buffer of their own.
     const toScratch = kind <= KIND_PLAIN ? scratch(len) : undefined;
-    const out = toScratch ?? new Uint8Array(len);
+    const out = toScratch ?? bytesToOverwrite(len);
     const p = (at + REC_HEADER) % cap;
     const first = Math.min(len, cap - p);
     if (first === len && len <= SMALL_COPY && toScratch !== undefined) {

@@ -90,6 +90,7 @@
  */
 
 import { copyBytes, decodeShared, encodeTo, encodeWith, type ObjectHook, PLAIN, STRUCTURED } from "./_codec.ts";
+import { bytesToOverwrite } from "./_runtime.ts";
 import { now, waitAsync, waitSync } from "./_wait.ts";
 
 /** Int32 index of the producer's published byte count. */
@@ -525,7 +526,7 @@ export class SpscChannel {
    * through `slice()`.
    */
   #copyOut(ring: Ring): Uint8Array {
-    const out = new Uint8Array(this.#len);
+    const out = bytesToOverwrite(this.#len);
     out.set(ring.u8.subarray(this.#off, this.#off + this.#len));
     return out;
   }

@@ -10,6 +10,7 @@
 
 import { Worker as NodeWorker } from "node:worker_threads";
 import { isMainThread, Queue, Thread } from "../mod.ts";
+import { bytesToOverwrite } from "../_runtime.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
@@ -96,14 +97,15 @@ export function consumeUntilClosed(q: Queue<Small | null>, flags: Int32Array): v
 /**
  * What any receiver of large items must do: `n` times per round, a new
  * array the size of `src`, filled from it (a `SharedArrayBuffer`, as our
- * consumer copies out of the ring). Bumps `done[0]` after each round.
+ * consumer copies out of the ring), allocated the way our consumer allocates
+ * (not zeroed first where the runtime allows it). Bumps `done[0]` after each round.
  */
 export function allocCopyRounds(src: SharedArrayBuffer, n: number, reps: number, done: Int32Array): void {
-  const from = new Float64Array(src);
+  const from = new Uint8Array(src);
   let sum = 0;
   for (let r = 0; r < reps; r++) {
     for (let k = 0; k < n; k++) {
-      const a = new Float64Array(from.length);
+      const a = bytesToOverwrite(from.length);
       a.set(from);
       sum += a[k];
     }
