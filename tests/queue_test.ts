@@ -113,6 +113,23 @@ test("Queue.put() copies a typed-array view's bytes, not its whole buffer", () =
   assert.equal(got[6999], 8999);
 });
 
+test("large binary items come out of a Queue byte for byte, also where they wrap around its buffer", () => {
+  const q = new Queue<Uint8Array | Float64Array>();
+  let seed = 7;
+  const randomByte = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 24) | 1; // never 0
+  const sent: (Uint8Array | Float64Array)[] = [];
+  for (let i = 0; i < 60; i++) {
+    // 5–29 KiB each, up to three waiting: the records wrap around the end of
+    // the queue's buffer, and the receiver's new array must be written whole.
+    const bytes = new Uint8Array(5000 + ((i * 7919) % 25000)).map(randomByte);
+    const item = i % 2 ? new Float64Array(bytes.buffer, 0, bytes.length >> 3) : bytes;
+    q.putSync(item);
+    sent.push(item.slice());
+    if (i >= 2) assert.deepEqual(q.getSync(), sent[i - 2], `item ${i - 2}`);
+  }
+  assert.deepEqual([q.getSync(), q.getSync()], sent.slice(58));
+});
+
 test("Queue.putNowait() throws FullError and Queue.getNowait() throws EmptyError", () => {
   const q = new Queue<string>(2);
   assert.throws(() => q.getNowait(), EmptyError);
