@@ -361,6 +361,13 @@ const STARVING = 1 << 31;
 /** The shared words of a lock, for `Condition` (set in the classes' static blocks). */
 let lockCell: (lock: Lock) => Int32Array;
 let rlockCell: (lock: RLock) => Int32Array;
+/**
+ * Takes an `RLock` only once it is free, even when this thread holds it,
+ * and sets its depth: for `Condition.wait`, whose waiters in one thread
+ * (async tasks) must not all return inside the lock at once through
+ * re-entry.
+ */
+let rlockRetake: (lock: RLock, depth: number) => Promise<void>;
 
 function lockGate(cell: Int32Array): Gate {
   return {
@@ -695,6 +702,11 @@ export class RLock {
       deserialize: (buffer) => new RLock().#attach(buffer),
     });
     rlockCell = (lock) => lock.#cell;
+    rlockRetake = async (lock, depth) => {
+      const result = await slowAsync(lock.#gate, Infinity, undefined);
+      lock.#cell[COUNT] = depth;
+      lock.#ownerDied = result === RECOVERED;
+    };
   }
 
   /** Creates an unlocked re-entrant lock. */
@@ -1578,6 +1590,9 @@ export type ConditionLock = Lock | RLock;
  * until another thread notifies them. The default lock is an
  * {@linkcode RLock}. Waiters are woken oldest first; up to 256 threads (or
  * async waits) can wait on one condition at once, and one more throws.
+ * Async waits in one thread come back from `wait()` one at a time: each
+ * takes the lock back only once it is free, also an `RLock` that the same
+ * thread holds (its async tasks share the ownership of an `RLock`).
  *
  * @example Producer and consumer
  * ```ts
@@ -1837,8 +1852,9 @@ export class Condition {
   }
 
   async #reacquire(depth: number): Promise<void> {
-    await this.#lock.acquire();
-    this.#restore(depth);
+    const lock = this.#lock;
+    if (lock instanceof RLock) await rlockRetake(lock, depth);
+    else await lock.acquire();
   }
 
   /**

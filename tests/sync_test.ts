@@ -685,6 +685,36 @@ test("Condition.wait rejects with the signal's reason and holds the lock again",
   assert.throws(() => cond.release(), /unlocked/);
 });
 
+for (const [kind, make] of [["RLock", () => new Condition()], ["Lock", () => new Condition(new Lock())]] as const) {
+  test(`Condition (${kind}): async waiters in one thread are all woken by notifyAll and come back one at a time`, async () => {
+    const cond = make();
+    const events: string[] = [];
+    let inside = 0;
+    const waiter = async (id: number) => {
+      await cond.acquire();
+      const notified = await cond.wait(5000);
+      inside++;
+      events.push(`${id} back (${inside} inside)`);
+      await sleep(5); // still holding the lock
+      inside--;
+      cond.release();
+      return notified;
+    };
+    const waiters = [waiter(1)];
+    await sleep(10);
+    waiters.push(waiter(2));
+    await sleep(10);
+    await cond.acquire();
+    cond.notifyAll();
+    await sleep(20); // the waiters must not come back while the notifier holds the lock
+    events.push("notifier releases");
+    cond.release();
+    assert.deepEqual(await Promise.all(waiters), [true, true]);
+    assert.deepEqual(events, ["notifier releases", "1 back (1 inside)", "2 back (1 inside)"]);
+    assert.equal(cond.toString().includes("unlocked"), true);
+  });
+}
+
 test("Condition: a bounded buffer with two producers and two consumers passes every item once", async () => {
   const cond = new Condition();
   const box = ints(5);
