@@ -2226,10 +2226,12 @@ export class Barrier {
    *
    * @param timeout Milliseconds (the constructor's by default), or
    *   `{ timeout, signal }`.
-   * @returns This thread's index, 0…parties-1, distinct within a generation.
-   *   Rejects with `BrokenBarrierError` when the barrier is or becomes
-   *   broken, or reset while waiting; a timeout or an abort breaks it for all
-   *   (as in Python).
+   * @returns This thread's index, 0…parties-1, distinct within a generation
+   *   (unless a wait of that generation was aborted). Rejects with
+   *   `BrokenBarrierError` when the barrier is or becomes broken, or reset
+   *   while waiting; a timeout breaks it for all (as in Python). An abort
+   *   rejects with the signal's reason and takes this wait back, leaving
+   *   the barrier as it was (when it already tripped, the others go on).
    *
    * @example
    * ```ts
@@ -2271,12 +2273,25 @@ export class Barrier {
         try {
           await waitAsync(cell, BARRIER, v, left, signal);
         } catch (error) {
-          this.abort();
+          if (this.#withdraw()) index = -1;
           throw error;
         }
       }
     } finally {
-      this.#leave();
+      if (index >= 0) this.#leave();
+    }
+  }
+
+  /**
+   * Takes back an arrival while the barrier still fills (an aborted wait);
+   * `false` when it has tripped, reset or broken meanwhile (then leave).
+   */
+  #withdraw(): boolean {
+    const cell = this.#cell;
+    for (;;) {
+      const v = Atomics.load(cell, BARRIER);
+      if ((v & 3) !== FILLING) return false;
+      if (Atomics.compareExchange(cell, BARRIER, v, v - 4) === v) return true;
     }
   }
 

@@ -789,6 +789,24 @@ test("Barrier: the constructor's timeout applies; abort() and reset() break curr
   assert.equal(b.parties, 2);
 });
 
+test("Barrier.wait aborted by its signal rejects with the reason and leaves the barrier as it was", async () => {
+  const b = new Barrier(3);
+  const other = b.wait(5000);
+  const ac = new AbortController();
+  const reason = new Error("stop");
+  const aborted = b.wait({ signal: ac.signal });
+  await sleep(10);
+  assert.equal(b.nWaiting, 2);
+  ac.abort(reason);
+  await assert.rejects(aborted, (e) => e === reason);
+  assert.equal(b.broken, false);
+  assert.equal(b.nWaiting, 1);
+  // The waiter that stayed goes on with two more parties.
+  const rest = await Promise.all([b.wait(), b.wait(), other]);
+  assert.equal(new Set(rest).size, 3);
+  assert.equal(b.nWaiting, 0);
+});
+
 test("Barrier rejects bad parties and timeouts", async () => {
   for (const parties of [0, -1, 1.5, NaN, Infinity, "2"]) {
     assert.throws(() => new Barrier(parties as number), RangeError, `parties ${String(parties)}`);
