@@ -23,7 +23,7 @@
  * @module
  */
 
-import { RemoteError, TimeoutError } from "./errors.ts";
+import { ClosedError, RemoteError, TimeoutError } from "./errors.ts";
 import { copyBytes, decodeReused, encode, encodeTo, type Format } from "./_codec.ts";
 import { handlerFor, pack, type Packed } from "./_handles.ts";
 import { markDead, newIdent, registryBuffer } from "./_registry.ts";
@@ -754,7 +754,7 @@ export class Pool {
 
   #checkRunning(): void {
     if (this.#broken) throw this.#broken;
-    if (this.#state !== RUN) throw new Error("Pool not running");
+    if (this.#state !== RUN) throw new ClosedError("Pool not running");
   }
 
   /**
@@ -987,7 +987,7 @@ export class Pool {
    *   handles (queues, locks, …). @default {[]}
    * @param options `callback`, `errorCallback` and `signal`.
    * @returns The {@linkcode AsyncResult}.
-   * @throws {Error} after `close()` or `terminate()` ("Pool not running").
+   * @throws {ClosedError} after `close()` or `terminate()` ("Pool not running").
    * @throws {TypeError} when `fn` is not a function or an argument cannot
    *   be sent (naming where it sits, e.g. `args[1].cb`).
    *
