@@ -35,6 +35,31 @@ const NEGATIVE_ZERO = new NegativeZero();
 const EXT_NEGATIVE_ZERO = 0x4e;
 addExtension({ Class: NegativeZero, type: EXT_NEGATIVE_ZERO, write: () => 0, read: () => -0 });
 
+// Structured-clone values msgpackr does not carry as they are: boxed
+// primitives (it writes them as plain objects) and `Float16Array` (its
+// typed-array extension has no code for it, and decoding fails).
+/** Extension types of `new Boolean()`, `new Number()`, `new String()`, `Object(1n)` ("b" is msgpackr's). */
+const BOXED: [new (...args: never[]) => object, number][] = [
+  [Boolean, 0x4f], // "O"
+  [Number, 0x50], // "P"
+  [String, 0x51], // "Q"
+  [BigInt as unknown as new () => object, 0x53], // "S"
+];
+for (const [Class, type] of BOXED) {
+  addExtension({ Class, type, write: (v: object) => v.valueOf(), read: (x: unknown) => Object(x) });
+}
+type Float16Ctor = new (buffer: ArrayBuffer) => ArrayBufferView;
+const Float16 = (globalThis as { Float16Array?: Float16Ctor }).Float16Array;
+if (Float16 !== undefined) {
+  addExtension({
+    Class: Float16,
+    type: 0x46, // "F"
+    pack: (v: ArrayBufferView) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength),
+    // `bytes` is a view of the buffer being decoded: copy it.
+    unpack: (bytes: Uint8Array) => new Float16(copyBytes(bytes, 0, bytes.length).buffer as ArrayBuffer),
+  });
+}
+
 function isNegativeZero(x: unknown): boolean {
   return x === 0 && 1 / (x as number) < 0;
 }
@@ -230,7 +255,7 @@ export type ObjectHook = (value: object, path: string) => boolean;
 function isBuiltinLeaf(v: object): boolean {
   return v instanceof Date || v instanceof RegExp || v instanceof ArrayBuffer ||
     v instanceof SharedArrayBuffer || ArrayBuffer.isView(v) || v instanceof Boolean ||
-    v instanceof Number || v instanceof String;
+    v instanceof Number || v instanceof String || v instanceof BigInt;
 }
 
 function keyPath(path: string, key: string): string {
