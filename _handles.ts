@@ -32,6 +32,13 @@ export interface TransferHandler<T extends object = object, S = unknown> {
   /** Objects in `data` to transfer rather than copy (message ports). */
   transferables?(data: S): Transferable[];
   /**
+   * Whether the data is deposited anew for each item or message that carries
+   * it and dropped once read (see `_post.ts`), rather than kept for the
+   * program's life: for plain shared memory, which a program may make much
+   * of and drop.
+   */
+  readonly once?: boolean;
+  /**
    * Called once the data is on its way (a moved handle detaches here).
    * `to` is the ident of the receiving thread, when the sender knows it.
    */
@@ -186,3 +193,60 @@ export const refuseHandles: ObjectHook = (v, path) => {
     `Cannot send ${path} through shared memory: it is a ${h.tag}, and handles travel only in the 'args' of a Thread or Pool task`,
   );
 };
+
+// Shared memory itself: a `SharedArrayBuffer`, or a typed array or
+// `DataView` over one, stays shared wherever it sits, as with structured
+// clone (which `postMessage` uses for `args`). In queue items and pipe
+// messages it travels as a handle; encoded as bytes, it would arrive as a
+// copy, or as `{}`.
+
+type SharedViewCtor = new (buffer: SharedArrayBuffer, offset: number, length: number) => ArrayBufferView;
+
+/** The view classes rebuilt over shared memory, by name (those this runtime has). */
+const SHARED_VIEWS: Record<string, SharedViewCtor> = {};
+for (
+  const name of [
+    "Int8Array",
+    "Uint8Array",
+    "Uint8ClampedArray",
+    "Int16Array",
+    "Uint16Array",
+    "Int32Array",
+    "Uint32Array",
+    "Float16Array",
+    "Float32Array",
+    "Float64Array",
+    "BigInt64Array",
+    "BigUint64Array",
+    "DataView",
+  ]
+) {
+  const ctor = (globalThis as Record<string, unknown>)[name];
+  if (typeof ctor === "function") SHARED_VIEWS[name] = ctor as SharedViewCtor;
+}
+
+registerHandler<SharedArrayBuffer, SharedArrayBuffer>({
+  tag: "SharedArrayBuffer",
+  once: true,
+  canHandle: (v): v is SharedArrayBuffer => v instanceof SharedArrayBuffer,
+  serialize: (v) => v,
+  deserialize: (buffer) => buffer,
+});
+
+/** A view over shared memory: its buffer, byte offset, length in elements (bytes for a `DataView`) and class. */
+type SharedViewData = [SharedArrayBuffer, number, number, string];
+
+registerHandler<ArrayBufferView, SharedViewData>({
+  tag: "SharedArrayBuffer view",
+  once: true,
+  canHandle: (v): v is ArrayBufferView =>
+    ArrayBuffer.isView(v) && v.buffer instanceof SharedArrayBuffer &&
+    SHARED_VIEWS[v.constructor.name] === v.constructor,
+  serialize: (v) => [
+    v.buffer as SharedArrayBuffer,
+    v.byteOffset,
+    v instanceof DataView ? v.byteLength : (v as unknown as { length: number }).length,
+    v.constructor.name,
+  ],
+  deserialize: ([buffer, offset, length, name]) => new SHARED_VIEWS[name](buffer, offset, length),
+});

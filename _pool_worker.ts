@@ -14,8 +14,9 @@
  * @module
  */
 
-import { decode, decodeReused, encodeTo, type Format } from "./_codec.ts";
-import { refuseHandles, unpack } from "./_handles.ts";
+import { decode, decodeReused, encodeTo, type Format, type ObjectHook } from "./_codec.ts";
+import { handlerFor, refuseHandles, unpack } from "./_handles.ts";
+import { shareHandles } from "./_post.ts";
 import { CLOSED_R, Ring } from "./_ring.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
 import { parentPort } from "./_runtime.ts";
@@ -51,6 +52,12 @@ import {
   WAKING,
 } from "./_pool_protocol.ts";
 import { RemoteError } from "./errors.ts";
+
+/**
+ * What a result may hold besides values: plain shared memory, which stays
+ * shared (as with structured clone), but no library handle.
+ */
+const resultHook: ObjectHook = (v, path) => (handlerFor(v)?.once ? shareHandles(v, path) : refuseHandles(v, path));
 
 /**
  * Fault injection for tests: a function stored on `globalThis` under this
@@ -283,7 +290,7 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
 
   function putResult(id: number, value: unknown): void {
     try {
-      encodeTo([id, OK, value], "r", putRecord, refuseHandles);
+      encodeTo([id, OK, value], "r", putRecord, resultHook);
     } catch (error) {
       // The return value cannot cross (a function, a class instance, …).
       if (error instanceof TypeError) {

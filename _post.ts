@@ -22,6 +22,9 @@
  *   encoded (a queue holds the move back until the item is in, and gives it
  *   up, with the deposit, when the put fails: {@linkcode holdMoves}); the
  *   post office holds it in transit and drops it once fetched.
+ * - Plain shared memory (a `SharedArrayBuffer`, or a view over one: handlers
+ *   with `once`) is deposited for each item that carries it and dropped once
+ *   fetched, so that buffers a program makes and drops are not kept.
  *
  * Values without handles never come here: plain trees take the codec's
  * plain path, and for the others the hook costs one lookup per object, as
@@ -129,7 +132,7 @@ function writeRef(v: object): [string, number] {
   const mb = officeOf(`send a ${handler.tag} inside an item`);
   const id = newHandleId();
   const transfer = handler.transferables?.(p.data) ?? [];
-  const once = handler.moved !== undefined || transfer.length > 0;
+  const once = handler.once === true || handler.moved !== undefined || transfer.length > 0;
   mb.port.postMessage({ t: "put", id, tag: handler.tag, data: p.data, once, transfer }, transfer);
   if (!once) remember(v, id);
   else if (handler.moved) {

@@ -24,7 +24,8 @@
  * `Atomics.wait` and takes the reply with `receiveMessageOnPort`.
  *
  * What is kept: a handle that moves (a `Connection` end, or anything with
- * ports to transfer) is dropped once fetched; every other handle is kept for
+ * ports to transfer) and plain shared memory (a `SharedArrayBuffer`, put
+ * anew with each item) are dropped once fetched; every other handle is kept for
  * the program's life (its data: a few `SharedArrayBuffer`s), since any
  * number of items may name it and there is no telling when the last is read.
  *

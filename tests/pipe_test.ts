@@ -130,6 +130,22 @@ test("binary data received from a Connection is its own: later messages do not c
   b.close();
 });
 
+test("a SharedArrayBuffer and views over one stay shared when sent through a Connection", () => {
+  const [a, b] = Pipe();
+  const sab = new SharedArrayBuffer(8);
+  a.send({ sab, bytes: new Uint8Array(sab, 4, 4) });
+  a.send(sab);
+  const got = b.recvSync() as { sab: SharedArrayBuffer; bytes: Uint8Array };
+  const again = b.recvSync() as SharedArrayBuffer;
+  assert.ok(got.sab instanceof SharedArrayBuffer && again instanceof SharedArrayBuffer);
+  new Uint8Array(got.sab)[0] = 1;
+  got.bytes[0] = 2;
+  new Uint8Array(again)[1] = 3;
+  assert.deepEqual([...new Uint8Array(sab)], [1, 3, 0, 0, 2, 0, 0, 0]);
+  a.close();
+  b.close();
+});
+
 test("Connection.send() of a value that cannot be cloned throws TypeError naming it, and sends nothing", () => {
   const [a, b] = Pipe();
   assert.throws(

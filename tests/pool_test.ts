@@ -122,6 +122,17 @@ test("Pool.apply() carries structured-clone arguments and results both ways", as
   });
 });
 
+test("Pool.apply(): a SharedArrayBuffer and views over one stay shared in arguments and results", async () => {
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    const sab = new SharedArrayBuffer(8);
+    const [buffer, view] = await pool.apply(echo, [sab, new Int32Array(sab, 4, 1)]) as [SharedArrayBuffer, Int32Array];
+    assert.ok(buffer instanceof SharedArrayBuffer && view instanceof Int32Array);
+    new Int32Array(buffer)[0] = 1;
+    view[0] = 2;
+    assert.deepEqual([...new Int32Array(sab)], [1, 2]);
+  });
+});
+
 test("Pool.apply() awaits a task function that returns a Promise", async () => {
   await withPool({ processes: 1, module: url }, async (pool) => {
     assert.equal(await pool.apply(slowSquare, [9, 20]), 81);

@@ -18,6 +18,7 @@ import {
   putForever,
   url,
   work,
+  writeShared,
 } from "./testdata/queue_fixtures.ts";
 import { cpuShare, eventually, INVALID_TIMEOUTS, sharedInts as ints, sleep } from "./_util.ts";
 
@@ -100,6 +101,18 @@ test("binary data got from a Queue is its own: later items do not change it", ()
   for (let i = 0; i < 20; i++) {
     assert.deepEqual(got[i], { n: i, buf: new Uint8Array([i, i + 1]), bytes: new Uint8Array([i]) });
   }
+});
+
+test("a SharedArrayBuffer and views over one stay shared when they cross a Queue, as with structured clone", async () => {
+  const sab = new SharedArrayBuffer(16);
+  const q = new Queue<{ sab: SharedArrayBuffer; view: Int32Array; dv: DataView }>();
+  const done = new Queue<string>();
+  const t = new Thread({ target: writeShared, args: [q, done], module: url });
+  t.start();
+  await q.put({ sab, view: new Int32Array(sab, 4, 2), dv: new DataView(sab, 8, 4) });
+  assert.equal(await done.get({ timeout: 30_000 }), "SharedArrayBuffer Int32Array(2) at 4");
+  await t.join();
+  assert.deepEqual([...new Int32Array(sab)], [1, 2, 3, 0]);
 });
 
 test("Queue.put() copies a typed-array view's bytes, not its whole buffer", () => {

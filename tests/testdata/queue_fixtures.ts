@@ -196,3 +196,15 @@ export async function getPerRound(
     Atomics.add(got, 0, 1);
   }
 }
+
+/** Gets `{ sab, view, dv }` and writes through all three, then says what it got. */
+export function writeShared(
+  q: Queue<{ sab: SharedArrayBuffer; view: Int32Array; dv: DataView }>,
+  done: Queue<string>,
+): void {
+  const { sab, view, dv } = q.getSync();
+  new Int32Array(sab)[0] = 1;
+  view[0] = 2;
+  dv.setInt32(0, 3, true);
+  done.putSync(`${sab.constructor.name} ${view.constructor.name}(${view.length}) at ${view.byteOffset}`);
+}
