@@ -49,6 +49,7 @@ export interface ThreadOptions<A extends unknown[] = unknown[]> {
   /**
    * The function to run in the thread. Shipped by name from `module` when
    * that is given, else by its source text (it must then be self-contained).
+   * Without one (and without a `run()` override) the thread runs nothing.
    */
   target?: (...args: A) => unknown;
   /**
@@ -268,9 +269,8 @@ export class Thread<A extends unknown[] = unknown[]> {
       };
     }
     const target = this.#target;
-    if (!target) {
-      throw new TypeError("Cannot start Thread: it has no 'target' and its class does not override run()");
-    }
+    // As with Python's Thread(): with no target, run() does nothing.
+    if (!target) return { kind: "source", source: "() => {}", name: "run" };
     if (this.#module) {
       if (!target.name || target.name.startsWith("bound ")) {
         throw new TypeError(

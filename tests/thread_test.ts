@@ -128,11 +128,15 @@ test("Thread.start() throws when a module target has no name", () => {
   assert.equal(t.ident, null);
 });
 
-test("Thread.start() throws when there is neither a target nor a run() override", () => {
+test("Thread with neither a target nor a run() override runs nothing and ends normally, as in Python", async () => {
   const t = new Thread();
-  assert.throws(() => t.start(), TypeError);
-  assert.equal(t.ident, null);
+  t.start();
+  assert.equal(typeof t.ident, "number");
+  await t.join();
   assert.equal(t.isAlive(), false);
+  assert.equal(t.exitCode, 0);
+  assert.equal(t.error, undefined);
+  assert.throws(() => t.start(), Error); // still only once
 });
 
 // --- subclassing ---------------------------------------------------------------
