@@ -135,14 +135,15 @@ function writeRef(v: object): [string, number] {
   const once = handler.once === true || handler.moved !== undefined || transfer.length > 0;
   mb.port.postMessage({ t: "put", id, tag: handler.tag, data: p.data, once, transfer }, transfer);
   if (!once) remember(v, id);
-  else if (handler.moved) {
-    if (holding) (held ??= []).push({ handler, value: v, to: mb.office, id });
-    else handler.moved(v, mb.office);
-  }
+  else if (holding) (held ??= []).push({ handler, value: v, to: mb.office, id });
+  else handler.moved?.(v, mb.office);
   return [handler.tag, id];
 }
 
-/** A handle that moves with an item, once the item is in. */
+/**
+ * A deposit made for one item only (a handle that moves with it, or plain
+ * shared memory), settled once the item is in or has failed to go in.
+ */
 export interface Move {
   handler: TransferHandler;
   value: object;
@@ -176,7 +177,8 @@ export function heldMoves(): Move[] | undefined {
 /**
  * Completes held moves (`done`: the item is in; each sender's copy is
  * detached) or gives them up (the item never went in: the post office
- * forgets the deposits, the sender keeps its ends).
+ * forgets the deposits, the sender keeps its ends), also the deposits of
+ * plain shared memory, which would otherwise stay for good.
  */
 export function settleMoves(moves: Move[] | undefined, done: boolean): void {
   if (moves === undefined) return;

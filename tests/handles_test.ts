@@ -3,7 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import { handlerFor, pack, refuseHandles, registerHandler, unpack } from "../_handles.ts";
-import { encode } from "../_codec.ts";
+import { encode, encodeTo } from "../_codec.ts";
+import { heldMoves, holdMoves, settleMoves, shareHandles } from "../_post.ts";
 import {
   Barrier,
   ClosedError,
@@ -295,6 +296,15 @@ test("a put that fails leaves a Connection end inside the item with the sender, 
   assert.equal(mine.recvSync({ timeout: 1000 }), "moved at last");
   end.close();
   mine.close();
+});
+
+test("shared memory deposited for an item is held with it, so that a put that fails gives the deposit up", () => {
+  const sab = new SharedArrayBuffer(8);
+  holdMoves();
+  encodeTo({ sab, view: new Int32Array(sab, 4, 1) }, "item", () => 0, shareHandles);
+  const held = heldMoves();
+  assert.deepEqual(held?.map((m) => m.handler.tag), ["SharedArrayBuffer", "SharedArrayBuffer view"]);
+  settleMoves(held, false); // the post office forgets both deposits
 });
 
 test("a Connection end sent through a Connection moves to the receiving thread", async () => {
