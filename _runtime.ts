@@ -267,7 +267,8 @@ export function parentPort(): ParentPort {
  * as much as the copy, and the zeroing allocators also keep taking fresh
  * pages from the system for large sizes (a 16 MiB copy then took ~60 ms of
  * page faults instead of ~1–2 ms in most rounds; without zeroing, in 1 round
- * of 30). Deno's `Buffer` zeroes anyway, so Deno and browsers get a plain array.
+ * of 30). Deno's `Buffer.allocUnsafeSlow` measured no faster than a plain
+ * array, so Deno and browsers get a plain array.
  */
 export const bytesToOverwrite: (length: number) => Uint8Array = runtime === "bun"
   ? (length) => g.Bun.allocUnsafe(length)
