@@ -87,7 +87,7 @@ import { assertCanBlock, checkTimeout, notify, now, parkAsync, parkSync, spin, w
 export interface AcquireOptions {
   /**
    * Wait for the primitive when it is not free. With `false`, return at once
-   * (`timeout` may not be given then).
+   * (`timeout` is then ignored, as in Python's `multiprocessing`).
    * @default {true}
    */
   block?: boolean;
@@ -167,13 +167,8 @@ function acquireTimeout(options: AcquireOptions | undefined, what: string): numb
     throw new TypeError(`Cannot call ${what} as 'options' must be an object: current value is ${describe(options)}`);
   }
   const ms = checkTimeout(options.timeout, what);
-  if (options.block === false) {
-    if (options.timeout !== undefined) {
-      throw new RangeError(`Cannot call ${what} as 'timeout' cannot be given with 'block: false'`);
-    }
-    return 0;
-  }
-  return ms;
+  // As in Python's multiprocessing (and this library's queues), `block: false` ignores a (valid) timeout.
+  return options.block === false ? 0 : ms;
 }
 
 /** Reads a `timeout` given as a number or as `{ timeout, signal }`. */
