@@ -48,6 +48,43 @@ const BOXED: [new (...args: never[]) => object, number][] = [
 for (const [Class, type] of BOXED) {
   addExtension({ Class, type, write: (v: object) => v.valueOf(), read: (x: unknown) => Object(x) });
 }
+// Errors: msgpackr keeps only name, message and cause, and rebuilds an
+// AggregateError with its message in place of its errors. Structured clone
+// keeps the stack too; here an AggregateError keeps its errors as well.
+/** The classes an error is rebuilt as, by name; any other name gives an `Error` of that name. */
+const ERROR_CLASSES: Record<string, ErrorConstructor> = {
+  Error,
+  EvalError,
+  RangeError,
+  ReferenceError,
+  SyntaxError,
+  TypeError,
+  URIError,
+};
+/** What crosses of an error: name, message, stack, `[cause]` when it has one, errors of an AggregateError. */
+type ErrorData = [string, string, string | undefined, [unknown] | undefined, unknown[] | undefined];
+addExtension({
+  Class: Error,
+  type: 0x45, // "E"
+  write: (e: Error): ErrorData => [
+    e.name,
+    e.message,
+    e.stack,
+    "cause" in e ? [e.cause] : undefined,
+    e instanceof AggregateError ? e.errors : undefined,
+  ],
+  read: ([name, message, stack, cause, errors]: ErrorData): Error => {
+    const e = errors !== undefined
+      ? new AggregateError(errors, message)
+      : new (Object.hasOwn(ERROR_CLASSES, name) ? ERROR_CLASSES[name] : Error)(message);
+    if (e.name !== name) e.name = name;
+    const own = { writable: true, configurable: true, enumerable: false };
+    if (cause !== undefined) Object.defineProperty(e, "cause", { ...own, value: cause[0] });
+    if (stack !== undefined) Object.defineProperty(e, "stack", { ...own, value: stack });
+    return e;
+  },
+});
+
 type Float16Ctor = new (buffer: ArrayBuffer) => ArrayBufferView;
 const Float16 = (globalThis as { Float16Array?: Float16Ctor }).Float16Array;
 if (Float16 !== undefined) {
@@ -327,8 +364,9 @@ function visit(v: unknown, path: string, walk: Walk): void {
   if (isBuiltinLeaf(v)) return;
   const proto = Object.getPrototypeOf(v);
   if (v instanceof Error) {
-    // Errors cross as name, message, stack and cause.
+    // Errors cross as name, message, stack and cause (and an AggregateError's errors).
     if ("cause" in v) visit((v as Error).cause, `${path}.cause`, walk);
+    if (v instanceof AggregateError) visit(v.errors, `${path}.errors`, walk);
     return;
   }
   if (proto !== Object.prototype && proto !== null) {

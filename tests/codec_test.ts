@@ -67,13 +67,30 @@ test("encode/decode round-trips Map, Set, Date and RegExp", () => {
   assert.equal(r.flags, re.flags);
 });
 
-test("encode/decode round-trips an Error's name and message", () => {
-  for (const e of [new Error("plain"), new TypeError("typed"), new RangeError("ranged")]) {
+test("encode/decode round-trips an Error's class, name, message, stack and cause", () => {
+  const custom = Object.assign(new Error("mine"), { name: "MyError" });
+  const caused = new TypeError("outer", { cause: { code: 7 } });
+  for (const e of [new Error("plain"), new TypeError("typed"), new RangeError("ranged"), custom, caused]) {
     const got = roundTrip(e);
-    assert.ok(got instanceof Error);
+    assert.equal(Object.getPrototypeOf(got), Object.getPrototypeOf(e));
     assert.equal(got.message, e.message);
     assert.equal(got.name, e.name);
+    assert.equal(got.stack, e.stack);
+    assert.equal("cause" in got, "cause" in e);
   }
+  assert.deepEqual(roundTrip(caused).cause, { code: 7 });
+});
+
+test("encode/decode round-trips an AggregateError with its errors", () => {
+  const e = new AggregateError([new RangeError("one"), "two"], "both failed");
+  const got = roundTrip(e);
+  assert.ok(got instanceof AggregateError);
+  assert.equal(got.message, "both failed");
+  assert.equal(got.errors.length, 2);
+  assert.ok(got.errors[0] instanceof RangeError);
+  assert.equal(got.errors[0].message, "one");
+  assert.equal(got.errors[1], "two");
+  assert.throws(() => encode({ e: new AggregateError([() => 1]) }), /value\.e\.errors\[0\]/);
 });
 
 test("encode/decode round-trips typed arrays and ArrayBuffer", () => {
