@@ -348,17 +348,12 @@ let workerCounter = 0;
 
 /**
  * Thrown out of the codec walk when a task's payload holds library handles or
- * shared memory: bytes would copy a `SharedArrayBuffer`, so such a payload
- * travels by message, where it stays shared.
+ * shared memory (which `_handles.ts` handles too): such a payload travels by
+ * message, where both cross as they are.
  */
 const HAS_HANDLES = Symbol("has handles");
 function detectHandles(v: object): boolean {
-  if (
-    v instanceof SharedArrayBuffer || (ArrayBuffer.isView(v) && v.buffer instanceof SharedArrayBuffer) ||
-    handlerFor(v)
-  ) {
-    throw HAS_HANDLES;
-  }
+  if (handlerFor(v)) throw HAS_HANDLES;
   return false;
 }
 
