@@ -21,6 +21,7 @@
 // and measured no faster for the small messages that cross threads here.
 import { addExtension, Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE } from "msgpackr/pack";
 import { bytesToOverwrite } from "./_runtime.ts";
+import { BrokenBarrierError, ClosedError, EmptyError, FullError, TimeoutError } from "./errors.ts";
 
 const packr = new Packr({ structuredClone: true, moreTypes: true });
 
@@ -51,8 +52,11 @@ for (const [Class, type] of BOXED) {
 // Errors: msgpackr keeps only name, message and cause, and rebuilds an
 // AggregateError with its message in place of its errors. Structured clone
 // keeps the stack too; here an AggregateError keeps its errors as well.
-/** The classes an error is rebuilt as, by name; any other name gives an `Error` of that name. */
-const ERROR_CLASSES: Record<string, ErrorConstructor> = {
+/**
+ * The classes an error is rebuilt as, by name (the built-in ones and this
+ * library's); any other name gives an `Error` of that name.
+ */
+const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
   Error,
   EvalError,
   RangeError,
@@ -60,6 +64,11 @@ const ERROR_CLASSES: Record<string, ErrorConstructor> = {
   SyntaxError,
   TypeError,
   URIError,
+  EmptyError,
+  FullError,
+  ClosedError,
+  TimeoutError,
+  BrokenBarrierError,
 };
 /** What crosses of an error: name, message, stack, `[cause]` when it has one, errors of an AggregateError. */
 type ErrorData = [string, string, string | undefined, [unknown] | undefined, unknown[] | undefined];

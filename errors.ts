@@ -1,7 +1,9 @@
 /**
  * The errors this library throws, one class per condition, each with its
- * `name` set so that it survives crossing threads and `instanceof` checks
- * work in the thread that catches it.
+ * `name` set. Inside a value that crosses threads (a queue item, a pipe
+ * message, a task's result) they keep their class, so `instanceof` works
+ * on the other side too; an error thrown by a thread or pool task arrives
+ * as a {@linkcode RemoteError} carrying the remote `name`.
  *
  * @example Telling one failure from another
  * ```ts

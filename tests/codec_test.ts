@@ -13,6 +13,7 @@ import {
   PLAIN,
   STRUCTURED,
 } from "../_codec.ts";
+import { BrokenBarrierError, ClosedError, EmptyError, FullError, TimeoutError } from "../errors.ts";
 
 function roundTrip<T>(value: T): T {
   return decode(encode(value)) as T;
@@ -67,10 +68,17 @@ test("encode/decode round-trips Map, Set, Date and RegExp", () => {
   assert.equal(r.flags, re.flags);
 });
 
-test("encode/decode round-trips an Error's class, name, message, stack and cause", () => {
+test("encode/decode round-trips an Error's class (built-in or this library's), name, message, stack and cause", () => {
   const custom = Object.assign(new Error("mine"), { name: "MyError" });
   const caused = new TypeError("outer", { cause: { code: 7 } });
-  for (const e of [new Error("plain"), new TypeError("typed"), new RangeError("ranged"), custom, caused]) {
+  const ours = [
+    new EmptyError(),
+    new FullError("full"),
+    new ClosedError(),
+    new TimeoutError(),
+    new BrokenBarrierError(),
+  ];
+  for (const e of [new Error("plain"), new TypeError("typed"), new RangeError("ranged"), custom, caused, ...ours]) {
     const got = roundTrip(e);
     assert.equal(Object.getPrototypeOf(got), Object.getPrototypeOf(e));
     assert.equal(got.message, e.message);
