@@ -181,9 +181,10 @@ function timeoutError(what: string, ms: number): TimeoutError {
 /**
  * One end of a {@linkcode Pipe}: Python's `multiprocessing.connection.Connection`.
  *
- * Values are any structured-clone value (not this library's handles: pass
- * those in a `Thread`'s `args`). `send` never waits; `recv` waits for the
- * next message, in order. Only {@linkcode Pipe} creates connections.
+ * Values are structured-clone values, which may hold this library's
+ * handles (an end sent this way moves; see the module docs). `send` never
+ * waits; `recv` waits for the next message, in order. Only
+ * {@linkcode Pipe} creates connections.
  *
  * @typeParam T The type of the values received.
  *

@@ -4,7 +4,8 @@
  * worker threads that run functions for you.
  *
  * Tasks and results travel through two shared-memory rings (`_ring.ts`), not
- * one `postMessage` each; each worker takes the next task itself as soon as
+ * one `postMessage` each (a task whose arguments hold this library's handles
+ * or shared memory goes by message); each worker takes the next task itself as soon as
  * it is free, and a function is shipped to each worker once (see
  * `_pool_protocol.ts` for the records and the shared cells, and
  * `_pool_worker.ts` for the worker's loop).

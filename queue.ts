@@ -449,9 +449,11 @@ let ringOf: (q: Queue) => Ring;
  * `multiprocessing.Queue`. Any number of threads may put and get; each item
  * is delivered to exactly one getter, in the order each producer put them.
  *
- * Items are structured-clone values (see the README); they are copied, so a
- * getter receives its own copy. Sizes (`qsize`, `empty`, `full`) are
- * snapshots: other threads may change them at any moment.
+ * Items are structured-clone values (see `docs/python_guide.md`): plain
+ * data is copied, so a getter receives its own copy, while shared memory
+ * (`SharedArrayBuffer`s and views over them) and this library's handles stay
+ * shared. Sizes (`qsize`, `empty`, `full`) are snapshots: other threads may
+ * change them at any moment.
  *
  * @typeParam T The type of the items.
  *

@@ -6,7 +6,7 @@
  * `Thread`'s `args` and both threads read and write the same memory.
  *
  * Reading or writing one element is atomic for the integer types (it uses
- * `Atomics.load`/`Atomics.store`), but `v.value += 1` is a read followed by a
+ * `Atomics.load`/`Atomics.store`; not `Uint8ClampedArray`), but `v.value += 1` is a read followed by a
  * write, and another thread can write in between: hold `getLock()` around
  * such updates, as in Python.
  *
@@ -24,7 +24,7 @@
  * | `c`      | `Uint8Array`     | a one-character string (a byte, code 0–255) |
  * | `u`      | `Uint32Array`    | a one-character string (any code point) |
  *
- * As with ctypes, integers wrap around when out of range.
+ * As with ctypes, integers wrap around when out of range (a `Uint8ClampedArray` clamps).
  *
  * @example A counter shared with a thread
  * ```ts

@@ -522,7 +522,7 @@ export class Lock {
    *
    * @param options `block` and `timeout` (ms).
    * @returns `true` once acquired, `false` on timeout or when not blocking.
-   * @throws {RangeError} when `timeout` is invalid or given with `block: false`.
+   * @throws {RangeError} when `timeout` is invalid (a valid one is ignored with `block: false`).
    * @throws {Error} on a thread that may not block (a browser's main thread).
    *
    * @example
@@ -950,7 +950,8 @@ function checkCount(value: unknown, cls: string, name: string, min: number): num
  * Owner death: permits taken by a thread that ended without giving them back
  * are returned to the semaphore when a waiter finds no permit left (but
  * never more than the initial value), and that waiter's `ownerDied` reads
- * `true`.
+ * `true`. Up to 64 threads holding permits at once are tracked; the permits
+ * of a thread beyond that are not recovered if it dies.
  *
  * @example Limiting concurrency
  * ```ts

@@ -211,7 +211,8 @@ export class Thread<A extends unknown[] = unknown[]> {
    *
    * @throws {Error} when called twice ("threads can only be started once").
    * @throws {TypeError} when an argument cannot be sent, naming where it sits
-   *   (`args[1].cb`), or when there is nothing to ship.
+   *   (`args[1].cb`), or when the target cannot be shipped (a native or bound
+   *   function, an unnamed target with `module`, a subclass without `module`).
    */
   start(): void {
     if (this.#ident !== null) throw new Error("threads can only be started once");
