@@ -14,7 +14,7 @@
  * @module
  */
 
-import { checkCloneable, type ObjectHook } from "./_codec.ts";
+import { checkCloneable } from "./_codec.ts";
 
 /** How one class of handle crosses threads. */
 export interface TransferHandler<T extends object = object, S = unknown> {
@@ -180,19 +180,6 @@ function revive(v: unknown, seen: Set<object>): unknown {
   }
   return v;
 }
-
-/**
- * An {@linkcode ObjectHook} for values that travel as bytes where handles
- * are not delivered (queue items and pipe messages use `_post.ts`'s
- * `shareHandles` instead): library handles cannot ride inside them, so say so.
- */
-export const refuseHandles: ObjectHook = (v, path) => {
-  const h = handlerFor(v);
-  if (!h) return false;
-  throw new TypeError(
-    `Cannot send ${path} through shared memory: it is a ${h.tag}, and handles travel only in the 'args' of a Thread or Pool task`,
-  );
-};
 
 // Shared memory itself: a `SharedArrayBuffer`, or a typed array or
 // `DataView` over one, stays shared wherever it sits, as with structured

@@ -14,8 +14,8 @@
  * @module
  */
 
-import { decode, decodeReused, encodeTo, type Format, type ObjectHook } from "./_codec.ts";
-import { handlerFor, refuseHandles, unpack } from "./_handles.ts";
+import { decode, decodeReused, encodeTo, type Format } from "./_codec.ts";
+import { unpack } from "./_handles.ts";
 import { shareHandles } from "./_post.ts";
 import { CLOSED_R, Ring } from "./_ring.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
@@ -52,12 +52,6 @@ import {
   WAKING,
 } from "./_pool_protocol.ts";
 import { RemoteError } from "./errors.ts";
-
-/**
- * What a result may hold besides values: plain shared memory, which stays
- * shared (as with structured clone), but no library handle.
- */
-const resultHook: ObjectHook = (v, path) => (handlerFor(v)?.once ? shareHandles(v, path) : refuseHandles(v, path));
 
 /**
  * Fault injection for tests: a function stored on `globalThis` under this
@@ -290,7 +284,8 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
 
   function putResult(id: number, value: unknown): void {
     try {
-      encodeTo([id, OK, value], "r", putRecord, resultHook);
+      // Handles and shared memory in a result cross as in queue items.
+      encodeTo([id, OK, value], "r", putRecord, shareHandles);
     } catch (error) {
       // The return value cannot cross (a function, a class instance, …).
       if (error instanceof TypeError) {

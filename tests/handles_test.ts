@@ -2,8 +2,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { handlerFor, pack, refuseHandles, registerHandler, unpack } from "../_handles.ts";
-import { encode, encodeTo } from "../_codec.ts";
+import { handlerFor, pack, registerHandler, unpack } from "../_handles.ts";
+import { encodeTo } from "../_codec.ts";
 import { heldMoves, holdMoves, settleMoves, shareHandles } from "../_post.ts";
 import {
   Barrier,
@@ -178,14 +178,6 @@ test("handlerFor finds the registered handler, registerHandler ignores a second 
     deserialize: () => ({}),
   });
   assert.equal(handlerFor(new Counter())?.tag, "test.Counter");
-});
-
-test("refuseHandles makes encode reject a handle with a TypeError naming its path", () => {
-  assert.throws(() => encode({ items: [new Counter()] }, "item", refuseHandles), {
-    name: "TypeError",
-    message: /item\.items\[0\].*test\.Counter/,
-  });
-  assert.doesNotThrow(() => encode({ items: [1] }, "item", refuseHandles));
 });
 
 // --- handles inside queue items and pipe messages (the post office) ---------------

@@ -16,6 +16,7 @@ import {
   exitWorker,
   failOn,
   failWithTypeError,
+  makeHandles,
   meet,
   nap,
   negateOrFail,
@@ -130,6 +131,16 @@ test("Pool.apply(): a SharedArrayBuffer and views over one stay shared in argume
     new Int32Array(buffer)[0] = 1;
     view[0] = 2;
     assert.deepEqual([...new Int32Array(sab)], [1, 2]);
+  });
+});
+
+test("Pool.apply(): this library's handles made in a worker cross in the result and work", async () => {
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    const { q, lock } = await pool.apply(makeHandles, ["from the worker"]);
+    assert.equal(q.getSync({ timeout: 5000 }), "from the worker");
+    assert.equal(lock.locked(), true);
+    lock.release();
+    assert.equal(lock.acquireSync({ block: false }), true);
   });
 });
 

@@ -2,7 +2,7 @@
 // Task functions for tests/pool_test.ts. Pool workers import this module by
 // URL, so it must stay free of side effects at its top level.
 
-import { currentProcess, type Queue } from "../../mod.ts";
+import { currentProcess, Lock, Queue } from "../../mod.ts";
 
 export const url: string = import.meta.url;
 
@@ -129,6 +129,15 @@ export function returnFunction(): unknown {
 export async function writeQueue(q: Queue<number>, n: number): Promise<number> {
   for (let i = 0; i < n; i++) await q.put(i);
   return n;
+}
+
+/** A new queue holding `x`, and a new lock held by this worker: handles made in a worker, returned. */
+export function makeHandles(x: string): { q: Queue<string>; lock: Lock } {
+  const q = new Queue<string>();
+  q.putSync(x);
+  const lock = new Lock();
+  lock.acquireSync();
+  return { q, lock };
 }
 
 /** Takes `n` items from `q` (the seed's `read`). */
