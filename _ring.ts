@@ -57,14 +57,14 @@
  * | `PUTS`         | 264  | the `PLOCK` holder, after `TAIL`    | records ever appended                            |
  * | `P_END`        | 268  | the `PLOCK` holder                  | intent: `TAIL` after the put in progress         |
  * | `P_CNT`        | 272  | the `PLOCK` holder                  | intent: `PUTS` after the put in progress         |
- * | `PLOCK_WAITERS`| 276  | producers waiting for `PLOCK`       | count, so unlock notifies only when needed       |
+ * | `PLOCK`+5      | 276  | producers waiting for `PLOCK`       | count, so unlock notifies only when needed       |
  * | `P_HEAD`       | 280  | the `PLOCK` holder                  | `HEAD` as last read by a producer (a lower bound)|
  * | `P_TAIL`       | 284  | the `PLOCK` holder                  | `TAIL` as last stored by a producer              |
  * | `CLOCK`        | 512  | consumers, `Atomics.compareExchange`| ident of the consumer holding the lock, 0 = free |
  * | `GETS`         | 520  | the `CLOCK` holder, after `HEAD`    | records ever taken                               |
  * | `C_END`        | 524  | the `CLOCK` holder                  | intent: `HEAD` after the take in progress        |
  * | `C_CNT`        | 528  | the `CLOCK` holder                  | intent: `GETS` after the take in progress        |
- * | `CLOCK_WAITERS`| 532  | consumers waiting for `CLOCK`       | count                                            |
+ * | `CLOCK`+5      | 532  | consumers waiting for `CLOCK`       | count                                            |
  * | `C_TAIL`       | 536  | the `CLOCK` holder                  | `TAIL` as last read by a consumer (a lower bound)|
  * | `ITEMS_BELL`   | 768  | a producer waking a consumer, and `close` | futex word consumers park on           |
  * | `ITEM_WAITERS` | 772  | consumers (+1 to park), wakers and leavers (see "Wake-ups") | counted waiters not yet woken |
@@ -180,18 +180,23 @@ const MAXSIZE = 1;
 const CLOSED = 2;
 const DONE = 3;
 const JOIN_WAITERS = 4;
+// The two lock groups share one layout: the lock word, then, at these
+// offsets from it, the side's record count, its intent (see "Why it is
+// correct") and the count of threads waiting for the lock.
+const COUNT_AT = 2;
+const INTENT_END_AT = 3;
+const INTENT_COUNT_AT = 4;
+const WAITERS_AT = 5;
 const PLOCK = GROUP;
-const PUTS = PLOCK + 2;
-const P_END = PLOCK + 3;
-const P_CNT = PLOCK + 4;
-const PLOCK_WAITERS = PLOCK + 5;
+const PUTS = PLOCK + COUNT_AT;
+const P_END = PLOCK + INTENT_END_AT;
+const P_CNT = PLOCK + INTENT_COUNT_AT;
 const P_HEAD = PLOCK + 6;
 const P_TAIL = PLOCK + 7;
 const CLOCK = 2 * GROUP;
-const GETS = CLOCK + 2;
-const C_END = CLOCK + 3;
-const C_CNT = CLOCK + 4;
-const CLOCK_WAITERS = CLOCK + 5;
+const GETS = CLOCK + COUNT_AT;
+const C_END = CLOCK + INTENT_END_AT;
+const C_CNT = CLOCK + INTENT_COUNT_AT;
 const C_TAIL = CLOCK + 6;
 // The futex words sit on lines of their own: waiters poll them while they
 // spin, and polling a line the lock holder writes slows every put and take.
@@ -441,20 +446,19 @@ export class Ring {
   /** Finishes the counter update of a holder that died (see the module doc). */
   #repair(lock: number): void {
     const c = this.#cells;
-    if (lock === PLOCK) {
-      const tail = Atomics.load(c, TAIL);
-      if (tail === Atomics.load(c, P_END)) Atomics.store(c, PUTS, Atomics.load(c, P_CNT));
-      Atomics.store(c, P_TAIL, tail); // TAIL is the truth: the dead holder may not have copied it
-    } else if (Atomics.load(c, HEAD) === Atomics.load(c, C_END)) {
-      Atomics.store(c, GETS, Atomics.load(c, C_CNT));
+    // The side's position word (TAIL / HEAD) reached the intended end: the count goes with it.
+    const at = Atomics.load(c, lock === PLOCK ? TAIL : HEAD);
+    if (at === Atomics.load(c, lock + INTENT_END_AT)) {
+      Atomics.store(c, lock + COUNT_AT, Atomics.load(c, lock + INTENT_COUNT_AT));
     }
+    if (lock === PLOCK) Atomics.store(c, P_TAIL, at); // TAIL is the truth: the dead holder may not have copied it
   }
 
   /** Takes a lock, waiting (blocking) as long as needed. */
-  #lockSync(lock: number, waiters: number): void {
+  #lockSync(lock: number): void {
     if (this.#tryLock(lock, LOCK_SPIN)) return;
     const c = this.#cells;
-    Atomics.add(c, waiters, 1);
+    Atomics.add(c, lock + WAITERS_AT, 1);
     try {
       const seen: Suspect = { owner: 0, since: 0 };
       for (;;) {
@@ -477,15 +481,15 @@ export class Ring {
         }
       }
     } finally {
-      Atomics.sub(c, waiters, 1);
+      Atomics.sub(c, lock + WAITERS_AT, 1);
     }
   }
 
   /** Takes a lock without blocking the event loop. */
-  async #lockAsync(lock: number, waiters: number): Promise<void> {
+  async #lockAsync(lock: number): Promise<void> {
     if (this.#tryLock(lock, LOCK_SPIN)) return;
     const c = this.#cells;
-    Atomics.add(c, waiters, 1);
+    Atomics.add(c, lock + WAITERS_AT, 1);
     try {
       const seen: Suspect = { owner: 0, since: 0 };
       for (;;) {
@@ -499,24 +503,24 @@ export class Ring {
         }
       }
     } finally {
-      Atomics.sub(c, waiters, 1);
+      Atomics.sub(c, lock + WAITERS_AT, 1);
     }
   }
 
-  #unlock(lock: number, waiters: number): void {
+  #unlock(lock: number): void {
     const c = this.#cells;
     Atomics.store(c, lock, 0);
-    if (Atomics.load(c, waiters) > 0) notify(c, lock, 1);
+    if (Atomics.load(c, lock + WAITERS_AT) > 0) notify(c, lock, 1);
   }
 
   /** Waits until the producer lock is free (for callers that must not block). */
   lockPutAsync(): Promise<void> {
-    return this.#lockAsync(PLOCK, PLOCK_WAITERS).then(() => this.#unlock(PLOCK, PLOCK_WAITERS));
+    return this.#lockAsync(PLOCK).then(() => this.#unlock(PLOCK));
   }
 
   /** Waits until the consumer lock is free (for callers that must not block). */
   lockTakeAsync(): Promise<void> {
-    return this.#lockAsync(CLOCK, CLOCK_WAITERS).then(() => this.#unlock(CLOCK, CLOCK_WAITERS));
+    return this.#lockAsync(CLOCK).then(() => this.#unlock(CLOCK));
   }
 
   // ---- put / take ----------------------------------------------------------
@@ -531,13 +535,13 @@ export class Ring {
    *   size), `CLOSED` or `BUSY`.
    */
   put(bytes: Uint8Array, kind: number, wait: boolean, start = 0, end: number = bytes.length): number {
-    if (wait) this.#lockSync(PLOCK, PLOCK_WAITERS);
+    if (wait) this.#lockSync(PLOCK);
     else if (!this.#tryLock(PLOCK, LOCK_SPIN)) return BUSY;
     let status: number;
     try {
       status = this.#putLocked(bytes, start, end, kind, wait);
     } finally {
-      this.#unlock(PLOCK, PLOCK_WAITERS);
+      this.#unlock(PLOCK);
     }
     // TAIL is what spinning consumers watch; the bell rings only for those
     // counted as parked (see "Wake-ups" in the module doc).
@@ -637,7 +641,7 @@ export class Ring {
   /** Makes room for `rec` more bytes; returns the new capacity, FULL or BUSY. */
   #grow(tail: number, rec: number, wait: boolean): number {
     const c = this.#cells;
-    if (wait) this.#lockSync(CLOCK, CLOCK_WAITERS);
+    if (wait) this.#lockSync(CLOCK);
     else if (!this.#tryLock(CLOCK, LOCK_SPIN)) return BUSY;
     try {
       const cap = Atomics.load(c, CAP);
@@ -664,7 +668,7 @@ export class Ring {
       Atomics.store(c, CAP, next);
       return next;
     } finally {
-      this.#unlock(CLOCK, CLOCK_WAITERS);
+      this.#unlock(CLOCK);
     }
   }
 
@@ -680,13 +684,13 @@ export class Ring {
     // holder checks again): nothing to take, so skip the lock.
     const head = c[HEAD];
     if (head === c[C_TAIL] && head === Atomics.load(c, TAIL)) return this.#emptyOrClosed();
-    if (wait) this.#lockSync(CLOCK, CLOCK_WAITERS);
+    if (wait) this.#lockSync(CLOCK);
     else if (!this.#tryLock(CLOCK, LOCK_SPIN)) return BUSY;
     let got: Taken | undefined;
     try {
       got = this.#takeLocked();
     } finally {
-      this.#unlock(CLOCK, CLOCK_WAITERS);
+      this.#unlock(CLOCK);
     }
     if (!got) return this.#emptyOrClosed();
     this.#wakeSpaceWaiter();
@@ -870,9 +874,9 @@ export class Ring {
     const c = this.#cells;
     if (Atomics.load(c, CLOSED) === 1) return;
     // Under PLOCK, so no put is half-way: a put either finished before or sees CLOSED.
-    this.#lockSync(PLOCK, PLOCK_WAITERS);
+    this.#lockSync(PLOCK);
     Atomics.store(c, CLOSED, 1);
-    this.#unlock(PLOCK, PLOCK_WAITERS);
+    this.#unlock(PLOCK);
     Atomics.add(c, ITEMS_BELL, 1);
     Atomics.add(c, SPACE_SEQ, 1);
     notify(c, ITEMS_BELL);
