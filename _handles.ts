@@ -14,7 +14,7 @@
  * @module
  */
 
-import { checkCloneable } from "./_codec.ts";
+import { checkCloneable, VIEW_CLASSES, type ViewClass } from "./_codec.ts";
 
 /** How one class of handle crosses threads. */
 export interface TransferHandler<T extends object = object, S = unknown> {
@@ -187,31 +187,6 @@ function revive(v: unknown, seen: Set<object>): unknown {
 // messages it travels as a handle; encoded as bytes, it would arrive as a
 // copy, or as `{}`.
 
-type SharedViewCtor = new (buffer: SharedArrayBuffer, offset: number, length: number) => ArrayBufferView;
-
-/** The view classes rebuilt over shared memory, by name (those this runtime has). */
-const SHARED_VIEWS: Record<string, SharedViewCtor> = {};
-for (
-  const name of [
-    "Int8Array",
-    "Uint8Array",
-    "Uint8ClampedArray",
-    "Int16Array",
-    "Uint16Array",
-    "Int32Array",
-    "Uint32Array",
-    "Float16Array",
-    "Float32Array",
-    "Float64Array",
-    "BigInt64Array",
-    "BigUint64Array",
-    "DataView",
-  ]
-) {
-  const ctor = (globalThis as Record<string, unknown>)[name];
-  if (typeof ctor === "function") SHARED_VIEWS[name] = ctor as SharedViewCtor;
-}
-
 registerHandler<SharedArrayBuffer, SharedArrayBuffer>({
   tag: "SharedArrayBuffer",
   once: true,
@@ -220,20 +195,19 @@ registerHandler<SharedArrayBuffer, SharedArrayBuffer>({
   deserialize: (buffer) => buffer,
 });
 
-/** A view over shared memory: its buffer, byte offset, length in elements (bytes for a `DataView`) and class. */
-type SharedViewData = [SharedArrayBuffer, number, number, string];
+/** A view over shared memory: its buffer, byte offset, length in elements (bytes for a `DataView`) and class index. */
+type SharedViewData = [SharedArrayBuffer, number, number, number];
 
 registerHandler<ArrayBufferView, SharedViewData>({
   tag: "SharedArrayBuffer view",
   once: true,
   canHandle: (v): v is ArrayBufferView =>
-    ArrayBuffer.isView(v) && v.buffer instanceof SharedArrayBuffer &&
-    SHARED_VIEWS[v.constructor.name] === v.constructor,
+    ArrayBuffer.isView(v) && v.buffer instanceof SharedArrayBuffer && VIEW_CLASSES.includes(v.constructor as ViewClass),
   serialize: (v) => [
     v.buffer as SharedArrayBuffer,
     v.byteOffset,
     v instanceof DataView ? v.byteLength : (v as unknown as { length: number }).length,
-    v.constructor.name,
+    VIEW_CLASSES.indexOf(v.constructor as ViewClass),
   ],
-  deserialize: ([buffer, offset, length, name]) => new SHARED_VIEWS[name](buffer, offset, length),
+  deserialize: ([buffer, offset, length, k]) => new VIEW_CLASSES[k](buffer, offset, length),
 });

@@ -166,7 +166,17 @@
  * @module
  */
 
-import { decodeReused, encodeTo, type Format, PLAIN, scratch, scratchWords, STRUCTURED } from "./_codec.ts";
+import {
+  decodeReused,
+  encodeTo,
+  type Format,
+  PLAIN,
+  scratch,
+  scratchWords,
+  STRUCTURED,
+  VIEW_CLASSES,
+  type ViewClass,
+} from "./_codec.ts";
 import { shareHandles } from "./_post.ts";
 import { isIdentAlive, isSelfAliveHint, selfIdent } from "./_registry.ts";
 import { bytesToOverwrite, canBlock } from "./_runtime.ts";
@@ -931,26 +941,10 @@ export class Ring {
 const KIND_CODEC = STRUCTURED;
 /** Record kind: bytes made by the codec's plain-tree encoder (1 = `PLAIN`). */
 const KIND_PLAIN = PLAIN;
-/** Record kind of an `ArrayBuffer` sent raw; typed arrays follow in {@linkcode VIEWS} order. */
+/** Record kind of an `ArrayBuffer` sent raw; typed arrays and `DataView` follow in {@linkcode VIEW_CLASSES} order. */
 const KIND_ARRAY_BUFFER = 2;
 /** Binary values at least this large skip the codec and are copied as they are. */
 const RAW_MIN = 4096;
-
-type ViewCtor = new (buffer: ArrayBuffer, byteOffset?: number, length?: number) => ArrayBufferView;
-const VIEWS: ViewCtor[] = [
-  Int8Array,
-  Uint8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-  DataView,
-];
 
 /** The raw record kind for a large binary value, or `KIND_CODEC`. */
 function rawKind(value: unknown): number {
@@ -959,7 +953,7 @@ function rawKind(value: unknown): number {
   if (!ArrayBuffer.isView(value) || !(value.buffer instanceof ArrayBuffer) || value.byteLength < RAW_MIN) {
     return KIND_CODEC;
   }
-  const k = VIEWS.indexOf((value as object).constructor as ViewCtor);
+  const k = VIEW_CLASSES.indexOf((value as object).constructor as ViewClass);
   return k < 0 ? KIND_CODEC : KIND_ARRAY_BUFFER + 1 + k;
 }
 
@@ -991,7 +985,7 @@ export function readItem(taken: Taken): unknown {
   const { kind, bytes, length } = taken;
   if (kind === KIND_CODEC || kind === KIND_PLAIN) return decodeReused(bytes, length, kind as Format);
   if (kind === KIND_ARRAY_BUFFER) return bytes.buffer;
-  const ctor = VIEWS[kind - KIND_ARRAY_BUFFER - 1];
+  const ctor = VIEW_CLASSES[kind - KIND_ARRAY_BUFFER - 1];
   const size = ctor === DataView ? 1 : (ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
   return new ctor(bytes.buffer as ArrayBuffer, 0, bytes.length / size);
 }

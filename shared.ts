@@ -6,9 +6,9 @@
  * `Thread`'s `args` and both threads read and write the same memory.
  *
  * Reading or writing one element is atomic for the integer types (it uses
- * `Atomics.load`/`Atomics.store`; not `Uint8ClampedArray`), but `v.value += 1` is a read followed by a
- * write, and another thread can write in between: hold `getLock()` around
- * such updates, as in Python.
+ * `Atomics.load`/`Atomics.store`; not `Uint8ClampedArray`), but
+ * `v.value += 1` is a read followed by a write, and another thread can write
+ * in between: hold `getLock()` around such updates, as in Python.
  *
  * The element type is given by a Python `array` typecode or a TypedArray
  * constructor:
@@ -55,6 +55,7 @@
  * @module
  */
 
+import { VIEW_CLASSES } from "./_codec.ts";
 import { pack, registerHandler, unpack } from "./_handles.ts";
 import { Lock, RLock } from "./sync.ts";
 
@@ -219,19 +220,8 @@ const CODES: Record<string, [TypedArrayConstructor, Kind["kind"]]> = {
   u: [Uint32Array, "unichar"],
 };
 
-const CTORS: TypedArrayConstructor[] = [
-  Int8Array,
-  Uint8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-];
+/** The TypedArray constructors a typecode may be: the codec's view classes but `DataView` and `Float16Array`. */
+const CTORS = VIEW_CLASSES.filter((c) => c !== DataView && c.name !== "Float16Array") as TypedArrayConstructor[];
 
 function describe(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);

@@ -10,7 +10,7 @@
 
 import { Worker as NodeWorker } from "node:worker_threads";
 import { isMainThread, Queue, Thread } from "../mod.ts";
-import { bytesToOverwrite } from "../_runtime.ts";
+import { copyShared } from "../_codec.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
@@ -97,17 +97,16 @@ export function consumeUntilClosed(q: Queue<Small | null>, flags: Int32Array): v
 /**
  * What any receiver of large items must do: `n` times per round, a new
  * array the size of `src`, filled from it (a `SharedArrayBuffer`, as our
- * consumer copies out of the ring), allocated the way our consumer allocates
- * (not zeroed first where the runtime allows it). Bumps `done[0]` after each round.
+ * consumer copies out of the ring), allocated the way the library allocates
+ * its copies out of shared memory (`copyShared`: not zeroed first where the
+ * runtime allows it). Bumps `done[0]` after each round.
  */
 export function allocCopyRounds(src: SharedArrayBuffer, n: number, reps: number, done: Int32Array): void {
   const from = new Uint8Array(src);
   let sum = 0;
   for (let r = 0; r < reps; r++) {
     for (let k = 0; k < n; k++) {
-      const a = bytesToOverwrite(from.length);
-      a.set(from);
-      sum += a[k];
+      sum += copyShared(from)[k];
     }
     Atomics.add(done, 0, 1);
     Atomics.notify(done, 0);

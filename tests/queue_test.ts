@@ -143,6 +143,18 @@ test("large binary items come out of a Queue byte for byte, also where they wrap
   assert.deepEqual([q.getSync(), q.getSync()], sent.slice(58));
 });
 
+test("a large Float16Array (where the runtime has one) crosses a Queue as itself", () => {
+  type F16 = ArrayBufferView & Iterable<number>;
+  const Float16 = (globalThis as Record<string, unknown>).Float16Array as (new (values: number[]) => F16) | undefined;
+  if (!Float16) return; // Node 20
+  const q = new Queue<F16>();
+  const a = new Float16(Array.from({ length: 5000 }, (_, i) => i / 4)); // 10,000 bytes: copied raw, past the codec
+  q.putNowait(a);
+  const got = q.getNowait();
+  assert.equal(got.constructor, Float16);
+  assert.deepEqual([...got], [...a]);
+});
+
 test("Queue.putNowait() throws FullError and Queue.getNowait() throws EmptyError", () => {
   const q = new Queue<string>(2);
   assert.throws(() => q.getNowait(), EmptyError);
