@@ -89,7 +89,11 @@ export type ControlMessage = { type: string; [key: string]: unknown };
 export interface WorkerHandle {
   /** Sends a control message (structured clone; `transfer` moves ports). */
   post(message: ControlMessage, transfer?: Transferable[]): void;
-  /** Stops the worker at once; resolves when it has stopped. */
+  /**
+   * Stops the worker. Where {@linkcode terminateStops} holds, resolves once
+   * the runtime confirmed that the worker stopped; elsewhere (Deno) at once,
+   * and the worker stops only at its next turn of the event loop.
+   */
   terminate(): Promise<void>;
   /** Lets the program exit while the worker runs (a daemon thread). */
   unref(): void;
@@ -139,8 +143,15 @@ export function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
   };
 }
 
-/** A worker's last control message on Deno: "terminate me" (see `parentPort`). */
-const END_ME = "mpjs-end-me";
+/**
+ * Whether `terminate()` stops a worker at any instruction (running
+ * JavaScript, or parked in `Atomics.wait`) and reports when it has stopped:
+ * Node and Bun. Deno's stops a worker only when it next returns to its event
+ * loop, and reports nothing (its `node:worker_threads` "exit" event comes at
+ * once, while the worker may still run), so a Deno thread is stopped by a
+ * protocol of its own (`_status.ts`).
+ */
+export const terminateStops: boolean = runtime === "node" || runtime === "bun";
 
 function spawnEntry(entry: URL, name: string, callbacks: SpawnCallbacks): WorkerHandle {
   let exited = false;
@@ -152,10 +163,7 @@ function spawnEntry(entry: URL, name: string, callbacks: SpawnCallbacks): Worker
   if (nodeWT) {
     const w = new nodeWT!.Worker(entry, { name } as any);
     let lastError: unknown;
-    w.on("message", (m: ControlMessage) => {
-      if (m.type === END_ME) void Promise.resolve(w.terminate()).catch(() => {});
-      else callbacks.onMessage(m);
-    });
+    w.on("message", (m: ControlMessage) => callbacks.onMessage(m));
     w.on("error", (e: unknown) => lastError = e);
     const gone = new Promise<void>((resolve) =>
       w.on("exit", () => {
@@ -176,23 +184,35 @@ function spawnEntry(entry: URL, name: string, callbacks: SpawnCallbacks): Worker
     };
   }
   const w = new g.Worker(entry, { type: "module", name });
+  // Bun's Web Worker fires "close" once it has stopped, however it ended
+  // (terminated, closed itself, or died of an error): that is the one sign
+  // of its end there. Deno's and browsers' fire no such event; a worker that
+  // ends itself says so first ("exit"), and one that dies of an uncaught
+  // error is closed by the runtime as the "error" event fires.
+  const closes = runtime === "bun";
+  let lastError: unknown;
+  const gone = new Promise<void>((resolve) =>
+    w.addEventListener?.("close", () => {
+      exit(lastError);
+      resolve();
+    })
+  );
   w.onmessage = (e: MessageEvent) => {
     const m = e.data as ControlMessage;
     callbacks.onMessage(m);
-    if (m.type === "exit") exit();
+    if (m.type === "exit" && !closes) exit();
   };
   w.onerror = (e: ErrorEvent) => {
     e.preventDefault?.();
-    exit(e.error ?? new Error(e.message));
+    lastError = e.error ?? new Error(e.message);
+    if (!closes) exit(lastError);
   };
-  // Bun reports a worker that ended itself (process.exit) only with "close".
-  w.addEventListener?.("close", () => exit());
   return {
     post: (m, transfer) => w.postMessage(m, transfer ?? []),
-    terminate: () => {
+    terminate: async () => {
       w.terminate();
-      exit();
-      return Promise.resolve();
+      if (closes) await gone;
+      else exit();
     },
     unref: () => w.unref?.(),
     ref: () => w.ref?.(),
@@ -216,26 +236,14 @@ export function parentPort(): ParentPort {
   if (nodeWT?.parentPort) {
     const port = nodeWT!.parentPort!;
     const proc = g.process;
-    // process.exit in a worker ends only that worker; it lets queued messages
-    // to the parent go out first. Not on Deno (2.x), where a worker that
-    // calls it now and then kept running, a core 100% busy, for the rest of
-    // the program (measured: about 1 run in 10 of a thread that starts
-    // another and returns; and every time for a worker terminated while it
-    // ran JavaScript, which Deno's terminate() does not interrupt). There the
-    // worker asks its parent to terminate it and goes idle (a worker its
-    // parent terminated already ends at its next turn of the event loop).
-    const exit = (code: number): void => {
-      if (runtime === "deno") port.postMessage({ type: END_ME });
-      else proc.exit(code);
-    };
     return {
       post: (m, transfer) => port.postMessage(m, transfer as any),
       onMessage: (h) => port.on("message", h),
-      close: exit,
+      close: exitWorker,
       onFatal: (hook) => {
         const fatal = (e: unknown) => {
           hook(e);
-          exit(1);
+          exitWorker(1);
         };
         proc.on("uncaughtException", fatal);
         proc.on("unhandledRejection", fatal);
@@ -245,18 +253,31 @@ export function parentPort(): ParentPort {
   return {
     post: (m, transfer) => g.postMessage(m, transfer ?? []),
     onMessage: (h) => g.addEventListener("message", (e: MessageEvent) => h(e.data)),
-    // Bun's workers have no self.close(); process.exit() ends only the worker there.
-    close: (code) => typeof g.close === "function" ? g.close() : g.process.exit(code),
+    close: exitWorker,
     onFatal: (hook) => {
-      g.addEventListener("error", (e: ErrorEvent) => hook(e.error ?? e.message));
+      g.addEventListener("error", (e: ErrorEvent) => {
+        hook(e.error ?? e.message);
+        exitWorker(1);
+      });
       g.addEventListener("unhandledrejection", (e: PromiseRejectionEvent) => {
         e.preventDefault?.();
         hook(e.reason);
-        if (typeof g.close === "function") g.close();
-        else g.process.exit(1);
+        exitWorker(1);
       });
     },
   };
+}
+
+/**
+ * Ends the calling worker at once: no more of its code runs after this call
+ * (messages it posted before still reach the parent). Deno's `close()` stops
+ * the worker on the spot, in a Web Worker and under `node:worker_threads`
+ * alike (its `process.exit()` there could leave the worker running). Node's
+ * and Bun's `process.exit()` end only the worker. Browsers: `close()`.
+ */
+export function exitWorker(code: number): void {
+  if (runtime === "deno" || runtime === "browser") g.close();
+  else g.process.exit(code);
 }
 
 /**

@@ -8,6 +8,8 @@
  */
 
 import { RemoteError, type RemoteErrorInit } from "./errors.ts";
+import { markDead, selfIdent } from "./_registry.ts";
+import { exitWorker } from "./_runtime.ts";
 
 /**
  * Layout of a thread's status cells (an `Int32Array` over a growable
@@ -20,10 +22,14 @@ import { RemoteError, type RemoteErrorInit } from "./errors.ts";
  * - `ERROR_LEN`: length in bytes of the error at byte `ERROR_AT`, or 0: its
  *   `name`, `message` and `stack` as UTF-8 JSON. (JSON rather than the value
  *   codec: a worker that runs a no-op target then never loads msgpackr.)
+ * - `STOP`: 0, or the exit code a stop was requested with (`TERMINATED`,
+ *   `KILLED`): written once by the parent (`compareExchange` from 0), read by
+ *   the worker at its library waits and when the "stop" message arrives.
  */
 export const STATE = 0;
 export const EXIT_CODE = 1;
 export const ERROR_LEN = 2;
+export const STOP = 3;
 /** Byte offset of the encoded error. */
 export const ERROR_AT = 16;
 export const RUNNING = 1;
@@ -62,4 +68,60 @@ export function readError(status: SharedArrayBuffer): RemoteErrorInit | undefine
   if (len === 0) return undefined;
   // Copied out first: TextDecoder does not read shared memory everywhere.
   return JSON.parse(new TextDecoder().decode(new Uint8Array(status, ERROR_AT, len).slice())) as RemoteErrorInit;
+}
+
+// ## Stopping a thread
+//
+// A thread is marked dead (its locks become recoverable) only once it can
+// run no more code. Where the runtime's terminate() stops a worker at any
+// instruction and reports it (Node, Bun), the parent marks the death when the
+// runtime confirms it. Deno's terminate() stops a worker only at its next
+// turn of the event loop, and says nothing: there the worker stops itself,
+// at the first of three points, and marks its own death just before it
+// closes (`exitWorker` ends it at once, so no user code runs in between):
+// - the parent's "stop" message, handled by the worker's event loop (the
+//   worker is idle, or awaiting);
+// - any wait in this library (`_wait.ts` checks `STOP` at the start of a wait
+//   and parks in slices of `STOP_SLICE` ms in a stoppable worker);
+// - never, while the worker runs JavaScript that neither yields nor waits in
+//   this library: then it keeps running and keeps what it holds.
+// Node and Bun follow the same protocol (the parent also terminates the
+// worker there), so a worker that reaches one of the points first reports
+// its own end.
+
+/** How long a stoppable worker parks at a time before it checks `STOP` again (ms). */
+export const STOP_SLICE = 100;
+
+/** The calling worker's own status cells, once it runs a thread. */
+let own: { status: SharedArrayBuffer; cells: Int32Array } | undefined;
+
+/** Called by the worker entry before the target runs: these are the thread's own cells. */
+export function adoptStatus(status: SharedArrayBuffer): void {
+  own = { status, cells: new Int32Array(status, 0, ERROR_AT / 4) };
+}
+
+/** The cells the calling thread watches for a stop request, or `undefined` (main thread, pool worker). */
+export function stopCells(): Int32Array | undefined {
+  return own?.cells;
+}
+
+/** Asks the thread with these status cells to stop with `code`; the first request wins. */
+export function requestStop(status: SharedArrayBuffer, code: number): void {
+  const cells = new Int32Array(status, 0, ERROR_AT / 4);
+  Atomics.compareExchange(cells, STOP, 0, code);
+  Atomics.notify(cells, STOP);
+}
+
+/**
+ * Ends the calling thread at once if its parent asked it to stop: marks it
+ * dead, records the requested exit code, and closes the worker. Returns when
+ * no stop was asked for.
+ */
+export function stopIfAsked(): void {
+  if (own === undefined) return;
+  const code = Atomics.load(own.cells, STOP);
+  if (code === 0) return;
+  markDead(selfIdent());
+  writeExit(own.status, code);
+  exitWorker(code);
 }

@@ -16,7 +16,8 @@
  * @module
  */
 
-import { canBlock, parkHook } from "./_runtime.ts";
+import { canBlock, parkHook, terminateStops } from "./_runtime.ts";
+import { STOP_SLICE, stopCells, stopIfAsked } from "./_status.ts";
 
 /** How a single wait ended. */
 export type WaitResult = "ok" | "not-equal" | "timed-out";
@@ -95,8 +96,7 @@ export function now(): number {
  */
 export function waitSync(cell: Int32Array, index: number, expected: number, timeout = Infinity): WaitResult {
   if (spin(cell, index, expected)) return "not-equal";
-  if (parkHook !== undefined) return parkHook(cell, index, expected, timeout); // post office, see _runtime.ts
-  return Atomics.wait(cell, index, expected, timeout);
+  return parkSync(cell, index, expected, timeout);
 }
 
 /**
@@ -136,6 +136,20 @@ export function spin(cell: Int32Array, index: number, expected: number, short = 
 
 /** Parks while `cell[index] === expected`, with no spinning first. */
 export function parkSync(cell: Int32Array, index: number, expected: number, timeout = Infinity): WaitResult {
+  stopIfAsked();
+  // A thread that its parent may ask to stop, on a runtime that cannot stop
+  // it while it is parked (Deno), parks in slices and checks in between.
+  if (terminateStops || stopCells() === undefined) return parkOnce(cell, index, expected, timeout);
+  const end = now() + timeout;
+  for (;;) {
+    const left = end - now();
+    const r = parkOnce(cell, index, expected, Math.min(left, STOP_SLICE));
+    if (r !== "timed-out" || left <= STOP_SLICE) return r;
+    stopIfAsked();
+  }
+}
+
+function parkOnce(cell: Int32Array, index: number, expected: number, timeout: number): WaitResult {
   if (parkHook !== undefined) return parkHook(cell, index, expected, timeout); // post office, see _runtime.ts
   return Atomics.wait(cell, index, expected, timeout);
 }
@@ -168,6 +182,7 @@ export function parkAsync(
   timeout = Infinity,
   signal?: AbortSignal,
 ): Promise<WaitResult> {
+  stopIfAsked();
   if (signal?.aborted) return Promise.reject(signal.reason);
   if (typeof Atomics.waitAsync !== "function") return pollAsync(cell, index, expected, timeout, signal);
   const res = Atomics.waitAsync(cell, index, expected, timeout === Infinity ? undefined : timeout);

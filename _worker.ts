@@ -16,7 +16,7 @@
 import { adoptRegistry, children, kAdopt, markDead } from "./_registry.ts";
 import type { Thread as ThreadType } from "./thread.ts";
 import { parentPort, writeStderr } from "./_runtime.ts";
-import { writeExit } from "./_status.ts";
+import { adoptStatus, stopIfAsked, writeExit } from "./_status.ts";
 import type { StartMessage, TargetSpec } from "./_protocol.ts";
 import { compile, explainMissingVariable, type Fn, importTarget } from "./_target.ts";
 
@@ -24,6 +24,9 @@ const port = parentPort();
 let started = false;
 
 port.onMessage((message) => {
+  // A stop request reaches a worker that is idle or awaiting here, on its
+  // event loop, where no code of the thread is running (`_status.ts`).
+  if (message.type === "stop") stopIfAsked();
   if (message.type !== "start" || started) return;
   started = true;
   run(message as StartMessage);
@@ -31,6 +34,7 @@ port.onMessage((message) => {
 
 async function run(m: StartMessage): Promise<void> {
   adoptRegistry(m.registry, m.ident, m.name);
+  adoptStatus(m.status);
   let code = 0;
   let failure: unknown;
   let reported = false;
@@ -57,6 +61,8 @@ async function run(m: StartMessage): Promise<void> {
     code = 1;
     failure = m.target.kind === "source" ? explainMissingVariable(error, m.target.name) : error;
   }
+  // Asked to stop while the target ran: it ends as stopped, with the code asked for.
+  stopIfAsked();
   if (failure !== undefined) {
     report(failure);
   }

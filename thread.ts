@@ -20,11 +20,24 @@
 import { RemoteError } from "./errors.ts";
 import { pack } from "./_handles.ts";
 import { children, current, kAdopt, markDead, newIdent, registryBuffer } from "./_registry.ts";
-import { DONE, ERROR_AT, EXIT_CODE, KILLED, readError, RUNNING, STATE, TERMINATED, writeExit } from "./_status.ts";
+import {
+  DONE,
+  ERROR_AT,
+  EXIT_CODE,
+  KILLED,
+  readError,
+  requestStop,
+  RUNNING,
+  STATE,
+  STOP,
+  TERMINATED,
+  writeExit,
+} from "./_status.ts";
 import {
   cpuCount as runtimeCpuCount,
   isMainThread as runtimeIsMainThread,
   spawn,
+  terminateStops,
   type WorkerHandle,
 } from "./_runtime.ts";
 import { assertCanBlock, checkTimeout, until, untilSync } from "./_wait.ts";
@@ -73,6 +86,9 @@ export interface ThreadOptions<A extends unknown[] = unknown[]> {
 }
 
 let counter = 0;
+
+/** How long terminate() waits for a Deno thread to stop itself before it resolves (ms). */
+const STOP_GRACE = 1000;
 
 /**
  * A function running in another thread (a Web Worker), with Python's
@@ -238,9 +254,13 @@ export class Thread<A extends unknown[] = unknown[]> {
     this.#ident = ident;
     const handle = spawn(this.#name, {
       onMessage: () => {},
+      // The runtime says the worker stopped: it can run no more code, so it
+      // is dead now (a thread that ended by itself already said so). A
+      // worker stopped on request gets the code that was asked for.
       onExit: (error) => {
         markDead(ident);
-        writeExit(status, 1, error);
+        const asked = Atomics.load(cells, STOP);
+        writeExit(status, asked !== 0 && error === undefined ? asked : 1, error);
         children.delete(this);
       },
     });
@@ -331,6 +351,11 @@ export class Thread<A extends unknown[] = unknown[]> {
     const ms = checkTimeout(timeout, "Thread.joinSync()");
     const cells = this.#joinable();
     assertCanBlock("Thread.joinSync()");
+    if (this.#stopping !== undefined && terminateStops && Atomics.load(cells, STATE) !== DONE) {
+      // The runtime reports the stop on this thread's event loop, which a
+      // blocking wait would hold up for ever.
+      throw new Error("Cannot joinSync() a thread this thread is terminating: await terminate() first");
+    }
     untilSync(cells, STATE, () => Atomics.load(cells, STATE) === DONE || undefined, ms);
   }
 
@@ -353,13 +378,25 @@ export class Thread<A extends unknown[] = unknown[]> {
   }
 
   /**
-   * Stops the thread at once (Python's SIGTERM). The exit code becomes -15.
-   * (On Deno, a thread stuck in a JavaScript loop that never yields keeps its
-   * core busy until it yields or the program exits: Deno does not interrupt
-   * it. It is still reported stopped, and its locks are recovered.)
-   * Locks it held are recovered by their next acquirer.
+   * Stops the thread (Python's SIGTERM). The exit code becomes -15, and
+   * locks and permits it held are recovered by their next acquirer, once
+   * the thread can run no more code: never while it still runs.
    *
-   * @returns A Promise that resolves once the thread has stopped.
+   * On Node and Bun the thread stops at once, whatever it is doing. Deno
+   * cannot interrupt running JavaScript: there the thread stops when it next
+   * waits in this library or returns to its event loop (awaits, or ends its
+   * current task). A thread that runs JavaScript without doing either (a
+   * loop that never yields, or a raw `Atomics.wait`) keeps running and keeps
+   * what it holds; the Promise then resolves after a second with the thread
+   * still alive ({@linkcode Thread.isAlive}), and the thread stops, with exit
+   * code -15, as soon as it reaches one of those points.
+   *
+   * The runtime reports the stop on the calling thread's event loop: await
+   * the Promise before this thread blocks (`joinSync()`, `acquireSync()` of
+   * a lock the stopped thread held), or the report waits behind the block.
+   *
+   * @returns A Promise that resolves once the thread has stopped (on Deno,
+   *   at the latest after a second, see above).
    */
   terminate(): Promise<void> {
     return this.#stop(TERMINATED);
@@ -374,13 +411,32 @@ export class Thread<A extends unknown[] = unknown[]> {
     if (this.#self) return Promise.reject(new Error("cannot terminate the current thread from itself"));
     const handle = this.#handle;
     if (!handle || !this.isAlive()) return this.#stopping ?? Promise.resolve();
-    // The death is published first, so the thread's lock waiters recover
-    // even while the worker is still being torn down.
-    markDead(this.#ident!);
-    writeExit(this.#status!, code);
-    children.delete(this);
-    this.#stopping = handle.terminate();
+    this.#stopping ??= this.#stopConfirmed(handle, code);
     return this.#stopping;
+  }
+
+  /** Asks the worker to stop and waits until it can run no more code (`_status.ts`). */
+  async #stopConfirmed(handle: WorkerHandle, code: number): Promise<void> {
+    const cells = this.#cells!;
+    requestStop(this.#status!, code);
+    try {
+      handle.post({ type: "stop" });
+    } catch {
+      // already gone: the runtime reports its end
+    }
+    if (terminateStops) {
+      await handle.terminate();
+    } else {
+      const keepAlive = setInterval(() => {}, 1 << 30);
+      try {
+        await until(cells, STATE, () => Atomics.load(cells, STATE) === DONE || undefined, STOP_GRACE);
+      } finally {
+        clearInterval(keepAlive);
+      }
+      if (Atomics.load(cells, STATE) !== DONE) return; // still running: it stops itself later
+      await handle.terminate();
+    }
+    children.delete(this);
   }
 
   /** Stops the thread when leaving an `await using` scope. */

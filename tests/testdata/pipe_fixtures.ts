@@ -2,7 +2,7 @@
 // Targets for tests/pipe_test.ts. Workers import this module by URL, so it
 // must stay free of side effects at its top level.
 
-import { ClosedError, type Connection, Thread } from "../../mod.ts";
+import { ClosedError, type Connection, Event, Thread } from "../../mod.ts";
 
 export const url: string = import.meta.url;
 
@@ -30,12 +30,15 @@ export function sendAll(conn: Connection, values: unknown[]): void {
   for (const v of values) conn.send(v);
 }
 
-/** Sends each of `values`, sets `flag[0]`, then blocks until terminated. */
+/**
+ * Sends each of `values`, sets `flag[0]`, then blocks until terminated (in a
+ * wait of this library, where every runtime can stop it).
+ */
 export function sendThenHang(conn: Connection, values: unknown[], flag: Int32Array): void {
   for (const v of values) conn.send(v);
   Atomics.store(flag, 0, 1);
   Atomics.notify(flag, 0);
-  Atomics.wait(flag, 1, 0);
+  new Event().waitSync();
 }
 
 /** Sends `value`, then throws: a thread that dies of an error. */

@@ -18,9 +18,12 @@ export const url: string = import.meta.url;
 
 type AnyLock = Lock | RLock;
 
-/** Sleeps without giving up the thread's ability to be terminated. */
+/**
+ * Sleeps in a wait of this library, where every runtime can stop the thread
+ * (Deno cannot stop one parked in a raw `Atomics.wait`).
+ */
 function nap(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  new Event().waitSync(ms);
 }
 
 /** Takes `lock` (twice if `depth` is 2), sets `ready`, then hangs until terminated. */

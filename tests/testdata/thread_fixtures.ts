@@ -2,7 +2,16 @@
 // Targets for tests/thread_test.ts. Workers import this module by URL, so it
 // must stay free of side effects at its top level.
 
-import { activeCount, cpuCount, currentThread, enumerate, isMainThread, Thread } from "../../mod.ts";
+import {
+  activeCount,
+  cpuCount,
+  currentThread,
+  enumerate,
+  isMainThread,
+  type Lock,
+  type Queue,
+  Thread,
+} from "../../mod.ts";
 
 export const url: string = import.meta.url;
 
@@ -57,6 +66,25 @@ export async function nap(ms: number): Promise<void> {
 export function spinUntil(flag: Int32Array): void {
   if (flag.length > 1) Atomics.store(flag, 1, 1);
   while (Atomics.load(flag, 0) === 0) { /* busy */ }
+}
+
+/**
+ * Holds `lock` for long stretches, adding to `cells[0]` all the while, in a
+ * loop that never yields, until `cells[2]` is set; sets `cells[1]` once it
+ * holds the lock the first time.
+ */
+export function countUnderLock(lock: Lock, cells: Int32Array): void {
+  while (Atomics.load(cells, 2) === 0) {
+    lock.acquireSync();
+    Atomics.store(cells, 1, 1);
+    for (let i = 0; i < 200_000 && Atomics.load(cells, 2) === 0; i++) Atomics.add(cells, 0, 1);
+    lock.release();
+  }
+}
+
+/** Waits in `q.getSync()` for an item that never comes. */
+export function getForever(q: Queue<number>): void {
+  q.getSync();
 }
 
 /** Throws a `TypeError` from a named function, so the stack names it. */
