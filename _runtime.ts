@@ -95,6 +95,12 @@ export interface WorkerHandle {
    * and the worker stops only at its next turn of the event loop.
    */
   terminate(): Promise<void>;
+  /**
+   * Settles once the worker's end was reported to this thread: by the
+   * runtime, or by the worker's own "exit" message (Deno, browsers). Output
+   * the worker wrote before it ended has reached this thread by then.
+   */
+  readonly exited: Promise<void>;
   /** Lets the program exit while the worker runs (a daemon thread). */
   unref(): void;
   /** Keeps the program alive while the worker runs. */
@@ -154,11 +160,14 @@ export function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
 export const terminateStops: boolean = runtime === "node" || runtime === "bun";
 
 function spawnEntry(entry: URL, name: string, callbacks: SpawnCallbacks): WorkerHandle {
-  let exited = false;
+  let ended = false;
+  let markExited!: () => void;
+  const exited = new Promise<void>((resolve) => markExited = resolve);
   const exit = (error?: unknown) => {
-    if (exited) return;
-    exited = true;
+    if (ended) return;
+    ended = true;
     callbacks.onExit(error);
+    markExited();
   };
   if (nodeWT) {
     const w = new nodeWT!.Worker(entry, { name } as any);
@@ -172,6 +181,7 @@ function spawnEntry(entry: URL, name: string, callbacks: SpawnCallbacks): Worker
       })
     );
     return {
+      exited,
       post: (m, transfer) => w.postMessage(m, transfer as any),
       terminate: async () => {
         // Our own "exit" listener settles it too, so a worker that is
@@ -208,6 +218,7 @@ function spawnEntry(entry: URL, name: string, callbacks: SpawnCallbacks): Worker
     if (!closes) exit(lastError);
   };
   return {
+    exited,
     post: (m, transfer) => w.postMessage(m, transfer ?? []),
     terminate: async () => {
       w.terminate();

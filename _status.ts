@@ -93,11 +93,14 @@ export function readError(status: SharedArrayBuffer): RemoteErrorInit | undefine
 export const STOP_SLICE = 100;
 
 /** The calling worker's own status cells, once it runs a thread. */
-let own: { status: SharedArrayBuffer; cells: Int32Array } | undefined;
+let own: { status: SharedArrayBuffer; cells: Int32Array; onExit: (code: number) => void } | undefined;
 
-/** Called by the worker entry before the target runs: these are the thread's own cells. */
-export function adoptStatus(status: SharedArrayBuffer): void {
-  own = { status, cells: new Int32Array(status, 0, ERROR_AT / 4) };
+/**
+ * Called by the worker entry before the target runs: these are the thread's
+ * own cells; `onExit` tells the parent, just before the worker stops itself.
+ */
+export function adoptStatus(status: SharedArrayBuffer, onExit: (code: number) => void): void {
+  own = { status, cells: new Int32Array(status, 0, ERROR_AT / 4), onExit };
 }
 
 /** The cells the calling thread watches for a stop request, or `undefined` (main thread, pool worker). */
@@ -123,5 +126,6 @@ export function stopIfAsked(): void {
   if (code === 0) return;
   markDead(selfIdent());
   writeExit(own.status, code);
+  own.onExit(code);
   exitWorker(code);
 }

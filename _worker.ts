@@ -34,7 +34,7 @@ port.onMessage((message) => {
 
 async function run(m: StartMessage): Promise<void> {
   adoptRegistry(m.registry, m.ident, m.name);
-  adoptStatus(m.status);
+  adoptStatus(m.status, (code) => port.post({ type: "exit", code }));
   let code = 0;
   let failure: unknown;
   let reported = false;

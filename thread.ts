@@ -40,7 +40,7 @@ import {
   terminateStops,
   type WorkerHandle,
 } from "./_runtime.ts";
-import { assertCanBlock, checkTimeout, until, untilSync } from "./_wait.ts";
+import { assertCanBlock, checkTimeout, now, until, untilSync } from "./_wait.ts";
 import type { StartMessage, TargetSpec } from "./_protocol.ts";
 
 /**
@@ -89,6 +89,8 @@ let counter = 0;
 
 /** How long terminate() waits for a Deno thread to stop itself before it resolves (ms). */
 const STOP_GRACE = 1000;
+/** How long join() waits, after the thread ended, for the report of its end and its output (ms). */
+const OUTPUT_GRACE = 1000;
 
 /**
  * A function running in another thread (a Web Worker), with Python's
@@ -333,8 +335,19 @@ export class Thread<A extends unknown[] = unknown[]> {
     // Atomics.waitAsync does not keep Deno or Node alive: without this timer
     // a program awaiting a daemon thread (or a timed join) would just exit.
     const keepAlive = setInterval(() => {}, 1 << 30);
+    const end = now() + ms;
     try {
       await until(cells, STATE, () => Atomics.load(cells, STATE) === DONE || undefined, ms);
+      // As a Python child's output comes before what its parent prints after
+      // join(): wait until the worker's end, and so its output, reached this
+      // thread (at most OUTPUT_GRACE ms: the status cells are final already).
+      const handle = this.#handle;
+      if (handle && Atomics.load(cells, STATE) === DONE) {
+        const wait = Math.min(OUTPUT_GRACE, end - now());
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([handle.exited, new Promise((resolve) => timer = setTimeout(resolve, wait))]);
+        clearTimeout(timer);
+      }
     } finally {
       clearInterval(keepAlive);
     }

