@@ -282,6 +282,45 @@ interface Suspect {
   since: number;
 }
 
+/**
+ * The points of a put, a grow and a take where a {@linkcode setStopHook}
+ * hook is called, in the order they are passed, each while the lock is held:
+ * `locked` (just taken), `copied` (the record's bytes are copied, nothing
+ * published), `end` (the intent's end position is stored), `intent` (its
+ * count too), `published` (`TAIL` / `HEAD` is stored), `counted` (`PUTS` /
+ * `GETS` too); a grow holds both locks: `grow:locked`, `grow:grown` (the
+ * buffer is larger), `grow:moved` (the bytes are moved, `CAP` not stored),
+ * `grow:stored` (`CAP` is stored).
+ */
+export type StopPoint =
+  | "put:locked"
+  | "put:copied"
+  | "put:end"
+  | "put:intent"
+  | "put:published"
+  | "put:counted"
+  | "grow:locked"
+  | "grow:grown"
+  | "grow:moved"
+  | "grow:stored"
+  | "take:locked"
+  | "take:copied"
+  | "take:end"
+  | "take:intent"
+  | "take:published"
+  | "take:counted";
+
+let stopHook: ((point: StopPoint) => void) | undefined;
+
+/**
+ * For tests: calls `hook` at each {@linkcode StopPoint} this thread passes,
+ * so a test can stop a thread there as if it were killed at that
+ * instruction. `undefined` removes it.
+ */
+export function setStopHook(hook: ((point: StopPoint) => void) | undefined): void {
+  stopHook = hook;
+}
+
 /** The error a thread marked dead (terminated) gets if it still runs. */
 function terminated(): Error {
   return new Error("This thread was terminated: it may no longer use the queue");
@@ -587,6 +626,7 @@ export class Ring {
 
   #putLocked(bytes: Uint8Array, start: number, stop: number, kind: number, wait: boolean): number {
     const c = this.#cells;
+    if (stopHook !== undefined) stopHook("put:locked");
     // Plain reads of what only PLOCK holders write: taking the lock (an
     // Atomics.compareExchange) orders them after the last holder's writes.
     if (c[CLOSED] === 1) return CLOSED_R;
@@ -634,15 +674,20 @@ export class Ring {
       data.set(bytes.subarray(start, start + first), p);
       data.set(bytes.subarray(start + first, stop), 0);
     }
+    if (stopHook !== undefined) stopHook("put:copied");
     // A terminated worker may still run for a moment: it must not publish.
     if (!isSelfAliveHint()) throw terminated();
     const end = (tail + rec) | 0;
     // The intent (plain writes, published with TAIL), then TAIL, then PUTS
     // (a plain write: the unlock publishes it).
     c[P_END] = end;
+    if (stopHook !== undefined) stopHook("put:end");
     c[P_CNT] = (puts + 1) | 0;
+    if (stopHook !== undefined) stopHook("put:intent");
     Atomics.store(c, TAIL, end);
+    if (stopHook !== undefined) stopHook("put:published");
     c[PUTS] = (puts + 1) | 0;
+    if (stopHook !== undefined) stopHook("put:counted");
     c[P_TAIL] = end;
     this.#putEnd = end;
     return OK;
@@ -654,6 +699,7 @@ export class Ring {
     if (wait) this.#lockSync(CLOCK);
     else if (!this.#tryLock(CLOCK, LOCK_SPIN)) return BUSY;
     try {
+      if (stopHook !== undefined) stopHook("grow:locked");
       const cap = Atomics.load(c, CAP);
       const head = Atomics.load(c, HEAD);
       const used = (tail - head) >>> 0;
@@ -663,6 +709,7 @@ export class Ring {
       if (next > MAX_CAP) return FULL;
       const data = this.memory.data;
       if (data.byteLength < next) data.grow(next);
+      if (stopHook !== undefined) stopHook("grow:grown");
       // Move the bytes whose place changes (see the module doc).
       const u8 = new Uint8Array(data);
       let pos = head >>> 0;
@@ -675,7 +722,9 @@ export class Ring {
         pos = (pos + n) >>> 0;
         left -= n;
       }
+      if (stopHook !== undefined) stopHook("grow:moved");
       Atomics.store(c, CAP, next);
+      if (stopHook !== undefined) stopHook("grow:stored");
       return next;
     } finally {
       this.#unlock(CLOCK);
@@ -722,6 +771,7 @@ export class Ring {
 
   #takeLocked(): Taken | undefined {
     const c = this.#cells;
+    if (stopHook !== undefined) stopHook("take:locked");
     // Plain reads of what only CLOCK holders write (CAP too: a grower holds both locks).
     const head = c[HEAD];
     // C_TAIL is a lower bound of TAIL: read TAIL itself only when it says "empty".
@@ -746,14 +796,19 @@ export class Ring {
       out.set(data.subarray(p, p + first));
       if (first < len) out.set(data.subarray(0, len - first), first);
     }
+    if (stopHook !== undefined) stopHook("take:copied");
     if (!isSelfAliveHint()) throw terminated();
     const gets = c[GETS];
     const end = (head + recordBytes(len)) | 0;
     this.#lastRec = end - head;
     c[C_END] = end;
+    if (stopHook !== undefined) stopHook("take:end");
     c[C_CNT] = (gets + 1) | 0;
+    if (stopHook !== undefined) stopHook("take:intent");
     Atomics.store(c, HEAD, end);
+    if (stopHook !== undefined) stopHook("take:published");
     c[GETS] = (gets + 1) | 0;
+    if (stopHook !== undefined) stopHook("take:counted");
     return { kind, bytes: out, length: len };
   }
 
