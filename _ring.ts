@@ -106,13 +106,20 @@
  *   before `P_CNT` and can never equal the old `TAIL`, so a half-written
  *   intent is never applied. The taker also copies `TAIL` to `P_TAIL`,
  *   which the dead holder may not have updated.
- * - A lock whose holder died is taken over: a waiter whose wait slice ends
- *   finds the holder's ident dead (`isIdentAlive`), and once it has been
- *   dead for a grace period swaps in its own ident with
- *   `Atomics.compareExchange`. A worker is marked dead before it is stopped
- *   and may run on for a moment (on Deno, a busy worker is not stopped at
- *   all), so a thread checks that it is alive just before it publishes a
- *   put or a take, and gives up instead when it is not.
+ * - A lock whose holder died is taken over at once. A thread is marked
+ *   dead (`markDead`) only once its runtime confirmed it can run no more
+ *   instructions, so a waiter that finds the holder's ident dead
+ *   (`isIdentAlive`) swaps in its own with `Atomics.compareExchange` and
+ *   finishes what the holder left (above), wherever it stopped. The
+ *   holder's plain writes are visible to it: they came before the holder
+ *   stopped, hence before the `Atomics` operation that marked it dead, which
+ *   the waiter's read of the registry follows. Nothing is timed, so waiters
+ *   that die in turn cannot put the takeover off: each waiter checks the
+ *   holder before it parks, and a parked one at least every `LOCK_SLICE` ms
+ *   (it parks on the lock word, so the registry's death notification cannot
+ *   reach it). As a guard should a thread ever run on once marked dead, it
+ *   checks that it is still marked alive just before it publishes a put or
+ *   a take.
  * - Growing happens when a record does not fit: the producer (holding
  *   `PLOCK`) also takes `CLOCK`, grows the buffer, copies the bytes whose
  *   place changes under the larger `CAP` to the new upper part (never over a
@@ -232,7 +239,7 @@ export const MAX_PAYLOAD = MAX_CAP - REC_HEADER;
 const SMALL_COPY = 64;
 /** Polls of a lock word before a locker parks. */
 const LOCK_SPIN = 200;
-/** How often (ms) a parked locker checks whether the lock holder died. */
+/** How often (ms) a parked locker checks whether the lock holder died (see "a lock whose holder died"). */
 const LOCK_SLICE = 50;
 /** Polls of the records word after a wake-up before parking again (~10–30 µs). */
 const WOKEN_SPIN = 2000;
@@ -246,8 +253,6 @@ const GATHER_MIN_MS = 0.001;
 const GATHER_PROBE_EVERY = 1024;
 /** Records that must arrive during a pause for it to be kept. */
 const GATHER_RECORDS = 4;
-/** How long (ms) a lock holder must be seen dead before its lock is taken over. */
-const TAKEOVER_GRACE = 500;
 
 /** Decrements `c[index]` if it is above 0; returns whether it did. */
 function takeOne(c: Int32Array, index: number): boolean {
@@ -274,12 +279,6 @@ function dropItemWaiter(c: Int32Array): void {
 function bump(c: Int32Array, index: number): number {
   Atomics.add(c, index, 1);
   return notify(c, index, 1);
-}
-
-/** A lock holder seen dead, and since when. */
-interface Suspect {
-  owner: number;
-  since: number;
 }
 
 /**
@@ -472,21 +471,11 @@ export class Ring {
   }
 
   /**
-   * Decides, after a wait slice, whether the lock holder `owner` is dead and
-   * its lock may be taken over: it must have been seen dead for
-   * {@linkcode TAKEOVER_GRACE} ms, so that a worker being terminated has
-   * stopped touching the ring (a thread also checks that it is alive before
-   * it publishes anything). Takes the lock over if so.
+   * Takes `lock` over if its holder `owner` is dead (it has stopped: see the
+   * module doc), finishing what the holder left half done.
    */
-  #takeOver(lock: number, owner: number, seen: Suspect): boolean {
-    if (Atomics.load(this.#cells, lock) !== owner || isIdentAlive(owner)) return false;
-    const t = performance.now();
-    if (seen.owner !== owner) {
-      seen.owner = owner;
-      seen.since = t;
-      return false;
-    }
-    if (t - seen.since < TAKEOVER_GRACE) return false;
+  #takeOver(lock: number, owner: number): boolean {
+    if (isIdentAlive(owner)) return false;
     if (Atomics.compareExchange(this.#cells, lock, owner, selfIdent()) !== owner) return false;
     this.#repair(lock);
     return true;
@@ -509,24 +498,18 @@ export class Ring {
     const c = this.#cells;
     Atomics.add(c, lock + WAITERS_AT, 1);
     try {
-      const seen: Suspect = { owner: 0, since: 0 };
       for (;;) {
         const owner = Atomics.load(c, lock);
         if (owner === 0) {
           if (Atomics.compareExchange(c, lock, 0, selfIdent()) === 0) return;
           continue;
         }
-        let r: string;
-        if (canBlock) {
-          r = waitSync(c, lock, owner, LOCK_SLICE);
-        } else {
+        if (this.#takeOver(lock, owner)) return;
+        if (canBlock) waitSync(c, lock, owner, LOCK_SLICE);
+        else {
           // A browser main thread may not block: poll for a slice.
           const end = performance.now() + LOCK_SLICE;
           while (Atomics.load(c, lock) === owner && performance.now() < end);
-          r = Atomics.load(c, lock) === owner ? "timed-out" : "not-equal";
-        }
-        if (r === "timed-out") {
-          if (this.#takeOver(lock, owner, seen)) return;
         }
       }
     } finally {
@@ -540,16 +523,14 @@ export class Ring {
     const c = this.#cells;
     Atomics.add(c, lock + WAITERS_AT, 1);
     try {
-      const seen: Suspect = { owner: 0, since: 0 };
       for (;;) {
         const owner = Atomics.load(c, lock);
         if (owner === 0) {
           if (Atomics.compareExchange(c, lock, 0, selfIdent()) === 0) return;
           continue;
         }
-        if (await waitAsync(c, lock, owner, LOCK_SLICE) === "timed-out") {
-          if (this.#takeOver(lock, owner, seen)) return;
-        }
+        if (this.#takeOver(lock, owner)) return;
+        await waitAsync(c, lock, owner, LOCK_SLICE);
       }
     } finally {
       Atomics.sub(c, lock + WAITERS_AT, 1);
@@ -675,7 +656,7 @@ export class Ring {
       data.set(bytes.subarray(start + first, stop), 0);
     }
     if (stopHook !== undefined) stopHook("put:copied");
-    // A terminated worker may still run for a moment: it must not publish.
+    // A thread marked dead must not publish (a guard: see the module doc).
     if (!isSelfAliveHint()) throw terminated();
     const end = (tail + rec) | 0;
     // The intent (plain writes, published with TAIL), then TAIL, then PUTS

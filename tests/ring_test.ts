@@ -16,6 +16,7 @@ import {
   recordNumber,
   stopAt,
   STOPPED,
+  takeWaiter,
   url,
   WAITING,
 } from "./testdata/ring_fixtures.ts";
@@ -317,6 +318,53 @@ for (const mode of ["sync", "async"] as const) {
       assert.deepEqual(drain(ring), [2]);
     } finally {
       await waiter.terminate();
+      await holder.terminate();
+    }
+  });
+}
+
+for (const op of ["put", "take"] as const) {
+  test(`Ring: a ${op} lock whose holder died is taken over in time though each waiter is killed soon after it starts waiting`, async () => {
+    const ring = Ring.create(0);
+    for (let i = 0; i < 3; i++) ring.put(record(i, 100), 0, true);
+    const holder = await deadAt(ring, op, op === "put" ? "put:copied" : "take:copied", 50, 100);
+    assert.ok(holder);
+    const waiters: Thread[] = [];
+    let report = sharedInts(2);
+    let since = Infinity; // when the first waiter started waiting
+    try {
+      // Each waiter waits for 100 ms, then is killed, until one has the lock (or 5 s passed).
+      for (let k = 0; performance.now() - since < 5000; k++) {
+        report = sharedInts(2);
+        const mode = k % 2 === 0 ? "sync" : "async";
+        const w = op === "put"
+          ? new Thread({ target: putWaiter, args: [ring.memory, mode, 100 + k, 100, report], module: url })
+          : new Thread({ target: takeWaiter, args: [ring.memory, mode, report], module: url });
+        waiters.push(w);
+        w.start();
+        await reported(report);
+        if (k === 0) since = performance.now();
+        await sleep(100);
+        if (Atomics.load(report, 0) === DONE) break;
+        await w.kill();
+        if (Atomics.load(report, 0) === DONE) break; // done just before the kill
+      }
+      const took = performance.now() - since;
+      assert.equal(Atomics.load(report, 0), DONE, `no waiter took the lock over in ${Math.round(took)} ms`);
+      assert.ok(took < 2000, `the lock was taken over ${Math.round(took)} ms after the first waiter came`);
+      // A killed waiter may have finished its operation just before it was killed.
+      const last = Atomics.load(report, 1);
+      const left = drain(ring);
+      if (op === "put") {
+        assert.equal(last, OK);
+        assert.deepEqual(left.slice(0, 3), [0, 1, 2]);
+        assert.equal(left.at(-1), 100 + waiters.length - 1);
+      } else {
+        assert.ok(last >= 0 && last <= 2, `took ${last}`);
+        assert.deepEqual(left, [1, 2].filter((i) => i > last));
+      }
+    } finally {
+      for (const w of waiters) await w.terminate();
       await holder.terminate();
     }
   });
