@@ -106,13 +106,20 @@
  *   before `P_CNT` and can never equal the old `TAIL`, so a half-written
  *   intent is never applied. The taker also copies `TAIL` to `P_TAIL`,
  *   which the dead holder may not have updated.
- * - A lock whose holder died is taken over: a waiter whose wait slice ends
- *   finds the holder's ident dead (`isIdentAlive`), and once it has been
- *   dead for a grace period swaps in its own ident with
- *   `Atomics.compareExchange`. A worker is marked dead before it is stopped
- *   and may run on for a moment (on Deno, a busy worker is not stopped at
- *   all), so a thread checks that it is alive just before it publishes a
- *   put or a take, and gives up instead when it is not.
+ * - A lock whose holder died is taken over at once. A thread is marked
+ *   dead (`markDead`) only once its runtime confirmed it can run no more
+ *   instructions, so a waiter that finds the holder's ident dead
+ *   (`isIdentAlive`) swaps in its own with `Atomics.compareExchange` and
+ *   finishes what the holder left (above), wherever it stopped. The
+ *   holder's plain writes are visible to it: they came before the holder
+ *   stopped, hence before the `Atomics` operation that marked it dead, which
+ *   the waiter's read of the registry follows. Nothing is timed, so waiters
+ *   that die in turn cannot put the takeover off: each waiter checks the
+ *   holder before it parks, and a parked one at least every `LOCK_SLICE` ms
+ *   (it parks on the lock word, so the registry's death notification cannot
+ *   reach it). As a guard should a thread ever run on once marked dead, it
+ *   checks that it is still marked alive just before it publishes a put or
+ *   a take.
  * - Growing happens when a record does not fit: the producer (holding
  *   `PLOCK`) also takes `CLOCK`, grows the buffer, copies the bytes whose
  *   place changes under the larger `CAP` to the new upper part (never over a
@@ -232,7 +239,7 @@ export const MAX_PAYLOAD = MAX_CAP - REC_HEADER;
 const SMALL_COPY = 64;
 /** Polls of a lock word before a locker parks. */
 const LOCK_SPIN = 200;
-/** How often (ms) a parked locker checks whether the lock holder died. */
+/** How often (ms) a parked locker checks whether the lock holder died (see "a lock whose holder died"). */
 const LOCK_SLICE = 50;
 /** Polls of the records word after a wake-up before parking again (~10–30 µs). */
 const WOKEN_SPIN = 2000;
@@ -246,8 +253,6 @@ const GATHER_MIN_MS = 0.001;
 const GATHER_PROBE_EVERY = 1024;
 /** Records that must arrive during a pause for it to be kept. */
 const GATHER_RECORDS = 4;
-/** How long (ms) a lock holder must be seen dead before its lock is taken over. */
-const TAKEOVER_GRACE = 500;
 
 /** Decrements `c[index]` if it is above 0; returns whether it did. */
 function takeOne(c: Int32Array, index: number): boolean {
@@ -276,10 +281,43 @@ function bump(c: Int32Array, index: number): number {
   return notify(c, index, 1);
 }
 
-/** A lock holder seen dead, and since when. */
-interface Suspect {
-  owner: number;
-  since: number;
+/**
+ * The points of a put, a grow and a take where a {@linkcode setStopHook}
+ * hook is called, in the order they are passed, each while the lock is held:
+ * `locked` (just taken), `copied` (the record's bytes are copied, nothing
+ * published), `end` (the intent's end position is stored), `intent` (its
+ * count too), `published` (`TAIL` / `HEAD` is stored), `counted` (`PUTS` /
+ * `GETS` too); a grow holds both locks: `grow:locked`, `grow:grown` (the
+ * buffer is larger), `grow:moved` (the bytes are moved, `CAP` not stored),
+ * `grow:stored` (`CAP` is stored).
+ */
+export type StopPoint =
+  | "put:locked"
+  | "put:copied"
+  | "put:end"
+  | "put:intent"
+  | "put:published"
+  | "put:counted"
+  | "grow:locked"
+  | "grow:grown"
+  | "grow:moved"
+  | "grow:stored"
+  | "take:locked"
+  | "take:copied"
+  | "take:end"
+  | "take:intent"
+  | "take:published"
+  | "take:counted";
+
+let stopHook: ((point: StopPoint) => void) | undefined;
+
+/**
+ * For tests: calls `hook` at each {@linkcode StopPoint} this thread passes,
+ * so a test can stop a thread there as if it were killed at that
+ * instruction. `undefined` removes it.
+ */
+export function setStopHook(hook: ((point: StopPoint) => void) | undefined): void {
+  stopHook = hook;
 }
 
 /** The error a thread marked dead (terminated) gets if it still runs. */
@@ -433,21 +471,11 @@ export class Ring {
   }
 
   /**
-   * Decides, after a wait slice, whether the lock holder `owner` is dead and
-   * its lock may be taken over: it must have been seen dead for
-   * {@linkcode TAKEOVER_GRACE} ms, so that a worker being terminated has
-   * stopped touching the ring (a thread also checks that it is alive before
-   * it publishes anything). Takes the lock over if so.
+   * Takes `lock` over if its holder `owner` is dead (it has stopped: see the
+   * module doc), finishing what the holder left half done.
    */
-  #takeOver(lock: number, owner: number, seen: Suspect): boolean {
-    if (Atomics.load(this.#cells, lock) !== owner || isIdentAlive(owner)) return false;
-    const t = performance.now();
-    if (seen.owner !== owner) {
-      seen.owner = owner;
-      seen.since = t;
-      return false;
-    }
-    if (t - seen.since < TAKEOVER_GRACE) return false;
+  #takeOver(lock: number, owner: number): boolean {
+    if (isIdentAlive(owner)) return false;
     if (Atomics.compareExchange(this.#cells, lock, owner, selfIdent()) !== owner) return false;
     this.#repair(lock);
     return true;
@@ -470,24 +498,18 @@ export class Ring {
     const c = this.#cells;
     Atomics.add(c, lock + WAITERS_AT, 1);
     try {
-      const seen: Suspect = { owner: 0, since: 0 };
       for (;;) {
         const owner = Atomics.load(c, lock);
         if (owner === 0) {
           if (Atomics.compareExchange(c, lock, 0, selfIdent()) === 0) return;
           continue;
         }
-        let r: string;
-        if (canBlock) {
-          r = waitSync(c, lock, owner, LOCK_SLICE);
-        } else {
+        if (this.#takeOver(lock, owner)) return;
+        if (canBlock) waitSync(c, lock, owner, LOCK_SLICE);
+        else {
           // A browser main thread may not block: poll for a slice.
           const end = performance.now() + LOCK_SLICE;
           while (Atomics.load(c, lock) === owner && performance.now() < end);
-          r = Atomics.load(c, lock) === owner ? "timed-out" : "not-equal";
-        }
-        if (r === "timed-out") {
-          if (this.#takeOver(lock, owner, seen)) return;
         }
       }
     } finally {
@@ -501,16 +523,14 @@ export class Ring {
     const c = this.#cells;
     Atomics.add(c, lock + WAITERS_AT, 1);
     try {
-      const seen: Suspect = { owner: 0, since: 0 };
       for (;;) {
         const owner = Atomics.load(c, lock);
         if (owner === 0) {
           if (Atomics.compareExchange(c, lock, 0, selfIdent()) === 0) return;
           continue;
         }
-        if (await waitAsync(c, lock, owner, LOCK_SLICE) === "timed-out") {
-          if (this.#takeOver(lock, owner, seen)) return;
-        }
+        if (this.#takeOver(lock, owner)) return;
+        await waitAsync(c, lock, owner, LOCK_SLICE);
       }
     } finally {
       Atomics.sub(c, lock + WAITERS_AT, 1);
@@ -587,6 +607,7 @@ export class Ring {
 
   #putLocked(bytes: Uint8Array, start: number, stop: number, kind: number, wait: boolean): number {
     const c = this.#cells;
+    if (stopHook !== undefined) stopHook("put:locked");
     // Plain reads of what only PLOCK holders write: taking the lock (an
     // Atomics.compareExchange) orders them after the last holder's writes.
     if (c[CLOSED] === 1) return CLOSED_R;
@@ -634,15 +655,20 @@ export class Ring {
       data.set(bytes.subarray(start, start + first), p);
       data.set(bytes.subarray(start + first, stop), 0);
     }
-    // A terminated worker may still run for a moment: it must not publish.
+    if (stopHook !== undefined) stopHook("put:copied");
+    // A thread marked dead must not publish (a guard: see the module doc).
     if (!isSelfAliveHint()) throw terminated();
     const end = (tail + rec) | 0;
     // The intent (plain writes, published with TAIL), then TAIL, then PUTS
     // (a plain write: the unlock publishes it).
     c[P_END] = end;
+    if (stopHook !== undefined) stopHook("put:end");
     c[P_CNT] = (puts + 1) | 0;
+    if (stopHook !== undefined) stopHook("put:intent");
     Atomics.store(c, TAIL, end);
+    if (stopHook !== undefined) stopHook("put:published");
     c[PUTS] = (puts + 1) | 0;
+    if (stopHook !== undefined) stopHook("put:counted");
     c[P_TAIL] = end;
     this.#putEnd = end;
     return OK;
@@ -654,6 +680,7 @@ export class Ring {
     if (wait) this.#lockSync(CLOCK);
     else if (!this.#tryLock(CLOCK, LOCK_SPIN)) return BUSY;
     try {
+      if (stopHook !== undefined) stopHook("grow:locked");
       const cap = Atomics.load(c, CAP);
       const head = Atomics.load(c, HEAD);
       const used = (tail - head) >>> 0;
@@ -663,6 +690,7 @@ export class Ring {
       if (next > MAX_CAP) return FULL;
       const data = this.memory.data;
       if (data.byteLength < next) data.grow(next);
+      if (stopHook !== undefined) stopHook("grow:grown");
       // Move the bytes whose place changes (see the module doc).
       const u8 = new Uint8Array(data);
       let pos = head >>> 0;
@@ -675,7 +703,9 @@ export class Ring {
         pos = (pos + n) >>> 0;
         left -= n;
       }
+      if (stopHook !== undefined) stopHook("grow:moved");
       Atomics.store(c, CAP, next);
+      if (stopHook !== undefined) stopHook("grow:stored");
       return next;
     } finally {
       this.#unlock(CLOCK);
@@ -722,6 +752,7 @@ export class Ring {
 
   #takeLocked(): Taken | undefined {
     const c = this.#cells;
+    if (stopHook !== undefined) stopHook("take:locked");
     // Plain reads of what only CLOCK holders write (CAP too: a grower holds both locks).
     const head = c[HEAD];
     // C_TAIL is a lower bound of TAIL: read TAIL itself only when it says "empty".
@@ -746,14 +777,19 @@ export class Ring {
       out.set(data.subarray(p, p + first));
       if (first < len) out.set(data.subarray(0, len - first), first);
     }
+    if (stopHook !== undefined) stopHook("take:copied");
     if (!isSelfAliveHint()) throw terminated();
     const gets = c[GETS];
     const end = (head + recordBytes(len)) | 0;
     this.#lastRec = end - head;
     c[C_END] = end;
+    if (stopHook !== undefined) stopHook("take:end");
     c[C_CNT] = (gets + 1) | 0;
+    if (stopHook !== undefined) stopHook("take:intent");
     Atomics.store(c, HEAD, end);
+    if (stopHook !== undefined) stopHook("take:published");
     c[GETS] = (gets + 1) | 0;
+    if (stopHook !== undefined) stopHook("take:counted");
     return { kind, bytes: out, length: len };
   }
 

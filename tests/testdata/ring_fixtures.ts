@@ -1,0 +1,183 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+// Targets for tests/ring_test.ts. Workers import this module by URL, so it
+// must stay free of side effects at its top level.
+
+import { BUSY, CLOSED_R, EMPTY, FULL, OK, Ring, type RingMemory, setStopHook, type StopPoint } from "../../_ring.ts";
+
+export const url: string = import.meta.url;
+
+/** `report[0]` of {@linkcode stopAt}: the thread stopped at its point. */
+export const STOPPED = 1;
+/** `report[0]` of {@linkcode stopAt}: the operation ended without passing the point. */
+export const PASSED = 2;
+/** `report[0]` of a waiter: about to wait for the lock. */
+export const WAITING = 1;
+/** `report[0]` of a waiter: its operation is done. */
+export const DONE = 2;
+
+/** Record `i`: `size` bytes, the first four holding `i`, the rest a pattern of `i`. */
+export function record(i: number, size: number): Uint8Array {
+  const a = new Uint8Array(size);
+  for (let k = 4; k < size; k++) a[k] = (i * 7 + k) & 0xff;
+  new DataView(a.buffer).setInt32(0, i);
+  return a;
+}
+
+/** The number of a record made by {@linkcode record}, or -1 when its bytes are damaged. */
+export function recordNumber(bytes: Uint8Array, length: number): number {
+  if (length < 4) return -1;
+  const i = new DataView(bytes.buffer, bytes.byteOffset).getInt32(0);
+  for (let k = 4; k < length; k++) if (bytes[k] !== ((i * 7 + k) & 0xff)) return -1;
+  return i;
+}
+
+/**
+ * Puts record `i` of `size` bytes (op "put") or takes one (op "take") and
+ * stops for ever at `point`, holding the ring's lock as a thread killed
+ * there would. `report[0]` becomes {@linkcode STOPPED} there, or
+ * {@linkcode PASSED} if the operation ended without passing the point.
+ */
+export function stopAt(
+  memory: RingMemory,
+  op: "put" | "take",
+  point: StopPoint,
+  i: number,
+  size: number,
+  report: Int32Array,
+): void {
+  const ring = Ring.from(memory);
+  setStopHook((p) => {
+    if (p !== point) return;
+    Atomics.store(report, 0, STOPPED);
+    Atomics.notify(report, 0);
+    for (;;) Atomics.wait(report, 0, STOPPED);
+  });
+  if (op === "put") ring.put(record(i, size), 0, true);
+  else ring.take(true);
+  setStopHook(undefined);
+  Atomics.store(report, 0, PASSED);
+  Atomics.notify(report, 0);
+}
+
+/**
+ * Puts record `i` of `size` bytes, waiting for the lock blocking (`sync`) or
+ * not (`async`: `put(…, false)` and `lockPutAsync()` while `BUSY`).
+ * `report[0]` becomes {@linkcode WAITING} just before, {@linkcode DONE}
+ * after, with the put's result in `report[1]`.
+ */
+export async function putWaiter(
+  memory: RingMemory,
+  mode: "sync" | "async",
+  i: number,
+  size: number,
+  report: Int32Array,
+): Promise<void> {
+  const ring = Ring.from(memory);
+  const bytes = record(i, size);
+  Atomics.store(report, 0, WAITING);
+  let status: number;
+  if (mode === "sync") status = ring.put(bytes, 0, true);
+  else {
+    while ((status = ring.put(bytes, 0, false)) === BUSY) await ring.lockPutAsync();
+  }
+  Atomics.store(report, 1, status);
+  Atomics.store(report, 0, DONE);
+  Atomics.notify(report, 0);
+}
+
+/**
+ * Takes one record, waiting for the lock as {@linkcode putWaiter} does.
+ * `report[0]` becomes {@linkcode WAITING} just before, {@linkcode DONE}
+ * after, with the record's number in `report[1]` (-1 when damaged, or the
+ * negated status `EMPTY` / `CLOSED`).
+ */
+export async function takeWaiter(memory: RingMemory, mode: "sync" | "async", report: Int32Array): Promise<void> {
+  const ring = Ring.from(memory);
+  Atomics.store(report, 0, WAITING);
+  let got = mode === "sync" ? ring.take(true) : BUSY;
+  if (mode === "async") { while ((got = ring.take(false)) === BUSY) await ring.lockTakeAsync(); }
+  Atomics.store(report, 1, typeof got === "number" ? -got : recordNumber(got.bytes, got.length));
+  Atomics.store(report, 0, DONE);
+  Atomics.notify(report, 0);
+}
+
+/**
+ * Puts records `from`, `from + 1`, … (`n` of them, sizes cycling through
+ * `sizes`), blocking (`sync`) or not (`async`) while a lock is taken or the
+ * ring is full; then closes the ring when `close` is set.
+ */
+export async function produce(
+  memory: RingMemory,
+  mode: "sync" | "async",
+  from: number,
+  n: number,
+  sizes: number[],
+  close: boolean,
+): Promise<void> {
+  const ring = Ring.from(memory);
+  for (let k = 0; k < n; k++) {
+    const i = from + k;
+    const bytes = record(i, sizes[i % sizes.length]);
+    for (;;) {
+      const status = ring.put(bytes, 0, mode === "sync");
+      if (status === OK) break;
+      if (status === BUSY) {
+        await ring.lockPutAsync();
+        continue;
+      }
+      if (status !== FULL) throw new Error(`unexpected put result ${status}`);
+      // Counted as waiting for room from before reading the word (see Ring.spaceWaiter).
+      ring.spaceWaiter(1);
+      try {
+        const seq = ring.spaceSeq();
+        if (!ring.isFull()) continue;
+        if (mode === "sync") ring.waitSpaceSync(seq, 100);
+        else await ring.waitSpace(seq, 100);
+      } finally {
+        ring.spaceWaiter(-1);
+      }
+    }
+  }
+  if (close) ring.close();
+}
+
+/**
+ * Takes records until the ring is closed and drained, blocking (`sync`) or
+ * not (`async`), counting each number `i` in `counts[i]` and damaged or
+ * out-of-order ones (for the same producer, numbers `per` apart) in
+ * `counts[errorsAt]`.
+ */
+export async function consume(
+  memory: RingMemory,
+  mode: "sync" | "async",
+  counts: Int32Array,
+  per: number,
+  errorsAt: number,
+): Promise<void> {
+  const ring = Ring.from(memory);
+  const last = new Map<number, number>();
+  for (;;) {
+    const seq = ring.itemsSeq();
+    const got = ring.take(mode === "sync");
+    if (got === CLOSED_R) return;
+    if (got === BUSY) {
+      await ring.lockTakeAsync();
+      continue;
+    }
+    if (got === EMPTY) {
+      if (mode === "sync") ring.waitItemsSync(seq, 100);
+      else await ring.waitItems(seq, 100);
+      continue;
+    }
+    if (typeof got === "number") throw new Error(`unexpected take result ${got}`);
+    const i = recordNumber(got.bytes, got.length);
+    if (i < 0) {
+      Atomics.add(counts, errorsAt, 1);
+      continue;
+    }
+    const p = Math.floor(i / per);
+    if ((last.get(p) ?? -1) >= i) Atomics.add(counts, errorsAt, 1);
+    last.set(p, i);
+    Atomics.add(counts, i, 1);
+  }
+}
