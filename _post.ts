@@ -21,7 +21,10 @@
  *   gets a new id each time; the sender's copy is detached when the item is
  *   encoded (a queue holds the move back until the item is in, and gives it
  *   up, with the deposit, when the put fails: {@linkcode holdMoves}); the
- *   post office holds it in transit and drops it once fetched.
+ *   post office holds it in transit and drops it once fetched. A reader
+ *   asks with its ident, and from the ask on the handle is that thread's;
+ *   one inside a pipe message follows the pipe's receiving end
+ *   ({@linkcode Reader}) until then (see `_post_office.ts`).
  * - Plain shared memory (a `SharedArrayBuffer`, or a view over one: handlers
  *   with `once`) is deposited for each item that carries it and dropped once
  *   fetched, so that buffers a program makes and drops are not kept.
@@ -35,8 +38,8 @@
 
 import { addExtension } from "msgpackr/pack";
 import type { ObjectHook } from "./_codec.ts";
-import { handlerFor, handlerForTag, type TransferHandler } from "./_handles.ts";
-import { newHandleId } from "./_registry.ts";
+import { handlerFor, handlerForTag, type OwnerWord, type TransferHandler } from "./_handles.ts";
+import { newHandleId, officeState, selfIdent } from "./_registry.ts";
 import { type Mailbox, mailbox, needOffice, receiveSync, runtime } from "./_runtime.ts";
 
 /** The msgpackr extension type of a handle reference (`[tag, id]`). */
@@ -52,7 +55,25 @@ interface Pending {
   data?: unknown;
   /** Its id, when it is deposited already. */
   id?: number;
+  /** Who reads the value, when known (see {@linkcode shareHandlesWith}). */
+  reader?: Reader;
 }
+
+/**
+ * The one holder that will read a value, when there is one: a pipe's
+ * receiving end, named by the words holding its owner's ident and whether
+ * it is closed (`Int32Array` indexes into `buffer`). A handle that moves
+ * with the value is closed by the post office if that holder's thread dies,
+ * or the holder is closed, before the value is read.
+ */
+export interface Reader {
+  buffer: SharedArrayBuffer;
+  owner: number;
+  closed: number;
+}
+
+/** Fault injection for tests: called (with the handle's id) right after a thread has asked the post office for a handle. */
+const AFTER_ASK = Symbol.for("@mpjs/multiprocessing/post.afterAsk");
 
 /** Handles met by the hook, waiting for the encoder to reach them. */
 const pending = new WeakMap<object, Pending>();
@@ -100,7 +121,17 @@ function installWriter(): void {
  * @throws {TypeError} when a handle cannot be sent (a moved or closed
  *   `Connection`), or on browsers (no synchronous receive to fetch it).
  */
-export const shareHandles: ObjectHook = (v, path) => {
+export const shareHandles: ObjectHook = (v, path) => share(v, path, undefined);
+
+/**
+ * {@linkcode shareHandles} for values that one known holder will read
+ * (`reader`): the moving handles in them follow it (see {@linkcode Reader}).
+ */
+export function shareHandlesWith(reader: Reader): ObjectHook {
+  return (v, path) => share(v, path, reader);
+}
+
+function share(v: object, path: string, reader: Reader | undefined): boolean {
   const handler = handlerFor(v);
   if (!handler) return false;
   if (runtime === "browser") {
@@ -111,9 +142,18 @@ export const shareHandles: ObjectHook = (v, path) => {
   if (!writerInstalled) installWriter();
   const id = handler.moved ? undefined : ids.get(v);
   if (id !== undefined) pending.set(v, { handler, id });
-  else pending.set(v, { handler, data: handler.serialize(v, path) });
+  else pending.set(v, { handler, data: handler.serialize(v, path), reader });
   return true;
-};
+}
+
+/**
+ * Tells the post office that a {@linkcode Reader} was closed: the handles
+ * following it are closed. A no-op while nothing was ever deposited.
+ */
+export function readerClosed(): void {
+  if (officeState() === 0) return;
+  mailbox()?.port.postMessage({ t: "sweep" });
+}
 
 /** This thread's mailbox, with the post office running or on its way. */
 function officeOf(what: string): Mailbox {
@@ -133,7 +173,9 @@ function writeRef(v: object): [string, number] {
   const id = newHandleId();
   const transfer = handler.transferables?.(p.data) ?? [];
   const once = handler.once === true || handler.moved !== undefined || transfer.length > 0;
-  mb.port.postMessage({ t: "put", id, tag: handler.tag, data: p.data, once, transfer }, transfer);
+  const owner: OwnerWord | undefined = handler.owner?.(p.data);
+  const reader = owner ? p.reader : undefined;
+  mb.port.postMessage({ t: "put", id, tag: handler.tag, data: p.data, once, transfer, owner, reader }, transfer);
   if (!once) remember(v, id);
   else if (holding) (held ??= []).push({ handler, value: v, to: mb.office, id });
   else handler.moved?.(v, mb.office);
@@ -215,7 +257,8 @@ function fetch(id: number, tag: string): Reply {
     return early;
   }
   const mb = officeOf(`receive a ${tag} inside an item`);
-  mb.port.postMessage({ t: "get", id });
+  mb.port.postMessage({ t: "get", id, ident: selfIdent() });
+  (globalThis as { [AFTER_ASK]?: (id: number) => void })[AFTER_ASK]?.(id);
   const end = Date.now() + FETCH_TIMEOUT;
   for (;;) {
     const seq = Atomics.load(mb.bell, 0);

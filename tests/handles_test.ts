@@ -24,14 +24,18 @@ import {
   Thread,
 } from "../mod.ts";
 import {
+  answerThroughPassedReader,
   answerThroughReceivedEnd,
   bumpFromPipe,
   countUnderLock,
   doubleIntoReplyQueue,
   handOverAndExit,
   holdLockFromQueue,
+  holdUnread,
+  passReaderOn,
   type SyncKit,
   syncThroughItem,
+  takeAndParkAfterAsking,
   talkThroughMovedEnd,
   url,
   useOrphans,
@@ -313,6 +317,83 @@ test("a Connection end sent through a Connection moves to the receiving thread",
     mine.close();
     ctl.close();
   }
+});
+
+/** Waits until `flag[0]` is set by a fixture (see `reportAndPark`). */
+async function reported(flag: Int32Array): Promise<void> {
+  const end = Date.now() + 20_000;
+  while (Atomics.load(flag, 0) === 0) {
+    if (Date.now() > end) throw new Error("the thread did not report");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+test("a Connection end inside a queue item closes when the thread that took the item dies before receiving the end", async () => {
+  const q = new Queue<{ end: Connection<string> }>();
+  const [mine, theirs] = Pipe<string>();
+  const flag = new Int32Array(new SharedArrayBuffer(8));
+  const t = run(takeAndParkAfterAsking, q, flag);
+  try {
+    await q.put({ end: theirs });
+    await reported(flag); // it took the item and asked for the end
+    await t.terminate();
+    await assert.rejects(mine.recv({ timeout: 10_000 }), ClosedError);
+  } finally {
+    await t.terminate();
+    mine.close();
+  }
+});
+
+test("a Connection end sent through a pipe closes when the receiving thread dies without receiving it", async () => {
+  const [ctl, ctlThere] = Pipe<{ end: Connection<string> }>();
+  const [mine, theirs] = Pipe<string>();
+  const flag = new Int32Array(new SharedArrayBuffer(8));
+  const t = run(holdUnread, ctlThere, flag);
+  try {
+    await reported(flag);
+    ctl.send({ end: theirs });
+    assert.equal(await mine.poll(200), false); // in transit: open
+    await t.terminate();
+    await assert.rejects(mine.recv({ timeout: 10_000 }), ClosedError);
+  } finally {
+    await t.terminate();
+    mine.close();
+    ctl.close();
+  }
+});
+
+test("a Connection end sent through a pipe closes when the receiving end is closed without receiving it", async () => {
+  const [ctl, ctlThere] = Pipe<{ end: Connection<string> }>();
+  const [mine, theirs] = Pipe<string>();
+  ctl.send({ end: theirs });
+  assert.equal(await mine.poll(100), false);
+  ctlThere.close();
+  await assert.rejects(mine.recv({ timeout: 10_000 }), ClosedError);
+  mine.close();
+  ctl.close();
+});
+
+test("a Connection end inside a message stays open while the receiving end moves on from a thread that ends", async () => {
+  const [ctl, ctlThere] = Pipe<{ end: Connection<string> }>();
+  const [mine, theirs] = Pipe<string>();
+  const q = new Queue<{ conn: Connection<{ end: Connection<string> }> }>();
+  const go = new Queue<string>();
+  const a = run(passReaderOn, ctlThere, q, go);
+  ctl.send({ end: theirs }); // to a thread that will pass the receiving end on and end
+  await go.put("go");
+  await a.join(); // the receiving end is in transit now, inside an item
+  assert.equal(a.exitCode, 0, String(a.error));
+  assert.equal(await mine.poll(200), false);
+  const b = run(answerThroughPassedReader, q);
+  try {
+    assert.equal(await mine.recv({ timeout: 20_000 }), "answered");
+    await assert.rejects(mine.recv({ timeout: 20_000 }), ClosedError);
+  } finally {
+    await b.join();
+    mine.close();
+    ctl.close();
+  }
+  assert.equal(b.exitCode, 0, String(b.error));
 });
 
 test("handles in items taken by several consumer threads all work", async () => {
