@@ -27,7 +27,10 @@
  *   once the item is in the queue. A put that fails (`FullError`,
  *   `ClosedError`, an aborted signal) leaves the end with the sender, still
  *   usable. While the item waits in the queue the end counts as open,
- *   whatever becomes of the thread that sent it.
+ *   whatever becomes of the thread that sent it; once a thread has taken
+ *   the item, the end is that thread's and closes if the thread dies (on
+ *   Node and Bun, a thread stopped in the moment between taking the item
+ *   and rebuilding the end inside may still leave the end open).
  * - Memory: the post office keeps what rebuilds each object sent this way
  *   (its `SharedArrayBuffer`s) for the rest of the program, since any
  *   number of items may name it; a `Connection` end is dropped once
