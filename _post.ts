@@ -16,7 +16,12 @@
  * - A shared handle (everything but a `Connection`) keeps one id per object
  *   in each thread (a `WeakMap`): sending it again posts nothing, and a
  *   thread that reads it again gets the same object back (cached by id, held
- *   weakly). The post office keeps its data for the program's life.
+ *   weakly). Each such object (one per deposit and per fetch) is a hold on
+ *   the post office's copy; when it is collected, the thread releases the
+ *   hold and tells how many items naming the handle it sent (once they went
+ *   in) and read since its last release (`tallies`). The post office frees
+ *   the handle once nothing holds it and as many items were read as sent:
+ *   see `_post_office.ts`.
  * - A moving handle (one whose handler has `moved`: a `Connection` end)
  *   gets a new id each time; the sender's copy is detached when the item is
  *   encoded (a queue holds the move back until the item is in, and gives it
@@ -81,9 +86,29 @@ const pending = new WeakMap<object, Pending>();
 const ids = new WeakMap<object, number>();
 /** Shared handles by id, held weakly: a thread that reads one again gets the same object. */
 const cache = new Map<number, WeakRef<object>>();
+/**
+ * Items naming each shared handle that this thread sent (once they went in)
+ * and read, not yet told to the post office: told with each release.
+ */
+const tallies = new Map<number, Tally>();
+/** When an object this thread holds for a shared handle is collected, the post office hears of it. */
 const forget = new FinalizationRegistry<number>((id) => {
   if (cache.get(id)?.deref() === undefined) cache.delete(id);
+  const t = tallies.get(id);
+  tallies.delete(id);
+  mailbox()?.port.postMessage({ t: "release", id, sent: t?.sent ?? 0, read: t?.read ?? 0 });
 });
+
+interface Tally {
+  sent: number;
+  read: number;
+}
+
+function tally(id: number): Tally {
+  let t = tallies.get(id);
+  if (!t) tallies.set(id, t = { sent: 0, read: 0 });
+  return t;
+}
 /** Replies from the post office not yet asked for (an earlier fetch that gave up). */
 const inbox = new Map<number, Reply>();
 
@@ -168,7 +193,10 @@ function writeRef(v: object): [string, number] {
   const p = pending.get(v)!;
   pending.delete(v);
   const { handler } = p;
-  if (p.id !== undefined) return [handler.tag, p.id];
+  if (p.id !== undefined) {
+    sent(handler, v, p.id);
+    return [handler.tag, p.id];
+  }
   const mb = officeOf(`send a ${handler.tag} inside an item`);
   const id = newHandleId();
   const transfer = handler.transferables?.(p.data) ?? [];
@@ -176,10 +204,18 @@ function writeRef(v: object): [string, number] {
   const owner: OwnerWord | undefined = handler.owner?.(p.data);
   const reader = owner ? p.reader : undefined;
   mb.port.postMessage({ t: "put", id, tag: handler.tag, data: p.data, once, transfer, owner, reader }, transfer);
-  if (!once) remember(v, id);
-  else if (holding) (held ??= []).push({ handler, value: v, to: mb.office, id });
+  if (!once) {
+    remember(v, id);
+    sent(handler, v, id);
+  } else if (holding) (held ??= []).push({ handler, value: v, to: mb.office, id });
   else handler.moved?.(v, mb.office);
   return [handler.tag, id];
+}
+
+/** Counts an item naming shared handle `id` as sent: now, or once it is in when moves are held. */
+function sent(handler: TransferHandler, v: object, id: number): void {
+  if (holding) (held ??= []).push({ handler, value: v, to: undefined, id, shared: true });
+  else tally(id).sent++;
 }
 
 /**
@@ -191,6 +227,8 @@ export interface Move {
   value: object;
   to: number | undefined;
   id: number;
+  /** A shared handle the item names (no move, no deposit of its own): counted as sent once the item is in. */
+  shared?: boolean;
 }
 
 /** Whether moves are held back ({@linkcode holdMoves}). */
@@ -225,7 +263,9 @@ export function heldMoves(): Move[] | undefined {
 export function settleMoves(moves: Move[] | undefined, done: boolean): void {
   if (moves === undefined) return;
   for (const m of moves) {
-    if (done) m.handler.moved?.(m.value, m.to);
+    if (m.shared) {
+      if (done) tally(m.id).sent++;
+    } else if (done) m.handler.moved?.(m.value, m.to);
     else mailbox()?.port.postMessage({ t: "drop", id: m.id });
   }
 }
@@ -240,12 +280,18 @@ function remember(v: object, id: number): void {
 function readRef(ref: [string, number]): object {
   const [tag, id] = ref;
   const hit = cache.get(id)?.deref();
-  if (hit) return hit;
+  if (hit) {
+    tally(id).read++;
+    return hit;
+  }
   const handler = handlerForTag(tag);
   if (!handler) throw new Error(`Cannot rebuild a '${tag}' in this thread: its module is not loaded`);
   const reply = fetch(id, tag);
   const v = handler.deserialize(reply.data) as object;
-  if (!reply.once) remember(v, id);
+  if (!reply.once) {
+    remember(v, id);
+    tally(id).read++;
+  }
   return v;
 }
 
@@ -259,19 +305,33 @@ function fetch(id: number, tag: string): Reply {
   const mb = officeOf(`receive a ${tag} inside an item`);
   mb.port.postMessage({ t: "get", id, ident: selfIdent() });
   (globalThis as { [AFTER_ASK]?: (id: number) => void })[AFTER_ASK]?.(id);
+  return awaitReply(mb, id, () =>
+    new Error(
+      `Cannot rebuild a '${tag}' received in an item: the post office did not hand over handle #${id} within ${FETCH_TIMEOUT} ms (the main thread starts it: is it busy without ever waiting or yielding?)`,
+    ));
+}
+
+/** Waits for the post office's reply `id`, keeping the others for later. */
+function awaitReply<R extends { id: number }>(mb: Mailbox, id: number, timedOut: () => Error): R {
   const end = Date.now() + FETCH_TIMEOUT;
   for (;;) {
     const seq = Atomics.load(mb.bell, 0);
     for (let m = receiveSync(mb.port) as Reply | undefined; m !== undefined; m = receiveSync(mb.port) as Reply) {
-      if (m.id === id) return m;
+      if (m.id === id) return m as unknown as R;
       inbox.set(m.id, m);
     }
     const left = end - Date.now();
-    if (left <= 0) {
-      throw new Error(
-        `Cannot rebuild a '${tag}' received in an item: the post office did not hand over handle #${id} within ${FETCH_TIMEOUT} ms (the main thread starts it: is it busy without ever waiting or yielding?)`,
-      );
-    }
+    if (left <= 0) throw timedOut();
     Atomics.wait(mb.bell, 0, seq, Math.min(left, 100));
   }
+}
+
+/**
+ * For tests: how many handles the post office keeps (starting it if it is
+ * down). Blocks until it answers.
+ */
+export function keptHandles(): number {
+  const mb = officeOf("count the post office's handles");
+  mb.port.postMessage({ t: "count" });
+  return awaitReply<{ id: number; count: number }>(mb, 0, () => new Error("The post office did not answer")).count;
 }

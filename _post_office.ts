@@ -15,6 +15,8 @@
  * | `{ t: "get", id, ident }`                 | send handle `id` to this thread, whose ident is `ident` (now, or once it is put) |
  * | `{ t: "drop", id }`                       | forget handle `id` (its item never went in)      |
  * | `{ t: "sweep" }`                          | a reader was closed: look at the followed handles |
+ * | `{ t: "release", id, sent, read }`        | an object for shared handle `id` was collected (see below) |
+ * | `{ t: "count" }`                          | for tests: reply `{ id: 0, count }`, the number of handles kept |
  *
  * The main thread starts the post office when a handle is first sent inside
  * an item (see `_runtime.ts`), and sends it each thread's end with the
@@ -28,9 +30,23 @@
  *
  * What is kept: a handle that moves (a `Connection` end, or anything with
  * ports to transfer) and plain shared memory (a `SharedArrayBuffer`, put
- * anew with each item) are dropped once fetched; every other handle is kept for
- * the program's life (its data: a few `SharedArrayBuffer`s), since any
- * number of items may name it and there is no telling when the last is read.
+ * anew with each item) are dropped once fetched. Every other (shared)
+ * handle is kept, with counts, until no thread holds it and no item in
+ * flight names it, as Python's managers count proxies:
+ *
+ * - `holds`: objects for it alive in threads. A deposit makes one (the
+ *   sender's), each reply to a `get` one more; a thread sends `{ t:
+ *   "release", id, sent, read }` when one of its objects is collected
+ *   (`FinalizationRegistry`, see `_post.ts`).
+ * - `sent` / `read`: items naming it that went in / were read, told with
+ *   the releases. A thread counts only while it has an object for the
+ *   handle (sending one needs it; reading one makes it), so once `holds` is
+ *   0 every count has been told, and `sent === read` means no item naming
+ *   it is left unread: it is freed.
+ *
+ * Left kept for good: handles named by items nobody reads, and those held
+ * by threads that ended or never return to their event loop (their
+ * objects are never finalized, and their counts never told).
  *
  * Who owns a moved handle in transit. A moved handle with an `owner` word
  * (a `Connection` end's owner cell, see `pipe.ts`) is open while the thread
@@ -91,6 +107,18 @@ interface Entry {
   owner?: OwnerWord;
   /** The one holder that can read the item naming it (a pipe's receiving end). */
   reader?: Reader;
+  /** A shared handle's counts (see the module docs). */
+  counts?: Counts;
+}
+
+/** What the post office knows of a shared handle's holders and the items naming it. */
+interface Counts {
+  /** Objects for it alive in threads: one per deposit and per fetch, less the releases. */
+  holds: number;
+  /** Items naming it that went in, as far as released objects' threads told. */
+  sent: number;
+  /** Items naming it that were read, likewise. */
+  read: number;
 }
 
 /** A thread that asked for a handle, and its ident. */
@@ -113,7 +141,9 @@ type Request =
   }
   | { t: "get"; id: number; ident: number }
   | { t: "drop"; id: number }
-  | { t: "sweep" };
+  | { t: "sweep" }
+  | { t: "release"; id: number; sent: number; read: number }
+  | { t: "count" };
 
 const kept = new Map<number, Entry>();
 /** Requests for handles not deposited yet (their deposit is on its way from another thread). */
@@ -148,6 +178,7 @@ function handle(client: Client, m: Request): void {
         transfer: m.transfer ?? [],
         owner: m.owner,
         reader: m.reader,
+        counts: m.once ? undefined : { holds: 1, sent: 0, read: 0 },
       };
       const who = waiting.get(m.id);
       if (who) {
@@ -189,7 +220,27 @@ function handle(client: Client, m: Request): void {
     case "sweep":
       sweep();
       return;
+    case "release": {
+      const counts = kept.get(m.id)?.counts;
+      if (!counts) return;
+      counts.holds--;
+      counts.sent += m.sent;
+      counts.read += m.read;
+      if (counts.holds === 0 && counts.sent === counts.read) kept.delete(m.id);
+      return;
+    }
+    case "count":
+      // For tests: how many handles are kept.
+      reply(client, { id: 0, count: kept.size });
+      return;
   }
+}
+
+function reply(client: Client, message: unknown, transfer: Transferable[] = []): void {
+  if (!client.port) return; // its thread ended
+  client.port.postMessage(message, transfer);
+  Atomics.add(client.bell, 0, 1);
+  Atomics.notify(client.bell, 0);
 }
 
 /**
@@ -201,9 +252,8 @@ function handOver(asker: Asker, id: number, entry: Entry): void {
   if (entry.owner) Atomics.store(new Int32Array(entry.owner[0]), entry.owner[1], asker.ident);
   const { client } = asker;
   if (!client.port) return; // its thread ended
-  client.port.postMessage({ id, tag: entry.tag, data: entry.data, once: entry.once }, entry.transfer);
-  Atomics.add(client.bell, 0, 1);
-  Atomics.notify(client.bell, 0);
+  if (entry.counts) entry.counts.holds++;
+  reply(client, { id, tag: entry.tag, data: entry.data, once: entry.once }, entry.transfer);
 }
 
 function alive(owner: number): boolean {

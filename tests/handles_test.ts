@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { handlerFor, pack, registerHandler, unpack } from "../_handles.ts";
 import { encodeTo } from "../_codec.ts";
-import { heldMoves, holdMoves, settleMoves, shareHandles } from "../_post.ts";
+import { heldMoves, holdMoves, keptHandles, settleMoves, shareHandles } from "../_post.ts";
 import {
   Barrier,
   ClosedError,
@@ -27,8 +27,10 @@ import {
   answerThroughPassedReader,
   answerThroughReceivedEnd,
   bumpFromPipe,
+  collectGarbage,
   countUnderLock,
   doubleIntoReplyQueue,
+  doubleIntoReplyQueueAsync,
   handOverAndExit,
   holdLockFromQueue,
   holdUnread,
@@ -228,6 +230,58 @@ test("a Queue sent through a Queue is used by the thread that takes it", async (
     await t.join();
   }
   assert.equal(t.exitCode, 0);
+});
+
+test("a server answering each request on a fresh reply queue keeps the post office's table bounded", async () => {
+  const jobs = new Queue<{ n: number; reply: Queue<number> } | null>();
+  const t = run(doubleIntoReplyQueueAsync, jobs);
+  const N = 10_000;
+  const EVERY = 1000;
+  try {
+    for (let n = 1; n <= N; n++) {
+      const reply = new Queue<number>();
+      await jobs.put({ n, reply });
+      assert.equal(await reply.get({ timeout: 20_000 }), 2 * n);
+      if (n % EVERY !== 0) continue;
+      // Both threads collect what they dropped, then tell the post office.
+      const done = new Queue<number>();
+      await jobs.put({ n: -1, reply: done });
+      await done.get({ timeout: 20_000 });
+      collectGarbage();
+      let kept = keptHandles();
+      for (let tries = 0; kept >= 50 && tries < 100; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        kept = keptHandles();
+      }
+      // Without releases it keeps every reply queue.
+      assert.ok(kept < 50, `the post office kept ${kept} handles after ${n} requests`);
+    }
+  } finally {
+    await jobs.put(null);
+    await t.join();
+  }
+  assert.equal(t.exitCode, 0, String(t.error));
+});
+
+test("a handle inside an item waiting in a queue is kept after the thread that sent it dropped it", async () => {
+  const q = new Queue<{ lock: Lock }>();
+  let collected = false;
+  const watch = new FinalizationRegistry(() => collected = true);
+  (() => {
+    const lock = new Lock();
+    watch.register(lock, 0);
+    q.putNowait({ lock });
+  })();
+  new Queue().putNowait(new Map()); // the encoder keeps the last value it wrote
+  for (let tries = 0; !collected && tries < 100; tries++) {
+    collectGarbage();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.ok(collected, "the lock was not collected");
+  // This thread told the post office it no longer holds the lock; the item still names it.
+  const { lock } = q.getNowait();
+  assert.equal(await lock.acquire({ timeout: 1000 }), true);
+  lock.release();
 });
 
 test("a SharedValue nested in a Pipe message is updated by the receiver", async () => {

@@ -13,6 +13,8 @@ import {
   type SimpleQueue,
   Thread,
 } from "../../mod.ts";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 
 export const url: string = import.meta.url;
 
@@ -177,4 +179,29 @@ export function answerThroughPassedReader(q: Queue<{ conn: Connection<{ end: Con
   end.send("answered");
   end.close();
   conn.close();
+}
+
+/** Runs a full garbage collection now, by whatever means this runtime offers. */
+export function collectGarbage(): void {
+  const g = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
+  if (g.Bun) return g.Bun.gc(true);
+  if (!g.gc) {
+    setFlagsFromString("--expose-gc");
+    g.gc = runInNewContext("gc") as () => void;
+  }
+  g.gc();
+}
+
+/**
+ * Like {@linkcode doubleIntoReplyQueue}, awaiting each job (so that its
+ * event loop turns between jobs); a job with a negative `n` first collects
+ * this thread's garbage.
+ */
+export async function doubleIntoReplyQueueAsync(
+  jobs: Queue<{ n: number; reply: Queue<number> } | null>,
+): Promise<void> {
+  for (let job = await jobs.get(); job !== null; job = await jobs.get()) {
+    if (job.n < 0) collectGarbage();
+    job.reply.putSync(job.n * 2);
+  }
 }
