@@ -43,7 +43,16 @@ export interface TransferHandler<T extends object = object, S = unknown> {
    * `to` is the ident of the receiving thread, when the sender knows it.
    */
   moved?(value: T, to?: number): void;
+  /**
+   * For a moved handle: the shared word that holds the ident of the thread
+   * owning it (an index into an `Int32Array` over the buffer), which the
+   * post office sets as it hands the handle over (see `_post_office.ts`).
+   */
+  owner?(data: S): OwnerWord;
 }
+
+/** A word in shared memory: an `Int32Array` index into the buffer. */
+export type OwnerWord = [buffer: SharedArrayBuffer, index: number];
 
 const handlers: TransferHandler[] = [];
 const byTag = new Map<string, TransferHandler>();

@@ -16,12 +16,20 @@
  * - A shared handle (everything but a `Connection`) keeps one id per object
  *   in each thread (a `WeakMap`): sending it again posts nothing, and a
  *   thread that reads it again gets the same object back (cached by id, held
- *   weakly). The post office keeps its data for the program's life.
+ *   weakly). Each such object (one per deposit and per fetch) is a hold on
+ *   the post office's copy; when it is collected, the thread releases the
+ *   hold and tells how many items naming the handle it sent (once they went
+ *   in) and read since its last release (`tallies`). The post office frees
+ *   the handle once nothing holds it and as many items were read as sent:
+ *   see `_post_office.ts`.
  * - A moving handle (one whose handler has `moved`: a `Connection` end)
  *   gets a new id each time; the sender's copy is detached when the item is
  *   encoded (a queue holds the move back until the item is in, and gives it
  *   up, with the deposit, when the put fails: {@linkcode holdMoves}); the
- *   post office holds it in transit and drops it once fetched.
+ *   post office holds it in transit and drops it once fetched. A reader
+ *   asks with its ident, and from the ask on the handle is that thread's;
+ *   one inside a pipe message follows the pipe's receiving end
+ *   ({@linkcode Reader}) until then (see `_post_office.ts`).
  * - Plain shared memory (a `SharedArrayBuffer`, or a view over one: handlers
  *   with `once`) is deposited for each item that carries it and dropped once
  *   fetched, so that buffers a program makes and drops are not kept.
@@ -35,8 +43,8 @@
 
 import { addExtension } from "msgpackr/pack";
 import type { ObjectHook } from "./_codec.ts";
-import { handlerFor, handlerForTag, type TransferHandler } from "./_handles.ts";
-import { newHandleId } from "./_registry.ts";
+import { handlerFor, handlerForTag, type OwnerWord, type TransferHandler } from "./_handles.ts";
+import { newHandleId, officeState, selfIdent } from "./_registry.ts";
 import { type Mailbox, mailbox, needOffice, receiveSync, runtime } from "./_runtime.ts";
 
 /** The msgpackr extension type of a handle reference (`[tag, id]`). */
@@ -52,7 +60,25 @@ interface Pending {
   data?: unknown;
   /** Its id, when it is deposited already. */
   id?: number;
+  /** Who reads the value, when known (see {@linkcode shareHandlesWith}). */
+  reader?: Reader;
 }
+
+/**
+ * The one holder that will read a value, when there is one: a pipe's
+ * receiving end, named by the words holding its owner's ident and whether
+ * it is closed (`Int32Array` indexes into `buffer`). A handle that moves
+ * with the value is closed by the post office if that holder's thread dies,
+ * or the holder is closed, before the value is read.
+ */
+export interface Reader {
+  buffer: SharedArrayBuffer;
+  owner: number;
+  closed: number;
+}
+
+/** Fault injection for tests: called (with the handle's id) right after a thread has asked the post office for a handle. */
+const AFTER_ASK = Symbol.for("@mpjs/multiprocessing/post.afterAsk");
 
 /** Handles met by the hook, waiting for the encoder to reach them. */
 const pending = new WeakMap<object, Pending>();
@@ -60,9 +86,29 @@ const pending = new WeakMap<object, Pending>();
 const ids = new WeakMap<object, number>();
 /** Shared handles by id, held weakly: a thread that reads one again gets the same object. */
 const cache = new Map<number, WeakRef<object>>();
+/**
+ * Items naming each shared handle that this thread sent (once they went in)
+ * and read, not yet told to the post office: told with each release.
+ */
+const tallies = new Map<number, Tally>();
+/** When an object this thread holds for a shared handle is collected, the post office hears of it. */
 const forget = new FinalizationRegistry<number>((id) => {
   if (cache.get(id)?.deref() === undefined) cache.delete(id);
+  const t = tallies.get(id);
+  tallies.delete(id);
+  mailbox()?.port.postMessage({ t: "release", id, sent: t?.sent ?? 0, read: t?.read ?? 0 });
 });
+
+interface Tally {
+  sent: number;
+  read: number;
+}
+
+function tally(id: number): Tally {
+  let t = tallies.get(id);
+  if (!t) tallies.set(id, t = { sent: 0, read: 0 });
+  return t;
+}
 /** Replies from the post office not yet asked for (an earlier fetch that gave up). */
 const inbox = new Map<number, Reply>();
 
@@ -100,7 +146,17 @@ function installWriter(): void {
  * @throws {TypeError} when a handle cannot be sent (a moved or closed
  *   `Connection`), or on browsers (no synchronous receive to fetch it).
  */
-export const shareHandles: ObjectHook = (v, path) => {
+export const shareHandles: ObjectHook = (v, path) => share(v, path, undefined);
+
+/**
+ * {@linkcode shareHandles} for values that one known holder will read
+ * (`reader`): the moving handles in them follow it (see {@linkcode Reader}).
+ */
+export function shareHandlesWith(reader: Reader): ObjectHook {
+  return (v, path) => share(v, path, reader);
+}
+
+function share(v: object, path: string, reader: Reader | undefined): boolean {
   const handler = handlerFor(v);
   if (!handler) return false;
   if (runtime === "browser") {
@@ -111,9 +167,18 @@ export const shareHandles: ObjectHook = (v, path) => {
   if (!writerInstalled) installWriter();
   const id = handler.moved ? undefined : ids.get(v);
   if (id !== undefined) pending.set(v, { handler, id });
-  else pending.set(v, { handler, data: handler.serialize(v, path) });
+  else pending.set(v, { handler, data: handler.serialize(v, path), reader });
   return true;
-};
+}
+
+/**
+ * Tells the post office that a {@linkcode Reader} was closed: the handles
+ * following it are closed. A no-op while nothing was ever deposited.
+ */
+export function readerClosed(): void {
+  if (officeState() === 0) return;
+  mailbox()?.port.postMessage({ t: "sweep" });
+}
 
 /** This thread's mailbox, with the post office running or on its way. */
 function officeOf(what: string): Mailbox {
@@ -128,16 +193,29 @@ function writeRef(v: object): [string, number] {
   const p = pending.get(v)!;
   pending.delete(v);
   const { handler } = p;
-  if (p.id !== undefined) return [handler.tag, p.id];
+  if (p.id !== undefined) {
+    sent(handler, v, p.id);
+    return [handler.tag, p.id];
+  }
   const mb = officeOf(`send a ${handler.tag} inside an item`);
   const id = newHandleId();
   const transfer = handler.transferables?.(p.data) ?? [];
   const once = handler.once === true || handler.moved !== undefined || transfer.length > 0;
-  mb.port.postMessage({ t: "put", id, tag: handler.tag, data: p.data, once, transfer }, transfer);
-  if (!once) remember(v, id);
-  else if (holding) (held ??= []).push({ handler, value: v, to: mb.office, id });
+  const owner: OwnerWord | undefined = handler.owner?.(p.data);
+  const reader = owner ? p.reader : undefined;
+  mb.port.postMessage({ t: "put", id, tag: handler.tag, data: p.data, once, transfer, owner, reader }, transfer);
+  if (!once) {
+    remember(v, id);
+    sent(handler, v, id);
+  } else if (holding) (held ??= []).push({ handler, value: v, to: mb.office, id });
   else handler.moved?.(v, mb.office);
   return [handler.tag, id];
+}
+
+/** Counts an item naming shared handle `id` as sent: now, or once it is in when moves are held. */
+function sent(handler: TransferHandler, v: object, id: number): void {
+  if (holding) (held ??= []).push({ handler, value: v, to: undefined, id, shared: true });
+  else tally(id).sent++;
 }
 
 /**
@@ -149,6 +227,8 @@ export interface Move {
   value: object;
   to: number | undefined;
   id: number;
+  /** A shared handle the item names (no move, no deposit of its own): counted as sent once the item is in. */
+  shared?: boolean;
 }
 
 /** Whether moves are held back ({@linkcode holdMoves}). */
@@ -183,7 +263,9 @@ export function heldMoves(): Move[] | undefined {
 export function settleMoves(moves: Move[] | undefined, done: boolean): void {
   if (moves === undefined) return;
   for (const m of moves) {
-    if (done) m.handler.moved?.(m.value, m.to);
+    if (m.shared) {
+      if (done) tally(m.id).sent++;
+    } else if (done) m.handler.moved?.(m.value, m.to);
     else mailbox()?.port.postMessage({ t: "drop", id: m.id });
   }
 }
@@ -198,12 +280,18 @@ function remember(v: object, id: number): void {
 function readRef(ref: [string, number]): object {
   const [tag, id] = ref;
   const hit = cache.get(id)?.deref();
-  if (hit) return hit;
+  if (hit) {
+    tally(id).read++;
+    return hit;
+  }
   const handler = handlerForTag(tag);
   if (!handler) throw new Error(`Cannot rebuild a '${tag}' in this thread: its module is not loaded`);
   const reply = fetch(id, tag);
   const v = handler.deserialize(reply.data) as object;
-  if (!reply.once) remember(v, id);
+  if (!reply.once) {
+    remember(v, id);
+    tally(id).read++;
+  }
   return v;
 }
 
@@ -215,20 +303,35 @@ function fetch(id: number, tag: string): Reply {
     return early;
   }
   const mb = officeOf(`receive a ${tag} inside an item`);
-  mb.port.postMessage({ t: "get", id });
+  mb.port.postMessage({ t: "get", id, ident: selfIdent() });
+  (globalThis as { [AFTER_ASK]?: (id: number) => void })[AFTER_ASK]?.(id);
+  return awaitReply(mb, id, () =>
+    new Error(
+      `Cannot rebuild a '${tag}' received in an item: the post office did not hand over handle #${id} within ${FETCH_TIMEOUT} ms (the main thread starts it: is it busy without ever waiting or yielding?)`,
+    ));
+}
+
+/** Waits for the post office's reply `id`, keeping the others for later. */
+function awaitReply<R extends { id: number }>(mb: Mailbox, id: number, timedOut: () => Error): R {
   const end = Date.now() + FETCH_TIMEOUT;
   for (;;) {
     const seq = Atomics.load(mb.bell, 0);
     for (let m = receiveSync(mb.port) as Reply | undefined; m !== undefined; m = receiveSync(mb.port) as Reply) {
-      if (m.id === id) return m;
+      if (m.id === id) return m as unknown as R;
       inbox.set(m.id, m);
     }
     const left = end - Date.now();
-    if (left <= 0) {
-      throw new Error(
-        `Cannot rebuild a '${tag}' received in an item: the post office did not hand over handle #${id} within ${FETCH_TIMEOUT} ms (the main thread starts it: is it busy without ever waiting or yielding?)`,
-      );
-    }
+    if (left <= 0) throw timedOut();
     Atomics.wait(mb.bell, 0, seq, Math.min(left, 100));
   }
+}
+
+/**
+ * For tests: how many handles the post office keeps (starting it if it is
+ * down). Blocks until it answers.
+ */
+export function keptHandles(): number {
+  const mb = officeOf("count the post office's handles");
+  mb.port.postMessage({ t: "count" });
+  return awaitReply<{ id: number; count: number }>(mb, 0, () => new Error("The post office did not answer")).count;
 }

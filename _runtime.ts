@@ -16,7 +16,15 @@
 
 // deno-lint-ignore-file no-explicit-any
 
-import { markOfficeUp, newIdent, OFFICE_UP, OFFICE_WANTED, officeState, wantOffice } from "./_registry.ts";
+import {
+  markOfficeUp,
+  newIdent,
+  OFFICE_UP,
+  OFFICE_WANTED,
+  officeState,
+  registryBuffer,
+  wantOffice,
+} from "./_registry.ts";
 
 /** The JavaScript runtime this code runs on. */
 export type RuntimeName = "deno" | "bun" | "node" | "browser";
@@ -439,7 +447,13 @@ function startOffice(): void {
         if (m.transfer) transfer.push(...m.transfer);
       }
     }
-    const start = { type: "mpjs-office", port: c.port as MessagePort | undefined, bell: c.bell, backlog };
+    const start = {
+      type: "mpjs-office",
+      port: c.port as MessagePort | undefined,
+      bell: c.bell,
+      backlog,
+      registry: registryBuffer(),
+    };
     try {
       h.post(start, [c.port as Transferable, ...transfer]);
     } catch {

@@ -40,7 +40,7 @@
 
 import { ClosedError, TimeoutError } from "./errors.ts";
 import { registerHandler } from "./_handles.ts";
-import { shareHandles } from "./_post.ts";
+import { readerClosed, shareHandlesWith } from "./_post.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
 import { EOF, NONE, SpscChannel, type SpscMemory } from "./_spsc.ts";
 import { assertCanBlock, checkTimeout, now } from "./_wait.ts";
@@ -51,7 +51,7 @@ import { assertCanBlock, checkTimeout, now } from "./_wait.ts";
  *
  * | index         | written by                               | Atomics op | meaning |
  * |---------------|------------------------------------------|------------|---------|
- * | `OWNER + end` | `Pipe()`; the sender of a move (`compareExchange`) and the receiver (`store`) | `store` / `compareExchange` | ident of the thread holding the end (from the move on, the receiving thread's); `-ident` while in transit from a sender that did not name the receiver |
+ * | `OWNER + end` | `Pipe()`; the sender of a move (`compareExchange`), the receiver (`store`), the post office for an end in transit (`store`, see `_post_office.ts`) | `store` / `compareExchange` | ident of the thread holding the end (from the move on, the receiving thread's; in transit inside an item, the post office's, until a reader asks for it); `-ident` while in transit from a sender that did not name the receiver; 0 once the post office closed it (its reader gone) |
  * | `CLOSED + end`| the end's holder in `close()`, after its end-of-stream mark | `store` | 1 once closed |
  *
  * An end counts as closed when its `CLOSED` cell is set or its owner's
@@ -211,13 +211,23 @@ export class Connection<T = unknown> {
   #out: SpscChannel | undefined;
   #closed = false;
   #moved = false;
-  /** The codec hook for this end's messages: handles ride along (`_post.ts`), but not this pipe's own ends. */
+  /**
+   * The codec hook for this end's messages: handles ride along (`_post.ts`),
+   * but not this pipe's own ends; an end inside follows the other end until
+   * received (closed with it).
+   */
   #hook = (v: object, path: string): boolean => {
     if (v instanceof Connection && v.#data.state === this.#data.state) {
       throw new TypeError(`Cannot send ${path} through its own pipe: it is one of that pipe's ends`);
     }
-    return shareHandles(v, path);
+    this.#share ??= shareHandlesWith({
+      buffer: this.#data.state,
+      owner: OWNER + 1 - this.#end,
+      closed: CLOSED + 1 - this.#end,
+    });
+    return this.#share(v, path);
   };
+  #share: ((v: object, path: string) => boolean) | undefined;
   /** Async receives run one after another, in call order. */
   #tail: Promise<unknown> = Promise.resolve();
   #pending = 0;
@@ -268,6 +278,7 @@ export class Connection<T = unknown> {
         const me = selfIdent();
         Atomics.compareExchange(conn.#state, OWNER + conn.#end, me, to ?? -me);
       },
+      owner: (data) => [data.state, OWNER + data.end],
     });
   }
 
@@ -779,6 +790,8 @@ export class Connection<T = unknown> {
     Atomics.store(this.#state, CLOSED + this.#end, 1);
     // Wake this end's own parked receives so they see the close.
     this.#in?.wakeConsumers();
+    // Ends inside messages never to be received here are closed too.
+    if (this.#in) readerClosed();
   }
 
   /**

@@ -27,12 +27,17 @@
  *   once the item is in the queue. A put that fails (`FullError`,
  *   `ClosedError`, an aborted signal) leaves the end with the sender, still
  *   usable. While the item waits in the queue the end counts as open,
- *   whatever becomes of the thread that sent it.
+ *   whatever becomes of the thread that sent it; once a thread has taken
+ *   the item, the end is that thread's and closes if the thread dies (on
+ *   Node and Bun, a thread stopped in the moment between taking the item
+ *   and rebuilding the end inside may still leave the end open).
  * - Memory: the post office keeps what rebuilds each object sent this way
- *   (its `SharedArrayBuffer`s) for the rest of the program, since any
- *   number of items may name it; a `Connection` end is dropped once
- *   received. A program that makes a new queue for every item (a reply
- *   queue per request) keeps each one's memory: reuse them instead.
+ *   (its `SharedArrayBuffer`s) until no thread holds an object for it and
+ *   every item naming it has been read; a `Connection` end is dropped once
+ *   received. A thread lets go of the objects it dropped when the garbage
+ *   collector has collected them and the thread returns to its event loop
+ *   (awaits), so a thread that never does, or that ended, keeps what it
+ *   held.
  * - Browsers cannot receive a message synchronously, which a getter needs:
  *   there, a handle inside an item throws a `TypeError` (pass it in `args`).
  *

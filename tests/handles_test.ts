@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { handlerFor, pack, registerHandler, unpack } from "../_handles.ts";
 import { encodeTo } from "../_codec.ts";
-import { heldMoves, holdMoves, settleMoves, shareHandles } from "../_post.ts";
+import { heldMoves, holdMoves, keptHandles, settleMoves, shareHandles } from "../_post.ts";
 import {
   Barrier,
   ClosedError,
@@ -24,14 +24,20 @@ import {
   Thread,
 } from "../mod.ts";
 import {
+  answerThroughPassedReader,
   answerThroughReceivedEnd,
   bumpFromPipe,
+  collectGarbage,
   countUnderLock,
   doubleIntoReplyQueue,
+  doubleIntoReplyQueueAsync,
   handOverAndExit,
   holdLockFromQueue,
+  holdUnread,
+  passReaderOn,
   type SyncKit,
   syncThroughItem,
+  takeAndParkAfterAsking,
   talkThroughMovedEnd,
   url,
   useOrphans,
@@ -226,6 +232,58 @@ test("a Queue sent through a Queue is used by the thread that takes it", async (
   assert.equal(t.exitCode, 0);
 });
 
+test("a server answering each request on a fresh reply queue keeps the post office's table bounded", async () => {
+  const jobs = new Queue<{ n: number; reply: Queue<number> } | null>();
+  const t = run(doubleIntoReplyQueueAsync, jobs);
+  const N = 10_000;
+  const EVERY = 1000;
+  try {
+    for (let n = 1; n <= N; n++) {
+      const reply = new Queue<number>();
+      await jobs.put({ n, reply });
+      assert.equal(await reply.get({ timeout: 20_000 }), 2 * n);
+      if (n % EVERY !== 0) continue;
+      // Both threads collect what they dropped, then tell the post office.
+      const done = new Queue<number>();
+      await jobs.put({ n: -1, reply: done });
+      await done.get({ timeout: 20_000 });
+      collectGarbage();
+      let kept = keptHandles();
+      for (let tries = 0; kept >= 50 && tries < 100; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        kept = keptHandles();
+      }
+      // Without releases it keeps every reply queue.
+      assert.ok(kept < 50, `the post office kept ${kept} handles after ${n} requests`);
+    }
+  } finally {
+    await jobs.put(null);
+    await t.join();
+  }
+  assert.equal(t.exitCode, 0, String(t.error));
+});
+
+test("a handle inside an item waiting in a queue is kept after the thread that sent it dropped it", async () => {
+  const q = new Queue<{ lock: Lock }>();
+  let collected = false;
+  const watch = new FinalizationRegistry(() => collected = true);
+  (() => {
+    const lock = new Lock();
+    watch.register(lock, 0);
+    q.putNowait({ lock });
+  })();
+  new Queue().putNowait(new Map()); // the encoder keeps the last value it wrote
+  for (let tries = 0; !collected && tries < 100; tries++) {
+    collectGarbage();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.ok(collected, "the lock was not collected");
+  // This thread told the post office it no longer holds the lock; the item still names it.
+  const { lock } = q.getNowait();
+  assert.equal(await lock.acquire({ timeout: 1000 }), true);
+  lock.release();
+});
+
 test("a SharedValue nested in a Pipe message is updated by the receiver", async () => {
   const [here, there] = Pipe<{ box: { counter: SharedValue }; by: number } | string>();
   const counter = new SharedValue("i", 40);
@@ -313,6 +371,83 @@ test("a Connection end sent through a Connection moves to the receiving thread",
     mine.close();
     ctl.close();
   }
+});
+
+/** Waits until `flag[0]` is set by a fixture (see `reportAndPark`). */
+async function reported(flag: Int32Array): Promise<void> {
+  const end = Date.now() + 20_000;
+  while (Atomics.load(flag, 0) === 0) {
+    if (Date.now() > end) throw new Error("the thread did not report");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+test("a Connection end inside a queue item closes when the thread that took the item dies before receiving the end", async () => {
+  const q = new Queue<{ end: Connection<string> }>();
+  const [mine, theirs] = Pipe<string>();
+  const flag = new Int32Array(new SharedArrayBuffer(8));
+  const t = run(takeAndParkAfterAsking, q, flag);
+  try {
+    await q.put({ end: theirs });
+    await reported(flag); // it took the item and asked for the end
+    await t.terminate();
+    await assert.rejects(mine.recv({ timeout: 10_000 }), ClosedError);
+  } finally {
+    await t.terminate();
+    mine.close();
+  }
+});
+
+test("a Connection end sent through a pipe closes when the receiving thread dies without receiving it", async () => {
+  const [ctl, ctlThere] = Pipe<{ end: Connection<string> }>();
+  const [mine, theirs] = Pipe<string>();
+  const flag = new Int32Array(new SharedArrayBuffer(8));
+  const t = run(holdUnread, ctlThere, flag);
+  try {
+    await reported(flag);
+    ctl.send({ end: theirs });
+    assert.equal(await mine.poll(200), false); // in transit: open
+    await t.terminate();
+    await assert.rejects(mine.recv({ timeout: 10_000 }), ClosedError);
+  } finally {
+    await t.terminate();
+    mine.close();
+    ctl.close();
+  }
+});
+
+test("a Connection end sent through a pipe closes when the receiving end is closed without receiving it", async () => {
+  const [ctl, ctlThere] = Pipe<{ end: Connection<string> }>();
+  const [mine, theirs] = Pipe<string>();
+  ctl.send({ end: theirs });
+  assert.equal(await mine.poll(100), false);
+  ctlThere.close();
+  await assert.rejects(mine.recv({ timeout: 10_000 }), ClosedError);
+  mine.close();
+  ctl.close();
+});
+
+test("a Connection end inside a message stays open while the receiving end moves on from a thread that ends", async () => {
+  const [ctl, ctlThere] = Pipe<{ end: Connection<string> }>();
+  const [mine, theirs] = Pipe<string>();
+  const q = new Queue<{ conn: Connection<{ end: Connection<string> }> }>();
+  const go = new Queue<string>();
+  const a = run(passReaderOn, ctlThere, q, go);
+  ctl.send({ end: theirs }); // to a thread that will pass the receiving end on and end
+  await go.put("go");
+  await a.join(); // the receiving end is in transit now, inside an item
+  assert.equal(a.exitCode, 0, String(a.error));
+  assert.equal(await mine.poll(200), false);
+  const b = run(answerThroughPassedReader, q);
+  try {
+    assert.equal(await mine.recv({ timeout: 20_000 }), "answered");
+    await assert.rejects(mine.recv({ timeout: 20_000 }), ClosedError);
+  } finally {
+    await b.join();
+    mine.close();
+    ctl.close();
+  }
+  assert.equal(b.exitCode, 0, String(b.error));
 });
 
 test("handles in items taken by several consumer threads all work", async () => {

@@ -13,6 +13,8 @@ import {
   type SimpleQueue,
   Thread,
 } from "../../mod.ts";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 
 export const url: string = import.meta.url;
 
@@ -136,4 +138,70 @@ export async function syncThroughItem(sq: SimpleQueue<SyncKit>): Promise<void> {
   sem.release();
   jq.putSync("from the worker");
   event.set();
+}
+
+/** Reports on `flag[0]`, then parks until terminated (or until `flag[1]` is set). */
+function reportAndPark(flag: Int32Array): void {
+  Atomics.store(flag, 0, 1);
+  Atomics.notify(flag, 0);
+  Atomics.wait(flag, 1, 0);
+}
+
+/**
+ * Takes an item from `q`, and parks (see {@linkcode reportAndPark}) as soon
+ * as it has asked the post office for a handle inside it, before receiving it.
+ */
+export function takeAndParkAfterAsking(q: Queue<unknown>, flag: Int32Array): void {
+  const hooks = globalThis as Record<symbol, unknown>;
+  hooks[Symbol.for("@mpjs/multiprocessing/post.afterAsk")] = () => reportAndPark(flag);
+  q.getSync();
+}
+
+/** Holds `conn` without ever receiving from it, and parks (see {@linkcode reportAndPark}). */
+export function holdUnread(_conn: Connection, flag: Int32Array): void {
+  reportAndPark(flag);
+}
+
+/** Once `go` has an item, passes `conn` on inside an item of `out`, and returns. */
+export function passReaderOn(
+  conn: Connection<{ end: Connection<string> }>,
+  out: Queue<{ conn: Connection<{ end: Connection<string> }> }>,
+  go: Queue<string>,
+): void {
+  go.getSync();
+  out.putSync({ conn });
+}
+
+/** Takes `{ conn }` from `q`, receives `{ end }` through it and answers through the end. */
+export function answerThroughPassedReader(q: Queue<{ conn: Connection<{ end: Connection<string> }> }>): void {
+  const { conn } = q.getSync();
+  const { end } = conn.recvSync();
+  end.send("answered");
+  end.close();
+  conn.close();
+}
+
+/** Runs a full garbage collection now, by whatever means this runtime offers. */
+export function collectGarbage(): void {
+  const g = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
+  if (g.Bun) return g.Bun.gc(true);
+  if (!g.gc) {
+    setFlagsFromString("--expose-gc");
+    g.gc = runInNewContext("gc") as () => void;
+  }
+  g.gc();
+}
+
+/**
+ * Like {@linkcode doubleIntoReplyQueue}, awaiting each job (so that its
+ * event loop turns between jobs); a job with a negative `n` first collects
+ * this thread's garbage.
+ */
+export async function doubleIntoReplyQueueAsync(
+  jobs: Queue<{ n: number; reply: Queue<number> } | null>,
+): Promise<void> {
+  for (let job = await jobs.get(); job !== null; job = await jobs.get()) {
+    if (job.n < 0) collectGarbage();
+    job.reply.putSync(job.n * 2);
+  }
 }
