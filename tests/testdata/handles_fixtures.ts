@@ -3,7 +3,7 @@
 import {
   type Barrier,
   type Connection,
-  type Event,
+  Event,
   type JoinableQueue,
   Lock,
   Queue,
@@ -140,11 +140,15 @@ export async function syncThroughItem(sq: SimpleQueue<SyncKit>): Promise<void> {
   event.set();
 }
 
-/** Reports on `flag[0]`, then parks until terminated (or until `flag[1]` is set). */
+/**
+ * Reports on `flag[0]`, then parks until terminated (or until `flag[1]` is
+ * set), in waits of this library, where every runtime can stop the thread.
+ */
 function reportAndPark(flag: Int32Array): void {
   Atomics.store(flag, 0, 1);
   Atomics.notify(flag, 0);
-  Atomics.wait(flag, 1, 0);
+  const nap = new Event();
+  while (Atomics.load(flag, 1) === 0) nap.waitSync(50);
 }
 
 /**
