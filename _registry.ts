@@ -146,7 +146,24 @@ export function isIdentAlive(ident: number): boolean {
  * operation and can afford to notice a moment late.
  */
 export function isSelfAliveHint(): boolean {
+  if (stopWord !== undefined && stopWord[stopIndex] !== 0) onStopAsked!();
   return self > 0 && cells()[SLOTS + (self % N_SLOTS)] === self;
+}
+
+let stopWord: Int32Array | undefined;
+let stopIndex = 0;
+let onStopAsked: (() => void) | undefined;
+
+/**
+ * In a thread that its parent may ask to stop (`_status.ts`): `hook` runs
+ * when {@linkcode isSelfAliveHint} finds `word[index]` set, so that hot
+ * paths which check on every operation are also points where the thread
+ * stops itself.
+ */
+export function watchStop(word: Int32Array, index: number, hook: () => void): void {
+  stopWord = word;
+  stopIndex = index;
+  onStopAsked = hook;
 }
 
 /** Marks `ident` dead and wakes whoever waits for deaths. Idempotent. */

@@ -8,7 +8,7 @@
  */
 
 import { RemoteError, type RemoteErrorInit } from "./errors.ts";
-import { markDead, selfIdent } from "./_registry.ts";
+import { markDead, selfIdent, watchStop } from "./_registry.ts";
 import { exitWorker } from "./_runtime.ts";
 
 /**
@@ -82,7 +82,8 @@ export function readError(status: SharedArrayBuffer): RemoteErrorInit | undefine
 // - the parent's "stop" message, handled by the worker's event loop (the
 //   worker is idle, or awaiting);
 // - any wait in this library (`_wait.ts` checks `STOP` at the start of a wait
-//   and parks in slices of `STOP_SLICE` ms in a stoppable worker);
+//   and parks in slices of `STOP_SLICE` ms in a stoppable worker), and every
+//   put and take of a queue (`isSelfAliveHint` in `_registry.ts`);
 // - never, while the worker runs JavaScript that neither yields nor waits in
 //   this library: then it keeps running and keeps what it holds.
 // Node and Bun follow the same protocol (the parent also terminates the
@@ -101,6 +102,7 @@ let own: { status: SharedArrayBuffer; cells: Int32Array; onExit: (code: number) 
  */
 export function adoptStatus(status: SharedArrayBuffer, onExit: (code: number) => void): void {
   own = { status, cells: new Int32Array(status, 0, ERROR_AT / 4), onExit };
+  watchStop(own.cells, STOP, stopIfAsked);
 }
 
 /** The cells the calling thread watches for a stop request, or `undefined` (main thread, pool worker). */
