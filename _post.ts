@@ -45,7 +45,8 @@ import { addExtension } from "msgpackr/pack";
 import type { ObjectHook } from "./_codec.ts";
 import { handlerFor, handlerForTag, type OwnerWord, type TransferHandler } from "./_handles.ts";
 import { newHandleId, officeState, selfIdent } from "./_registry.ts";
-import { type Mailbox, mailbox, needOffice, receiveSync, runtime } from "./_runtime.ts";
+import { type Mailbox, mailbox, needOffice } from "./_mailbox.ts";
+import { receiveSync, runtime } from "./_runtime.ts";
 
 /** The msgpackr extension type of a handle reference (`[tag, id]`). */
 const EXT_HANDLE = 0x48;

@@ -16,7 +16,8 @@
  * @module
  */
 
-import { canBlock, parkHook, terminateStops } from "./_runtime.ts";
+import { parkHook } from "./_mailbox.ts";
+import { canBlock, terminateStops } from "./_runtime.ts";
 import { STOP_SLICE, stopCells, stopIfAsked } from "./_status.ts";
 
 /** How a single wait ended. */

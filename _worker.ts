@@ -15,6 +15,7 @@
 // each handle class has registered how it is rebuilt.
 import { adoptRegistry, children, kAdopt, markDead } from "./_registry.ts";
 import type { Thread as ThreadType } from "./thread.ts";
+import "./_mailbox.ts"; // first: it adopts the mailbox from the start message
 import { parentPort, writeStderr } from "./_runtime.ts";
 import { adoptStatus, stopIfAsked, writeExit } from "./_status.ts";
 import type { StartMessage, TargetSpec } from "./_protocol.ts";

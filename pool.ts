@@ -29,7 +29,8 @@ import { copyBytes, decodeReused, encode, encodeTo, type Format } from "./_codec
 import { handlerFor, pack, type Packed } from "./_handles.ts";
 import { markDead, newIdent, registryBuffer } from "./_registry.ts";
 import { BUSY, OK as RING_OK, Ring } from "./_ring.ts";
-import { cpuCount, spawn, type WorkerHandle, writeStderr } from "./_runtime.ts";
+import { spawn } from "./_mailbox.ts";
+import { cpuCount, type WorkerHandle, writeStderr } from "./_runtime.ts";
 import { DONE, ERROR_AT, readError, RUNNING, STATE as STATUS_STATE, writeExit } from "./_status.ts";
 import { checkTimeout } from "./_wait.ts";
 import type { StartMessage } from "./_protocol.ts";

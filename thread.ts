@@ -33,10 +33,10 @@ import {
   TERMINATED,
   writeExit,
 } from "./_status.ts";
+import { spawn } from "./_mailbox.ts";
 import {
   cpuCount as runtimeCpuCount,
   isMainThread as runtimeIsMainThread,
-  spawn,
   terminateStops,
   type WorkerHandle,
 } from "./_runtime.ts";

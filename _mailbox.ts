@@ -1,0 +1,277 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * Mailboxes and the post office's start-up: how every thread gets its link
+ * to the post office (`_post_office.ts`), which keeps the handles that travel
+ * inside queue items and pipe messages (`_post.ts`), and how the post office
+ * is started the first time one is needed. Also `spawn`, which starts a
+ * thread's or a pool's worker with its mailbox in the first message.
+ *
+ * @module
+ */
+
+import {
+  markOfficeUp,
+  newIdent,
+  OFFICE_UP,
+  OFFICE_WANTED,
+  officeState,
+  registryBuffer,
+  wantOffice,
+} from "./_registry.ts";
+import {
+  type ControlMessage,
+  isMainThread,
+  newChannel,
+  onParentMessage,
+  postToParent,
+  receiveSync,
+  runtime,
+  type SpawnCallbacks,
+  spawnWorker,
+  unrefPort,
+  type WorkerHandle,
+} from "./_runtime.ts";
+
+const ownUrl = import.meta.url;
+/** The worker entry, beside this file in the source tree (.ts) and in the npm build (.js). */
+const workerEntry = new URL(ownUrl.endsWith(".ts") ? "./_worker.ts" : "./_worker.js", ownUrl);
+
+/**
+ * Starts a worker running this library's worker entry (`_worker.ts`).
+ *
+ * Its first message (the caller's start message) also carries its mailbox,
+ * the link to the post office (see {@linkcode Mailbox}).
+ */
+export function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
+  const handle = spawnWorker(workerEntry, name, {
+    onMessage: (m) => onChildRequest(m) || callbacks.onMessage(m),
+    onExit: callbacks.onExit,
+  });
+  const child = childMailbox();
+  if (!child) return handle;
+  if (!officeStarted && !asked && officeState() !== OFFICE_UP) parkHook = slicedPark;
+  // The mailbox rides in the first message (the start message): a message
+  // of its own measured slower to start a worker on Bun.
+  let first = true;
+  return {
+    ...handle,
+    post: (m, transfer) => {
+      if (!first) return handle.post(m, transfer);
+      first = false;
+      handle.post({ ...m, [MAILBOX_KEY]: child }, [...(transfer ?? []), child.port as Transferable]);
+    },
+  };
+}
+
+// ## Mailboxes and the post office
+//
+// Handles (`Queue`, `Lock`, `Connection`, …) inside queue items and pipe
+// messages cannot be written into shared memory: their `SharedArrayBuffer`s
+// must travel by `postMessage`. One small worker, the post office
+// (`_post_office.ts`), keeps them; every thread has a mailbox, a
+// `MessagePort` whose other end the post office holds, through which it
+// deposits a handle before the item that names it is published, and fetches
+// one it has not seen (`_post.ts`). A spawner makes each child's mailbox and
+// hands the other end on through its own mailbox (the main thread keeps the
+// ends itself until the post office runs: messages wait in a port that is
+// not listened to, and travel with it when it is transferred).
+//
+// The post office starts only when a handle is first sent inside an item
+// (starting a worker costs Deno's main thread ~100–300 ms, which the first
+// thread's start should not pay): at once when the main thread needs it;
+// when a worker does, it marks the registry word and asks its parent, which
+// forwards up to the main thread. A thread that has children parks in
+// slices while the post office is down, so that a parked main thread (or a
+// parked forwarder) still sees a worker's request. The post office is
+// unref'd (it never keeps the program alive), is no `Thread` (not in
+// `enumerate()`/`activeCount()`), and sleeps in its event loop while idle.
+
+/** A thread's link to the post office. */
+export interface Mailbox {
+  /** This thread's end; the post office holds (or will hold) the other. */
+  port: MessagePort;
+  /** A word the post office bumps (and notifies) after each reply to this thread. */
+  bell: Int32Array;
+  /** The post office's ident: alive for the program's life (owner of moved handles in transit). */
+  office: number;
+}
+
+/** Where a worker's mailbox rides in its first message (see {@linkcode spawn}). */
+const MAILBOX_KEY = "mpjsMailbox";
+
+/** A worker's mailbox, as its spawner sends it. */
+interface MailboxMessage {
+  port: MessagePort;
+  bell: SharedArrayBuffer;
+  office: number;
+}
+
+/** The post office's end of a thread's mailbox, with that thread's bell. */
+interface Client {
+  port: MessagePort;
+  bell: SharedArrayBuffer;
+}
+
+let ownMailbox: Mailbox | undefined;
+/** Main thread: the mailbox ends the post office will serve, kept until it starts. */
+let reception: Client[] = [];
+let officeStarted = false;
+/** Whether this thread asked its parent to have the post office started. */
+let asked = false;
+
+const officeEntry = new URL(ownUrl.endsWith(".ts") ? "./_post_office.ts" : "./_post_office.js", ownUrl);
+
+/**
+ * This thread's mailbox (the main thread makes its own on first call; a
+ * worker has one from its spawner), or `undefined` on browsers (no
+ * synchronous receive there, see {@linkcode receiveSync}). The post office
+ * may not run yet: call {@linkcode needOffice} before waiting for it.
+ */
+export function mailbox(): Mailbox | undefined {
+  if (ownMailbox || !isMainThread || runtime === "browser") return ownMailbox;
+  const { port1, port2 } = newChannel();
+  const bell = new Int32Array(new SharedArrayBuffer(4));
+  unrefPort(port1);
+  reception.push({ port: port2, bell: bell.buffer as SharedArrayBuffer });
+  ownMailbox = { port: port1, bell, office: newIdent() };
+  return ownMailbox;
+}
+
+/**
+ * Makes sure the post office runs or is about to: starts it in the main
+ * thread; in a worker, marks the registry and asks the parent (once).
+ */
+export function needOffice(): void {
+  if (officeStarted) return;
+  if (isMainThread) {
+    startOffice();
+    return;
+  }
+  if (officeState() === OFFICE_UP) {
+    officeStarted = true;
+    return;
+  }
+  wantOffice();
+  askParent();
+}
+
+function startOffice(): void {
+  if (officeStarted || runtime === "browser") return;
+  officeStarted = true;
+  mailbox();
+  const h = spawnWorker(officeEntry, "mpjs-post-office", { onMessage: () => {}, onExit: () => {} });
+  // Each waiting end goes over with what it holds already, taken out here:
+  // Node closes (and will not transfer) the end of a thread that ended,
+  // whose deposits must still reach the post office. A child's mailbox
+  // announced by a worker ("adopt") is handled the same way.
+  const ends = reception;
+  reception = [];
+  while (ends.length > 0) {
+    const c = ends.shift()!;
+    const backlog: unknown[] = [];
+    const transfer: Transferable[] = [];
+    for (let m = receiveSync(c.port) as Deposit | undefined; m !== undefined; m = receiveSync(c.port) as Deposit) {
+      if (m.t === "adopt") ends.push({ port: m.port!, bell: m.bell! });
+      else {
+        backlog.push(m);
+        if (m.transfer) transfer.push(...m.transfer);
+      }
+    }
+    const start = {
+      type: "mpjs-office",
+      port: c.port as MessagePort | undefined,
+      bell: c.bell,
+      backlog,
+      registry: registryBuffer(),
+    };
+    try {
+      h.post(start, [c.port as Transferable, ...transfer]);
+    } catch {
+      start.port = undefined;
+      h.post(start, transfer);
+    }
+  }
+  h.unref();
+  markOfficeUp();
+}
+
+/** A message from a thread to the post office, as far as the main thread looks into it. */
+interface Deposit {
+  t: string;
+  port?: MessagePort;
+  bell?: SharedArrayBuffer;
+  transfer?: Transferable[];
+}
+
+function askParent(): void {
+  if (asked) return;
+  asked = true;
+  postToParent({ type: "mpjs-need-office" });
+}
+
+/** Handles a child's request for the post office; `true` when `m` was one. */
+function onChildRequest(m: ControlMessage): boolean {
+  if (m?.type !== "mpjs-need-office") return false;
+  needOffice();
+  return true;
+}
+
+/** A new mailbox for a child about to start, its other end on its way to the post office. */
+function childMailbox(): MailboxMessage | undefined {
+  const own = mailbox();
+  if (!own) return undefined;
+  const { port1, port2 } = newChannel();
+  const bell = new SharedArrayBuffer(4);
+  if (isMainThread && !officeStarted) reception.push({ port: port2, bell });
+  else own.port.postMessage({ t: "adopt", port: port2, bell }, [port2 as Transferable]);
+  return { port: port1, bell, office: own.office };
+}
+
+// A worker adopts its mailbox from the first message its spawner sends
+// (every worker entry imports this module first, so this listener runs
+// before the entry's own).
+if (!isMainThread && runtime !== "browser") {
+  const adopt = (m: ControlMessage) => {
+    const mm = m?.[MAILBOX_KEY] as MailboxMessage | undefined;
+    if (!mm || ownMailbox) return;
+    unrefPort(mm.port);
+    ownMailbox = { port: mm.port, bell: new Int32Array(mm.bell), office: mm.office };
+  };
+  onParentMessage(adopt);
+}
+
+/** How long (ms) a thread with children parks at a time while the post office is down. */
+const PARK_SLICE = 50;
+
+/**
+ * Called by `_wait.ts` instead of `Atomics.wait` while set: in a thread that
+ * has started workers, while the post office is down, parks in slices and
+ * starts (main thread) or asks for (worker) the post office once a worker
+ * wants it, so that a parked thread cannot leave a worker waiting for it.
+ */
+export let parkHook:
+  | ((cell: Int32Array, index: number, expected: number, timeout: number) => "ok" | "not-equal" | "timed-out")
+  | undefined;
+
+function slicedPark(
+  cell: Int32Array,
+  index: number,
+  expected: number,
+  timeout: number,
+): "ok" | "not-equal" | "timed-out" {
+  const end = performance.now() + timeout;
+  for (;;) {
+    if (officeStarted || asked || officeState() === OFFICE_UP) {
+      parkHook = undefined;
+      return Atomics.wait(cell, index, expected, Math.max(0, end - performance.now()));
+    }
+    if (officeState() === OFFICE_WANTED) {
+      needOffice();
+      continue;
+    }
+    const left = end - performance.now();
+    if (left <= 0) return "timed-out";
+    const r = Atomics.wait(cell, index, expected, Math.min(left, PARK_SLICE));
+    if (r !== "timed-out") return r;
+  }
+}
