@@ -175,6 +175,37 @@ export function markDead(ident: number): void {
   }
 }
 
+let importing = 0;
+
+/**
+ * Imports `module` as a worker's target module: while it runs, this thread
+ * is still starting up, and starting threads or pools is refused
+ * ({@linkcode assertStarted}).
+ */
+export async function importAsTarget(module: string): Promise<Record<string, unknown>> {
+  importing++;
+  try {
+    return await import(module) as Record<string, unknown>;
+  } finally {
+    importing--;
+  }
+}
+
+/**
+ * Throws while this thread is still importing its target's module: a module
+ * that starts a thread or a pool at top level, unguarded, would otherwise do
+ * it again in every thread that imports it, without end (Python raises
+ * RuntimeError in the same case).
+ *
+ * @throws {Error} naming the fix.
+ */
+export function assertStarted(what: string): void {
+  if (importing === 0) return;
+  throw new Error(
+    `Cannot ${what} while this thread is still importing its target's module: the module's top-level code runs again in every thread that imports it. Guard the code that starts threads or pools with 'if (isMainThread) { … }'`,
+  );
+}
+
 /** What the registry needs to know of a started thread. */
 export interface ChildThread {
   readonly daemon: boolean;

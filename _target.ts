@@ -17,8 +17,12 @@ export type Fn = (...args: unknown[]) => unknown;
  *
  * @throws {TypeError} when the module has no exported function of that name.
  */
-export async function importTarget(module: string, exportName: string): Promise<Fn> {
-  const mod = await import(module) as Record<string, unknown>;
+export async function importTarget(
+  module: string,
+  exportName: string,
+  load: (module: string) => Promise<Record<string, unknown>> = (m) => import(m),
+): Promise<Fn> {
+  const mod = await load(module);
   const fn = mod[exportName];
   if (typeof fn !== "function") {
     throw new TypeError(

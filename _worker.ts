@@ -13,7 +13,7 @@
 // the library (thread start time is mostly module loading). The public
 // modules are loaded before anything is unpacked that may hold a handle, so
 // each handle class has registered how it is rebuilt.
-import { adoptRegistry, children, kAdopt, markDead } from "./_registry.ts";
+import { adoptRegistry, children, importAsTarget, kAdopt, markDead } from "./_registry.ts";
 import type { Thread as ThreadType } from "./thread.ts";
 import "./_mailbox.ts"; // first: it adopts the mailbox from the start message
 import { parentPort, writeStderr } from "./_runtime.ts";
@@ -86,9 +86,9 @@ function describe(error: unknown): string {
 
 async function resolveTarget(spec: TargetSpec, name: string, ident: number): Promise<Fn> {
   if (spec.kind === "source") return compile(spec.source, spec.name);
-  if (spec.kind === "module") return importTarget(spec.module, spec.exportName);
+  if (spec.kind === "module") return importTarget(spec.module, spec.exportName, importAsTarget);
   const [mod, { Thread }, { unpack }] = await Promise.all([
-    import(spec.module) as Promise<Record<string, unknown>>,
+    importAsTarget(spec.module),
     import("./mod.ts"),
     import("./_handles.ts"),
   ]);

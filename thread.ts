@@ -19,7 +19,7 @@
 
 import { RemoteError } from "./errors.ts";
 import { pack } from "./_handles.ts";
-import { children, current, kAdopt, markDead, newIdent, registryBuffer } from "./_registry.ts";
+import { assertStarted, children, current, kAdopt, markDead, newIdent, registryBuffer } from "./_registry.ts";
 import {
   DONE,
   ERROR_AT,
@@ -234,6 +234,7 @@ export class Thread<A extends unknown[] = unknown[]> {
    */
   start(): void {
     if (this.#ident !== null) throw new Error("threads can only be started once");
+    assertStarted("start a thread");
     const target = this.#spec();
     const packed = pack(this.#args, "args");
     const status = new SharedArrayBuffer(ERROR_AT, { maxByteLength: 1 << 20 });

@@ -702,6 +702,16 @@ test("a non-daemon thread keeps the program alive until it ends", async () => {
   assert.ok(r.elapsed >= 2900, `exited after ${r.elapsed} ms`);
 });
 
+test("a module that starts a thread at top level without an isMainThread guard gets a clear error, not endless threads", async () => {
+  const r = await runScript("tests/testdata/unguarded_script.ts", [], 30_000);
+  assert.equal(r.timedOut, false, "threads kept starting threads");
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^exit 1$/m);
+  assert.doesNotMatch(r.stdout, /worked/);
+  assert.match(r.stderr, /Cannot start a thread while this thread is still importing its target's module/);
+  assert.match(r.stderr, /if \(isMainThread\)/);
+});
+
 test("an error in a thread is printed to stderr like a traceback, naming the thread", async () => {
   const r = await runScript("tests/testdata/thread_exit_script.ts", ["error"]);
   assert.equal(r.code, 0, r.stderr);
