@@ -53,12 +53,12 @@
  * | `CANCEL + (id % CANCEL_N)`  | owner, `Atomics.store`              | `id` of a task cancelled before it started       |
  *
  * Each worker also has two cells of its own (`own`, a buffer per worker, not
- * per place in the pool: a replacement never shares cells with the worker it
- * replaces):
+ * per place in the pool: a worker being stopped may still run beside its
+ * replacement):
  *
  * | index     | written by                       | meaning                                             |
  * |-----------|----------------------------------|-----------------------------------------------------|
- * | `CURRENT` | the worker                       | id of the task it runs, 0 between tasks, `TAKING`   |
+ * | `CURRENT` | the worker; owner: `STOP_ASKED`  | id of the task it runs, 0 between tasks, `TAKING`   |
  * | `STATE`   | owner (`STARTING`), then worker  | `STARTING`, `READY` (initializer done), `STOPPED`   |
  *
  * Idle workers do not wait on the task ring itself: one spins for a moment
@@ -102,10 +102,14 @@
  *   worker may have taken one (a `STOP` too many is left in the ring,
  *   harmless: every task was put before the first `STOP`).
  *
- * To stop the workers (`terminate()`, or a broken pool), the owner asks
- * through the thread status cells (`_status.ts`): a worker stops at its
- * event loop, in a wait of this library, or before it takes its next
- * record; Node and Bun also terminate it at once.
+ * To stop one worker (its task was aborted) or all of them (`terminate()`,
+ * or a broken pool), the owner asks through the thread status cells
+ * (`_status.ts`): a worker stops at its event loop, in a wait of this
+ * library, or before it takes its next record; Node and Bun also terminate
+ * it at once. For an aborted task the owner first takes the task back
+ * ({@linkcode STOP_ASKED}): a worker that finished it meanwhile and went on
+ * is left alone, and a worker that is stopped that way can have taken no
+ * other task.
  *
  * The `DEFS_LEN` store publishes definitions before any task naming them is put
  * (the ring's own `Atomics.store` of its tail orders the two). A cancelled
@@ -184,6 +188,13 @@ export const OWN_BYTES = 8;
 export const CURRENT = 0;
 /** `CURRENT` while the worker takes a task record and has not yet recorded its id. */
 export const TAKING = -1;
+/**
+ * `CURRENT` as the owner sets it (`compareExchange` from the id of the task
+ * the worker runs) to stop the worker: its task was aborted. The worker
+ * moves `CURRENT` to `TAKING` with a `compareExchange` from what it stored
+ * last, so once the owner's exchange succeeded it takes no other record.
+ */
+export const STOP_ASKED = -2;
 /** Own cell: the worker's state. */
 export const STATE = 1;
 /** Worker state: started, initializer not yet done. */

@@ -20,7 +20,7 @@ import { shareHandles } from "./_post.ts";
 import { CLOSED_R, Ring } from "./_ring.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
 import { parentPort } from "./_runtime.ts";
-import { stopIfAsked } from "./_status.ts";
+import { STOP as STATUS_STOP, stopCells, stopIfAsked } from "./_status.ts";
 import { waitAsync } from "./_wait.ts";
 import { compile, explainMissingVariable, type Fn, importTarget } from "./_target.ts";
 import {
@@ -148,18 +148,22 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
 
   async function loop(): Promise<void> {
     let done = 0;
+    // What this worker stored in CURRENT last.
+    let current = 0;
     for (;;) {
       // Asked to stop (the pool terminated): no more records. The owner also
       // posts "stop", which an idle worker gets at its event loop.
       stopIfAsked();
       // Until the id of what it takes is recorded, this worker may hold a
       // task the owner cannot name: if it dies meanwhile, the owner finds the
-      // task by elimination (see `_pool_protocol.ts`).
-      Atomics.store(own, CURRENT, TAKING);
+      // task by elimination (see `_pool_protocol.ts`). The exchange fails
+      // when the owner took the last task back to stop this worker.
+      if (Atomics.compareExchange(own, CURRENT, current, TAKING) !== current) stopOnRequest();
+      current = TAKING;
       if (at) at("take");
       const taken = tasks.take(true);
       if (typeof taken === "number") {
-        Atomics.store(own, CURRENT, 0);
+        Atomics.store(own, CURRENT, current = 0);
         if (taken === CLOSED_R) return;
         await idle(tasks, cells, me, at);
         continue;
@@ -172,12 +176,12 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
       wakeNext(tasks, cells);
       const kind = record[0];
       if (kind === STOP) {
-        Atomics.store(own, CURRENT, 0);
+        Atomics.store(own, CURRENT, current = 0);
         Atomics.store(own, STATE, STOPPED);
         return;
       }
       const id = record[1];
-      Atomics.store(own, CURRENT, id);
+      Atomics.store(own, CURRENT, current = id);
       if (at) at("running");
       if (Atomics.load(cells, CANCEL + (id % CANCEL_N)) !== id) {
         let payload = record[3];
@@ -328,6 +332,18 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
 
   function putFailure(id: number, error: unknown): void {
     encodeTo([id, FAILED, RemoteError.describe(error)], "error", putRecord);
+  }
+}
+
+/**
+ * Ends this worker once its stop request arrives: the owner sets `CURRENT`
+ * to `STOP_ASKED` and then, in the same turn, the stop cell.
+ */
+function stopOnRequest(): never {
+  const stop = stopCells()!;
+  for (;;) {
+    stopIfAsked();
+    Atomics.wait(stop, STATUS_STOP, 0, 10);
   }
 }
 

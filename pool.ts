@@ -67,6 +67,7 @@ import {
   STARTING,
   STATE,
   STOP,
+  STOP_ASKED,
   STOPPED,
   TAKING,
   WAKING,
@@ -324,8 +325,11 @@ export interface PoolOptions<I extends unknown[] = unknown[]> {
 export interface TaskOptions {
   /**
    * Cancels the task: the result rejects with the signal's reason at once,
-   * a task not yet started is skipped, and a running one runs to its end
-   * with its result dropped.
+   * a task not yet started is skipped, and the worker running one is
+   * stopped and replaced by a fresh one at once. On Deno a worker that runs
+   * JavaScript (a task that neither awaits nor waits in this library)
+   * stops only once it does, or once the task returns; its replacement
+   * works meanwhile.
    */
   signal?: AbortSignal;
 }
@@ -359,6 +363,8 @@ interface Slot {
   exited: boolean;
   /** It was asked to stop: it is no longer in its place, and its end starts no replacement. */
   stopping: boolean;
+  /** The aborted task it was stopped for (0 for none): a bulk chunk it may still touch. */
+  aborted: number;
   /** Resolves once its end was handled. */
   ended: Promise<void>;
   end: () => void;
@@ -612,6 +618,7 @@ export class Pool {
       handle: undefined as unknown as WorkerHandle,
       exited: false,
       stopping: false,
+      aborted: 0,
       ended,
       end,
     };
@@ -627,8 +634,9 @@ export class Pool {
   }
 
   /**
-   * Starts a worker in place `index`, after its worker died; once the
-   * `STOP`s were put, puts one more for it (see `_pool_protocol.ts`).
+   * Starts a worker in place `index`, after its worker died or was asked to
+   * stop; once the `STOP`s were put, puts one more for it (see
+   * `_pool_protocol.ts`).
    */
   #replace(index: number): void {
     this.#spawn(index);
@@ -656,6 +664,25 @@ export class Pool {
     // Deno reports a terminated worker's end at once, while it may still
     // run: there the worker stops itself, and its own end is what counts.
     if (terminateStops) void slot.handle.terminate().catch(() => {});
+  }
+
+  /**
+   * The task `id` was aborted: the worker running it, if any, is stopped
+   * and a fresh one takes its place at once. The worker is taken off the
+   * task first (`STOP_ASKED`), which fails when it finished the task and
+   * went on (then it is left alone).
+   */
+  #stopRunning(id: number): void {
+    if (this.#state !== RUN && this.#state !== CLOSE) return;
+    for (const slot of this.#slots) {
+      if (!slot || slot.exited || slot.stopping) continue;
+      if (Atomics.compareExchange(slot.own, CURRENT, id, STOP_ASKED) !== id) continue;
+      slot.aborted = id;
+      this.#stopWorker(slot);
+      if (!this.#broken) this.#replace(slot.index);
+      this.#updateRef();
+      return;
+    }
   }
 
   #onWorkerMessage(slot: Slot, m: ArgsRequest): void {
@@ -691,6 +718,7 @@ export class Pool {
       const state = Atomics.load(slot.own, STATE);
       const current = Atomics.load(slot.own, CURRENT);
       const cause = this.#exitCause(slot, error);
+      if (slot.aborted !== 0) this.#bulkIds.delete(slot.aborted);
       if (current === TAKING) {
         this.#rejectLostTask(slot, cause);
       } else if (current > 0) {
@@ -707,7 +735,7 @@ export class Pool {
       }
       this.#clearLobby(slot);
       if (slot.stopping) {
-        // Asked to stop: no replacement.
+        // Asked to stop: its replacement, if any, started then.
       } else if (state === STARTING) {
         // Its initializer (or loading its module) failed: a replacement would too.
         this.#broken ??= new Error(`Pool worker ${slot.name} failed to start (${cause.message})`, { cause });
@@ -955,11 +983,16 @@ export class Pool {
     }
   }
 
-  /** Drops a task not yet finished; a worker skips it if it has not started it. */
-  #cancel(id: number): boolean {
+  /**
+   * Drops a task not yet finished; a worker skips it if it has not started
+   * it. With `stopRunning` (its signal aborted), a worker running it is
+   * replaced by a fresh one.
+   */
+  #cancel(id: number, stopRunning = false): boolean {
     if (!this.#jobs.delete(id)) return false;
     Atomics.store(this.#cells, CANCEL + (id % CANCEL_N), id);
     this.#byMessage.delete(id);
+    if (stopRunning) this.#stopRunning(id);
     this.#updateRef();
     return true;
   }
@@ -1121,7 +1154,7 @@ export class Pool {
     }
     let id = 0;
     const onAbort = () => {
-      if (this.#cancel(id)) settle(false, signal.reason);
+      if (this.#cancel(id, true)) settle(false, signal.reason);
     };
     const inner = settle;
     settle = (ok, value) => {
@@ -1221,7 +1254,8 @@ export class Pool {
   /**
    * Settles a chunked map's `result` once: the first failure (or abort of
    * `signal`, once `listen()` was called) cancels the chunks in `ids` still
-   * queued; `drop()` gives up without settling (submitting threw).
+   * queued, and an abort also replaces the workers running them; `drop()`
+   * gives up without settling (submitting threw).
    */
   #settleOnce<R>(
     result: AsyncResult<R[]>,
@@ -1229,12 +1263,13 @@ export class Pool {
     ids: number[],
   ): { finish: (ok: boolean, value: unknown) => void; listen: () => void; drop: () => void } {
     let settled = false;
-    const onAbort = () => finish(false, signal!.reason);
-    const finish = (ok: boolean, value: unknown): void => {
+    const onAbort = () => finish(false, signal!.reason, true);
+    // An abort also stops the chunks that run; a failure lets them finish (as Python's map does).
+    const finish = (ok: boolean, value: unknown, aborted = false): void => {
       if (settled) return;
       settled = true;
       signal?.removeEventListener("abort", onAbort);
-      if (!ok) { for (const id of ids) this.#cancel(id); }
+      if (!ok) { for (const id of ids) this.#cancel(id, aborted); }
       settleResult(result, ok, value);
     };
     return {

@@ -811,6 +811,39 @@ test("Pool.apply() with an aborted signal rejects with its reason and runs nothi
   });
 });
 
+test("Pool: aborting a running task replaces its worker at once, so the next map does not wait for it", async () => {
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    const reason = new Error("no longer wanted");
+    let ident = (await pool.apply(whoAmI)).ident;
+    // A task that awaits (stoppable everywhere), then one that keeps its
+    // thread busy (on Deno that worker stops once the task returns; its
+    // replacement works meanwhile).
+    const long: [typeof nap, [number, string]][] = [[nap, [60_000, "late"]], [busy as typeof nap, [5000, "late"]]];
+    for (const [fn, args] of long) {
+      const ac = new AbortController();
+      const task = pool.apply(fn, args, { signal: ac.signal });
+      await sleep(200); // it runs
+      ac.abort(reason);
+      await assert.rejects(task, (e) => e === reason);
+      const t0 = performance.now();
+      assert.deepEqual(await pool.map(square, [1, 2, 3], 1), [1, 4, 9]);
+      assert.ok(performance.now() - t0 < 3000, `the map took ${performance.now() - t0} ms`);
+      const next = (await pool.apply(whoAmI)).ident;
+      assert.notEqual(next, ident, "a fresh worker");
+      ident = next;
+    }
+    // The chunks of an aborted map that run are stopped too.
+    const ac = new AbortController();
+    const mapped = pool.map(nap, [60_000], 1, { signal: ac.signal });
+    await sleep(200);
+    ac.abort(reason);
+    await assert.rejects(mapped, (e) => e === reason);
+    const t0 = performance.now();
+    assert.equal(await pool.apply(add, [1, 2]), 3);
+    assert.ok(performance.now() - t0 < 3000, `the task took ${performance.now() - t0} ms`);
+  });
+});
+
 test("Pool is closed by Symbol.asyncDispose (await using)", async () => {
   let escaped: Pool;
   {
