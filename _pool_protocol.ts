@@ -46,13 +46,20 @@
  * | index                       | written by                          | meaning                                          |
  * |-----------------------------|-------------------------------------|--------------------------------------------------|
  * | `DEFS_LEN`                  | owner, `Atomics.store`              | bytes of definitions published in `defs`         |
- * | `SPINNER`                   | workers, `Atomics.compareExchange`  | 1 while an idle worker spins for the next task   |
+ * | `SPINNER`                   | workers, `Atomics.compareExchange`  | ident of the idle worker spinning for the next task, or 0 |
  * | `LOBBY_SEQ`                 | owner and workers, `Atomics.add`    | futex word of the lobby where idle workers park  |
  * | `LOBBY_WAITERS`             | workers, `Atomics.add/sub`          | how many are parked there                        |
  * | `WAKING`                    | waker `compareExchange` 0→1, lobby passers `store` 0 | a lobby wake-up is in flight      |
  * | `CANCEL + (id % CANCEL_N)`  | owner, `Atomics.store`              | `id` of a task cancelled before it started       |
- * | `SLOTS + s * SLOT_SIZE + CURRENT` | the worker in slot `s`        | id of the task it runs, 0 between tasks          |
- * | `SLOTS + s * SLOT_SIZE + STATE`   | the worker in slot `s`        | `STARTING`, `READY` (initializer done), `STOPPED` |
+ *
+ * Each worker also has two cells of its own (`own`, a buffer per worker, not
+ * per place in the pool: a worker being stopped may still run beside its
+ * replacement):
+ *
+ * | index     | written by                       | meaning                                             |
+ * |-----------|----------------------------------|-----------------------------------------------------|
+ * | `CURRENT` | the worker; owner: `STOP_ASKED`  | id of the task it runs, 0 between tasks, `TAKING`   |
+ * | `STATE`   | owner (`STARTING`), then worker  | `STARTING`, `READY` (initializer done), `STOPPED`   |
  *
  * Idle workers do not wait on the task ring itself: one spins for a moment
  * (`SPINNER`), the others park in the lobby. After putting a task the owner
@@ -69,15 +76,42 @@
  * cleared `WAKING` and taken a record (any record, `STOP` too), wakes the
  * next one itself if records are still waiting.
  *
- * `CURRENT` tells the owner which task to reject when a worker dies. A
- * worker stores {@linkcode TAKING} there before it takes a record and the
- * task's id once it has decoded it. If it dies in between, the owner finds
- * the task by elimination: the owner is the only producer of the task ring,
- * so it knows the ids in put order, and the first `puts - size()` of them
- * have been taken; of those, the tasks not settled and not the `CURRENT` of
- * a live worker were the dead worker's (it waits until no live worker is
- * `TAKING`, so that none of them holds an unnamed task). The
- * `DEFS_LEN` store publishes definitions before any task naming them is put
+ * ## A worker's end
+ *
+ * The owner handles a worker's end only once the runtime confirmed that the
+ * worker can run no more code (its exit event; on Deno the owner never
+ * terminates a worker that has not stopped itself, since Deno reports a
+ * terminated worker's exit at once while it may still run), whatever
+ * instruction it stopped at. Then, in this order:
+ * - results it published settle their tasks (the result ring is drained);
+ * - its `CURRENT` task is rejected. A worker stores {@linkcode TAKING} there
+ *   before it takes a record and the task's id once it has decoded it. If
+ *   it ended in between, the owner finds the task by elimination: the owner
+ *   is the only producer of the task ring, so it knows the ids in put order,
+ *   and the first `puts - size()` of them have been taken; of those, the
+ *   tasks not settled and not the `CURRENT` of a worker still running were
+ *   the dead worker's (it waits until no running worker is `TAKING`, so
+ *   that none of them holds an unnamed task);
+ * - the lobby cells it may have left set are cleared: `SPINNER` if it holds
+ *   the worker's ident, and `WAKING` (a wake-up may have been meant for it),
+ *   and the lobby is woken, so that the live workers look at the ring again
+ *   (a count it left in `LOBBY_WAITERS` only costs a needless wake-up);
+ * - a replacement starts, unless the worker took a `STOP` (`STOPPED`) or
+ *   its initializer failed (still `STARTING`: the pool is broken). Once the
+ *   `STOP`s were put, one more is put for each replacement, since the dead
+ *   worker may have taken one (a `STOP` too many is left in the ring,
+ *   harmless: every task was put before the first `STOP`).
+ *
+ * To stop one worker (its task was aborted) or all of them (`terminate()`,
+ * or a broken pool), the owner asks through the thread status cells
+ * (`_status.ts`): a worker stops at its event loop, in a wait of this
+ * library, or before it takes its next record; Node and Bun also terminate
+ * it at once. For an aborted task the owner first takes the task back
+ * ({@linkcode STOP_ASKED}): a worker that finished it meanwhile and went on
+ * is left alone, and a worker that is stopped that way can have taken no
+ * other task.
+ *
+ * The `DEFS_LEN` store publishes definitions before any task naming them is put
  * (the ring's own `Atomics.store` of its tail orders the two). A cancelled
  * task is recognised by an exact `id` match, so a cell reused by a later id
  * only forgets an older cancellation (that task then runs and its result is
@@ -134,7 +168,7 @@ export const SKIPPED = 3;
 
 /** Cell: bytes of published function definitions. */
 export const DEFS_LEN = 0;
-/** Cell: 1 while an idle worker spins (only one spins at a time). */
+/** Cell: the ident of the idle worker that spins, 0 when none (one spins at a time). */
 export const SPINNER = 1;
 /** Cell: bumped (and notified) to wake a worker parked in the lobby. */
 export const LOBBY_SEQ = 2;
@@ -146,15 +180,22 @@ export const WAKING = 4;
 export const CANCEL = 16;
 /** Number of cancellation cells. */
 export const CANCEL_N = 1024;
-/** First worker slot. */
-export const SLOTS = CANCEL + CANCEL_N;
-/** Cells per worker slot. */
-export const SLOT_SIZE = 4;
-/** Slot cell: the id of the running task, 0 when none, {@linkcode TAKING} while taking one. */
+/** The byte length of the shared cells. */
+export const CELLS_BYTES = (CANCEL + CANCEL_N) * 4;
+/** The byte length of a worker's own cells. */
+export const OWN_BYTES = 8;
+/** Own cell: the id of the running task, 0 when none, {@linkcode TAKING} while taking one. */
 export const CURRENT = 0;
 /** `CURRENT` while the worker takes a task record and has not yet recorded its id. */
 export const TAKING = -1;
-/** Slot cell: the worker's state. */
+/**
+ * `CURRENT` as the owner sets it (`compareExchange` from the id of the task
+ * the worker runs) to stop the worker: its task was aborted. The worker
+ * moves `CURRENT` to `TAKING` with a `compareExchange` from what it stored
+ * last, so once the owner's exchange succeeded it takes no other record.
+ */
+export const STOP_ASKED = -2;
+/** Own cell: the worker's state. */
 export const STATE = 1;
 /** Worker state: started, initializer not yet done. */
 export const STARTING = 0;
@@ -162,11 +203,6 @@ export const STARTING = 0;
 export const READY = 1;
 /** Worker state: took a `STOP` record and is exiting. */
 export const STOPPED = 2;
-
-/** The byte length of the shared cells for `processes` workers. */
-export function cellsBytes(processes: number): number {
-  return (SLOTS + processes * SLOT_SIZE) * 4;
-}
 
 /**
  * A chunk of numbers as a `Float64Array` (which holds every number exactly,
@@ -202,8 +238,8 @@ export interface PoolWorkerConfig {
   defs: SharedArrayBuffer;
   /** The bulk area: the numbers of `MAP_BULK` chunks (growable). */
   bulk: SharedArrayBuffer;
-  /** This worker's slot. */
-  slot: number;
+  /** This worker's own cells (`CURRENT`, `STATE`). */
+  own: SharedArrayBuffer;
   /** Tasks after which the worker exits and is replaced; 0 for no limit. */
   maxTasks: number;
   /** The initializer, run once before the first task. */

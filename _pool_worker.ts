@@ -18,8 +18,9 @@ import { decode, decodeReused, encodeTo, type Format } from "./_codec.ts";
 import { unpack } from "./_handles.ts";
 import { shareHandles } from "./_post.ts";
 import { CLOSED_R, Ring } from "./_ring.ts";
-import { isIdentAlive, selfIdent } from "./_registry.ts";
+import { importAsTarget, isIdentAlive, selfIdent } from "./_registry.ts";
 import { parentPort } from "./_runtime.ts";
+import { STOP as STATUS_STOP, stopCells, stopIfAsked } from "./_status.ts";
 import { waitAsync } from "./_wait.ts";
 import { compile, explainMissingVariable, type Fn, importTarget } from "./_target.ts";
 import {
@@ -42,8 +43,6 @@ import {
   type PoolWorkerConfig,
   READY,
   SKIPPED,
-  SLOT_SIZE,
-  SLOTS,
   SPINNER,
   STATE,
   STOP,
@@ -59,6 +58,21 @@ import { RemoteError } from "./errors.ts";
  * a task record, before it records which task it runs.
  */
 const AFTER_TAKE = Symbol.for("@mpjs/multiprocessing/pool.afterTake");
+/**
+ * Fault injection for tests: a function stored on `globalThis` under this
+ * symbol (by a pool's initializer) is called with the name of each point of
+ * the loop the worker passes (see {@linkcode FaultPoint}), so that a test
+ * can end the worker there.
+ */
+const AT_POINT = Symbol.for("@mpjs/multiprocessing/pool.atPoint");
+
+/**
+ * The points of the worker loop where a test may end the worker: before it
+ * takes a record (`CURRENT` is `TAKING`), right after it took one, once it
+ * recorded the task's id, after it put a result, while it holds `SPINNER`,
+ * once it is counted in the lobby, and right after the lobby woke it.
+ */
+export type FaultPoint = "take" | "taken" | "running" | "done" | "spinning" | "lobby" | "woken";
 /** How long (ms) an idle worker spins for the next task before it parks. */
 const SPIN_MS = 0.2;
 
@@ -73,14 +87,14 @@ interface Loaded {
  * Runs the pool worker loop until a `STOP` record, `maxTasks` tasks, or the
  * end of the worker.
  *
- * @param config The shared buffers and this worker's slot.
+ * @param config The shared buffers and this worker's own cells.
  * @param initargs Arguments for the initializer.
  */
 export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown[]): Promise<void> {
   const tasks = Ring.from(config.tasks);
   const results = Ring.from(config.results);
   const cells = new Int32Array(config.cells);
-  const slot = SLOTS + config.slot * SLOT_SIZE;
+  const own = new Int32Array(config.own);
   const defs = new Uint8Array(config.defs);
   const bulk = config.bulk;
   const loaded: (Loaded | Promise<Loaded>)[] = [];
@@ -118,45 +132,57 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
       throw init.bySource ? explainMissingVariable(error, init.name, "Pool") : error;
     }
   }
-  Atomics.store(cells, slot + STATE, READY);
-  // Read once the initializer has run: it is where a test installs the hook.
+  Atomics.store(own, STATE, READY);
+  // Read once the initializer has run: it is where a test installs the hooks.
   const afterTake = (globalThis as Record<symbol, unknown>)[AFTER_TAKE] as (() => void) | undefined;
+  const at = (globalThis as Record<symbol, unknown>)[AT_POINT] as ((point: FaultPoint) => void) | undefined;
+  const me = selfIdent();
 
   try {
     await loop();
   } catch (error) {
-    // Terminated by the pool: its ring operations refuse to go on. Quietly end.
+    // Marked dead as it stops: its ring operations refuse to go on. Quietly end.
     if (!isIdentAlive(selfIdent())) return;
     throw error;
   }
 
   async function loop(): Promise<void> {
     let done = 0;
+    // What this worker stored in CURRENT last.
+    let current = 0;
     for (;;) {
+      // Asked to stop (the pool terminated): no more records. The owner also
+      // posts "stop", which an idle worker gets at its event loop.
+      stopIfAsked();
       // Until the id of what it takes is recorded, this worker may hold a
       // task the owner cannot name: if it dies meanwhile, the owner finds the
-      // task by elimination (see `_pool_protocol.ts`).
-      Atomics.store(cells, slot + CURRENT, TAKING);
+      // task by elimination (see `_pool_protocol.ts`). The exchange fails
+      // when the owner took the last task back to stop this worker.
+      if (Atomics.compareExchange(own, CURRENT, current, TAKING) !== current) stopOnRequest();
+      current = TAKING;
+      if (at) at("take");
       const taken = tasks.take(true);
       if (typeof taken === "number") {
-        Atomics.store(cells, slot + CURRENT, 0);
+        Atomics.store(own, CURRENT, current = 0);
         if (taken === CLOSED_R) return;
-        await idle(tasks, cells);
+        await idle(tasks, cells, me, at);
         continue;
       }
       if (afterTake) afterTake();
+      if (at) at("taken");
       const record = decodeReused(taken.bytes, taken.length, taken.kind as Format) as [number, number, number, unknown];
       // Before anything else, STOP included: a wake-up the owner held back
       // (one in flight at a time) relies on this one (see `_pool_protocol.ts`).
       wakeNext(tasks, cells);
       const kind = record[0];
       if (kind === STOP) {
-        Atomics.store(cells, slot + CURRENT, 0);
-        Atomics.store(cells, slot + STATE, STOPPED);
+        Atomics.store(own, CURRENT, current = 0);
+        Atomics.store(own, STATE, STOPPED);
         return;
       }
       const id = record[1];
-      Atomics.store(cells, slot + CURRENT, id);
+      Atomics.store(own, CURRENT, current = id);
+      if (at) at("running");
       if (Atomics.load(cells, CANCEL + (id % CANCEL_N)) !== id) {
         let payload = record[3];
         let skip = false;
@@ -183,6 +209,7 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
       } else {
         putSkipped(id);
       }
+      if (at) at("done");
       if (config.maxTasks > 0 && ++done >= config.maxTasks) return;
     }
   }
@@ -308,6 +335,18 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
   }
 }
 
+/**
+ * Ends this worker once its stop request arrives: the owner sets `CURRENT`
+ * to `STOP_ASKED` and then, in the same turn, the stop cell.
+ */
+function stopOnRequest(): never {
+  const stop = stopCells()!;
+  for (;;) {
+    stopIfAsked();
+    Atomics.wait(stop, STATUS_STOP, 0, 10);
+  }
+}
+
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === "object" || typeof v === "function") &&
     typeof (v as PromiseLike<unknown>).then === "function";
@@ -316,7 +355,11 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 /** Resolves a shipped function. */
 async function resolve(spec: FnSpec): Promise<Loaded> {
   if (spec.kind === "module") {
-    return { fn: await importTarget(spec.module, spec.exportName), bySource: false, name: spec.exportName };
+    return {
+      fn: await importTarget(spec.module, spec.exportName, importAsTarget),
+      bySource: false,
+      name: spec.exportName,
+    };
   }
   return { fn: compile(spec.source, spec.name), bySource: true, name: spec.name };
 }
@@ -325,11 +368,18 @@ async function resolve(spec: FnSpec): Promise<Loaded> {
  * Waits for the next task record: one idle worker spins for a moment, the
  * others (and the spinner, after its moment) park.
  */
-async function idle(tasks: Ring, cells: Int32Array): Promise<void> {
+async function idle(
+  tasks: Ring,
+  cells: Int32Array,
+  me: number,
+  at: ((point: FaultPoint) => void) | undefined,
+): Promise<void> {
   const seq = tasks.itemsSeq();
   if (tasks.hasRecords()) return;
-  if (Atomics.compareExchange(cells, SPINNER, 0, 1) === 0) {
+  // Marked with this worker's ident: if it ends while spinning, the owner clears the cell.
+  if (Atomics.compareExchange(cells, SPINNER, 0, me) === 0) {
     try {
+      if (at) at("spinning");
       const end = performance.now() + SPIN_MS;
       do {
         for (let i = 0; i < 100; i++) if (tasks.itemsSeq() !== seq) return;
@@ -347,7 +397,9 @@ async function idle(tasks: Ring, cells: Int32Array): Promise<void> {
     // wait will not sleep through it): let the next put wake someone.
     Atomics.store(cells, WAKING, 0);
     if (tasks.hasRecords()) return;
+    if (at) at("lobby");
     await waitAsync(cells, LOBBY_SEQ, lobby);
+    if (at) at("woken");
   } finally {
     Atomics.sub(cells, LOBBY_WAITERS, 1);
     // Woken (or leaving): the wake-up in flight, if any, has arrived.

@@ -27,11 +27,20 @@
 import { ClosedError, RemoteError, TimeoutError } from "./errors.ts";
 import { copyBytes, decodeReused, encode, encodeTo, type Format } from "./_codec.ts";
 import { handlerFor, pack, type Packed } from "./_handles.ts";
-import { markDead, newIdent, registryBuffer } from "./_registry.ts";
+import { assertStarted, markDead, newIdent, registryBuffer } from "./_registry.ts";
 import { BUSY, OK as RING_OK, Ring } from "./_ring.ts";
 import { spawn } from "./_mailbox.ts";
-import { cpuCount, type WorkerHandle, writeStderr } from "./_runtime.ts";
-import { DONE, ERROR_AT, readError, RUNNING, STATE as STATUS_STATE, writeExit } from "./_status.ts";
+import { cpuCount, terminateStops, type WorkerHandle, writeStderr } from "./_runtime.ts";
+import {
+  DONE,
+  ERROR_AT,
+  readError,
+  requestStop,
+  RUNNING,
+  STATE as STATUS_STATE,
+  TERMINATED,
+  writeExit,
+} from "./_status.ts";
 import { checkTimeout } from "./_wait.ts";
 import type { StartMessage } from "./_protocol.ts";
 import {
@@ -41,7 +50,7 @@ import {
   BY_MESSAGE,
   CANCEL,
   CANCEL_N,
-  cellsBytes,
+  CELLS_BYTES,
   CURRENT,
   DEFS_LEN,
   FAILED,
@@ -52,14 +61,14 @@ import {
   MAP_BULK,
   OK,
   OK_BULK,
+  OWN_BYTES,
   type PoolWorkerConfig,
-  SLOT_SIZE,
-  SLOTS,
   SPINNER,
   STARMAP,
   STARTING,
   STATE,
   STOP,
+  STOP_ASKED,
   STOPPED,
   TAKING,
   WAKING,
@@ -83,6 +92,8 @@ const BULK_MIN = 1024;
 const BULK_MAX = 1 << 30;
 /** What a chunk's settle gets when its results replaced its items in the bulk area. */
 const BULK_RESULT = Symbol("results in the bulk area");
+/** How long `terminate()` waits for a Deno worker to stop itself before it resolves (ms). */
+const STOP_GRACE = 1000;
 
 // Pool states (Python's INIT/RUN/CLOSE/TERMINATE).
 const INIT = 0;
@@ -315,8 +326,11 @@ export interface PoolOptions<I extends unknown[] = unknown[]> {
 export interface TaskOptions {
   /**
    * Cancels the task: the result rejects with the signal's reason at once,
-   * a task not yet started is skipped, and a running one runs to its end
-   * with its result dropped.
+   * a task not yet started is skipped, and the worker running one is
+   * stopped and replaced by a fresh one at once. On Deno a worker that runs
+   * JavaScript (a task that neither awaits nor waits in this library)
+   * stops only once it does, or once the task returns; its replacement
+   * works meanwhile.
    */
   signal?: AbortSignal;
 }
@@ -338,12 +352,23 @@ export interface AsyncTaskOptions<R> extends TaskOptions, AsyncResultCallbacks<R
 
 /** A started worker. */
 interface Slot {
+  /** Its place in the pool (a replacement takes the same place). */
   index: number;
   ident: number;
   name: string;
   status: SharedArrayBuffer;
+  /** Its own cells (`CURRENT`, `STATE`). */
+  own: Int32Array;
   handle: WorkerHandle;
+  /** Its end was handled. */
   exited: boolean;
+  /** It was asked to stop: it is no longer in its place, and its end starts no replacement. */
+  stopping: boolean;
+  /** The aborted task it was stopped for (0 for none): a bulk chunk it may still touch. */
+  aborted: number;
+  /** Resolves once its end was handled. */
+  ended: Promise<void>;
+  end: () => void;
 }
 
 let workerCounter = 0;
@@ -464,8 +489,10 @@ export class Pool {
   #orderBase = 0;
   /** Task records put into the ring, ever. */
   #puts = 0;
+  /** The worker in each place. */
   #slots: (Slot | undefined)[];
-  #live = 0;
+  /** Every worker whose end has not been handled yet, those asked to stop included. */
+  #workers = new Set<Slot>();
   #feeders = 0;
   /** The `imap` feeders still reading their input, to push on at `close()`. */
   #feedAll = new Set<() => Promise<void>>();
@@ -492,6 +519,7 @@ export class Pool {
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`Cannot create Pool as 'options' must be an object: current value is ${show(options)}`);
     }
+    assertStarted("create a Pool");
     const { processes, initializer, initargs, maxTasksPerChild, module } = options;
     if (processes !== undefined && processes !== null) {
       if (typeof processes !== "number") {
@@ -541,7 +569,7 @@ export class Pool {
     pack(this.#initargs, "initargs");
     this.#tasks = Ring.create(0);
     this.#results = Ring.create(0);
-    this.#cellsBuffer = new SharedArrayBuffer(cellsBytes(this.#processes));
+    this.#cellsBuffer = new SharedArrayBuffer(CELLS_BYTES);
     this.#cells = new Int32Array(this.#cellsBuffer);
     this.#defs = new SharedArrayBuffer(1 << 12, { maxByteLength: DEFS_MAX });
     this.#bulk = new SharedArrayBuffer(0, { maxByteLength: BULK_MAX });
@@ -557,16 +585,15 @@ export class Pool {
     const name = `SpawnPoolWorker-${++workerCounter}`;
     const status = new SharedArrayBuffer(ERROR_AT, { maxByteLength: 1 << 20 });
     new Int32Array(status)[STATUS_STATE] = RUNNING;
-    const base = SLOTS + index * SLOT_SIZE;
-    Atomics.store(this.#cells, base + CURRENT, 0);
-    Atomics.store(this.#cells, base + STATE, STARTING);
+    const own = new Int32Array(new SharedArrayBuffer(OWN_BYTES));
+    Atomics.store(own, STATE, STARTING);
     const config: PoolWorkerConfig = {
       tasks: this.#tasks.memory,
       results: this.#results.memory,
       cells: this.#cellsBuffer,
+      own: own.buffer as SharedArrayBuffer,
       defs: this.#defs,
       bulk: this.#bulk,
-      slot: index,
       maxTasks: this.#maxTasks,
       initializer: this.#initializer,
     };
@@ -582,7 +609,21 @@ export class Pool {
       args: packed.data,
       hasHandles: packed.hasHandles,
     };
-    const slot: Slot = { index, ident, name, status, handle: undefined as unknown as WorkerHandle, exited: false };
+    let end!: () => void;
+    const ended = new Promise<void>((resolve) => end = resolve);
+    const slot: Slot = {
+      index,
+      ident,
+      name,
+      status,
+      own,
+      handle: undefined as unknown as WorkerHandle,
+      exited: false,
+      stopping: false,
+      aborted: 0,
+      ended,
+      end,
+    };
     slot.handle = spawn(name, {
       onMessage: (m) => this.#onWorkerMessage(slot, m as ArgsRequest),
       onExit: (error) => this.#onWorkerExit(slot, error),
@@ -591,7 +632,59 @@ export class Pool {
     packed.commit(ident);
     if (!this.#refd) slot.handle.unref();
     this.#slots[index] = slot;
-    this.#live++;
+    this.#workers.add(slot);
+  }
+
+  /**
+   * Starts a worker in place `index`, after its worker died or was asked to
+   * stop; once the `STOP`s were put, puts one more for it (see
+   * `_pool_protocol.ts`).
+   */
+  #replace(index: number): void {
+    this.#spawn(index);
+    if (!this.#stopsSent) return;
+    this.#putting = 0;
+    encodeTo([STOP], "task", this.#putRecord);
+    this.#pumpSoon();
+  }
+
+  /**
+   * Asks a worker to stop (`_status.ts`): at its event loop, in a wait of
+   * this library, or before it takes its next record; Node and Bun also
+   * terminate it. Its end is handled when the runtime reports it.
+   */
+  #stopWorker(slot: Slot): void {
+    if (slot.stopping || slot.exited) return;
+    slot.stopping = true;
+    if (this.#slots[slot.index] === slot) this.#slots[slot.index] = undefined;
+    requestStop(slot.status, TERMINATED);
+    try {
+      slot.handle.post({ type: "stop" });
+    } catch {
+      // Already gone: the runtime reports its end.
+    }
+    // Deno reports a terminated worker's end at once, while it may still
+    // run: there the worker stops itself, and its own end is what counts.
+    if (terminateStops) void slot.handle.terminate().catch(() => {});
+  }
+
+  /**
+   * The task `id` was aborted: the worker running it, if any, is stopped
+   * and a fresh one takes its place at once. The worker is taken off the
+   * task first (`STOP_ASKED`), which fails when it finished the task and
+   * went on (then it is left alone).
+   */
+  #stopRunning(id: number): void {
+    if (this.#state !== RUN && this.#state !== CLOSE) return;
+    for (const slot of this.#slots) {
+      if (!slot || slot.exited || slot.stopping) continue;
+      if (Atomics.compareExchange(slot.own, CURRENT, id, STOP_ASKED) !== id) continue;
+      slot.aborted = id;
+      this.#stopWorker(slot);
+      if (!this.#broken) this.#replace(slot.index);
+      this.#updateRef();
+      return;
+    }
   }
 
   #onWorkerMessage(slot: Slot, m: ArgsRequest): void {
@@ -609,23 +702,28 @@ export class Pool {
     packed.commit(slot.ident);
   }
 
+  /**
+   * A worker ended, as its runtime reports (see "A worker's end" in
+   * `_pool_protocol.ts`): it runs no more code, whatever instruction it
+   * stopped at.
+   */
   #onWorkerExit(slot: Slot, error: unknown): void {
     if (slot.exited) return;
     slot.exited = true;
-    this.#live--;
+    this.#workers.delete(slot);
     writeExit(slot.status, 1, error);
     markDead(slot.ident);
     if (this.#slots[slot.index] === slot) this.#slots[slot.index] = undefined;
     if (this.#state !== TERMINATE) {
       // Results it published before it ended come first.
       this.#drain();
-      const base = SLOTS + slot.index * SLOT_SIZE;
-      const state = Atomics.load(this.#cells, base + STATE);
-      const current = Atomics.load(this.#cells, base + CURRENT);
+      const state = Atomics.load(slot.own, STATE);
+      const current = Atomics.load(slot.own, CURRENT);
       const cause = this.#exitCause(slot, error);
+      if (slot.aborted !== 0) this.#bulkIds.delete(slot.aborted);
       if (current === TAKING) {
         this.#rejectLostTask(slot, cause);
-      } else if (current !== 0) {
+      } else if (current > 0) {
         this.#byMessage.delete(current);
         this.#bulkIds.delete(current);
         const settle = this.#jobs.get(current);
@@ -637,7 +735,10 @@ export class Pool {
           );
         }
       }
-      if (state === STARTING) {
+      this.#clearLobby(slot);
+      if (slot.stopping) {
+        // Asked to stop: its replacement, if any, started then.
+      } else if (state === STARTING) {
         // Its initializer (or loading its module) failed: a replacement would too.
         this.#broken ??= new Error(`Pool worker ${slot.name} failed to start (${cause.message})`, { cause });
         for (const [id, settle] of this.#jobs) {
@@ -646,21 +747,33 @@ export class Pool {
         }
         if (this.#state === RUN) this.#state = CLOSE;
         // The other workers can get no more work: stop them, so join() returns.
-        for (const other of this.#slots) {
-          if (!other || other.exited) continue;
-          markDead(other.ident);
-          other.handle.terminate().then(() => this.#onWorkerExit(other, undefined));
-        }
+        for (const other of [...this.#workers]) this.#stopWorker(other);
       } else if (state !== STOPPED && !this.#broken) {
-        this.#spawn(slot.index);
+        this.#replace(slot.index);
       }
     }
+    slot.end();
     this.#updateRef();
-    if (this.#live === 0) {
-      const waiters = this.#exitWaiters;
-      this.#exitWaiters = [];
-      for (const w of waiters) w();
-    }
+    this.#wakeJoiners();
+  }
+
+  /**
+   * Clears the lobby cells a worker that ended may have left set, and wakes
+   * the lobby so that the idle workers look at the ring again.
+   */
+  #clearLobby(slot: Slot): void {
+    const cells = this.#cells;
+    Atomics.compareExchange(cells, SPINNER, slot.ident, 0);
+    Atomics.store(cells, WAKING, 0);
+    Atomics.add(cells, LOBBY_SEQ, 1);
+    Atomics.notify(cells, LOBBY_SEQ);
+  }
+
+  #wakeJoiners(): void {
+    if (this.#workers.size > 0) return;
+    const waiters = this.#exitWaiters;
+    this.#exitWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** Why a worker ended, as an error. */
@@ -695,8 +808,7 @@ export class Pool {
 
   #setRef(want: boolean): void {
     this.#refd = want;
-    for (const s of this.#slots) {
-      if (!s || s.exited) continue;
+    for (const s of this.#workers) {
       if (want) s.handle.ref();
       else s.handle.unref();
     }
@@ -833,9 +945,8 @@ export class Pool {
     if (this.#state === TERMINATE) return;
     const taken = this.#puts - this.#tasks.size() - this.#orderBase;
     const running = new Set<number>();
-    for (const other of this.#slots) {
-      if (!other || other.exited) continue;
-      const current = Atomics.load(this.#cells, SLOTS + other.index * SLOT_SIZE + CURRENT);
+    for (const other of this.#workers) {
+      const current = Atomics.load(other.own, CURRENT);
       if (current === TAKING) {
         // It holds the record it took for a moment only: look again shortly.
         setTimeout(() => this.#rejectLostTask(slot, cause), 1);
@@ -874,11 +985,16 @@ export class Pool {
     }
   }
 
-  /** Drops a task not yet finished; a worker skips it if it has not started it. */
-  #cancel(id: number): boolean {
+  /**
+   * Drops a task not yet finished; a worker skips it if it has not started
+   * it. With `stopRunning` (its signal aborted), a worker running it is
+   * replaced by a fresh one.
+   */
+  #cancel(id: number, stopRunning = false): boolean {
     if (!this.#jobs.delete(id)) return false;
     Atomics.store(this.#cells, CANCEL + (id % CANCEL_N), id);
     this.#byMessage.delete(id);
+    if (stopRunning) this.#stopRunning(id);
     this.#updateRef();
     return true;
   }
@@ -1040,7 +1156,7 @@ export class Pool {
     }
     let id = 0;
     const onAbort = () => {
-      if (this.#cancel(id)) settle(false, signal.reason);
+      if (this.#cancel(id, true)) settle(false, signal.reason);
     };
     const inner = settle;
     settle = (ok, value) => {
@@ -1140,7 +1256,8 @@ export class Pool {
   /**
    * Settles a chunked map's `result` once: the first failure (or abort of
    * `signal`, once `listen()` was called) cancels the chunks in `ids` still
-   * queued; `drop()` gives up without settling (submitting threw).
+   * queued, and an abort also replaces the workers running them; `drop()`
+   * gives up without settling (submitting threw).
    */
   #settleOnce<R>(
     result: AsyncResult<R[]>,
@@ -1148,12 +1265,13 @@ export class Pool {
     ids: number[],
   ): { finish: (ok: boolean, value: unknown) => void; listen: () => void; drop: () => void } {
     let settled = false;
-    const onAbort = () => finish(false, signal!.reason);
-    const finish = (ok: boolean, value: unknown): void => {
+    const onAbort = () => finish(false, signal!.reason, true);
+    // An abort also stops the chunks that run; a failure lets them finish (as Python's map does).
+    const finish = (ok: boolean, value: unknown, aborted = false): void => {
       if (settled) return;
       settled = true;
       signal?.removeEventListener("abort", onAbort);
-      if (!ok) { for (const id of ids) this.#cancel(id); }
+      if (!ok) { for (const id of ids) this.#cancel(id, aborted); }
       settleResult(result, ok, value);
     };
     return {
@@ -1620,6 +1738,11 @@ export class Pool {
     this.#stopsSent = true;
     this.#putting = 0;
     for (let i = 0; i < this.#processes; i++) encodeTo([STOP], "task", this.#putRecord);
+    this.#pumpSoon();
+  }
+
+  /** Starts the pump for records left in the backlog (it puts them as the ring takes them). */
+  #pumpSoon(): void {
     if (this.#backlog.length > 0 && !this.#pumping) {
       this.#pumping = true;
       queueMicrotask(() => this.#pump());
@@ -1641,6 +1764,10 @@ export class Pool {
 
   /**
    * Stops the workers at once; tasks not finished reject with an error.
+   * On Deno a worker that runs JavaScript (a task that neither awaits nor
+   * waits in this library) stops only once it does, or once its task
+   * returns: the Promise then resolves after a second, and that worker
+   * stops later (it no longer keeps the program alive).
    *
    * @returns A Promise that resolves once every worker has stopped.
    */
@@ -1656,20 +1783,30 @@ export class Pool {
     this.#bulkIds.clear();
     this.#order = [];
     this.#backlog = [];
-    const stopping: Promise<void>[] = [];
-    for (const slot of this.#slots) {
-      if (!slot || slot.exited) continue;
-      // Published first, so the worker's ring operations stop at once.
-      markDead(slot.ident);
-      stopping.push(slot.handle.terminate().then(() => this.#onWorkerExit(slot, undefined)));
-    }
+    const workers = [...this.#workers];
+    for (const slot of workers) this.#stopWorker(slot);
     for (const settle of jobs) settle(false, error);
     // Stopping workers keep the program alive until they have stopped.
     this.#joining++;
     this.#updateRef();
-    this.#terminating = Promise.all(stopping).then(() => {
+    const ended = Promise.all(workers.map((w) => w.ended));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = terminateStops ? ended : Promise.race([
+      ended,
+      new Promise<void>((resolve) => timer = setTimeout(resolve, STOP_GRACE)),
+    ]);
+    this.#terminating = waited.then(() => {
+      clearTimeout(timer);
+      // Deno workers still running JavaScript: no longer waited for (their
+      // end, when it comes, is still handled).
+      for (const slot of workers) {
+        if (slot.exited) continue;
+        this.#workers.delete(slot);
+        slot.handle.unref();
+      }
       this.#joining--;
       this.#updateRef();
+      this.#wakeJoiners();
     });
     return this.#terminating;
   }
@@ -1683,7 +1820,7 @@ export class Pool {
    */
   async join(): Promise<void> {
     if (this.#state === RUN || this.#state === INIT) throw new Error("Pool is still running");
-    if (this.#live === 0) return;
+    if (this.#workers.size === 0) return;
     this.#joining++;
     this.#updateRef();
     try {

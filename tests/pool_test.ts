@@ -10,9 +10,11 @@ import {
   countCalls,
   crashLater,
   dieAfterTake,
+  dieAt,
   doubleLaterAsync,
   doubleOrLabel,
   echo,
+  exitLater,
   exitWorker,
   failOn,
   failWithTypeError,
@@ -32,7 +34,7 @@ import {
   whoAmI,
   writeQueue,
 } from "./testdata/pool_fixtures.ts";
-import { cpuShare, INVALID_TIMEOUTS, sharedInts } from "./_util.ts";
+import { cpuShare, INVALID_TIMEOUTS, runScript, sharedInts, sleep } from "./_util.ts";
 
 const invalidCounts = [0, -1, 1.5, NaN, Infinity];
 
@@ -608,6 +610,88 @@ test("Pool rejects the task of a worker that dies right after taking it, before 
   });
 });
 
+/**
+ * How `p` settles within `ms`: "ok" with `want`, "died" (its worker ended),
+ * "remote" (a RemoteError), "late", or the unexpected outcome itself.
+ */
+async function outcome(p: Promise<unknown>, want: unknown, ms = 20_000): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<string>((resolve) => timer = setTimeout(resolve, ms, "late"));
+  const got = p.then(
+    (v) => assert.deepEqual(v, want) === undefined ? "ok" : "",
+    (e) => e instanceof RemoteError ? "remote" : /died while running the task/.test(e.message) ? "died" : `${e}`,
+  );
+  try {
+    return await Promise.race([got, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A seeded PRNG (mulberry32), so that a failing mix can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test("Pool: a seeded mix of tasks that return, throw, exit, or exit from a 0-3 ms timer all settle, and join() returns", async () => {
+  for (const seed of [2, 3, 5]) {
+    const random = prng(seed);
+    const pool = new Pool({ processes: 2, module: url });
+    try {
+      const pending: Promise<string>[] = [];
+      for (let i = 0; i < 40; i++) {
+        const r = random();
+        if (r < 0.35) pending.push(outcome(pool.apply(add, [i, 1]), i + 1));
+        else if (r < 0.5) pending.push(outcome(pool.apply(failWithTypeError, ["no"]), undefined));
+        else if (r < 0.7) pending.push(outcome(pool.apply(exitWorker, [3]), undefined));
+        else pending.push(outcome(pool.apply(exitLater, [i, Math.floor(random() * 4)]), i));
+        // Now one at a time, now a few at once.
+        if (random() < 0.6) await pending[pending.length - 1];
+      }
+      const got = await Promise.all(pending);
+      assert.deepEqual(got.filter((g) => !["ok", "remote", "died"].includes(g)), [], `seed ${seed}: ${got}`);
+      pool.close();
+      assert.equal(await outcome(pool.join(), undefined), "ok", `seed ${seed}: join()`);
+    } finally {
+      await pool.terminate();
+    }
+  }
+});
+
+test("Pool: a worker that ends at any point of its loop costs at most the task it ran; the rest settle and join() returns", async () => {
+  const points = ["take", "taken", "running", "done", "spinning", "lobby", "woken"];
+  for (const point of points) {
+    const cells = sharedInts(2);
+    const pool = new Pool({ processes: 2, module: url, initializer: dieAt, initargs: [cells, point] });
+    try {
+      assert.deepEqual(await pool.map(square, [1, 2, 3, 4], 1), [1, 4, 9, 16]);
+      Atomics.store(cells, 0, 1); // armed: the next worker to pass the point ends there
+      const got: string[] = [];
+      // One at a time with pauses (the workers spin, park and are woken), then a burst.
+      for (let i = 0; i < 6; i++) {
+        got.push(await outcome(pool.apply(add, [i, 1]), i + 1));
+        await sleep(3);
+      }
+      got.push(...await Promise.all(Array.from({ length: 8 }, (_, i) => outcome(pool.apply(add, [i, 2]), i + 2))));
+      assert.deepEqual(got.filter((g) => g !== "ok" && g !== "died"), [], `${point}: ${got}`);
+      assert.ok(got.filter((g) => g === "died").length <= 1, `${point}: ${got}`);
+      assert.ok(Atomics.load(cells, 1) >= 1, `${point}: a worker ended there`);
+      // Armed again while the workers take their STOP records.
+      Atomics.store(cells, 0, 1);
+      pool.close();
+      assert.equal(await outcome(pool.join(), undefined), "ok", `${point}: join()`);
+    } finally {
+      await pool.terminate();
+    }
+  }
+});
+
 test("Pool rejects the task of a worker that crashes with an uncaught error and goes on", async () => {
   await withPool({ processes: 1, module: url }, async (pool) => {
     await assert.rejects(pool.apply(crashLater), /died while running the task.*crash from a timer/s);
@@ -727,6 +811,39 @@ test("Pool.apply() with an aborted signal rejects with its reason and runs nothi
   });
 });
 
+test("Pool: aborting a running task replaces its worker at once, so the next map does not wait for it", async () => {
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    const reason = new Error("no longer wanted");
+    let ident = (await pool.apply(whoAmI)).ident;
+    // A task that awaits (stoppable everywhere), then one that keeps its
+    // thread busy (on Deno that worker stops once the task returns; its
+    // replacement works meanwhile).
+    const long: [typeof nap, [number, string]][] = [[nap, [60_000, "late"]], [busy as typeof nap, [5000, "late"]]];
+    for (const [fn, args] of long) {
+      const ac = new AbortController();
+      const task = pool.apply(fn, args, { signal: ac.signal });
+      await sleep(200); // it runs
+      ac.abort(reason);
+      await assert.rejects(task, (e) => e === reason);
+      const t0 = performance.now();
+      assert.deepEqual(await pool.map(square, [1, 2, 3], 1), [1, 4, 9]);
+      assert.ok(performance.now() - t0 < 3000, `the map took ${performance.now() - t0} ms`);
+      const next = (await pool.apply(whoAmI)).ident;
+      assert.notEqual(next, ident, "a fresh worker");
+      ident = next;
+    }
+    // The chunks of an aborted map that run are stopped too.
+    const ac = new AbortController();
+    const mapped = pool.map(nap, [60_000], 1, { signal: ac.signal });
+    await sleep(200);
+    ac.abort(reason);
+    await assert.rejects(mapped, (e) => e === reason);
+    const t0 = performance.now();
+    assert.equal(await pool.apply(add, [1, 2]), 3);
+    assert.ok(performance.now() - t0 < 3000, `the task took ${performance.now() - t0} ms`);
+  });
+});
+
 test("Pool is closed by Symbol.asyncDispose (await using)", async () => {
   let escaped: Pool;
   {
@@ -735,4 +852,12 @@ test("Pool is closed by Symbol.asyncDispose (await using)", async () => {
     assert.equal(await pool.apply(() => 1), 1);
   }
   assert.throws(() => escaped.applyAsync(() => 1), { message: "Pool not running" });
+});
+
+test("a module that makes a Pool at top level without an isMainThread guard fails clearly, not with endless pools", async () => {
+  const r = await runScript("tests/testdata/unguarded_pool_script.ts", [], 30_000);
+  assert.equal(r.timedOut, false, "pools kept making pools");
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^failed: /m);
+  assert.match(r.stdout + r.stderr, /Cannot create a Pool while this thread is still importing its target's module/);
 });

@@ -2,7 +2,7 @@
 // Task functions for tests/pool_test.ts. Pool workers import this module by
 // URL, so it must stay free of side effects at its top level.
 
-import { currentProcess, Lock, Queue } from "../../mod.ts";
+import { currentProcess, Event, Lock, Queue } from "../../mod.ts";
 
 export const url: string = import.meta.url;
 
@@ -44,9 +44,9 @@ export function busy(ms: number, value?: unknown): unknown {
   return value;
 }
 
-/** Blocks its thread in Atomics.wait for `ms` (Deno's terminate() cannot stop a spinning worker; it can this one). */
+/** Blocks its thread in a wait of this library for `ms` (on Deno, a stop request reaches a worker there, not in a raw Atomics.wait). */
 export function park(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  new Event().waitSync(ms);
 }
 
 /** Throws a TypeError. */
@@ -176,6 +176,28 @@ export function negateOrFail(x: number, bad = 2500): number {
 export function dieAfterTake(cells: Int32Array): void {
   (globalThis as Record<symbol, unknown>)[Symbol.for("@mpjs/multiprocessing/pool.afterTake")] = () => {
     if (Atomics.load(cells, 0) === 1 && Atomics.compareExchange(cells, 1, 0, 1) === 0) {
+      (globalThis as unknown as { process: { exit(code: number): void } }).process.exit(3);
+    }
+  };
+}
+
+/** Returns `value`, and ends its worker `ms` later from a timer (`Deno.exit` on Deno, else `process.exit`). */
+export function exitLater(value: unknown, ms: number): unknown {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  setTimeout(() => g.Deno ? g.Deno.exit(4) : g.process.exit(4), ms);
+  return value;
+}
+
+/**
+ * Initializer: the first worker that passes `point` of the pool worker's
+ * loop (through its fault-injection hook) while `cells[0]` is 1 clears it
+ * and ends there; `cells[1]` counts those ends.
+ */
+export function dieAt(cells: Int32Array, point: string): void {
+  (globalThis as Record<symbol, unknown>)[Symbol.for("@mpjs/multiprocessing/pool.atPoint")] = (at: string) => {
+    if (at === point && Atomics.compareExchange(cells, 0, 1, 0) === 1) {
+      Atomics.add(cells, 1, 1);
       (globalThis as unknown as { process: { exit(code: number): void } }).process.exit(3);
     }
   };
