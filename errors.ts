@@ -169,13 +169,35 @@ export interface RemoteErrorInit {
   message: string;
   /** The remote error's stack, as the remote thread printed it. */
   stack?: string;
+  /** The remote error's `cause`: described in turn when it was an error, else the value itself. */
+  cause?: unknown;
+  /** The remote error's own other fields (`code`, `errno`, custom ones) whose values are plain data. */
+  fields?: Record<string, unknown>;
+}
+
+/** Own fields of an error that are not carried elsewhere in its description. */
+const OWN = new Set(["name", "message", "stack", "cause"]);
+
+/** `value` when it survives JSON unchanged in kind (plain data), else `undefined`. */
+function plain(value: unknown): unknown {
+  if (value === null || ["string", "number", "boolean"].includes(typeof value)) return value;
+  if (typeof value !== "object") return undefined;
+  const proto = Object.getPrototypeOf(value);
+  if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) return undefined;
+  try {
+    return JSON.parse(JSON.stringify(value));
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * An error raised in another thread, rebuilt here. It keeps the remote
  * `name`, `message` and `stack` (like Python's `RemoteTraceback`): `name` is
  * the remote one (`"TypeError"`, …), and {@linkcode RemoteError.remoteStack}
- * is the stack as the remote thread saw it.
+ * is the stack as the remote thread saw it. Its `cause` and its own fields
+ * that are plain data (`code`, `errno`, custom ones) come along too, as
+ * Python's pickled exceptions keep their attributes.
  *
  * @example
  * ```ts
@@ -199,6 +221,16 @@ export class RemoteError extends Error {
    */
   constructor(init: RemoteErrorInit) {
     super(init.message);
+    for (const [key, value] of Object.entries(init.fields ?? {})) {
+      if (!OWN.has(key)) {
+        Object.defineProperty(this, key, { value, writable: true, enumerable: true, configurable: true });
+      }
+    }
+    if ("cause" in init) {
+      const cause = init.cause;
+      const isInit = typeof cause === "object" && cause !== null && "name" in cause && "message" in cause;
+      this.cause = isInit ? new RemoteError(cause as RemoteErrorInit) : cause;
+    }
     this.name = init.name || "Error";
     this.remoteStack = init.stack ?? `${this.name}: ${init.message}`;
     this.stack = this.remoteStack;
@@ -209,7 +241,8 @@ export class RemoteError extends Error {
    * `Error`s, is described.
    *
    * @param error What was thrown.
-   * @returns Its name, message and stack.
+   * @returns Its name, message and stack; for an `Error` also its `cause`
+   *   and its own other fields that are plain data (`code`, custom ones).
    *
    * @example
    * ```ts
@@ -220,14 +253,31 @@ export class RemoteError extends Error {
    * ```
    */
   static describe(error: unknown): RemoteErrorInit {
-    if (error instanceof Error) {
-      return {
-        name: error.name,
-        message: error.message,
-        stack: typeof error.stack === "string" ? error.stack : `${error.name}: ${error.message}`,
-      };
-    }
-    const message = String(error);
-    return { name: "Error", message, stack: `Error: ${message}` };
+    return describeError(error, 0);
   }
+}
+
+function describeError(error: unknown, depth: number): RemoteErrorInit {
+  if (error instanceof Error) {
+    const init: RemoteErrorInit = {
+      name: error.name,
+      message: error.message,
+      stack: typeof error.stack === "string" ? error.stack : `${error.name}: ${error.message}`,
+    };
+    const fields: Record<string, unknown> = {};
+    for (const key of Object.keys(error)) {
+      if (OWN.has(key)) continue;
+      const value = plain((error as unknown as Record<string, unknown>)[key]);
+      if (value !== undefined) fields[key] = value;
+    }
+    if (Object.keys(fields).length > 0) init.fields = fields;
+    if ("cause" in error && depth < 8) {
+      const cause = error.cause;
+      const described = cause instanceof Error ? describeError(cause, depth + 1) : plain(cause);
+      if (described !== undefined || cause === undefined) init.cause = described;
+    }
+    return init;
+  }
+  const message = String(error);
+  return { name: "Error", message, stack: `Error: ${message}` };
 }

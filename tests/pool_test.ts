@@ -164,6 +164,24 @@ test("Pool.apply() rejects with a RemoteError keeping the remote name, message a
   });
 });
 
+test("Pool.apply() rejects with a RemoteError keeping the error's code, plain fields and cause", async () => {
+  await withPool({ processes: 1 }, async (pool) => {
+    const fail = () => {
+      const cause = Object.assign(new RangeError("inner"), { code: "E_INNER" });
+      throw Object.assign(new Error("outer", { cause }), { code: "E_OUTER", retries: 3 });
+    };
+    const err = await pool.apply(fail, []).then(() => undefined, (e) => e) as
+      & RemoteError
+      & { code?: string; retries?: number; cause: RemoteError & { code?: string } };
+    assert.ok(err instanceof RemoteError);
+    assert.equal(err.code, "E_OUTER");
+    assert.equal(err.retries, 3);
+    assert.ok(err.cause instanceof RemoteError);
+    assert.equal(err.cause.name, "RangeError");
+    assert.equal(err.cause.code, "E_INNER");
+  });
+});
+
 test("Pool.apply() of a source-shipped function using an outer variable names it and advises 'module'", async () => {
   const config = { factor: 3 };
   await withPool({ processes: 1 }, async (pool) => {

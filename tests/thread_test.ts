@@ -32,6 +32,7 @@ import {
   startDaemonChild,
   startNested,
   throwTypeError,
+  throwWithFields,
   url,
   whoAmI,
 } from "./testdata/thread_fixtures.ts";
@@ -710,6 +711,23 @@ test("a module that starts a thread at top level without an isMainThread guard g
   assert.doesNotMatch(r.stdout, /worked/);
   assert.match(r.stderr, /Cannot start a thread while this thread is still importing its target's module/);
   assert.match(r.stderr, /if \(isMainThread\)/);
+});
+
+test("Thread.error keeps the error's code, its other plain fields and its cause", async () => {
+  const t = new Thread({ target: throwWithFields, module: url });
+  t.start();
+  await t.join();
+  const e = t.error as RemoteError & { code?: string; retries?: number; detail?: unknown };
+  assert.ok(e instanceof RemoteError);
+  assert.equal(e.message, "outer");
+  assert.equal(e.code, "E_OUTER");
+  assert.equal(e.retries, 3);
+  assert.deepEqual(e.detail, { path: "/x" });
+  const cause = e.cause as RemoteError & { code?: string };
+  assert.ok(cause instanceof RemoteError);
+  assert.equal(cause.name, "RangeError");
+  assert.equal(cause.message, "inner");
+  assert.equal(cause.code, "E_INNER");
 });
 
 test("an error in a thread is printed to stderr like a traceback, naming the thread", async () => {

@@ -82,6 +82,12 @@ export function countUnderLock(lock: Lock, cells: Int32Array): void {
   }
 }
 
+/** Throws an error with a `code`, a custom field and a `cause`, as Node's system errors do. */
+export function throwWithFields(): never {
+  const cause = Object.assign(new RangeError("inner"), { code: "E_INNER" });
+  throw Object.assign(new Error("outer", { cause }), { code: "E_OUTER", retries: 3, detail: { path: "/x" } });
+}
+
 /** Waits in `q.getSync()` for an item that never comes. */
 export function getForever(q: Queue<number>): void {
   q.getSync();
