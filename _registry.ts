@@ -12,7 +12,8 @@
  * | `DEATHS`         | whoever marks a death     | bumped (and notified) on each death       |
  * | `SLOTS + i`      | the thread's starter      | `ident` while alive (`i = ident % N`), 0 after |
  * | `HANDLE_IDS`     | any thread, `Atomics.add` | the last handle id handed out (`_post.ts`) |
- * | `OFFICE`         | a worker (`compareExchange` 0→1), the main thread (`store` 2) | post office: 0 down, 1 wanted, 2 up (`_runtime.ts`) |
+ * | `OFFICE`         | a worker (`compareExchange` 0→1), the main thread (`store` 2) | post office: 0 down, 1 wanted, 2 up (`_mailbox.ts`) |
+ * | `NAMES`          | any thread, `Atomics.add` | the last number given to a default thread name |
  *
  * A thread is alive while its slot holds its own ident. The slot is written
  * before the thread runs and cleared when it ends, by the thread itself on a
@@ -35,6 +36,8 @@ const N_SLOTS = 65536;
 const HANDLE_IDS = SLOTS + N_SLOTS;
 /** Index of the post office's state word. */
 const OFFICE = HANDLE_IDS + 1;
+/** Index of the counter of default thread names (`Thread-N`). */
+const NAMES = OFFICE + 1;
 /** `OFFICE` value: a worker wants the post office started. */
 export const OFFICE_WANTED = 1;
 /** `OFFICE` value: the post office runs. */
@@ -62,7 +65,7 @@ export const kAdopt: unique symbol = Symbol("mpjs.adopt");
 
 function cells(): Int32Array {
   if (!table) {
-    table = new Int32Array(new SharedArrayBuffer((OFFICE + 1) * 4));
+    table = new Int32Array(new SharedArrayBuffer((NAMES + 1) * 4));
     table[NEXT_IDENT] = MAIN_IDENT + 1;
     table[SLOTS + MAIN_IDENT] = MAIN_IDENT;
   }
@@ -111,6 +114,11 @@ export function newIdent(): number {
     if (Atomics.compareExchange(t, SLOTS + (ident % N_SLOTS), 0, ident) === 0) return ident;
   }
   throw new Error(`Cannot start another thread: ${N_SLOTS} threads are alive`);
+}
+
+/** The next number for a default thread name, counted over the whole program, as Python does. */
+export function nextNameNumber(): number {
+  return Atomics.add(cells(), NAMES, 1) + 1;
 }
 
 /** A new id for a handle deposited at the post office, unique in the program (`_post.ts`). */

@@ -19,7 +19,16 @@
 
 import { RemoteError } from "./errors.ts";
 import { pack } from "./_handles.ts";
-import { assertStarted, children, current, kAdopt, markDead, newIdent, registryBuffer } from "./_registry.ts";
+import {
+  assertStarted,
+  children,
+  current,
+  kAdopt,
+  markDead,
+  newIdent,
+  nextNameNumber,
+  registryBuffer,
+} from "./_registry.ts";
 import {
   DONE,
   ERROR_AT,
@@ -77,15 +86,17 @@ export interface ThreadOptions<A extends unknown[] = unknown[]> {
    * so guard the main program with `if (isMainThread) { … }`.
    */
   module?: string | URL;
-  /** The thread's name. @default {"Thread-N"} */
+  /**
+   * The thread's name. The default is `Thread-N`, or `Name-N` for a
+   * subclass `Name`, with N counted over the whole program.
+   * @default {"Thread-N"}
+   */
   name?: string;
   /** A daemon thread does not keep the program alive. @default {false} */
   daemon?: boolean;
   /** @internal Set by the worker entry when it rebuilds a subclass instance. */
   [kAdopt]?: { ident: number };
 }
-
-let counter = 0;
 
 /** How long terminate() waits for a Deno thread to stop itself before it resolves (ms). */
 const STOP_GRACE = 1000;
@@ -163,7 +174,8 @@ export class Thread<A extends unknown[] = unknown[]> {
     this.#target = target;
     this.#args = (args ?? []) as A;
     this.#module = module === undefined ? undefined : new URL(String(module)).href;
-    this.#name = name ?? `Thread-${++counter}`;
+    // Python names a Process subclass after its class: Squarer-1.
+    this.#name = name ?? `${new.target === Thread ? "Thread" : new.target.name || "Thread"}-${nextNameNumber()}`;
     this.#daemon = Boolean(daemon);
     const adopt = options[kAdopt];
     if (adopt) {
@@ -172,7 +184,7 @@ export class Thread<A extends unknown[] = unknown[]> {
     }
   }
 
-  /** The thread's name; settable at any time. Default `Thread-N`. */
+  /** The thread's name; settable at any time. Default `Thread-N` (`Name-N` for a subclass `Name`). */
   get name(): string {
     return this.#name;
   }

@@ -20,6 +20,7 @@ import {
   addLater,
   Counter,
   countUnderLock,
+  defaultNames,
   describe,
   describeArgs,
   Failing,
@@ -29,6 +30,7 @@ import {
   readBox,
   rejectLater,
   spinUntil,
+  Squarer,
   startDaemonChild,
   startNested,
   throwTypeError,
@@ -711,6 +713,21 @@ test("a module that starts a thread at top level without an isMainThread guard g
   assert.doesNotMatch(r.stdout, /worked/);
   assert.match(r.stderr, /Cannot start a thread while this thread is still importing its target's module/);
   assert.match(r.stderr, /if \(isMainThread\)/);
+});
+
+test("default thread names count over the whole program, and a subclass is named after its class", async () => {
+  const here = Number(new Thread().name.replace(/^Thread-/, ""));
+  assert.ok(Number.isInteger(here) && here > 0);
+  assert.match(new Squarer().name, /^Squarer-\d+$/);
+  const box = newBox();
+  const t = new Thread({ target: defaultNames, args: [box], module: url });
+  t.start();
+  await t.join();
+  const [plain, sub] = readBox(box) as [string, string];
+  // Python's counter is per program: a thread made inside a thread does not start again at 1.
+  assert.match(plain, /^Thread-\d+$/);
+  assert.ok(Number(plain.replace(/^Thread-/, "")) > here + 1, `${plain} after Thread-${here}`);
+  assert.match(sub, /^Squarer-\d+$/);
 });
 
 test("Thread.error keeps the error's code, its other plain fields and its cause", async () => {

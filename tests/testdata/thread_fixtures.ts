@@ -88,6 +88,18 @@ export function throwWithFields(): never {
   throw Object.assign(new Error("outer", { cause }), { code: "E_OUTER", retries: 3, detail: { path: "/x" } });
 }
 
+/** A subclass that keeps the default name. */
+export class Squarer extends Thread {
+  constructor() {
+    super({ module: url });
+  }
+}
+
+/** Writes the default name of a new thread made here, and of a new `Squarer`, into `box`. */
+export function defaultNames(box: SharedArrayBuffer): void {
+  writeBox(box, [new Thread().name, new Squarer().name]);
+}
+
 /** Waits in `q.getSync()` for an item that never comes. */
 export function getForever(q: Queue<number>): void {
   q.getSync();
