@@ -100,7 +100,11 @@ const OUTPUT_GRACE = 1000;
  * 1. `module: import.meta.url`: the worker imports that module and calls the
  *    export whose name is `target.name`; imports and TypeScript work.
  * 2. no `module`: `target` is shipped by its source text, so it must be
- *    self-contained (no outer variables, no imports).
+ *    self-contained: besides what it declares, it may use the standard
+ *    globals (`Math`, `JSON`, `console`, timers, `fetch`, …) and the
+ *    runtime's namespace, and `import()`. Another name (an outer variable,
+ *    an import) makes it fail with a `ReferenceError` naming it; a method
+ *    that uses `this` fails with a `TypeError`.
  *
  * Subclasses override `run()` and pass `module: import.meta.url` to
  * `super()`; the worker rebuilds the instance from its own fields.

@@ -37,6 +37,7 @@ import {
 } from "./testdata/thread_fixtures.ts";
 import { cpuShare, eventually, runScript, runtime, sharedInts, sleep } from "./_util.ts";
 import { isIdentAlive, markDead, newIdent } from "../_registry.ts";
+import { compile, explainMissingVariable } from "../_target.ts";
 
 // --- shipping the target -----------------------------------------------------
 
@@ -115,6 +116,119 @@ test("Thread fails with an error naming the outer variable a source-shipped targ
   assert.match(t.error.message, /export/i);
   assert.match(t.error.message, /module/);
   assert.equal(out[0], 0);
+});
+
+test("Thread refuses an outer variable named like a worker global (Deno's name, location) in a source-shipped target", async () => {
+  // Objects, not strings: Bun's transpiler inlines constant primitives.
+  const name = { first: "alice" };
+  const location = { city: "Oslo" };
+  const targets = [
+    (cells: Int32Array) => cells[0] = String(name.first).length,
+    (cells: Int32Array) => cells[0] = String(location.city).length,
+  ];
+  for (const [i, target] of targets.entries()) {
+    const out = sharedInts();
+    const t = new Thread({ target, args: [out] });
+    t.start();
+    await t.join();
+    assert.equal(out[0], 0, "the target must not go on with the worker's global");
+    assert.equal(t.exitCode, 1);
+    assert.equal(t.error?.name, "ReferenceError");
+    assert.match(t.error!.message, i === 0 ? /refers to 'name'/ : /refers to 'location'/);
+    assert.match(t.error!.message, /module: import\.meta\.url' to the Thread/);
+  }
+});
+
+test("Thread refuses a source-shipped method that uses 'this', and an arrow function's 'this', with a TypeError", async () => {
+  const counter = {
+    step: 2,
+    bump(cells: Int32Array) {
+      cells[0] = this.step;
+    },
+    arrow() {
+      return (cells: Int32Array) => {
+        cells[0] = this.step;
+      };
+    },
+  };
+  for (const target of [counter.bump, counter.arrow()]) {
+    const out = sharedInts();
+    const t = new Thread({ target, args: [out] });
+    t.start();
+    await t.join();
+    assert.equal(t.exitCode, 1);
+    assert.equal(t.error?.name, "TypeError");
+    assert.match(t.error!.message, /uses 'this'/);
+    assert.match(t.error!.message, /plain function/);
+    assert.match(t.error!.message, /export it and pass 'module: import\.meta\.url' to the Thread/);
+    assert.equal(out[0], 0);
+  }
+  const out = sharedInts();
+  const t = new Thread({ target: counter.bump, args: [out] });
+  t.start();
+  await t.join();
+  assert.match(t.error!.message, /^target 'bump' uses 'this'/);
+});
+
+test("a rebuilt target sees its own bindings and the standard globals, in strict code too, and nothing else", async () => {
+  const rebuilt = (f: (...args: never[]) => unknown) => compile(Function.prototype.toString.call(f), f.name);
+  // Its own variables, parameters, functions and classes shadow everything; the standard globals work.
+  const own = rebuilt(function own(name: string) {
+    "use strict";
+    const location = [1, 2, 3];
+    function total(xs: number[]) {
+      return xs.reduce((a, b) => a + b, 0);
+    }
+    class Box {
+      constructor(readonly v: number) {}
+    }
+    return [name, total(location), new Box(Math.max(...location)).v, JSON.stringify([NaN, undefined])];
+  });
+  assert.deepEqual(own("given"), ["given", 6, 3, "[null,null]"]);
+  // The runtimes' namespaces are there where the runtime has them.
+  const namespaces = rebuilt(new Function("return [typeof Deno, typeof Bun, typeof process]") as () => unknown);
+  assert.deepEqual(namespaces(), [
+    runtime === "deno" ? "object" : "undefined",
+    runtime === "bun" ? "object" : "undefined",
+    "object",
+  ]);
+  // Shorthand methods, async functions and generators; import() still works.
+  const holder = {
+    async load() {
+      return typeof (await import("node:path")).join;
+    },
+    *pairs(n: number) {
+      for (let i = 0; i < n; i++) yield [i, i * i];
+    },
+  };
+  assert.equal(await rebuilt(holder.load)(), "function");
+  assert.deepEqual([...rebuilt(holder.pairs)(2) as Iterable<number[]>], [[0, 0], [1, 1]]);
+  // Reading, writing or typeof of a name from outside is refused, in strict code too, with the name.
+  const outside = { v: 1 };
+  for (
+    const [f, refused] of [
+      [() => outside.v, "outside"],
+      [new Function("x", "undeclared = x; return x"), "undeclared"],
+      [new Function("x", '"use strict"; return typeof missing'), "missing"],
+      [new Function("return () => arguments")(), "arguments"],
+    ] as const
+  ) {
+    const g = rebuilt(f as () => unknown);
+    assert.throws(() => g(1), (e: Error) => {
+      const explained = explainMissingVariable(e, "f") as Error;
+      assert.equal(explained.name, "ReferenceError");
+      assert.match(
+        explained.message,
+        new RegExp(`^target 'f' refers to '${refused}', which does not exist in the thread`),
+      );
+      return true;
+    });
+  }
+  // An error of the target's own is left as it is.
+  const own2 = rebuilt(() => {
+    throw new ReferenceError("x is not defined");
+  });
+  assert.throws(() => own2(), (e: Error) => explainMissingVariable(e, "f") === e);
 });
 
 test("Thread fails clearly when the module has no export named like the target", async () => {
