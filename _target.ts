@@ -125,7 +125,188 @@ function thisGuard(name: string): object {
   });
 }
 
-/** The allowed names `source` may mention, with their values here (names it cannot mention are left out). */
+// ---- transpiler helpers --------------------------------------------------
+//
+// A compiler that lowers syntax the target runtime lacks writes calls of
+// helper functions into the function bodies and defines the helpers once at
+// the top of the module, where a function shipped by its source text cannot
+// see them. These are ours, with the semantics of the helpers that
+// TypeScript (`tsc`, tslib) and esbuild (and so `tsx`) emit for the syntax a
+// worker target plausibly uses on a runtime this library supports: `using`
+// and `await using`, relative `import()` with `rewriteRelativeImportExtensions`,
+// `#private` members below ES2022, and esbuild's `keepNames`.
+
+/** A resource as TypeScript's `using` records it in `env.stack`. */
+interface TsResource {
+  value?: unknown;
+  dispose?: () => unknown;
+  async: boolean;
+}
+
+/** The record TypeScript keeps for a block with `using` declarations. */
+interface TsDisposeEnv {
+  stack: TsResource[];
+  error: unknown;
+  hasError: boolean;
+}
+
+/** `SuppressedError(error, suppressed, message)`, built by hand where the runtime lacks it (Node 20). */
+function suppressed(error: unknown, earlier: unknown, message: string): Error {
+  const Suppressed = (globalThis as Record<string, unknown>).SuppressedError as
+    | (new (error: unknown, suppressed: unknown, message: string) => Error)
+    | undefined;
+  if (Suppressed) return new Suppressed(error, earlier, message);
+  return Object.assign(new Error(message), { name: "SuppressedError", error, suppressed: earlier });
+}
+
+/**
+ * The disposer of `value` for a `using` (`async` false) or `await using`
+ * declaration, or `undefined` for `null`/`undefined`.
+ */
+function disposerOf(value: unknown, async: boolean): (() => unknown) | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (typeof value !== "object" && typeof value !== "function") throw new TypeError("Object expected.");
+  const v = value as Record<symbol, unknown>;
+  let dispose = async ? v[Symbol.asyncDispose] : undefined;
+  let sync: ((this: unknown) => unknown) | undefined;
+  if (dispose === undefined) {
+    dispose = v[Symbol.dispose];
+    if (async) sync = dispose as (this: unknown) => unknown;
+  }
+  if (typeof dispose !== "function") throw new TypeError("Object not disposable.");
+  // An `await using` of a resource with only Symbol.dispose awaits nothing
+  // from it, and its throw becomes a rejection.
+  if (sync) {
+    const f = sync;
+    return function (this: unknown) {
+      try {
+        f.call(this);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+  }
+  return dispose as () => unknown;
+}
+
+/**
+ * Disposes `stack` last in first out, as the end of a block with `using`
+ * declarations does: synchronously while no resource is `await using` (then
+ * it throws the error, the errors of several disposals nested in
+ * `SuppressedError`s), else it returns a Promise that settles so. Entries
+ * are `[async, dispose, value]`.
+ */
+function disposeAll(
+  stack: [boolean, (() => unknown) | undefined, unknown][],
+  error: unknown,
+  hasError: boolean,
+  done: (error: unknown, hasError: boolean) => void,
+): Promise<void> | undefined {
+  const fail = (e: unknown) => {
+    error = hasError ? suppressed(e, error, "An error was suppressed during disposal.") : e;
+    hasError = true;
+  };
+  const next = (): Promise<void> | undefined => {
+    for (let entry = stack.pop(); entry !== undefined; entry = stack.pop()) {
+      const [async, dispose, value] = entry;
+      try {
+        const result = dispose?.call(value);
+        if (async) return Promise.resolve(result).then(next, (e) => (fail(e), next()));
+      } catch (e) {
+        fail(e);
+      }
+    }
+    done(error, hasError);
+    if (hasError) throw error;
+  };
+  return next();
+}
+
+/** Whether `receiver` has the private member whose brand is `state` (a WeakMap/WeakSet, or the class for statics). */
+function hasPrivate(receiver: unknown, state: unknown, f: unknown): boolean {
+  return typeof state === "function" ? receiver === state && f !== undefined : (state as WeakSet<object>).has(
+    receiver as object,
+  );
+}
+
+/** The helpers by the names the compilers give them. */
+const HELPERS: Record<string, unknown> = {
+  // TypeScript: `using` / `await using`.
+  __addDisposableResource(env: TsDisposeEnv, value: unknown, async: boolean): unknown {
+    const dispose = disposerOf(value, async);
+    if (dispose) env.stack.push({ value, dispose, async });
+    else if (async) env.stack.push({ async: true });
+    return value;
+  },
+  __disposeResources(env: TsDisposeEnv): Promise<void> | undefined {
+    const stack = env.stack.map((r) => [r.async, r.dispose, r.value] as [boolean, () => unknown, unknown]);
+    env.stack.length = 0;
+    return disposeAll(stack, env.error, env.hasError, (error, hasError) => {
+      env.error = error;
+      env.hasError = hasError;
+    });
+  },
+  // TypeScript: `import(specifier)` under `rewriteRelativeImportExtensions`.
+  __rewriteRelativeImportExtension(path: unknown, preserveJsx?: boolean): unknown {
+    if (typeof path !== "string" || !/^\.\.?\//.test(path)) return path;
+    if (/\.tsx$/i.test(path)) return path.slice(0, -4) + (preserveJsx ? ".jsx" : ".js");
+    const m = /\.([cm]?)ts$/i.exec(path);
+    if (!m) return path;
+    const stem = path.slice(0, m.index);
+    // A declaration file (`x.d.ts`, `x.d.mts`, `x.d.css.ts`) stays as it is.
+    if (/\.d$/i.test(stem) || (m[1] === "" && /\.d\.[^./]+$/i.test(stem))) return path;
+    return `${stem}.${m[1].toLowerCase()}js`;
+  },
+  // TypeScript below ES2022: `#private` members.
+  __classPrivateFieldGet(receiver: unknown, state: unknown, kind: string, f?: unknown): unknown {
+    if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
+    if (!hasPrivate(receiver, state, f)) {
+      throw new TypeError("Cannot read private member from an object whose class did not declare it");
+    }
+    if (kind === "m") return f;
+    if (kind === "a") return (f as (this: unknown) => unknown).call(receiver);
+    return f ? (f as { value: unknown }).value : (state as WeakMap<object, unknown>).get(receiver as object);
+  },
+  __classPrivateFieldSet(receiver: unknown, state: unknown, value: unknown, kind: string, f?: unknown): unknown {
+    if (kind === "m") throw new TypeError("Private method is not writable");
+    if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a setter");
+    if (!hasPrivate(receiver, state, f)) {
+      throw new TypeError("Cannot write private member to an object whose class did not declare it");
+    }
+    if (kind === "a") (f as (this: unknown, v: unknown) => unknown).call(receiver, value);
+    else if (f) (f as { value: unknown }).value = value;
+    else (state as WeakMap<object, unknown>).set(receiver as object, value);
+    return value;
+  },
+  __classPrivateFieldIn(state: unknown, receiver: unknown): boolean {
+    if (receiver === null || (typeof receiver !== "object" && typeof receiver !== "function")) {
+      throw new TypeError("Cannot use 'in' operator on non-object");
+    }
+    return typeof state === "function" ? receiver === state : (state as WeakSet<object>).has(receiver as object);
+  },
+  // esbuild: `keepNames`, `using` / `await using`.
+  __name<F>(target: F, value: string): F {
+    return Object.defineProperty(target, "name", { value, configurable: true });
+  },
+  __using(stack: [boolean, (() => unknown)?, unknown?][], value: unknown, async?: boolean): unknown {
+    const dispose = disposerOf(value, Boolean(async));
+    if (dispose) stack.push([Boolean(async), dispose, value]);
+    else if (async) stack.push([true]);
+    return value;
+  },
+  __callDispose(
+    stack: [boolean, (() => unknown)?, unknown?][],
+    error: unknown,
+    hasError: boolean,
+  ): Promise<void> | undefined {
+    return disposeAll(stack as [boolean, (() => unknown) | undefined, unknown][], error, hasError, () => {});
+  },
+};
+
+/**
+ * The allowed names and helpers `source` may mention, with their values
+ * here (names it cannot mention are left out).
+ */
 function bindings(source: string): Record<string, unknown> {
   const values: Record<string, unknown> = {};
   const g = globalThis as Record<string, unknown>;
@@ -133,6 +314,7 @@ function bindings(source: string): Record<string, unknown> {
     if (word in values) continue;
     // eval stays a lookup, so that a call of it remains a direct eval.
     if (GLOBALS.has(word) && word !== "eval" && word in g) values[word] = g[word];
+    else if (Object.hasOwn(HELPERS, word)) values[word] = HELPERS[word];
   }
   return values;
 }

@@ -231,6 +231,130 @@ test("a rebuilt target sees its own bindings and the standard globals, in strict
   assert.throws(() => own2(), (e: Error) => explainMissingVariable(e, "f") === e);
 });
 
+test("a source-shipped target with using and await using works, compiled or not (Node runs tsc's output)", async () => {
+  const lock = new Lock();
+  const out = sharedInts(3);
+  const t = new Thread({
+    target: async (lock: Lock, cells: Int32Array) => {
+      {
+        using _held = lock.scopedSync();
+        cells[0] = 1;
+      }
+      {
+        await using _later = {
+          async [Symbol.asyncDispose]() {
+            await new Promise((resolve) => setTimeout(resolve, 1));
+            cells[1] = 2;
+          },
+        };
+      }
+      cells[2] = 3;
+    },
+    args: [lock, out],
+  });
+  t.start();
+  await t.join();
+  assert.equal(t.error, undefined);
+  assert.equal(t.exitCode, 0);
+  assert.deepEqual([...out], [1, 2, 3]);
+  assert.equal(lock.acquireSync({ block: false }), true, "the scoped lock was released");
+  lock.release();
+});
+
+test("a rebuilt target disposes its using declarations in reverse, suppressing errors as the language does", async () => {
+  const rebuilt = <F extends (...args: never[]) => unknown>(f: F) =>
+    compile(Function.prototype.toString.call(f), f.name) as unknown as F;
+  const log: string[] = [];
+  const resource = (label: string, fails: boolean) => ({
+    [Symbol.dispose]() {
+      log.push(label);
+      if (fails) throw new Error(label);
+    },
+  });
+  const sync = rebuilt((make: typeof resource) => {
+    using _a = make("a", true);
+    using _b = null;
+    using _c = make("c", true);
+    throw new Error("body");
+  });
+  assert.throws(
+    () => sync(resource),
+    (e: Error & { error: Error; suppressed: Error & { error: Error; suppressed: Error } }) => {
+      assert.equal(e.name, "SuppressedError");
+      assert.equal(e.error.message, "a");
+      assert.equal(e.suppressed.name, "SuppressedError");
+      assert.equal(e.suppressed.error.message, "c");
+      assert.equal(e.suppressed.suppressed.message, "body");
+      return true;
+    },
+  );
+  assert.deepEqual(log, ["c", "a"]);
+  // await using takes either kind of resource; a sync disposer's throw becomes the rejection.
+  log.length = 0;
+  const asynchronous = rebuilt(async (make: typeof resource, log: string[]) => {
+    await using _a = make("a", false);
+    await using _b = {
+      async [Symbol.asyncDispose]() {
+        await null;
+        log.push("b");
+      },
+    };
+    await using _c = make("c", true);
+    return "body done";
+  });
+  await assert.rejects(asynchronous(resource, log), { message: "c" });
+  assert.deepEqual(log, ["c", "b", "a"]);
+  // The helpers esbuild (and so tsx) writes, in the shape it writes them.
+  const esbuilt = compile(
+    `(make) => {
+      var _stack = [];
+      try {
+        const _a = __using(_stack, make("a", false));
+        const inner = /* @__PURE__ */ __name(() => 1, "inner");
+        return inner.name;
+      } catch (_) {
+        var _error = _, _hasError = true;
+      } finally {
+        __callDispose(_stack, _error, _hasError);
+      }
+    }`,
+    "esbuilt",
+  );
+  log.length = 0;
+  assert.equal(esbuilt(resource), "inner");
+  assert.deepEqual(log, ["a"]);
+});
+
+test("a rebuilt target may use #private members as tsc writes them below ES2022", () => {
+  // tsc --target ES2021 output for a class with a field, a static field and a method, all #private.
+  const lowered = compile(
+    `() => { var _C_instances, _a, _C_x, _C_y, _C_m; class C {
+      constructor() {
+        _C_instances.add(this);
+        _C_x.set(this, 1);
+      }
+      get x() { return __classPrivateFieldGet(this, _C_x, "f") + __classPrivateFieldGet(_a, _a, "f", _C_y) + __classPrivateFieldGet(this, _C_instances, "m", _C_m).call(this); }
+      set x(v) { __classPrivateFieldSet(this, _C_x, v, "f"); }
+      has(o) { return __classPrivateFieldIn(_C_x, o); }
+      steal(o) { return __classPrivateFieldGet(o, _C_x, "f"); }
+    } _a = C, _C_x = new WeakMap(), _C_instances = new WeakSet(), _C_m = function _C_m() { return 10; }; _C_y = { value: 2 };
+    const c = new C(); c.x = 5; return [c.x, c.has(c), c.has({}), c]; }`,
+    "lowered",
+  );
+  const [x, has, hasNot, c] = lowered() as [number, boolean, boolean, { steal(o: object): unknown }];
+  assert.deepEqual([x, has, hasNot], [17, true, false]);
+  assert.throws(() => c.steal({}), { name: "TypeError", message: /private member/ });
+});
+
+test("a rebuilt target's relative import() under tsc's rewriteRelativeImportExtensions keeps working", async () => {
+  // Relative specifiers resolve against the library's own file (tests/ is beside it in the npm build too).
+  const load = compile(
+    Function.prototype.toString.call(async (specifier: string) => Object.keys(await import(specifier)).length),
+    "load",
+  ) as (specifier: string) => Promise<number>;
+  assert.ok(await load("./tests/testdata/thread_fixtures.ts") > 0);
+});
+
 test("Thread fails clearly when the module has no export named like the target", async () => {
   const t = new Thread({ target: function notExported() {}, module: url });
   t.start();
