@@ -58,6 +58,62 @@ export const GLOBALS: ReadonlySet<string> = new Set(
 );
 
 /**
+ * The URL of the module given as the `module` option of `owner`: a URL
+ * (`import.meta.url`, a `URL`), or a file path, absolute or relative to the
+ * current working directory (as a runtime resolves the script named on its
+ * command line; in a browser, relative to the page).
+ *
+ * @throws {TypeError} naming the option and what it takes.
+ */
+export function moduleUrl(value: unknown, owner: string): string {
+  const takes = "'module' must be the URL of the module that exports the target (pass import.meta.url) or a file path";
+  if (value instanceof URL) return value.href;
+  if (typeof value !== "string" || value.trim() === "") {
+    throw new TypeError(`Cannot create ${owner} as ${takes}: current value is ${show(value)}`);
+  }
+  // A URL's scheme has two letters or more; `C:\…` is a Windows path.
+  if (/^[A-Za-z][A-Za-z\d+.-]+:/.test(value)) {
+    try {
+      return new URL(value).href;
+    } catch {
+      throw new TypeError(`Cannot create ${owner} as ${takes}: current value is ${show(value)}, not a valid URL`);
+    }
+  }
+  const g = globalThis as { Deno?: { cwd(): string }; process?: { cwd?(): string }; location?: { href: string } };
+  const cwd = g.Deno?.cwd() ?? g.process?.cwd?.();
+  const windows = /^[A-Za-z]:[\\/]|^\\\\/.test(value) || (cwd !== undefined && /^[A-Za-z]:\\/.test(cwd));
+  const base = cwd === undefined ? g.location?.href : pathUrl(cwd.replace(/[\\/]*$/, "/"), windows);
+  if (base === undefined) {
+    throw new TypeError(
+      `Cannot create ${owner} as ${takes}: current value is ${
+        show(value)
+      }, a relative path with no directory to resolve it in`,
+    );
+  }
+  return new URL(pathUrl(value, windows), base).href;
+}
+
+/** `path` as a URL (absolute) or a URL path (relative), with what a URL would read as syntax escaped. */
+function pathUrl(path: string, windows: boolean): string {
+  let p = path.replace(/%/g, "%25").replace(/#/g, "%23").replace(/\?/g, "%3F").replace(/\n/g, "%0A")
+    .replace(/\r/g, "%0D").replace(/\t/g, "%09");
+  p = windows ? p.replace(/\\/g, "/") : p.replace(/\\/g, "%5C");
+  if (/^[A-Za-z]:\//.test(p)) return `file:///${p}`;
+  if (windows && p.startsWith("//")) return `file:${p}`; // a UNC path, \\server\share\…
+  if (p.startsWith("/")) return `file://${p}`;
+  return p;
+}
+
+/** `value` as a message shows it. */
+function show(value: unknown): string {
+  try {
+    return typeof value === "string" ? JSON.stringify(value) : String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/**
  * Imports `module` and returns its export `exportName`.
  *
  * @throws {TypeError} when the module has no exported function of that name.

@@ -42,6 +42,7 @@ import {
 } from "./_runtime.ts";
 import { assertCanBlock, checkTimeout, now, until, untilSync } from "./_wait.ts";
 import type { StartMessage, TargetSpec } from "./_protocol.ts";
+import { moduleUrl } from "./_target.ts";
 
 /**
  * Options for {@linkcode Thread}.
@@ -72,9 +73,10 @@ export interface ThreadOptions<A extends unknown[] = unknown[]> {
    */
   args?: A;
   /**
-   * The URL of the module that exports `target` (or the `Thread` subclass):
-   * pass `import.meta.url`. The worker imports it, as Python's *spawn* does,
-   * so guard the main program with `if (isMainThread) { … }`.
+   * The module that exports `target` (or the `Thread` subclass): its URL,
+   * `import.meta.url` from inside it, or its file path, absolute or relative
+   * to the current working directory. The worker imports it, as Python's
+   * *spawn* does, so guard the main program with `if (isMainThread) { … }`.
    */
   module?: string | URL;
   /** The thread's name. @default {"Thread-N"} */
@@ -158,15 +160,12 @@ export class Thread<A extends unknown[] = unknown[]> {
     if (args !== undefined && !Array.isArray(args)) {
       throw new TypeError(`Cannot create Thread as 'args' must be an array: current value is ${String(args)}`);
     }
-    if (module !== undefined && typeof module !== "string" && !(module instanceof URL)) {
-      throw new TypeError(`Cannot create Thread as 'module' must be a URL string: current value is ${String(module)}`);
-    }
     if (name !== undefined && typeof name !== "string") {
       throw new TypeError(`Cannot create Thread as 'name' must be a string: current value is ${String(name)}`);
     }
     this.#target = target;
     this.#args = (args ?? []) as A;
-    this.#module = module === undefined ? undefined : new URL(String(module)).href;
+    this.#module = module === undefined ? undefined : moduleUrl(module, "Thread");
     this.#name = name ?? `Thread-${++counter}`;
     this.#daemon = Boolean(daemon);
     const adopt = options[kAdopt];

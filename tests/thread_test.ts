@@ -1,5 +1,8 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 import { test } from "node:test";
+import { relative, sep } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import {
   activeChildren,
@@ -57,6 +60,29 @@ test("Thread accepts module as a URL object", async () => {
   t.start();
   await t.join();
   assert.equal(out[0], 3);
+});
+
+test("Thread accepts module as a file path, absolute or relative to the working directory", async () => {
+  const file = fileURLToPath(url);
+  for (const module of [file, relative(process.cwd(), file), `.${sep}${relative(process.cwd(), file)}`]) {
+    const out = sharedInts();
+    const t = new Thread({ target: add, args: [out, 2, 3], module });
+    t.start();
+    await t.join();
+    assert.equal(t.error, undefined, module);
+    assert.equal(out[0], 5, module);
+  }
+});
+
+test("new Thread() says which option is wrong and what it takes when 'module' is not a URL or a path", () => {
+  for (const module of [1, "", "http://", {}]) {
+    assert.throws(() => new Thread({ target: add, module: module as string }), {
+      name: "TypeError",
+      message: new RegExp(
+        "^Cannot create Thread as 'module' must be the URL of the module that exports the target \\(pass import\\.meta\\.url\\) or a file path: current value is ",
+      ),
+    });
+  }
 });
 
 test("Thread ships a self-contained target by its source text", async () => {
