@@ -114,16 +114,33 @@ function show(value: unknown): string {
 }
 
 /**
- * Imports `module` and returns its export `exportName`.
+ * The export of `mod` named `name`, or its default export when that is a
+ * function or class of that name (`export default function work…`).
+ */
+export function exported(mod: Record<string, unknown>, name: string): unknown {
+  const value = mod[name];
+  if (value !== undefined) return value;
+  const fallback = mod.default;
+  return typeof fallback === "function" && fallback.name === name ? fallback : undefined;
+}
+
+/**
+ * Imports `module` and returns its export `exportName` (see {@link exported}).
  *
- * @throws {TypeError} when the module has no exported function of that name.
+ * @throws {TypeError} when the module has no exported function of that name,
+ *   with advice fitting the likely cause.
  */
 export async function importTarget(module: string, exportName: string): Promise<Fn> {
   const mod = await import(module) as Record<string, unknown>;
-  const fn = mod[exportName];
+  const fn = exported(mod, exportName);
   if (typeof fn !== "function") {
+    const advice = exportName === "default"
+      ? "The target is the default export of another module: pass that module's URL as 'module'"
+      : exportName === "target"
+      ? "A function written inline as 'target: (…) => …' is named 'target' after the option: export a named function (export function work(…)) and pass it, or leave out 'module' to ship a self-contained function by its source text"
+      : `Export it from that module (export function ${exportName}(…)), or pass the URL of the module that exports it as 'module'`;
     throw new TypeError(
-      `Cannot run target '${exportName}': module ${module} has no exported function of that name (export the target function)`,
+      `Cannot run target '${exportName}': module ${module} has no exported function of that name. ${advice}`,
     );
   }
   return fn as Fn;
@@ -161,7 +178,7 @@ function thisGuard(name: string): object {
     const error = new TypeError(
       `target '${
         name || "anonymous"
-      }' uses 'this', which is not its object in the thread: a function shipped by its source text is called on its own. Pass a plain function that takes what it needs as arguments, or export it and pass 'module: import.meta.url'`,
+      }' uses 'this', which is not its object in the thread: a function shipped by its source text is called on its own. Pass a plain function that takes what it needs as arguments`,
     );
     (error as unknown as Record<symbol, unknown>)[kShipped] = "this";
     throw error;
@@ -432,7 +449,7 @@ export function explainMissingVariable(error: unknown, name: string, owner = "Th
   if (!(error instanceof Error)) return error;
   const marked = (error as unknown as Record<symbol, unknown>)[kShipped];
   if (marked === "this") {
-    error.message = `${error.message} to the ${owner}`;
+    error.message = `${error.message}. ${shipAdvice(name, owner)}`;
     error.stack = `${error.name}: ${error.message}\n${stackFrames(error)}`;
     return error;
   }
@@ -444,10 +461,21 @@ export function explainMissingVariable(error: unknown, name: string, owner = "Th
   const e = new ReferenceError(
     `target '${name || "anonymous"}' refers to '${
       match[1]
-    }', which does not exist in the thread: a target shipped by its source text must be self-contained. Export the function and pass 'module: import.meta.url' to the ${owner}`,
+    }', which does not exist in the thread: a target shipped by its source text must be self-contained. ${
+      shipAdvice(name, owner)
+    }`,
   );
   e.stack = `${e.name}: ${e.message}\n${stackFrames(error)}`;
   return e;
+}
+
+/** How to ship a function by module instead, for the message of a source-shipped function `name` that is not self-contained. */
+function shipAdvice(name: string, owner: string): string {
+  // Functions are looked up by name, so an unnamed one is shipped by its source even with 'module'.
+  if (!name) {
+    return `An anonymous function can only be shipped by its source text (with 'module', functions are found by name): declare it as a named, exported function (export function work(…)), pass that, and pass 'module: import.meta.url' to the ${owner}`;
+  }
+  return `Export the function and pass 'module: import.meta.url' to the ${owner}`;
 }
 
 /** The frames of `error`'s stack, without the message and the frames of this module above the target's. */

@@ -298,9 +298,14 @@ export class Thread<A extends unknown[] = unknown[]> {
     // As with Python's Thread(): with no target, run() does nothing.
     if (!target) return { kind: "source", source: "() => {}", name: "run" };
     if (this.#module) {
-      if (!target.name || target.name.startsWith("bound ")) {
+      if (!target.name) {
         throw new TypeError(
-          "Cannot start Thread: with 'module', 'target' must be a named function exported from that module",
+          "Cannot start Thread: with 'module', the thread looks 'target' up by its name, and this function has none: export a named function (export function work(…)) and pass it, or leave out 'module' to ship a self-contained function by its source text",
+        );
+      }
+      if (target.name.startsWith("bound ")) {
+        throw new TypeError(
+          `Cannot start Thread: with 'module', the thread looks 'target' up by its name, and a bound function ('${target.name}') is not exported: pass the exported function itself, with its arguments in 'args'`,
         );
       }
       return { kind: "module", module: this.#module, exportName: target.name };

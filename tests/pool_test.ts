@@ -201,6 +201,22 @@ test("Pool.map() refuses a source-shipped function's outer variable named like a
   });
 });
 
+test("Pool with 'module': an anonymous function is shipped by source, and its error says to name and export it", async () => {
+  const config = { factor: 3 };
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    await assert.rejects(pool.map((x: number) => x * config.factor, [2]), (e: Error) => {
+      assert.equal(e.name, "ReferenceError");
+      assert.match(e.message, /^target 'anonymous' refers to 'config'/);
+      assert.match(
+        e.message,
+        /An anonymous function can only be shipped by its source text \(with 'module', functions are found by name\)/,
+      );
+      assert.match(e.message, /declare it as a named, exported function/);
+      return true;
+    });
+  });
+});
+
 test("Pool.apply() rejects with a TypeError naming an argument that cannot be sent", async () => {
   await withPool({ processes: 1 }, async (pool) => {
     await assert.rejects(pool.apply((x: unknown) => x, [{ cb: () => 1 }]), (e: Error) => {

@@ -38,6 +38,7 @@ import {
   url,
   whoAmI,
 } from "./testdata/thread_fixtures.ts";
+import writeDefault from "./testdata/thread_fixtures.ts";
 import { cpuShare, eventually, runScript, runtime, sharedInts, sleep } from "./_util.ts";
 import { isIdentAlive, markDead, newIdent } from "../_registry.ts";
 import { compile, explainMissingVariable } from "../_target.ts";
@@ -186,7 +187,7 @@ test("Thread refuses a source-shipped method that uses 'this', and an arrow func
     assert.equal(t.error?.name, "TypeError");
     assert.match(t.error!.message, /uses 'this'/);
     assert.match(t.error!.message, /plain function/);
-    assert.match(t.error!.message, /export it and pass 'module: import\.meta\.url' to the Thread/);
+    assert.match(t.error!.message, /module: import\.meta\.url' to the Thread/);
     assert.equal(out[0], 0);
   }
   const out = sharedInts();
@@ -390,10 +391,34 @@ test("Thread fails clearly when the module has no export named like the target",
   assert.match(t.error!.message, /notExported/);
 });
 
-test("Thread.start() throws when a module target has no name", () => {
+test("Thread.start() throws when a module target has no name, saying how to ship it", () => {
   const t = new Thread({ target: (() => () => {})(), module: url });
-  assert.throws(() => t.start(), TypeError);
+  assert.throws(() => t.start(), {
+    name: "TypeError",
+    message: /has none: export a named function \(export function work\(…\)\) and pass it, or leave out 'module'/,
+  });
   assert.equal(t.ident, null);
+  const bound = new Thread({ target: add.bind(null, sharedInts()), module: url });
+  assert.throws(() => bound.start(), { name: "TypeError", message: /'bound add'.*pass the exported function itself/ });
+});
+
+test("Thread runs a module's default export named like the target", async () => {
+  const out = sharedInts();
+  const t = new Thread({ target: writeDefault, args: [out, 7], module: url });
+  t.start();
+  await t.join();
+  assert.equal(t.error, undefined);
+  assert.equal(out[0], 7);
+});
+
+test("Thread with 'module' and an inline target (named 'target' by the option) says to export it or drop 'module'", async () => {
+  const t = new Thread({ target: (out: Int32Array) => out[0] = 1, args: [sharedInts()], module: url });
+  t.start();
+  await t.join();
+  assert.equal(t.error?.name, "TypeError");
+  assert.match(t.error!.message, /^Cannot run target 'target': module .* has no exported function of that name/);
+  assert.match(t.error!.message, /named 'target' after the option: export a named function/);
+  assert.match(t.error!.message, /or leave out 'module'/);
 });
 
 test("Thread with neither a target nor a run() override runs nothing and ends normally, as in Python", async () => {

@@ -235,3 +235,8 @@ export function startDaemonChild(box: SharedArrayBuffer, ms: number): void {
   child.start();
   writeBox(box, { ident: child.ident, alive: child.isAlive() });
 }
+
+/** Writes `value` into `out[0]`: a target that is the module's default export. */
+export default function writeDefault(out: Int32Array, value: number): void {
+  out[0] = value;
+}
