@@ -186,6 +186,32 @@ test("Queue.getSync() throws EmptyError after timeout", () => {
   assert.throws(() => q.getSync({ block: false }), EmptyError);
 });
 
+test("a Queue wait that times out says how long it waited, in milliseconds; one that does not wait says only why", async () => {
+  const waited = (what: string, ms: number) =>
+    new RegExp(`: ${what.replace(/[.()]/g, "\\$&")} timed out after ${ms} ms \\(timeouts are in milliseconds\\)$`);
+  const empty = new Queue<number>();
+  await assert.rejects(empty.get({ timeout: 2 }), { name: "EmptyError", message: waited("Queue.get()", 2) });
+  assert.throws(() => empty.getSync({ timeout: 2 }), { name: "EmptyError", message: waited("Queue.getSync()", 2) });
+  const simple = new SimpleQueue<number>();
+  await assert.rejects(simple.get({ timeout: 0 }), { name: "EmptyError", message: waited("SimpleQueue.get()", 0) });
+  assert.throws(() => simple.getSync({ timeout: 1.5 }), {
+    name: "EmptyError",
+    message: waited("SimpleQueue.getSync()", 1.5),
+  });
+  const full = new Queue<number>(1);
+  full.putNowait(1);
+  await assert.rejects(full.put(2, { timeout: 2 }), { name: "FullError", message: waited("Queue.put()", 2) });
+  assert.throws(() => full.putSync(2, { timeout: 2 }), { name: "FullError", message: waited("Queue.putSync()", 2) });
+  // No wait, no time: the message stays as it was.
+  assert.throws(() => empty.getNowait(), { name: "EmptyError", message: "The queue is empty" });
+  await assert.rejects(empty.get({ block: false }), { name: "EmptyError", message: "The queue is empty" });
+  assert.throws(() => full.putNowait(2), { name: "FullError", message: "The queue is full" });
+  assert.throws(() => full.putSync(2, { block: false }), { name: "FullError", message: "The queue is full" });
+  full.close();
+  simple.close();
+  empty.close();
+});
+
 test("Queue.put() on a full queue rejects with FullError after timeout", async () => {
   const q = new Queue<number>(1);
   await q.put(1);
