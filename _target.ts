@@ -469,6 +469,25 @@ export function explainMissingVariable(error: unknown, name: string, owner = "Th
   return e;
 }
 
+/**
+ * Rewrites the engine's error for a `#private` member used by a `Thread`
+ * subclass rebuilt in the worker, which the instance there lacks: the worker
+ * builds it with `Thread`'s constructor only and gives it the public fields
+ * it was sent, so no subclass constructor runs to add its private members.
+ * Other errors are returned as they are.
+ */
+export function explainSubclassError(error: unknown, className: string): unknown {
+  if (!(error instanceof TypeError)) return error;
+  const engine = error.message;
+  // V8 (Deno, Node) and JavaScriptCore (Bun) word it differently.
+  if (!/private (member|field|method)|must be an instance of class/i.test(engine)) return error;
+  const e = new TypeError(
+    `${className}.run() uses a #private member, which the instance in the thread does not have (${engine}): the thread rebuilds a Thread subclass from its public fields, without calling its constructor. Keep what run() needs in public fields, or pass a target function and its 'args' instead`,
+  );
+  e.stack = `${e.name}: ${e.message}\n${stackFrames(error)}`;
+  return e;
+}
+
 /** How to ship a function by module instead, for the message of a source-shipped function `name` that is not self-contained. */
 function shipAdvice(name: string, owner: string): string {
   // Functions are looked up by name, so an unnamed one is shipped by its source even with 'module'.

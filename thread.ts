@@ -108,8 +108,13 @@ const OUTPUT_GRACE = 1000;
  *    an import) makes it fail with a `ReferenceError` naming it; a method
  *    that uses `this` fails with a `TypeError`.
  *
- * Subclasses override `run()` and pass `module: import.meta.url` to
- * `super()`; the worker rebuilds the instance from its own fields.
+ * Subclasses override `run()`, pass `module: import.meta.url` to `super()`
+ * and must be exported from that module (`export class Worker extends
+ * Thread`, or its default export): the worker imports the module, finds the
+ * class by name and rebuilds the instance from its public fields (which
+ * must be able to cross threads, as `args` do), without calling its
+ * constructor. So `#private` fields and methods are not there: `run()`
+ * must not use them.
  *
  * @example A self-contained target
  * ```ts

@@ -31,6 +31,7 @@ import {
   newBox,
   readBox,
   rejectLater,
+  Secretive,
   spinUntil,
   startDaemonChild,
   startNested,
@@ -39,6 +40,7 @@ import {
   whoAmI,
 } from "./testdata/thread_fixtures.ts";
 import writeDefault from "./testdata/thread_fixtures.ts";
+import DefaultWriter from "./testdata/thread_default_subclass.ts";
 import { cpuShare, eventually, runScript, runtime, sharedInts, sleep } from "./_util.ts";
 import { isIdentAlive, markDead, newIdent } from "../_registry.ts";
 import { compile, explainMissingVariable } from "../_target.ts";
@@ -475,6 +477,31 @@ test("Thread subclass whose run() throws records a RemoteError", async () => {
   assert.equal(f.exitCode, 1);
   assert.equal(f.error?.message, "subclass says no");
   assert.match(f.error!.stack!, /run/);
+});
+
+test("Thread subclass using a #private field fails with an error that says why and what to do", async () => {
+  const out = sharedInts();
+  const t = new Secretive(out);
+  t.start();
+  await t.join();
+  assert.equal(t.exitCode, 1);
+  assert.equal(t.error?.name, "TypeError");
+  assert.match(
+    t.error!.message,
+    /^Secretive\.run\(\) uses a #private member, which the instance in the thread does not have/,
+  );
+  assert.match(t.error!.message, /rebuilds a Thread subclass from its public fields, without calling its constructor/);
+  assert.match(t.error!.remoteStack, /run/);
+  assert.equal(out[0], 0);
+});
+
+test("Thread subclass that is its module's default export runs", async () => {
+  const out = sharedInts();
+  const t = new DefaultWriter(out, 9);
+  t.start();
+  await t.join();
+  assert.equal(t.error, undefined);
+  assert.equal(out[0], 9);
 });
 
 test("Thread subclass without a module fails to start with a TypeError", () => {
