@@ -4,8 +4,8 @@
  * queues, multi-producer and multi-consumer, in shared memory.
  *
  * Each item is encoded once into the queue's shared buffer by the thread
- * that puts it and decoded once by the thread that gets it (see `_ring.ts`);
- * no message is posted per item and no broker thread runs. Pass a queue to
+ * that puts it and decoded once by the thread that gets it; no message is
+ * posted per item and no broker thread runs. Pass a queue to
  * another thread in a `Thread`'s `args`, or inside an item of another queue.
  *
  * ## Handles inside items
