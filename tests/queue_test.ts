@@ -20,7 +20,7 @@ import {
   work,
   writeShared,
 } from "./testdata/queue_fixtures.ts";
-import { cpuShare, eventually, INVALID_TIMEOUTS, sharedInts as ints, sleep } from "./_util.ts";
+import { cpuShare, eventually, INVALID_TIMEOUTS, lines, runScript, sharedInts as ints, sleep } from "./_util.ts";
 
 // --- construction -------------------------------------------------------------
 
@@ -695,4 +695,11 @@ test("a consumer terminated in the middle of get leaves the queue usable and eve
   assert.ok(counts.filter((c) => c === 0).length <= 1, `missing: ${counts.filter((c) => c === 0).length}`);
   q.putNowait(bigItem(7, size));
   assert.equal(checkBigItem(q.getSync({ timeout: 5000 }), size), 7);
+});
+
+test("a producer killed while blocked in putSync() stays dead when room frees up, with nothing on stderr", async () => {
+  const r = await runScript("tests/testdata/queue_kill_script.ts", [], 60_000);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(lines(r.stdout), ["killed: exitCode -9", "qsize after: 0"]);
+  assert.doesNotMatch(r.stderr, /Exception in thread/);
 });
