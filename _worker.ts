@@ -19,7 +19,7 @@ import "./_mailbox.ts"; // first: it adopts the mailbox from the start message
 import { parentPort, writeStderr } from "./_runtime.ts";
 import { adoptStatus, stopIfAsked, writeExit } from "./_status.ts";
 import type { StartMessage, TargetSpec } from "./_protocol.ts";
-import { compile, explainMissingVariable, type Fn, importTarget } from "./_target.ts";
+import { compile, explainMissingVariable, explainSubclassError, exported, type Fn, importTarget } from "./_target.ts";
 
 const port = parentPort();
 let started = false;
@@ -60,7 +60,11 @@ async function run(m: StartMessage): Promise<void> {
     await fn(...args);
   } catch (error) {
     code = 1;
-    failure = m.target.kind === "source" ? explainMissingVariable(error, m.target.name) : error;
+    failure = m.target.kind === "source"
+      ? explainMissingVariable(error, m.target.name)
+      : m.target.kind === "subclass"
+      ? explainSubclassError(error, m.target.className)
+      : error;
   }
   // Asked to stop while the target ran: it ends as stopped, with the code asked for.
   stopIfAsked();
@@ -92,10 +96,10 @@ async function resolveTarget(spec: TargetSpec, name: string, ident: number): Pro
     import("./mod.ts"),
     import("./_handles.ts"),
   ]);
-  const cls = mod[spec.className];
+  const cls = exported(mod, spec.className);
   if (typeof cls !== "function" || !(cls.prototype instanceof Thread)) {
     throw new TypeError(
-      `Cannot run ${spec.className}: module ${spec.module} does not export a Thread subclass of that name`,
+      `Cannot run ${spec.className}: module ${spec.module} does not export a Thread subclass of that name (export class ${spec.className} extends Thread …)`,
     );
   }
   // Build the object with Thread's constructor only (the subclass's

@@ -20,7 +20,8 @@
 
 /**
  * Thrown when an item is asked for and the queue stays empty: by `getNowait()`,
- * or by `get()` once its `timeout` passes (Python's `queue.Empty`).
+ * or by `get()` once its `timeout` passes (Python's `queue.Empty`); then the
+ * message says how many milliseconds it waited.
  *
  * @example
  * ```ts
@@ -46,7 +47,8 @@ export class EmptyError extends Error {
 
 /**
  * Thrown when a bounded queue has no room: by `putNowait()`, or by `put()`
- * once its `timeout` passes (Python's `queue.Full`).
+ * once its `timeout` passes (Python's `queue.Full`); then the message says
+ * how many milliseconds it waited.
  *
  * @example
  * ```ts

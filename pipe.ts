@@ -3,10 +3,10 @@
  * `Pipe()` and `Connection`: Python's `multiprocessing.Pipe`, a pair of
  * connected ends, duplex by default, in shared memory.
  *
- * Each direction is a single-producer single-consumer channel
- * (`_spsc.ts`): `send` copies the message into a growable ring and never
- * waits; `recv` spins briefly, then parks, so a reply is seen within a
- * microsecond or two while an idle end uses no CPU.
+ * Each direction is a single-producer single-consumer channel: `send`
+ * copies the message into a growable ring and never waits; `recv` spins
+ * briefly, then parks, so a reply is seen within a microsecond or two while
+ * an idle end uses no CPU.
  *
  * An end belongs to one thread. Passed in a `Thread`'s `args`, or inside a
  * queue item or a pipe message, it moves there (the sender's copy is

@@ -4,8 +4,8 @@
  * queues, multi-producer and multi-consumer, in shared memory.
  *
  * Each item is encoded once into the queue's shared buffer by the thread
- * that puts it and decoded once by the thread that gets it (see `_ring.ts`);
- * no message is posted per item and no broker thread runs. Pass a queue to
+ * that puts it and decoded once by the thread that gets it; no message is
+ * posted per item and no broker thread runs. Pass a queue to
  * another thread in a `Thread`'s `args`, or inside an item of another queue.
  *
  * ## Handles inside items
@@ -265,6 +265,15 @@ function settled(saved: Saved, done: boolean): void {
   saved.moves = undefined;
 }
 
+/**
+ * The error for a wait that ran out of time: it says how long it waited, as
+ * a `timeout` meant as seconds (Python's) waits that many milliseconds.
+ */
+function timedOut(kind: typeof EmptyError | typeof FullError, what: string, ms: number): Error {
+  const state = kind === FullError ? "full" : "empty";
+  return new kind(`The queue is ${state}: ${what} timed out after ${ms} ms (timeouts are in milliseconds)`);
+}
+
 function putNowait(ring: Ring, item: unknown): void {
   if (ring.closed) throw closedForPut(item);
   const status = firstPut(ring, item, true, KEEP_NONE);
@@ -292,7 +301,7 @@ function putSync(ring: Ring, item: unknown, options: QueuePutOptions | undefined
       }
       if (status === CLOSED_R) throw closedForPut(item);
       const left = remaining(end);
-      if (left <= 0) throw new FullError();
+      if (left <= 0) throw timedOut(FullError, what, ms);
       ring.waitSpaceSync(seq, Math.min(left, RECHECK));
     }
   } finally {
@@ -332,7 +341,7 @@ async function putAsync(ring: Ring, item: unknown, options: QueuePutOptions | un
       if (status === BUSY) continue;
       if (!block) throw new FullError();
       const left = remaining(end);
-      if (left <= 0) throw new FullError();
+      if (left <= 0) throw timedOut(FullError, what, ms);
       if (!waiting) {
         ring.spaceWaiter(1);
         waiting = true;
@@ -371,7 +380,7 @@ function getSync(ring: Ring, options: QueueGetOptions | undefined, what: string)
     const r = ring.take(true);
     if (r !== EMPTY) return got(r);
     const left = remaining(end);
-    if (left <= 0) throw new EmptyError();
+    if (left <= 0) throw timedOut(EmptyError, what, ms);
     ring.waitItemsSync(seq, Math.min(left, RECHECK));
   }
 }
@@ -391,7 +400,7 @@ async function getAsync(ring: Ring, options: QueueGetOptions | undefined, what: 
         await ring.lockTakeAsync();
       } else if (seq !== undefined) {
         const left = remaining(end);
-        if (left <= 0) throw new EmptyError();
+        if (left <= 0) throw timedOut(EmptyError, what, ms);
         await ring.waitItems(seq, Math.min(left, RECHECK), signal);
       }
       if (signal?.aborted) throw signal.reason;

@@ -51,6 +51,7 @@ import {
 } from "./_runtime.ts";
 import { assertCanBlock, checkTimeout, now, until, untilSync } from "./_wait.ts";
 import type { StartMessage, TargetSpec } from "./_protocol.ts";
+import { moduleUrl } from "./_target.ts";
 
 /**
  * Options for {@linkcode Thread}.
@@ -81,9 +82,10 @@ export interface ThreadOptions<A extends unknown[] = unknown[]> {
    */
   args?: A;
   /**
-   * The URL of the module that exports `target` (or the `Thread` subclass):
-   * pass `import.meta.url`. The worker imports it, as Python's *spawn* does,
-   * so guard the main program with `if (isMainThread) { … }`.
+   * The module that exports `target` (or the `Thread` subclass): its URL,
+   * `import.meta.url` from inside it, or its file path, absolute or relative
+   * to the current working directory. The worker imports it, as Python's
+   * *spawn* does, so guard the main program with `if (isMainThread) { … }`.
    */
   module?: string | URL;
   /**
@@ -111,10 +113,19 @@ const OUTPUT_GRACE = 1000;
  * 1. `module: import.meta.url`: the worker imports that module and calls the
  *    export whose name is `target.name`; imports and TypeScript work.
  * 2. no `module`: `target` is shipped by its source text, so it must be
- *    self-contained (no outer variables, no imports).
+ *    self-contained: besides what it declares, it may use the standard
+ *    globals (`Math`, `JSON`, `console`, timers, `fetch`, …) and the
+ *    runtime's namespace, and `import()`. Another name (an outer variable,
+ *    an import) makes it fail with a `ReferenceError` naming it; a method
+ *    that uses `this` fails with a `TypeError`.
  *
- * Subclasses override `run()` and pass `module: import.meta.url` to
- * `super()`; the worker rebuilds the instance from its own fields.
+ * Subclasses override `run()`, pass `module: import.meta.url` to `super()`
+ * and must be exported from that module (`export class Worker extends
+ * Thread`, or its default export): the worker imports the module, finds the
+ * class by name and rebuilds the instance from its public fields (which
+ * must be able to cross threads, as `args` do), without calling its
+ * constructor. So `#private` fields and methods are not there: `run()`
+ * must not use them.
  *
  * @example A self-contained target
  * ```ts
@@ -165,15 +176,12 @@ export class Thread<A extends unknown[] = unknown[]> {
     if (args !== undefined && !Array.isArray(args)) {
       throw new TypeError(`Cannot create Thread as 'args' must be an array: current value is ${String(args)}`);
     }
-    if (module !== undefined && typeof module !== "string" && !(module instanceof URL)) {
-      throw new TypeError(`Cannot create Thread as 'module' must be a URL string: current value is ${String(module)}`);
-    }
     if (name !== undefined && typeof name !== "string") {
       throw new TypeError(`Cannot create Thread as 'name' must be a string: current value is ${String(name)}`);
     }
     this.#target = target;
     this.#args = (args ?? []) as A;
-    this.#module = module === undefined ? undefined : new URL(String(module)).href;
+    this.#module = module === undefined ? undefined : moduleUrl(module, "Thread");
     // Python names a Process subclass after its class: Squarer-1.
     this.#name = name ?? `${new.target === Thread ? "Thread" : new.target.name || "Thread"}-${nextNameNumber()}`;
     this.#daemon = Boolean(daemon);
@@ -308,9 +316,14 @@ export class Thread<A extends unknown[] = unknown[]> {
     // As with Python's Thread(): with no target, run() does nothing.
     if (!target) return { kind: "source", source: "() => {}", name: "run" };
     if (this.#module) {
-      if (!target.name || target.name.startsWith("bound ")) {
+      if (!target.name) {
         throw new TypeError(
-          "Cannot start Thread: with 'module', 'target' must be a named function exported from that module",
+          "Cannot start Thread: with 'module', the thread looks 'target' up by its name, and this function has none: export a named function (export function work(…)) and pass it, or leave out 'module' to ship a self-contained function by its source text",
+        );
+      }
+      if (target.name.startsWith("bound ")) {
+        throw new TypeError(
+          `Cannot start Thread: with 'module', the thread looks 'target' up by its name, and a bound function ('${target.name}') is not exported: pass the exported function itself, with its arguments in 'args'`,
         );
       }
       return { kind: "module", module: this.#module, exportName: target.name };

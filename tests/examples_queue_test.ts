@@ -15,7 +15,7 @@ test("examples/queue_full_demo.ts: put on a full queue fails after its timeout a
   assert.deepEqual(out, [
     "false",
     "true",
-    "FullError: The queue is full",
+    "FullError: The queue is full: Queue.put() timed out after 150 ms (timeouts are in milliseconds)",
     "the queue is full",
     "FullError: The queue is full",
     "the queue is full",

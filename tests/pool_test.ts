@@ -195,6 +195,48 @@ test("Pool.apply() of a source-shipped function using an outer variable names it
   });
 });
 
+test("Pool.map() refuses a source-shipped function's outer variable named like a worker global, and 'this'", async () => {
+  // An object, not a string: Bun's transpiler inlines constant primitives.
+  const name = { first: "alice" };
+  const greeter = {
+    greeting: "hi",
+    greet(x: number) {
+      return `${this.greeting} ${x}`;
+    },
+  };
+  await withPool({ processes: 1 }, async (pool) => {
+    await assert.rejects(pool.map((x: number) => `${name.first}${x}`, [1]), (e: Error) => {
+      assert.equal(e.name, "ReferenceError");
+      assert.match(e.message, /refers to 'name'/);
+      assert.match(e.message, /module: import\.meta\.url' to the Pool/);
+      return true;
+    });
+    await assert.rejects(pool.map(greeter.greet, [1]), (e: Error) => {
+      assert.equal(e.name, "TypeError");
+      assert.match(e.message, /^target 'greet' uses 'this'/);
+      assert.match(e.message, /module: import\.meta\.url' to the Pool/);
+      return true;
+    });
+    assert.deepEqual(await pool.map((x: number) => Math.max(x, 2), [1, 3]), [2, 3]);
+  });
+});
+
+test("Pool with 'module': an anonymous function is shipped by source, and its error says to name and export it", async () => {
+  const config = { factor: 3 };
+  await withPool({ processes: 1, module: url }, async (pool) => {
+    await assert.rejects(pool.map((x: number) => x * config.factor, [2]), (e: Error) => {
+      assert.equal(e.name, "ReferenceError");
+      assert.match(e.message, /^target 'anonymous' refers to 'config'/);
+      assert.match(
+        e.message,
+        /An anonymous function can only be shipped by its source text \(with 'module', functions are found by name\)/,
+      );
+      assert.match(e.message, /declare it as a named, exported function/);
+      return true;
+    });
+  });
+});
+
 test("Pool.apply() rejects with a TypeError naming an argument that cannot be sent", async () => {
   await withPool({ processes: 1 }, async (pool) => {
     await assert.rejects(pool.apply((x: unknown) => x, [{ cb: () => 1 }]), (e: Error) => {

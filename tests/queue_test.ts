@@ -20,7 +20,7 @@ import {
   work,
   writeShared,
 } from "./testdata/queue_fixtures.ts";
-import { cpuShare, eventually, INVALID_TIMEOUTS, sharedInts as ints, sleep } from "./_util.ts";
+import { cpuShare, eventually, INVALID_TIMEOUTS, lines, runScript, sharedInts as ints, sleep } from "./_util.ts";
 
 // --- construction -------------------------------------------------------------
 
@@ -184,6 +184,32 @@ test("Queue.getSync() throws EmptyError after timeout", () => {
   assert.throws(() => q.getSync({ timeout: 60 }), EmptyError);
   assert.ok(performance.now() - t0 >= 50);
   assert.throws(() => q.getSync({ block: false }), EmptyError);
+});
+
+test("a Queue wait that times out says how long it waited, in milliseconds; one that does not wait says only why", async () => {
+  const waited = (what: string, ms: number) =>
+    new RegExp(`: ${what.replace(/[.()]/g, "\\$&")} timed out after ${ms} ms \\(timeouts are in milliseconds\\)$`);
+  const empty = new Queue<number>();
+  await assert.rejects(empty.get({ timeout: 2 }), { name: "EmptyError", message: waited("Queue.get()", 2) });
+  assert.throws(() => empty.getSync({ timeout: 2 }), { name: "EmptyError", message: waited("Queue.getSync()", 2) });
+  const simple = new SimpleQueue<number>();
+  await assert.rejects(simple.get({ timeout: 0 }), { name: "EmptyError", message: waited("SimpleQueue.get()", 0) });
+  assert.throws(() => simple.getSync({ timeout: 1.5 }), {
+    name: "EmptyError",
+    message: waited("SimpleQueue.getSync()", 1.5),
+  });
+  const full = new Queue<number>(1);
+  full.putNowait(1);
+  await assert.rejects(full.put(2, { timeout: 2 }), { name: "FullError", message: waited("Queue.put()", 2) });
+  assert.throws(() => full.putSync(2, { timeout: 2 }), { name: "FullError", message: waited("Queue.putSync()", 2) });
+  // No wait, no time: the message stays as it was.
+  assert.throws(() => empty.getNowait(), { name: "EmptyError", message: "The queue is empty" });
+  await assert.rejects(empty.get({ block: false }), { name: "EmptyError", message: "The queue is empty" });
+  assert.throws(() => full.putNowait(2), { name: "FullError", message: "The queue is full" });
+  assert.throws(() => full.putSync(2, { block: false }), { name: "FullError", message: "The queue is full" });
+  full.close();
+  simple.close();
+  empty.close();
 });
 
 test("Queue.put() on a full queue rejects with FullError after timeout", async () => {
@@ -669,4 +695,11 @@ test("a consumer terminated in the middle of get leaves the queue usable and eve
   assert.ok(counts.filter((c) => c === 0).length <= 1, `missing: ${counts.filter((c) => c === 0).length}`);
   q.putNowait(bigItem(7, size));
   assert.equal(checkBigItem(q.getSync({ timeout: 5000 }), size), 7);
+});
+
+test("a producer killed while blocked in putSync() stays dead when room frees up, with nothing on stderr", async () => {
+  const r = await runScript("tests/testdata/queue_kill_script.ts", [], 60_000);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(lines(r.stdout), ["killed: exitCode -9", "qsize after: 0"]);
+  assert.doesNotMatch(r.stderr, /Exception in thread/);
 });

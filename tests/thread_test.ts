@@ -1,5 +1,8 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 import { test } from "node:test";
+import { relative, sep } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import {
   activeChildren,
@@ -29,6 +32,7 @@ import {
   newBox,
   readBox,
   rejectLater,
+  Secretive,
   spinUntil,
   Squarer,
   startDaemonChild,
@@ -38,8 +42,11 @@ import {
   url,
   whoAmI,
 } from "./testdata/thread_fixtures.ts";
+import writeDefault from "./testdata/thread_fixtures.ts";
+import DefaultWriter from "./testdata/thread_default_subclass.ts";
 import { cpuShare, eventually, runScript, runtime, sharedInts, sleep } from "./_util.ts";
 import { isIdentAlive, markDead, newIdent } from "../_registry.ts";
+import { compile, explainMissingVariable } from "../_target.ts";
 
 // --- shipping the target -----------------------------------------------------
 
@@ -59,6 +66,29 @@ test("Thread accepts module as a URL object", async () => {
   t.start();
   await t.join();
   assert.equal(out[0], 3);
+});
+
+test("Thread accepts module as a file path, absolute or relative to the working directory", async () => {
+  const file = fileURLToPath(url);
+  for (const module of [file, relative(process.cwd(), file), `.${sep}${relative(process.cwd(), file)}`]) {
+    const out = sharedInts();
+    const t = new Thread({ target: add, args: [out, 2, 3], module });
+    t.start();
+    await t.join();
+    assert.equal(t.error, undefined, module);
+    assert.equal(out[0], 5, module);
+  }
+});
+
+test("new Thread() says which option is wrong and what it takes when 'module' is not a URL or a path", () => {
+  for (const module of [1, "", "http://", {}]) {
+    assert.throws(() => new Thread({ target: add, module: module as string }), {
+      name: "TypeError",
+      message: new RegExp(
+        "^Cannot create Thread as 'module' must be the URL of the module that exports the target \\(pass import\\.meta\\.url\\) or a file path: current value is ",
+      ),
+    });
+  }
 });
 
 test("Thread ships a self-contained target by its source text", async () => {
@@ -120,6 +150,243 @@ test("Thread fails with an error naming the outer variable a source-shipped targ
   assert.equal(out[0], 0);
 });
 
+test("Thread refuses an outer variable named like a worker global (Deno's name, location) in a source-shipped target", async () => {
+  // Objects, not strings: Bun's transpiler inlines constant primitives.
+  const name = { first: "alice" };
+  const location = { city: "Oslo" };
+  const targets = [
+    (cells: Int32Array) => cells[0] = String(name.first).length,
+    (cells: Int32Array) => cells[0] = String(location.city).length,
+  ];
+  for (const [i, target] of targets.entries()) {
+    const out = sharedInts();
+    const t = new Thread({ target, args: [out] });
+    t.start();
+    await t.join();
+    assert.equal(out[0], 0, "the target must not go on with the worker's global");
+    assert.equal(t.exitCode, 1);
+    assert.equal(t.error?.name, "ReferenceError");
+    assert.match(t.error!.message, i === 0 ? /refers to 'name'/ : /refers to 'location'/);
+    assert.match(t.error!.message, /module: import\.meta\.url' to the Thread/);
+  }
+});
+
+test("Thread refuses a source-shipped method that uses 'this', and an arrow function's 'this', with a TypeError", async () => {
+  const counter = {
+    step: 2,
+    bump(cells: Int32Array) {
+      cells[0] = this.step;
+    },
+    arrow() {
+      return (cells: Int32Array) => {
+        cells[0] = this.step;
+      };
+    },
+  };
+  for (const target of [counter.bump, counter.arrow()]) {
+    const out = sharedInts();
+    const t = new Thread({ target, args: [out] });
+    t.start();
+    await t.join();
+    assert.equal(t.exitCode, 1);
+    assert.equal(t.error?.name, "TypeError");
+    assert.match(t.error!.message, /uses 'this'/);
+    assert.match(t.error!.message, /plain function/);
+    assert.match(t.error!.message, /module: import\.meta\.url' to the Thread/);
+    assert.equal(out[0], 0);
+  }
+  const out = sharedInts();
+  const t = new Thread({ target: counter.bump, args: [out] });
+  t.start();
+  await t.join();
+  assert.match(t.error!.message, /^target 'bump' uses 'this'/);
+});
+
+test("a rebuilt target sees its own bindings and the standard globals, in strict code too, and nothing else", async () => {
+  const rebuilt = (f: (...args: never[]) => unknown) => compile(Function.prototype.toString.call(f), f.name);
+  // Its own variables, parameters, functions and classes shadow everything; the standard globals work.
+  const own = rebuilt(function own(name: string) {
+    "use strict";
+    const location = [1, 2, 3];
+    function total(xs: number[]) {
+      return xs.reduce((a, b) => a + b, 0);
+    }
+    class Box {
+      constructor(readonly v: number) {}
+    }
+    return [name, total(location), new Box(Math.max(...location)).v, JSON.stringify([NaN, undefined])];
+  });
+  assert.deepEqual(own("given"), ["given", 6, 3, "[null,null]"]);
+  // The runtimes' namespaces are there where the runtime has them.
+  const namespaces = rebuilt(new Function("return [typeof Deno, typeof Bun, typeof process]") as () => unknown);
+  assert.deepEqual(namespaces(), [
+    runtime === "deno" ? "object" : "undefined",
+    runtime === "bun" ? "object" : "undefined",
+    "object",
+  ]);
+  // Shorthand methods, async functions and generators; import() still works.
+  const holder = {
+    async load() {
+      return typeof (await import("node:path")).join;
+    },
+    *pairs(n: number) {
+      for (let i = 0; i < n; i++) yield [i, i * i];
+    },
+  };
+  assert.equal(await rebuilt(holder.load)(), "function");
+  assert.deepEqual([...rebuilt(holder.pairs)(2) as Iterable<number[]>], [[0, 0], [1, 1]]);
+  // Reading, writing or typeof of a name from outside is refused, in strict code too, with the name.
+  const outside = { v: 1 };
+  for (
+    const [f, refused] of [
+      [() => outside.v, "outside"],
+      [new Function("x", "undeclared = x; return x"), "undeclared"],
+      [new Function("x", '"use strict"; return typeof missing'), "missing"],
+      [new Function("return () => arguments")(), "arguments"],
+    ] as const
+  ) {
+    const g = rebuilt(f as () => unknown);
+    assert.throws(() => g(1), (e: Error) => {
+      const explained = explainMissingVariable(e, "f") as Error;
+      assert.equal(explained.name, "ReferenceError");
+      assert.match(
+        explained.message,
+        new RegExp(`^target 'f' refers to '${refused}', which does not exist in the thread`),
+      );
+      return true;
+    });
+  }
+  // An error of the target's own is left as it is.
+  const own2 = rebuilt(() => {
+    throw new ReferenceError("x is not defined");
+  });
+  assert.throws(() => own2(), (e: Error) => explainMissingVariable(e, "f") === e);
+});
+
+test("a source-shipped target with using and await using works, compiled or not (Node runs tsc's output)", async () => {
+  const lock = new Lock();
+  const out = sharedInts(3);
+  const t = new Thread({
+    target: async (lock: Lock, cells: Int32Array) => {
+      {
+        using _held = lock.scopedSync();
+        cells[0] = 1;
+      }
+      {
+        await using _later = {
+          async [Symbol.asyncDispose]() {
+            await new Promise((resolve) => setTimeout(resolve, 1));
+            cells[1] = 2;
+          },
+        };
+      }
+      cells[2] = 3;
+    },
+    args: [lock, out],
+  });
+  t.start();
+  await t.join();
+  assert.equal(t.error, undefined);
+  assert.equal(t.exitCode, 0);
+  assert.deepEqual([...out], [1, 2, 3]);
+  assert.equal(lock.acquireSync({ block: false }), true, "the scoped lock was released");
+  lock.release();
+});
+
+test("a rebuilt target disposes its using declarations in reverse, suppressing errors as the language does", async () => {
+  const rebuilt = <F extends (...args: never[]) => unknown>(f: F) =>
+    compile(Function.prototype.toString.call(f), f.name) as unknown as F;
+  const log: string[] = [];
+  const resource = (label: string, fails: boolean) => ({
+    [Symbol.dispose]() {
+      log.push(label);
+      if (fails) throw new Error(label);
+    },
+  });
+  const sync = rebuilt((make: typeof resource) => {
+    using _a = make("a", true);
+    using _b = null;
+    using _c = make("c", true);
+    throw new Error("body");
+  });
+  assert.throws(
+    () => sync(resource),
+    (e: Error & { error: Error; suppressed: Error & { error: Error; suppressed: Error } }) => {
+      assert.equal(e.name, "SuppressedError");
+      assert.equal(e.error.message, "a");
+      assert.equal(e.suppressed.name, "SuppressedError");
+      assert.equal(e.suppressed.error.message, "c");
+      assert.equal(e.suppressed.suppressed.message, "body");
+      return true;
+    },
+  );
+  assert.deepEqual(log, ["c", "a"]);
+  // await using takes either kind of resource; a sync disposer's throw becomes the rejection.
+  log.length = 0;
+  const asynchronous = rebuilt(async (make: typeof resource, log: string[]) => {
+    await using _a = make("a", false);
+    await using _b = {
+      async [Symbol.asyncDispose]() {
+        await null;
+        log.push("b");
+      },
+    };
+    await using _c = make("c", true);
+    return "body done";
+  });
+  await assert.rejects(asynchronous(resource, log), { message: "c" });
+  assert.deepEqual(log, ["c", "b", "a"]);
+  // The helpers esbuild (and so tsx) writes, in the shape it writes them.
+  const esbuilt = compile(
+    `(make) => {
+      var _stack = [];
+      try {
+        const _a = __using(_stack, make("a", false));
+        const inner = /* @__PURE__ */ __name(() => 1, "inner");
+        return inner.name;
+      } catch (_) {
+        var _error = _, _hasError = true;
+      } finally {
+        __callDispose(_stack, _error, _hasError);
+      }
+    }`,
+    "esbuilt",
+  );
+  log.length = 0;
+  assert.equal(esbuilt(resource), "inner");
+  assert.deepEqual(log, ["a"]);
+});
+
+test("a rebuilt target may use #private members as tsc writes them below ES2022", () => {
+  // tsc --target ES2021 output for a class with a field, a static field and a method, all #private.
+  const lowered = compile(
+    `() => { var _C_instances, _a, _C_x, _C_y, _C_m; class C {
+      constructor() {
+        _C_instances.add(this);
+        _C_x.set(this, 1);
+      }
+      get x() { return __classPrivateFieldGet(this, _C_x, "f") + __classPrivateFieldGet(_a, _a, "f", _C_y) + __classPrivateFieldGet(this, _C_instances, "m", _C_m).call(this); }
+      set x(v) { __classPrivateFieldSet(this, _C_x, v, "f"); }
+      has(o) { return __classPrivateFieldIn(_C_x, o); }
+      steal(o) { return __classPrivateFieldGet(o, _C_x, "f"); }
+    } _a = C, _C_x = new WeakMap(), _C_instances = new WeakSet(), _C_m = function _C_m() { return 10; }; _C_y = { value: 2 };
+    const c = new C(); c.x = 5; return [c.x, c.has(c), c.has({}), c]; }`,
+    "lowered",
+  );
+  const [x, has, hasNot, c] = lowered() as [number, boolean, boolean, { steal(o: object): unknown }];
+  assert.deepEqual([x, has, hasNot], [17, true, false]);
+  assert.throws(() => c.steal({}), { name: "TypeError", message: /private member/ });
+});
+
+test("a rebuilt target's relative import() under tsc's rewriteRelativeImportExtensions keeps working", async () => {
+  // Relative specifiers resolve against the library's own file (tests/ is beside it in the npm build too).
+  const load = compile(
+    Function.prototype.toString.call(async (specifier: string) => Object.keys(await import(specifier)).length),
+    "load",
+  ) as (specifier: string) => Promise<number>;
+  assert.ok(await load("./tests/testdata/thread_fixtures.ts") > 0);
+});
+
 test("Thread fails clearly when the module has no export named like the target", async () => {
   const t = new Thread({ target: function notExported() {}, module: url });
   t.start();
@@ -129,10 +396,34 @@ test("Thread fails clearly when the module has no export named like the target",
   assert.match(t.error!.message, /notExported/);
 });
 
-test("Thread.start() throws when a module target has no name", () => {
+test("Thread.start() throws when a module target has no name, saying how to ship it", () => {
   const t = new Thread({ target: (() => () => {})(), module: url });
-  assert.throws(() => t.start(), TypeError);
+  assert.throws(() => t.start(), {
+    name: "TypeError",
+    message: /has none: export a named function \(export function work\(…\)\) and pass it, or leave out 'module'/,
+  });
   assert.equal(t.ident, null);
+  const bound = new Thread({ target: add.bind(null, sharedInts()), module: url });
+  assert.throws(() => bound.start(), { name: "TypeError", message: /'bound add'.*pass the exported function itself/ });
+});
+
+test("Thread runs a module's default export named like the target", async () => {
+  const out = sharedInts();
+  const t = new Thread({ target: writeDefault, args: [out, 7], module: url });
+  t.start();
+  await t.join();
+  assert.equal(t.error, undefined);
+  assert.equal(out[0], 7);
+});
+
+test("Thread with 'module' and an inline target (named 'target' by the option) says to export it or drop 'module'", async () => {
+  const t = new Thread({ target: (out: Int32Array) => out[0] = 1, args: [sharedInts()], module: url });
+  t.start();
+  await t.join();
+  assert.equal(t.error?.name, "TypeError");
+  assert.match(t.error!.message, /^Cannot run target 'target': module .* has no exported function of that name/);
+  assert.match(t.error!.message, /named 'target' after the option: export a named function/);
+  assert.match(t.error!.message, /or leave out 'module'/);
 });
 
 test("Thread with neither a target nor a run() override runs nothing and ends normally, as in Python", async () => {
@@ -189,6 +480,31 @@ test("Thread subclass whose run() throws records a RemoteError", async () => {
   assert.equal(f.exitCode, 1);
   assert.equal(f.error?.message, "subclass says no");
   assert.match(f.error!.stack!, /run/);
+});
+
+test("Thread subclass using a #private field fails with an error that says why and what to do", async () => {
+  const out = sharedInts();
+  const t = new Secretive(out);
+  t.start();
+  await t.join();
+  assert.equal(t.exitCode, 1);
+  assert.equal(t.error?.name, "TypeError");
+  assert.match(
+    t.error!.message,
+    /^Secretive\.run\(\) uses a #private member, which the instance in the thread does not have/,
+  );
+  assert.match(t.error!.message, /rebuilds a Thread subclass from its public fields, without calling its constructor/);
+  assert.match(t.error!.remoteStack, /run/);
+  assert.equal(out[0], 0);
+});
+
+test("Thread subclass that is its module's default export runs", async () => {
+  const out = sharedInts();
+  const t = new DefaultWriter(out, 9);
+  t.start();
+  await t.join();
+  assert.equal(t.error, undefined);
+  assert.equal(out[0], 9);
 });
 
 test("Thread subclass without a module fails to start with a TypeError", () => {

@@ -247,9 +247,27 @@ export class Failing extends Thread {
   }
 }
 
+/** A subclass with a `#private` field, which the rebuilt instance lacks. */
+export class Secretive extends Thread {
+  #secret = 41;
+  out: Int32Array;
+  constructor(out: Int32Array) {
+    super({ module: url });
+    this.out = out;
+  }
+  override run(): void {
+    this.out[0] = this.#secret + 1;
+  }
+}
+
 /** Starts a daemon thread that naps for `ms` and returns at once: its end must stop the daemon. */
 export function startDaemonChild(box: SharedArrayBuffer, ms: number): void {
   const child = new Thread({ target: nap, args: [ms], module: url, daemon: true, name: "daemon-child" });
   child.start();
   writeBox(box, { ident: child.ident, alive: child.isAlive() });
+}
+
+/** Writes `value` into `out[0]`: a target that is the module's default export. */
+export default function writeDefault(out: Int32Array, value: number): void {
+  out[0] = value;
 }
