@@ -57,10 +57,19 @@ import {
  */
 const KNOWN_FAILURES: readonly { check: string; why: string }[] = [
   {
+    check: "Pool imap() iterator next(timeout): a huge timeout still waits",
+    why: "as for AsyncResult: next(2 ** 31) of an imap() iterator rejects with TimeoutError at once (waitInList)",
+  },
+  {
     check: "AsyncResult.*: a huge timeout still waits",
     why: "get(2 ** 31) rejects with TimeoutError and wait(2 ** 31) returns after ~1 ms: waitInList() (pool.ts) " +
       "passes the timeout to setTimeout, which fires at once for delays above 2^31-1 ms (Node warns " +
       "TimeoutOverflowWarning; Deno and Bun do the same silently)",
+  },
+  {
+    check: "Semaphore release() past the largest count is refused, not wrapped",
+    why: "the count is an Int32 cell and release(n) checks only n <= 2^30 - 1: three release(2 ** 30 - 1) " +
+      "make getValue() -1073741827, after which acquire fails for ever",
   },
   {
     check: "RemoteError.describe(error): anything a thread may throw",
@@ -494,6 +503,8 @@ interface ClassSubject<O> {
   statics?: Record<string, MethodSpec<undefined>>;
   members: Record<string, MethodSpec<O> | AccessorSpec>;
   states?: Record<string, State<O>>;
+  /** Checks of objects the members return (ids `Export label`): the problem, or `undefined`. */
+  extra?: Record<string, () => Promise<string | undefined>>;
 }
 
 interface FunctionSubject {
@@ -792,6 +803,40 @@ function queueSubject(cls: typeof Queue | typeof JoinableQueue): ClassSubject<Qu
     }],
     members,
     states,
+    extra: {
+      "a refused put leaves a Connection end in the item with its sender": async () => {
+        const refusals: [string, () => Queue<unknown>, (q: Queue<unknown>, item: unknown) => unknown, Expect][] = [
+          ["putNowait on a full queue", full, (q, x) => q.putNowait(x), err(FullError)],
+          ["put({ block: false }) on a full queue", full, (q, x) => q.put(x, { block: false }), err(FullError)],
+          ["put({ timeout: 5 }) on a full queue", full, (q, x) => q.put(x, { timeout: 5 }), err(FullError)],
+          ["putSync({ timeout: 0 }) on a full queue", full, (q, x) => q.putSync(x, { timeout: 0 }), err(FullError)],
+          ["put on a closed queue", closed, (q, x) => q.put(x), err(ClosedError)],
+          ["putNowait on a closed queue", closed, (q, x) => q.putNowait(x), err(ClosedError)],
+          ["put with an uncloneable neighbour", make, (q, x) => q.put([x, () => 1]), err(TypeError)],
+          ["putNowait with an uncloneable neighbour", make, (q, x) => q.putNowait([x, SYMBOL]), err(TypeError)],
+          ["put with an aborted signal", full, (q, x) => {
+            const c = new AbortController();
+            c.abort("stop");
+            return q.put(x, { signal: c.signal });
+          }, { kind: "reason", reason: "stop" }],
+          ["put aborted while it waits", full, (q, x) => {
+            const c = new AbortController();
+            setTimeout(() => c.abort("later"), 20);
+            return q.put(x, { signal: c.signal });
+          }, { kind: "reason", reason: "later" }],
+        ];
+        for (const [what, makeQ, refuse, expect] of refusals) {
+          const q = makeQ();
+          try {
+            const problem = await endSurvives((item) => refuse(q, item), expect);
+            if (problem) return `${what}: ${problem}`;
+          } finally {
+            q.close();
+          }
+        }
+        return undefined;
+      },
+    },
   };
 }
 
@@ -950,6 +995,24 @@ function semaphoreSubject(cls: typeof Semaphore | typeof BoundedSemaphore): Clas
       // Walked with a permit taken, so that a valid release is allowed also when bounded.
       release: method([countParam("n", 1)], { make: takenOne }),
       getValue: method([]),
+    },
+    extra: bounded ? {} : {
+      "release() past the largest count is refused, not wrapped": () => {
+        const s = new cls(0);
+        let accepted = 0;
+        for (let i = 0; i < 3; i++) {
+          try {
+            s.release(0x3fff_ffff);
+            accepted += 0x3fff_ffff;
+          } catch (error) {
+            if (!(error instanceof RangeError)) return Promise.resolve(`release() threw ${show(error)}`);
+          }
+        }
+        const value = s.getValue();
+        return Promise.resolve(
+          value === accepted ? undefined : `getValue() is ${value} after releases of ${accepted} permits in all`,
+        );
+      },
     },
     states: {
       "no permit left": {
@@ -1348,6 +1411,30 @@ function closeBoth(c: Connection<unknown>): void {
 
 const BYTES = () => new Uint8Array([1, 2, 3, 4]);
 
+/**
+ * A call that refuses an item holding a `Connection` end (`refuse` gets the
+ * item) must leave the end with the sender, open and working.
+ */
+async function endSurvives(
+  refuse: (item: unknown) => unknown,
+  expect: Expect,
+): Promise<string | undefined> {
+  const [mine, theirs] = pipe();
+  try {
+    const out = await call(async () => await refuse({ note: "with an end", end: mine }), true);
+    const problem = await verdict(out, expect, true, undefined);
+    if (problem) return problem;
+    if (mine.closed) return "the refused end is closed or moved";
+    mine.send("still mine");
+    const got = theirs.recvSync({ timeout: 0 });
+    return got === "still mine" ? undefined : `the other end received ${show(got)}`;
+  } catch (error) {
+    return `the refused end no longer works: ${show(error)}`;
+  } finally {
+    closeBoth(mine);
+  }
+}
+
 function byteCountParam(name: string): Param {
   return {
     name,
@@ -1407,6 +1494,31 @@ const connectionSubject: ClassSubject<Connection<unknown>> = {
   },
   dispose: closeBoth,
   ctor: { always: err(TypeError) },
+  extra: {
+    "a refused send leaves a Connection end in the value with its sender": async () => {
+      const refusals: [
+        string,
+        (c: Connection<unknown>) => void,
+        (c: Connection<unknown>, v: unknown) => unknown,
+        Expect,
+      ][] = [
+        ["send with an uncloneable neighbour", () => {}, (c, v) => c.send([v, () => 1]), err(TypeError)],
+        ["send with one of the pipe's own ends beside it", () => {}, (c, v) => c.send([v, c]), err(TypeError)],
+        ["send to a closed end", (c) => peers.get(c)!.close(), (c, v) => c.send(v), err(ClosedError)],
+      ];
+      for (const [what, prepare, refuse, expect] of refusals) {
+        const c = readyEnd();
+        try {
+          prepare(c);
+          const problem = await endSurvives((value) => refuse(c, value), expect);
+          if (problem) return `${what}: ${problem}`;
+        } finally {
+          closeBoth(c);
+        }
+      }
+      return undefined;
+    },
+  },
   members: {
     closed: getter,
     readable: getter,
@@ -1692,6 +1804,13 @@ const threadSubject: ClassSubject<Thread> = {
   },
   ctor: [threadOptionsParam],
   members: threadMembers,
+  extra: {
+    "a refused start leaves a Connection end in args with its owner": () =>
+      endSurvives(
+        (item) => new Thread({ target: (_a: unknown, _b: unknown) => {}, args: [item, () => 1] }).start(),
+        err(TypeError),
+      ),
+  },
   states: {
     unstarted: {
       make: () => new Thread({ target: () => 1, name: "walked" }),
@@ -1848,6 +1967,19 @@ const poolMembers: ClassSubject<Pool>["members"] = {
   "[Symbol.asyncDispose]": asyncMethod([], { runs: 1, make: () => new Pool({ processes: 1 }) }),
 };
 
+/** The iterator of `imap()` refuses a bad `next(timeout)` (Python's `IMapIterator.next(timeout)`). */
+function imapNext(family: Family): Promise<string | undefined> {
+  return forAll(family.arb, family.examples, RUNS, async (bad) => {
+    const it = runningPool().imap((x: number) => x, [1]);
+    try {
+      const next = it.next as (timeout?: unknown) => Promise<IteratorResult<unknown>>;
+      return await verdict(await call(() => next.call(it, bad), true), family.expect(bad), true, it);
+    } finally {
+      await cleanup(it);
+    }
+  });
+}
+
 function stoppedPoolCalls(): State<Pool>["calls"] {
   const refused = err(ClosedError);
   return {
@@ -1904,6 +2036,26 @@ const poolSubject: ClassSubject<Pool> = {
     ],
   }],
   members: poolMembers,
+  extra: {
+    "a refused task leaves a Connection end in args with its owner": async () => {
+      const pool = runningPool();
+      return await endSurvives((item) => pool.apply((_a: unknown, _b: unknown) => 0, [item, SYMBOL]), err(TypeError)) ??
+        await endSurvives((item) => poolIn("closed").apply((_a: unknown) => 0, [item]), err(ClosedError));
+    },
+    "imap() iterator next(timeout): negative or not finite": () => imapNext(F.timeoutRange),
+    "imap() iterator next(timeout): not a number": () => imapNext(F.timeoutType),
+    "imap() iterator next(timeout): a huge timeout still waits": async () => {
+      const it = runningPool().imap((x: number) => new Promise((r) => setTimeout(() => r(x), 200)), [7]);
+      try {
+        const p = it.next(2 ** 31);
+        const early = await settle(p, STILL_WAITING_MS);
+        if (early.how !== "hung") return `${showOutcome(early)} at once; it should still wait`;
+        return await verdict(await settle(p), ok((v) => assert.deepEqual(v, { value: 7, done: false })), true, it);
+      } finally {
+        await cleanup(it);
+      }
+    },
+  },
   states: {
     closed: { make: () => poolIn("closed"), calls: stoppedPoolCalls() },
     terminated: { make: () => poolIn("terminated"), calls: stoppedPoolCalls() },
@@ -2499,6 +2651,7 @@ async function walkClass<O>(name: string, subject: ClassSubject<O>): Promise<Res
       if (!members.some((m) => m.name === k)) results.set(`${name} [${state}] ${k}`, `names no member ${k}`);
     }
   }
+  for (const [label, check] of Object.entries(subject.extra ?? {})) results.set(`${name} ${label}`, await check());
   return results;
 }
 
