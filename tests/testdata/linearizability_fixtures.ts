@@ -100,7 +100,7 @@ function startRound(s: Setup, r: number): void {
     for (let spins = 1;; spins++) {
       const v = Atomics.load(s.sync, cell);
       if (v >= target) break;
-      if (spins % 50_000 === 0) Atomics.wait(s.sync, cell, v, 1);
+      if (spins % 10_000 === 0) Atomics.wait(s.sync, cell, v, 1);
     }
   }
 }
@@ -163,7 +163,7 @@ export async function queueOps(queues: (Queue<number> | JoinableQueue<number>)[]
     const joinable = "taskDone" in q;
     startRound(s, r);
     for (let j = 0; j < s.ops; j++) {
-      jitter(s, rand, 5_000);
+      jitter(s, rand, 30_000);
       const item = (s.thread + 1) * 100 + j;
       const pick = Math.floor(rand() * (joinable ? 7 : 6));
       switch (pick) {
@@ -208,7 +208,7 @@ export async function semaphoreOps(sems: Semaphore[], s: Setup): Promise<void> {
     const sem = sems[r];
     startRound(s, r);
     for (let j = 0; j < s.ops; j++) {
-      jitter(s, rand, 5_000);
+      jitter(s, rand, 30_000);
       const pick = Math.floor(rand() * 4);
       if (pick === 0) {
         await record(s, r, j, OP.acquireNowait, 0, () => (sem.acquireSync({ block: false }) ? R.true : R.false));
@@ -238,7 +238,7 @@ export async function barrierOps(barriers: Barrier[], s: Setup): Promise<void> {
     const b = barriers[r];
     startRound(s, r);
     for (let j = 0; j < s.ops; j++) {
-      jitter(s, rand, 5_000);
+      jitter(s, rand, 30_000);
       const broken = (e: unknown) => e instanceof BrokenBarrierError ? R.error : undefined;
       if (rand() < 0.5) await record(s, r, j, OP.wait, 0, () => outcome(() => b.waitSync(), broken));
       else await record(s, r, j, OP.waitAsync, 0, () => outcome(() => b.wait(), broken));
@@ -255,7 +255,7 @@ export async function pipeOps(ends: Connection<number>[], s: Setup): Promise<voi
     const end = ends[r];
     startRound(s, r);
     for (let j = 0; j < s.ops; j++) {
-      jitter(s, rand, 5_000);
+      jitter(s, rand, 30_000);
       const item = (s.thread + 1) * 100 + j;
       const pick = Math.floor(rand() * 4);
       if (pick === 0) await record(s, r, j, OP.send, item, () => outcome(() => end.send(item), () => undefined));
