@@ -58,24 +58,6 @@ let boosted = false;
 /** How long a boosted wait spins: halved when even that does not see the reply. */
 let boostBudget = SPIN;
 let spins = 0;
-/**
- * Checks a `timeout` option: `undefined` means "no limit"; otherwise it must
- * be a finite number ≥ 0 (milliseconds).
- *
- * @throws {RangeError} when the timeout is not a finite number ≥ 0.
- */
-export function checkTimeout(timeout: number | undefined, what: string): number {
-  if (timeout === undefined) return Infinity;
-  if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0) {
-    throw new RangeError(
-      `Cannot wait in ${what} as 'timeout' must be a finite number >= 0 (milliseconds): current value is ${
-        String(timeout)
-      }`,
-    );
-  }
-  return timeout;
-}
-
 /** Throws when the calling thread may not block (a browser's main thread). */
 export function assertCanBlock(what: string): void {
   if (!canBlock) {

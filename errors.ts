@@ -280,6 +280,11 @@ function describeError(error: unknown, depth: number): RemoteErrorInit {
     }
     return init;
   }
-  const message = String(error);
+  let message: string;
+  try {
+    message = String(error);
+  } catch {
+    message = Object.prototype.toString.call(error); // no toString: Object.create(null)
+  }
   return { name: "Error", message, stack: `Error: ${message}` };
 }

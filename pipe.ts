@@ -43,7 +43,8 @@ import { registerHandler } from "./_handles.ts";
 import { readerClosed, shareHandlesWith } from "./_post.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
 import { EOF, NONE, SpscChannel, type SpscMemory } from "./_spsc.ts";
-import { assertCanBlock, checkTimeout, now } from "./_wait.ts";
+import { assertCanBlock, now } from "./_wait.ts";
+import { checkOptions, checkSignal, checkTimeout, show } from "./_options.ts";
 
 /**
  * Layout of a pipe's state cells (an `Int32Array` over a small
@@ -154,14 +155,21 @@ function ownerAlive(owner: number): boolean {
   return owner !== 0 && isIdentAlive(owner < 0 ? -owner : owner);
 }
 
-function checkMaxLength(maxLength: number | undefined, what: string): number {
+function checkMaxLength(options: RecvBytesOptions, what: string): number {
+  const maxLength = checkOptions<RecvBytesOptions>(options, `call ${what}`)?.maxLength;
   if (maxLength === undefined) return Infinity;
   if (typeof maxLength !== "number" || !Number.isInteger(maxLength) || maxLength < 0) {
     throw new RangeError(
-      `Cannot call ${what} as 'maxLength' must be an integer >= 0: current value is ${String(maxLength)}`,
+      `Cannot call ${what} as 'maxLength' must be an integer >= 0: current value is ${show(maxLength)}`,
     );
   }
   return maxLength;
+}
+
+/** A receive's options: its timeout (ms, `Infinity` for none) and signal. */
+function checkRecvOptions(options: RecvOptions, what: string): { ms: number; signal: AbortSignal | undefined } {
+  const checked = checkOptions<RecvOptions>(options, `call ${what}`);
+  return { ms: checkTimeout(checked?.timeout, what), signal: checkSignal(checked?.signal, `call ${what}`) };
 }
 
 function checkPollTimeout(timeout: number | null, what: string): number {
@@ -562,7 +570,7 @@ export class Connection<T = unknown> {
   recvBytes(options: RecvBytesOptions = {}): Promise<Uint8Array> {
     let max: number;
     try {
-      max = checkMaxLength(options?.maxLength, "Connection.recvBytes()");
+      max = checkMaxLength(options, "Connection.recvBytes()");
     } catch (error) {
       return Promise.reject(error);
     }
@@ -590,7 +598,7 @@ export class Connection<T = unknown> {
    * ```
    */
   recvBytesSync(options: RecvBytesOptions = {}): Uint8Array {
-    const max = checkMaxLength(options?.maxLength, "Connection.recvBytesSync()");
+    const max = checkMaxLength(options, "Connection.recvBytesSync()");
     return this.#receiveSync("recvBytesSync()", options, max, true) as Uint8Array;
   }
 
@@ -599,9 +607,9 @@ export class Connection<T = unknown> {
   }
 
   #receiveSync(what: string, options: RecvOptions, maxLength: number, bytes: boolean): unknown {
-    const ms = checkTimeout(options?.timeout, `Connection.${what}`);
+    const { ms, signal } = checkRecvOptions(options, `Connection.${what}`);
     const channel = this.#reader(what);
-    if (options?.signal?.aborted) throw options.signal.reason;
+    if (signal?.aborted) throw signal.reason;
     let got = this.#take(channel, maxLength, bytes);
     if (got === EOF) throw eofError();
     if (got !== NONE) return got;
@@ -631,14 +639,14 @@ export class Connection<T = unknown> {
 
   #receive(what: string, options: RecvOptions, maxLength: number, bytes: boolean): Promise<unknown> {
     let ms: number;
+    let signal: AbortSignal | undefined;
     let channel: SpscChannel;
     try {
-      ms = checkTimeout(options?.timeout, `Connection.${what}`);
+      ({ ms, signal } = checkRecvOptions(options, `Connection.${what}`));
       channel = this.#reader(what);
     } catch (error) {
       return Promise.reject(error);
     }
-    const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#pending === 0) {
       let got: unknown;

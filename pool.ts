@@ -30,6 +30,7 @@ import { handlerFor, pack, type Packed } from "./_handles.ts";
 import { assertStarted, markDead, newIdent, registryBuffer } from "./_registry.ts";
 import { BUSY, OK as RING_OK, Ring } from "./_ring.ts";
 import { spawn } from "./_mailbox.ts";
+import { moduleUrl } from "./_target.ts";
 import { cpuCount, terminateStops, type WorkerHandle, writeStderr } from "./_runtime.ts";
 import {
   DONE,
@@ -41,7 +42,7 @@ import {
   TERMINATED,
   writeExit,
 } from "./_status.ts";
-import { checkTimeout } from "./_wait.ts";
+import { checkCallback, checkOptions, checkSignal, checkTimeout, show } from "./_options.ts";
 import type { StartMessage } from "./_protocol.ts";
 import {
   APPLY,
@@ -158,18 +159,29 @@ export interface AsyncResultCallbacks<R> {
  */
 function waitInList(waiters: (() => void)[], ms: number): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const wake = () => {
       clearTimeout(timer);
       resolve(true);
     };
-    const timer = ms === Infinity ? undefined : setTimeout(() => {
+    const expire = () => {
       const at = waiters.indexOf(wake);
       if (at >= 0) waiters.splice(at, 1);
       resolve(false);
-    }, ms);
+    };
+    // Timers fire at once for delays past 2^31 - 1 ms: longer waits go in steps.
+    const end = Date.now() + ms;
+    const arm = () => {
+      const left = end - Date.now();
+      timer = left > MAX_DELAY ? setTimeout(arm, MAX_DELAY) : setTimeout(expire, Math.max(0, left));
+    };
+    if (ms !== Infinity) arm();
     waiters.push(wake);
   });
 }
+
+/** The longest delay a timer takes (about 24.8 days). */
+const MAX_DELAY = 0x7fffffff;
 
 /**
  * The result of {@linkcode Pool.applyAsync}, {@linkcode Pool.mapAsync} and
@@ -301,8 +313,9 @@ export interface PoolOptions<I extends unknown[] = unknown[]> {
    */
   maxTasksPerChild?: number;
   /**
-   * The URL of the module that exports the task functions: pass
-   * `import.meta.url`. Workers import it and look functions up by their
+   * The module that exports the task functions: its URL (`import.meta.url`
+   * from inside it) or its file path, absolute or relative to the current
+   * working directory. Workers import it and look functions up by their
    * `name`, as Python's *spawn* does, so guard the main program with
    * `if (isMainThread) { … }`. Without it (and for anonymous functions),
    * functions are shipped by their source text and must be self-contained.
@@ -387,14 +400,6 @@ function detectHandles(v: object): boolean {
 function describe(error: unknown): string {
   if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
   return String(error);
-}
-
-function show(value: unknown): string {
-  try {
-    return typeof value === "string" ? JSON.stringify(value) : String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
 }
 
 function isIterable(v: unknown): v is Iterable<unknown> {
@@ -516,9 +521,7 @@ export class Pool {
    */
   // deno-lint-ignore no-explicit-any
   constructor(options: PoolOptions<any[]> = {}) {
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`Cannot create Pool as 'options' must be an object: current value is ${show(options)}`);
-    }
+    checkOptions(options, "create Pool");
     assertStarted("create a Pool");
     const { processes, initializer, initargs, maxTasksPerChild, module } = options;
     if (processes !== undefined && processes !== null) {
@@ -557,11 +560,8 @@ export class Pool {
         );
       }
     }
-    if (module !== undefined && module !== null && typeof module !== "string" && !(module instanceof URL)) {
-      throw new TypeError(`Cannot create Pool as 'module' must be a URL string: current value is ${show(module)}`);
-    }
     this.#processes = processes ?? cpuCount();
-    this.#module = module === undefined || module === null ? undefined : new URL(String(module)).href;
+    this.#module = module === undefined || module === null ? undefined : moduleUrl(module, "Pool");
     this.#maxTasks = maxTasksPerChild ?? 0;
     this.#initargs = initargs ?? [];
     if (initializer) this.#initializer = this.#specFor(initializer, "initializer");
@@ -1081,15 +1081,11 @@ export class Pool {
   }
 
   #checkSignal(options: unknown, what: string): AbortSignal | undefined {
-    if (options === undefined || options === null) return undefined;
-    if (typeof options !== "object") {
-      throw new TypeError(`Cannot ${what} as 'options' must be an object: current value is ${show(options)}`);
-    }
-    const { signal } = options as TaskOptions;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new TypeError(`Cannot ${what} as 'signal' must be an AbortSignal: current value is ${show(signal)}`);
-    }
-    return signal;
+    const checked = checkOptions<AsyncTaskOptions<unknown>>(options, what, true);
+    if (checked === undefined) return undefined;
+    checkCallback(checked.callback, "callback", what);
+    checkCallback(checked.errorCallback, "errorCallback", what);
+    return checkSignal(checked.signal, what);
   }
 
   /**

@@ -81,7 +81,8 @@ import {
   type Taken,
   writeItem,
 } from "./_ring.ts";
-import { assertCanBlock, checkTimeout, now } from "./_wait.ts";
+import { assertCanBlock, now } from "./_wait.ts";
+import { checkOptions, checkSignal, checkTimeout } from "./_options.ts";
 
 /**
  * Options of {@linkcode Queue.put} and {@linkcode Queue.putSync}.
@@ -180,20 +181,15 @@ interface Checked {
 /** What no options mean: block, with no time limit (shared: the callers only read it). */
 const DEFAULT_OPTIONS: Checked = Object.freeze({ block: true, ms: Infinity, signal: undefined });
 
-function checkOptions(
+function checkWaitOptions(
   options: QueuePutOptions | QueueGetOptions | undefined,
   what: string,
 ): Checked {
-  if (options === undefined) return DEFAULT_OPTIONS;
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`Cannot call ${what} as 'options' must be an object: current value is ${String(options)}`);
-  }
-  const block = options.block ?? true;
-  const ms = checkTimeout(options.timeout, what);
-  const signal = options.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(`Cannot call ${what} as 'signal' must be an AbortSignal: current value is ${String(signal)}`);
-  }
+  const checked = checkOptions<QueuePutOptions>(options, `call ${what}`);
+  if (checked === undefined) return DEFAULT_OPTIONS;
+  const block = checked.block ?? true;
+  const ms = checkTimeout(checked.timeout, what);
+  const signal = checkSignal(checked.signal, `call ${what}`);
   return { block: Boolean(block), ms: block ? ms : 0, signal };
 }
 
@@ -282,7 +278,7 @@ function putNowait(ring: Ring, item: unknown): void {
 }
 
 function putSync(ring: Ring, item: unknown, options: QueuePutOptions | undefined, what: string): void {
-  const { block, ms } = checkOptions(options, what);
+  const { block, ms } = checkWaitOptions(options, what);
   if (block) assertCanBlock(what);
   if (ring.closed) throw closedForPut(item);
   const first = firstPut(ring, item, true, block ? KEEP_VIEW : KEEP_NONE);
@@ -311,7 +307,7 @@ function putSync(ring: Ring, item: unknown, options: QueuePutOptions | undefined
 }
 
 async function putAsync(ring: Ring, item: unknown, options: QueuePutOptions | undefined, what: string): Promise<void> {
-  const { block, ms, signal } = checkOptions(options, what);
+  const { block, ms, signal } = checkWaitOptions(options, what);
   if (signal?.aborted) throw signal.reason;
   if (ring.closed) throw closedForPut(item);
   const first = firstPut(ring, item, false, KEEP_COPY);
@@ -369,7 +365,7 @@ function getNowait(ring: Ring): unknown {
 }
 
 function getSync(ring: Ring, options: QueueGetOptions | undefined, what: string): unknown {
-  const { block, ms } = checkOptions(options, what);
+  const { block, ms } = checkWaitOptions(options, what);
   const first = ring.take(true);
   if (typeof first !== "number" || first === CLOSED_R || !block) return got(first);
   assertCanBlock(what);
@@ -386,7 +382,7 @@ function getSync(ring: Ring, options: QueueGetOptions | undefined, what: string)
 }
 
 async function getAsync(ring: Ring, options: QueueGetOptions | undefined, what: string): Promise<unknown> {
-  const { block, ms, signal } = checkOptions(options, what);
+  const { block, ms, signal } = checkWaitOptions(options, what);
   if (signal?.aborted) throw signal.reason;
   let r = ring.take(false);
   if (r !== EMPTY && r !== BUSY) return got(r);
@@ -918,7 +914,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
    * ```
    */
   async join(options?: QueueJoinOptions): Promise<void> {
-    const { ms, signal } = checkOptions(options, "JoinableQueue.join()");
+    const { ms, signal } = checkWaitOptions(options, "JoinableQueue.join()");
     if (signal?.aborted) throw signal.reason;
     const ring = ringOf(this);
     const end = now() + ms;
@@ -954,7 +950,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
    * ```
    */
   joinSync(options?: Omit<QueueJoinOptions, "signal">): void {
-    const { ms } = checkOptions(options, "JoinableQueue.joinSync()");
+    const { ms } = checkWaitOptions(options, "JoinableQueue.joinSync()");
     const ring = ringOf(this);
     if (ring.unfinished() === 0) return;
     assertCanBlock("JoinableQueue.joinSync()");

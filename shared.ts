@@ -57,6 +57,7 @@
 
 import { VIEW_CLASSES } from "./_codec.ts";
 import { pack, registerHandler, unpack } from "./_handles.ts";
+import { checkOptions, show } from "./_options.ts";
 import { Lock, RLock } from "./sync.ts";
 
 /**
@@ -223,13 +224,6 @@ const CODES: Record<string, [TypedArrayConstructor, Kind["kind"]]> = {
 /** The TypedArray constructors a typecode may be: the codec's view classes but `DataView` and `Float16Array`. */
 const CTORS = VIEW_CLASSES.filter((c) => c !== DataView && c.name !== "Float16Array") as TypedArrayConstructor[];
 
-function describe(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (typeof v === "bigint") return `${v}n`;
-  if (typeof v === "function") return v.name || "function";
-  return String(v);
-}
-
 function kindOf(type: unknown, what: string): Kind {
   if (typeof type === "string" && Object.hasOwn(CODES, type)) {
     const [ctor, kind] = CODES[type];
@@ -248,7 +242,7 @@ function kindOf(type: unknown, what: string): Kind {
   }
   throw new TypeError(
     `Cannot create ${what} as 'typecode' must be one of b B h H i I l L q Q f d c u or a TypedArray constructor: current value is ${
-      describe(type)
+      show(type)
     }`,
   );
 }
@@ -287,7 +281,7 @@ function toRaw(k: Kind, v: unknown, what: string): number | bigint {
     unichar: "a one-character string",
   }[k.kind];
   throw new TypeError(
-    `Cannot ${what} as the value must be ${expected} for typecode '${k.code}': current value is ${describe(v)}`,
+    `Cannot ${what} as the value must be ${expected} for typecode '${k.code}': current value is ${show(v)}`,
   );
 }
 
@@ -318,16 +312,12 @@ function makeLock(option: unknown, what: string): Lock | RLock | undefined {
   if (option === false) return undefined;
   if (option instanceof Lock || option instanceof RLock) return option;
   throw new TypeError(
-    `Cannot create ${what} as 'lock' must be a boolean, a Lock or an RLock: current value is ${describe(option)}`,
+    `Cannot create ${what} as 'lock' must be a boolean, a Lock or an RLock: current value is ${show(option)}`,
   );
 }
 
-function checkOptions(options: unknown, what: string): SharedOptions {
-  if (options === undefined) return {};
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`Cannot create ${what} as 'options' must be an object: current value is ${describe(options)}`);
-  }
-  return options as SharedOptions;
+function checkSharedOptions(options: unknown, what: string): SharedOptions {
+  return checkOptions<SharedOptions>(options, `create ${what}`) ?? {};
 }
 
 function noLock(what: string): Error {
@@ -397,7 +387,7 @@ export class SharedValue<C extends ElementType = ElementType> {
   constructor(typecode: C, initial?: InputOf<C>, options?: SharedOptions) {
     const what = "SharedValue";
     this.#kind = kindOf(typecode, what);
-    const opts = checkOptions(options, what);
+    const opts = checkSharedOptions(options, what);
     const k = this.#kind;
     const raw = initial === undefined ? (k.kind === "bigint" ? 0n : 0) : toRaw(k, initial, `create ${what}`);
     this.#view = viewOf(k, new SharedArrayBuffer(8), 1);
@@ -469,7 +459,7 @@ export class SharedValue<C extends ElementType = ElementType> {
 
   /** `SharedValue('i', 3)`, as Python's `repr` would say `c_int(3)`. */
   toString(): string {
-    return `SharedValue(${JSON.stringify(this.#kind.code)}, ${describe(this.value)})`;
+    return `SharedValue(${JSON.stringify(this.#kind.code)}, ${show(this.value)})`;
   }
 }
 
@@ -533,13 +523,13 @@ export class SharedArray<C extends ElementType = ElementType> {
     const what = "SharedArray";
     const k = kindOf(typecode, what);
     this.#kind = k;
-    const opts = checkOptions(options, what);
+    const opts = checkSharedOptions(options, what);
     let items: unknown[] | undefined;
     let length: number;
     if (typeof sizeOrInitial === "number") {
       if (!Number.isInteger(sizeOrInitial) || sizeOrInitial < 0 || sizeOrInitial > 2 ** 31) {
         throw new RangeError(
-          `Cannot create ${what} as 'size' must be an integer >= 0: current value is ${describe(sizeOrInitial)}`,
+          `Cannot create ${what} as 'size' must be an integer >= 0: current value is ${show(sizeOrInitial)}`,
         );
       }
       length = sizeOrInitial;
@@ -551,7 +541,7 @@ export class SharedArray<C extends ElementType = ElementType> {
     } else {
       throw new TypeError(
         `Cannot create ${what} as 'sizeOrInitial' must be a length or an iterable of elements: current value is ${
-          describe(sizeOrInitial)
+          show(sizeOrInitial)
         }`,
       );
     }
@@ -588,7 +578,7 @@ export class SharedArray<C extends ElementType = ElementType> {
     const n = this.#view.length;
     if (typeof i !== "number" || !Number.isInteger(i) || i < -n || i >= n) {
       throw new RangeError(
-        `Cannot ${what} as the index must be an integer in [-${n}, ${n}): current value is ${describe(i)}`,
+        `Cannot ${what} as the index must be an integer in [-${n}, ${n}): current value is ${show(i)}`,
       );
     }
     return i < 0 ? i + n : i;
@@ -711,6 +701,6 @@ export class SharedArray<C extends ElementType = ElementType> {
 
   /** `SharedArray('i', [1, 2, 3])`. */
   toString(): string {
-    return `SharedArray(${JSON.stringify(this.#kind.code)}, [${this.toArray().map(describe).join(", ")}])`;
+    return `SharedArray(${JSON.stringify(this.#kind.code)}, [${this.toArray().map((v) => show(v)).join(", ")}])`;
   }
 }

@@ -63,7 +63,8 @@
 import { BrokenBarrierError, TimeoutError } from "./errors.ts";
 import { pack, registerHandler, unpack } from "./_handles.ts";
 import { DEATHS, isIdentAlive, registryCells, selfIdent } from "./_registry.ts";
-import { assertCanBlock, checkTimeout, notify, now, parkAsync, parkSync, spin, waitAsync, waitSync } from "./_wait.ts";
+import { assertCanBlock, notify, now, parkAsync, parkSync, spin, waitAsync, waitSync } from "./_wait.ts";
+import { checkTimeout } from "./_options.ts";
 
 // ---------------------------------------------------------------------------
 // Options and shared helpers

@@ -49,7 +49,8 @@ import {
   terminateStops,
   type WorkerHandle,
 } from "./_runtime.ts";
-import { assertCanBlock, checkTimeout, now, until, untilSync } from "./_wait.ts";
+import { assertCanBlock, now, until, untilSync } from "./_wait.ts";
+import { checkOptions, checkTimeout } from "./_options.ts";
 import type { StartMessage, TargetSpec } from "./_protocol.ts";
 import { moduleUrl } from "./_target.ts";
 
@@ -166,9 +167,7 @@ export class Thread<A extends unknown[] = unknown[]> {
    *   option has the wrong type.
    */
   constructor(options: ThreadOptions<A> = {}) {
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`Cannot create Thread as 'options' must be an object: current value is ${String(options)}`);
-    }
+    checkOptions(options, "create Thread");
     const { target, args, module, name, daemon } = options;
     if (target !== undefined && typeof target !== "function") {
       throw new TypeError(`Cannot create Thread as 'target' must be a function: current value is ${String(target)}`);

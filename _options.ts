@@ -1,0 +1,85 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * The one home of option checks: an options bag, `timeout` (milliseconds),
+ * `signal`, callbacks, and how a bad value is printed in an error. Every
+ * public module checks its options here, so the same mistake gets the same
+ * error everywhere: `TypeError` for a wrong type, `RangeError` for a value
+ * out of range, each naming the call and the option (the Deno std style,
+ * `Cannot <what> as '<option>' must be …: current value is …`).
+ *
+ * @module
+ */
+
+/**
+ * A value as an error message shows it: strings quoted, bigints with their
+ * `n`, functions by name, anything else as `String()` would; never throws.
+ */
+export function show(value: unknown): string {
+  try {
+    if (typeof value === "string") return JSON.stringify(value);
+    if (typeof value === "bigint") return `${value}n`;
+    if (typeof value === "function") return value.name || "function";
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/**
+ * Checks an options bag: `undefined` (and `null` where `allowNull`) means
+ * "no options"; anything else must be an object.
+ *
+ * @param what The call, as the message names it: `"call Queue.get()"`, `"create Pool"`.
+ * @throws {TypeError} when `options` is not an object.
+ */
+export function checkOptions<T extends object>(options: unknown, what: string, allowNull = false): T | undefined {
+  if (options === undefined || (allowNull && options === null)) return undefined;
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Cannot ${what} as 'options' must be an object: current value is ${show(options)}`);
+  }
+  return options as T;
+}
+
+/**
+ * Checks a `timeout` option: `undefined` means "no limit"; otherwise it must
+ * be a finite number ≥ 0 (milliseconds).
+ *
+ * @param what The call, as the message names it: `"Queue.get()"`.
+ * @returns The timeout in milliseconds, `Infinity` for none.
+ * @throws {RangeError} when the timeout is not a finite number ≥ 0.
+ */
+export function checkTimeout(timeout: number | undefined, what: string): number {
+  if (timeout === undefined) return Infinity;
+  if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0) {
+    throw new RangeError(
+      `Cannot wait in ${what} as 'timeout' must be a finite number >= 0 (milliseconds): current value is ${
+        show(timeout)
+      }`,
+    );
+  }
+  return timeout;
+}
+
+/**
+ * Checks a `signal` option.
+ *
+ * @param what The call, as the message names it: `"call Queue.get()"`.
+ * @throws {TypeError} when `signal` is given and is not an `AbortSignal`.
+ */
+export function checkSignal(signal: unknown, what: string): AbortSignal | undefined {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`Cannot ${what} as 'signal' must be an AbortSignal: current value is ${show(signal)}`);
+  }
+  return signal;
+}
+
+/**
+ * Checks a callback option (`callback`, `errorCallback`, …).
+ *
+ * @throws {TypeError} when `fn` is given and is not a function.
+ */
+export function checkCallback(fn: unknown, name: string, what: string): void {
+  if (fn !== undefined && typeof fn !== "function") {
+    throw new TypeError(`Cannot ${what} as '${name}' must be a function: current value is ${show(fn)}`);
+  }
+}
