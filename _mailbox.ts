@@ -49,7 +49,7 @@ export function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
   });
   const child = childMailbox();
   if (!child) return handle;
-  if (!officeStarted && !asked && officeState() !== OFFICE_UP) parkHook = slicedPark;
+  if (!officeStarted && !asked && officeState() !== OFFICE_UP) officeWatch = watchOffice;
   // The mailbox rides in the first message (the start message): a message
   // of its own measured slower to start a worker on Bun.
   let first = true;
@@ -240,38 +240,21 @@ if (!isMainThread && runtime !== "browser") {
   onParentMessage(adopt);
 }
 
-/** How long (ms) a thread with children parks at a time while the post office is down. */
-const PARK_SLICE = 50;
-
 /**
- * Called by `_wait.ts` instead of `Atomics.wait` while set: in a thread that
- * has started workers, while the post office is down, parks in slices and
- * starts (main thread) or asks for (worker) the post office once a worker
+ * Set while this thread must look out, as it parks, for a worker that wants
+ * the post office: in a thread that has started workers, while the post
+ * office is down. `_wait.ts` then parks in slices and calls it in between;
+ * it starts (main thread) or asks for (worker) the post office once a worker
  * wants it, so that a parked thread cannot leave a worker waiting for it.
+ * Returns `true` once there is nothing left to look out for.
  */
-export let parkHook:
-  | ((cell: Int32Array, index: number, expected: number, timeout: number) => "ok" | "not-equal" | "timed-out")
-  | undefined;
+export let officeWatch: (() => boolean) | undefined;
 
-function slicedPark(
-  cell: Int32Array,
-  index: number,
-  expected: number,
-  timeout: number,
-): "ok" | "not-equal" | "timed-out" {
-  const end = performance.now() + timeout;
-  for (;;) {
-    if (officeStarted || asked || officeState() === OFFICE_UP) {
-      parkHook = undefined;
-      return Atomics.wait(cell, index, expected, Math.max(0, end - performance.now()));
-    }
-    if (officeState() === OFFICE_WANTED) {
-      needOffice();
-      continue;
-    }
-    const left = end - performance.now();
-    if (left <= 0) return "timed-out";
-    const r = Atomics.wait(cell, index, expected, Math.min(left, PARK_SLICE));
-    if (r !== "timed-out") return r;
+function watchOffice(): boolean {
+  if (officeState() === OFFICE_WANTED) needOffice();
+  if (officeStarted || asked || officeState() === OFFICE_UP) {
+    officeWatch = undefined;
+    return true;
   }
+  return false;
 }

@@ -115,7 +115,7 @@
  *   stopped, hence before the `Atomics` operation that marked it dead, which
  *   the waiter's read of the registry follows. Nothing is timed, so waiters
  *   that die in turn cannot put the takeover off: each waiter checks the
- *   holder before it parks, and a parked one at least every `LOCK_SLICE` ms
+ *   holder before it parks, and a parked one at least every `SLICE` ms
  *   (it parks on the lock word, so the registry's death notification cannot
  *   reach it). As a guard should a thread ever run on once marked dead, it
  *   checks that it is still marked alive just before it publishes a put or
@@ -187,7 +187,7 @@ import {
 import { shareHandles } from "./_post.ts";
 import { isIdentAlive, isSelfAliveHint, selfIdent } from "./_registry.ts";
 import { bytesToOverwrite, canBlock } from "./_runtime.ts";
-import { notify, parkAsync, parkSync, spin, waitAsync, waitSync } from "./_wait.ts";
+import { notify, parkAsync, parkSync, SLICE, spin, waitAsync, waitSync } from "./_wait.ts";
 
 // Cell indices (see the table above). Each group of words starts a
 // multiple of GROUP apart (see "Layout").
@@ -239,8 +239,6 @@ export const MAX_PAYLOAD = MAX_CAP - REC_HEADER;
 const SMALL_COPY = 64;
 /** Polls of a lock word before a locker parks. */
 const LOCK_SPIN = 200;
-/** How often (ms) a parked locker checks whether the lock holder died (see "a lock whose holder died"). */
-const LOCK_SLICE = 50;
 /** Polls of the records word after a wake-up before parking again (~10–30 µs). */
 const WOKEN_SPIN = 2000;
 /** The first pause (ms) a consumer tries before taking, to learn whether records gather (see `#gather`). */
@@ -505,10 +503,10 @@ export class Ring {
           continue;
         }
         if (this.#takeOver(lock, owner)) return;
-        if (canBlock) waitSync(c, lock, owner, LOCK_SLICE);
+        if (canBlock) waitSync(c, lock, owner, SLICE);
         else {
           // A browser main thread may not block: poll for a slice.
-          const end = performance.now() + LOCK_SLICE;
+          const end = performance.now() + SLICE;
           while (Atomics.load(c, lock) === owner && performance.now() < end);
         }
       }
@@ -530,7 +528,7 @@ export class Ring {
           continue;
         }
         if (this.#takeOver(lock, owner)) return;
-        await waitAsync(c, lock, owner, LOCK_SLICE);
+        await waitAsync(c, lock, owner, SLICE);
       }
     } finally {
       Atomics.sub(c, lock + WAITERS_AT, 1);

@@ -82,16 +82,13 @@ export function readError(status: SharedArrayBuffer): RemoteErrorInit | undefine
 // - the parent's "stop" message, handled by the worker's event loop (the
 //   worker is idle, or awaiting);
 // - any wait in this library (`_wait.ts` checks `STOP` at the start of a wait
-//   and parks in slices of `STOP_SLICE` ms in a stoppable worker), and every
+//   and parks in slices of `SLICE` ms in a stoppable worker), and every
 //   put and take of a queue (`isSelfAliveHint` in `_registry.ts`);
 // - never, while the worker runs JavaScript that neither yields nor waits in
 //   this library: then it keeps running and keeps what it holds.
 // Node and Bun follow the same protocol (the parent also terminates the
 // worker there), so a worker that reaches one of the points first reports
 // its own end.
-
-/** How long a stoppable worker parks at a time before it checks `STOP` again (ms). */
-export const STOP_SLICE = 100;
 
 /** The calling worker's own status cells, once it runs a thread. */
 let own: { status: SharedArrayBuffer; cells: Int32Array; onExit: (code: number) => void } | undefined;

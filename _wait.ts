@@ -16,9 +16,18 @@
  * @module
  */
 
-import { parkHook } from "./_mailbox.ts";
+import { officeWatch } from "./_mailbox.ts";
 import { canBlock, terminateStops } from "./_runtime.ts";
-import { STOP_SLICE, stopCells, stopIfAsked } from "./_status.ts";
+import { stopCells, stopIfAsked } from "./_status.ts";
+
+/**
+ * How long (ms) a wait parks at a time when it must also notice what no
+ * wake-up announces: a lock holder's or pipe peer's death (a dead thread
+ * cannot notify), a stop request in a Deno thread (`_status.ts`), a worker
+ * that wants the post office (`_mailbox.ts`). Such waits park in slices of
+ * this length and look in between: a parked thread wakes 20 times a second.
+ */
+export const SLICE = 50;
 
 /** How a single wait ended. */
 export type WaitResult = "ok" | "not-equal" | "timed-out";
@@ -126,15 +135,25 @@ export function parkSync(cell: Int32Array, index: number, expected: number, time
   const end = now() + timeout;
   for (;;) {
     const left = end - now();
-    const r = parkOnce(cell, index, expected, Math.min(left, STOP_SLICE));
-    if (r !== "timed-out" || left <= STOP_SLICE) return r;
+    const r = parkOnce(cell, index, expected, Math.min(left, SLICE));
+    if (r !== "timed-out" || left <= SLICE) return r;
     stopIfAsked();
   }
 }
 
 function parkOnce(cell: Int32Array, index: number, expected: number, timeout: number): WaitResult {
-  if (parkHook !== undefined) return parkHook(cell, index, expected, timeout); // post office, see _runtime.ts
-  return Atomics.wait(cell, index, expected, timeout);
+  if (officeWatch === undefined) return Atomics.wait(cell, index, expected, timeout);
+  // Looking out for a worker that wants the post office (`_mailbox.ts`).
+  const end = now() + timeout;
+  for (;;) {
+    if (officeWatch === undefined || officeWatch()) {
+      return Atomics.wait(cell, index, expected, Math.max(0, end - now()));
+    }
+    const left = end - now();
+    if (left <= 0) return "timed-out";
+    const r = Atomics.wait(cell, index, expected, Math.min(left, SLICE));
+    if (r !== "timed-out") return r;
+  }
 }
 
 /**

@@ -43,7 +43,7 @@ import { registerHandler } from "./_handles.ts";
 import { readerClosed, shareHandlesWith } from "./_post.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
 import { EOF, NONE, SpscChannel, type SpscMemory } from "./_spsc.ts";
-import { assertCanBlock, now } from "./_wait.ts";
+import { assertCanBlock, now, SLICE } from "./_wait.ts";
 import { checkOptions, checkSignal, checkTimeout, show } from "./_options.ts";
 
 /**
@@ -57,14 +57,11 @@ import { checkOptions, checkSignal, checkTimeout, show } from "./_options.ts";
  *
  * An end counts as closed when its `CLOSED` cell is set or its owner's
  * thread is dead (`_registry.ts`); a reader parked on its channel re-checks
- * that every {@linkcode DEATH_CHECK_MS}, since a dead thread cannot wake it.
+ * that every `SLICE` ms (`_wait.ts`), since a dead thread cannot wake it.
  */
 const OWNER = 0;
 const CLOSED = 2;
 const STATE_INTS = 4;
-
-/** How often (ms) a parked reader checks whether the writer's thread died. */
-const DEATH_CHECK_MS = 50;
 
 /**
  * Options for {@linkcode Connection.recv} and {@linkcode Connection.recvSync}.
@@ -620,7 +617,7 @@ export class Connection<T = unknown> {
       if (got !== NONE) return got;
       const left = deadline - now();
       if (left <= 0) throw timeoutError(`Connection.${what}`, ms);
-      channel.waitSync(Math.min(left, DEATH_CHECK_MS));
+      channel.waitSync(Math.min(left, SLICE));
     }
   }
 
@@ -684,7 +681,7 @@ export class Connection<T = unknown> {
       if (got !== NONE) return got;
       const left = deadline - now();
       if (left <= 0) throw timeoutError(`Connection.${what}`, ms);
-      await channel.wait(Math.min(left, DEATH_CHECK_MS), signal);
+      await channel.wait(Math.min(left, SLICE), signal);
     }
   }
 
@@ -729,7 +726,7 @@ export class Connection<T = unknown> {
     for (;;) {
       const left = deadline - now();
       if (left <= 0) return false;
-      await channel.wait(Math.min(left, DEATH_CHECK_MS));
+      await channel.wait(Math.min(left, SLICE));
       this.#assertOpen("poll()");
       if (this.#readyOrEnded(channel)) return true;
     }
@@ -765,7 +762,7 @@ export class Connection<T = unknown> {
     for (;;) {
       const left = deadline - now();
       if (left <= 0) return false;
-      channel.waitSync(Math.min(left, DEATH_CHECK_MS));
+      channel.waitSync(Math.min(left, SLICE));
       if (this.#readyOrEnded(channel)) return true;
     }
   }

@@ -31,6 +31,7 @@ import { assertStarted, markDead, newIdent, registryBuffer } from "./_registry.t
 import { BUSY, OK as RING_OK, Ring } from "./_ring.ts";
 import { spawn } from "./_mailbox.ts";
 import { moduleUrl } from "./_target.ts";
+import { SLICE } from "./_wait.ts";
 import { cpuCount, terminateStops, type WorkerHandle, writeStderr } from "./_runtime.ts";
 import {
   DONE,
@@ -83,8 +84,6 @@ const workerModule = new URL(
 
 /** How long (ms) the owner spins for results before it parks. */
 const SPIN_MS = 0.05;
-/** How long (ms) the owner's parked wait for results lasts before it looks around. */
-const PARK_SLICE_MS = 100;
 /** Largest size of the function definitions buffer. */
 const DEFS_MAX = 64 << 20;
 /** `map` chunks of at least this many numbers travel through the bulk area. */
@@ -1064,7 +1063,7 @@ export class Pool {
         // A record the drain could not take yet (a producer growing the
         // ring holds its lock): look again shortly.
         const soon = results.hasRecords() || this.#backlog.length > 0;
-        await results.waitItems(seq, soon ? 1 : PARK_SLICE_MS);
+        await results.waitItems(seq, soon ? 1 : SLICE);
       }
     } finally {
       this.#pumping = false;
