@@ -1395,8 +1395,7 @@ export class Semaphore {
    * ```
    */
   async acquire(options?: AcquireOptions): Promise<boolean> {
-    const what = `${this.constructor.name}.acquire()`;
-    const ms = acquireTimeout(options, what);
+    const ms = options === undefined ? Infinity : acquireTimeout(options, `${this.constructor.name}.acquire()`);
     const signal = options?.signal;
     checkSignal(signal);
     const me = selfIdent();
@@ -1421,11 +1420,10 @@ export class Semaphore {
    * ```
    */
   acquireSync(options?: AcquireOptions): boolean {
-    const what = `${this.constructor.name}.acquireSync()`;
-    const ms = acquireTimeout(options, what);
+    const ms = options === undefined ? Infinity : acquireTimeout(options, `${this.constructor.name}.acquireSync()`);
     const me = selfIdent();
     if (this.#fast(me)) return true;
-    if (ms !== 0) assertCanBlock(what);
+    if (ms !== 0) assertCanBlock(`${this.constructor.name}.acquireSync()`);
     return this.#done(slowSync(this.#gate, ms));
   }
 
@@ -1448,7 +1446,7 @@ export class Semaphore {
    */
   release(n: number = 1): void {
     const cell = this.#cell;
-    checkCount(n, `release ${this.constructor.name}`, "n", 1, MAX_VALUE);
+    if (n !== 1) checkCount(n, `release ${this.constructor.name}`, "n", 1, MAX_VALUE);
     let s = this.#slot;
     if (s === -1) s = this.#claim(selfIdent());
     const at = s < 0 ? -1 : slotAt(s);
