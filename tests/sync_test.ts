@@ -22,6 +22,8 @@ import {
   boundedConsume,
   boundedProduce,
   checkHandleClasses,
+  churn,
+  churnUntilKilled,
   conditionConsumer,
   conditionWaiter,
   consumeSignal,
@@ -29,16 +31,27 @@ import {
   holdAndHang,
   holdAndReturn,
   holdAndThrow,
+  killAtStep,
+  KW_CELLS,
+  KW_COUNTDOWN,
+  KW_PARKED,
+  KW_POINT,
+  KW_RUNNING,
+  KW_STATE,
+  KW_UNWIND,
   lockedIncrements,
   releaseForeign,
   scopedIncrements,
   semaphoreIncrements,
+  STEPS,
   timeoutStorm,
   url,
   useSemaphore,
   waitEvent,
 } from "./testdata/sync_fixtures.ts";
-import { sharedInts as ints, sleep } from "./_util.ts";
+import { prng } from "./testdata/pipe_fixtures.ts";
+import { runtime, sharedInts as ints, sleep } from "./_util.ts";
+import { markDead } from "../_registry.ts";
 
 const BAD_TIMEOUTS: unknown[] = [-1, NaN, Infinity, -Infinity, "5", null];
 
@@ -541,6 +554,146 @@ test("Semaphore(1) as a mutex between three threads counts exactly", async () =>
   for (const t of threads) assert.equal(t.exitCode, 0, String(t.error));
   assert.equal(counts[0], 3 * n);
   assert.equal(sem.getValue(), 1);
+});
+
+// --- Semaphore: threads that stop at any step -------------------------------------
+// A thread parked for good at a step of the protocol (see killAtStep) and
+// declared dead stands for one killed there: it runs no more semaphore code.
+
+/** The main thread takes exactly `n` permits (no fewer: none lost; no more: none twice), then gives them back. */
+async function takesExactly(sem: Semaphore, n: number): Promise<boolean> {
+  let recovered = false;
+  for (let i = 0; i < n; i++) {
+    assert.equal(sem.acquireSync({ timeout: 30_000 }), true, `permit ${i + 1} of ${n} lost`);
+    recovered ||= sem.ownerDied;
+  }
+  await sleep(60); // past the recovery scan's rate limit, so the next acquire scans again
+  assert.equal(sem.acquireSync({ block: false }), false, `a permit beyond the ${n} was handed out`);
+  assert.equal(sem.getValue(), 0);
+  sem.release(n);
+  assert.equal(sem.getValue(), n);
+  if (sem instanceof BoundedSemaphore) assert.throws(() => sem.release(), RangeError);
+  return recovered;
+}
+
+/** Lets the parked threads of `cells` (one block of KW_CELLS each) unwind and waits for them. */
+async function unwind(cells: Int32Array, threads: Thread[]): Promise<void> {
+  for (let at = 0; at < cells.length; at += KW_CELLS) {
+    Atomics.store(cells, at + KW_UNWIND, 1);
+    Atomics.notify(cells, at + KW_UNWIND);
+  }
+  for (const t of threads) await t.join();
+}
+
+test("Semaphore: a holder stopped at any step of a take or a give leaves exactly its permits to recover", async () => {
+  const cases: { plan: string[]; point: string; holds: boolean }[] = [
+    { plan: ["acquire"], point: "take.start", holds: false },
+    { plan: ["acquire"], point: "take.cas", holds: true },
+    { plan: ["acquireAsync"], point: "take.record", holds: true },
+    { plan: ["acquire", "release"], point: "give.start", holds: true },
+    { plan: ["acquire", "release"], point: "give.cas", holds: false },
+    { plan: ["acquire", "release"], point: "give.record", holds: false },
+    { plan: ["acquire", "acquire", "release2"], point: "give.start", holds: true },
+    { plan: ["acquire", "acquire", "release2"], point: "give.cas", holds: false },
+    { plan: ["acquire", "acquire", "release2"], point: "give.record", holds: false },
+  ];
+  for (const [i, { plan, point, holds }] of cases.entries()) {
+    const what = `${plan.join(",")} stopped at ${point}`;
+    const sem = i % 2 ? new BoundedSemaphore(2) : new Semaphore(2);
+    const cells = ints(KW_CELLS);
+    const t = start(killAtStep, [sem, plan, point, 1, cells]);
+    assert.equal(await until(cells, KW_STATE), KW_PARKED, `${what}: never reached`);
+    markDead(t.ident!);
+    assert.equal(await takesExactly(sem, 2), holds, `${what}: ownerDied`);
+    await unwind(cells, [t]);
+    assert.equal(t.exitCode, 0, String(t.error));
+  }
+});
+
+test("Semaphore: a recoverer stopped at any step leaves the dead holder's permits to the next one, each once", async () => {
+  for (const [i, point] of STEPS.filter((p) => !p.startsWith("take") && !p.startsWith("give")).entries()) {
+    // The holder took two permits and stopped in the middle of taking a third.
+    const sem = i % 2 ? new BoundedSemaphore(3) : new Semaphore(3);
+    const cells = ints(2 * KW_CELLS);
+    const holder = start(killAtStep, [
+      sem,
+      ["acquire", "acquire", "acquire"],
+      "take.cas",
+      3,
+      cells.subarray(0, KW_CELLS),
+    ]);
+    assert.equal(await until(cells, KW_STATE), KW_PARKED);
+    markDead(holder.ident!);
+    // A waiter recovers them and stops at `point`; another waiter takes
+    // over once that one is declared dead.
+    const recoverer = start(killAtStep, [sem, ["acquire"], point, 1, cells.subarray(KW_CELLS)]);
+    assert.equal(await until(cells, KW_CELLS + KW_STATE), KW_PARKED, `${point}: never reached`);
+    const out = ints(2);
+    const next = start(acquireAndReport, [sem, out, 60_000]);
+    await sleep(20);
+    markDead(recoverer.ident!);
+    assert.equal(await until(out, 0), 1, `${point}: the next waiter got no permit`);
+    await next.join();
+    await takesExactly(sem, 3);
+    await unwind(cells, [holder, recoverer]);
+    for (const t of [holder, recoverer, next]) assert.equal(t.exitCode, 0, String(t.error));
+  }
+});
+
+test("Semaphore: threads stopped at random steps while others take and give leave every permit back, none twice", async () => {
+  const stoppedAt = new Set<string>();
+  for (const seed of [0x5eed, 20260515, 7]) {
+    const rnd = prng(seed);
+    const n = 6;
+    const sem = new BoundedSemaphore(3);
+    const cells = ints(n * KW_CELLS);
+    const threads = Array.from({ length: n }, (_, i) => start(churnUntilKilled, [sem, cells, i, seed + i]));
+    const cell = (i: number, k: number) => i * KW_CELLS + k;
+    const running = () => threads.map((_, i) => i).filter((i) => Atomics.load(cells, cell(i, KW_STATE)) === KW_RUNNING);
+    const declareDead = (i: number) => {
+      stoppedAt.add(STEPS[Atomics.load(cells, cell(i, KW_POINT)) - 1]);
+      markDead(threads[i].ident!);
+    };
+    while (running().length >= 3) {
+      await sleep(Math.floor(rnd() * 15));
+      const alive = running();
+      const i = alive[Math.floor(rnd() * alive.length)];
+      Atomics.store(cells, cell(i, KW_COUNTDOWN), 1 + Math.floor(rnd() * 12));
+      assert.equal(await until(cells, cell(i, KW_STATE)), KW_PARKED);
+      // The others stop a few steps into the recovery this death starts, if they do one.
+      const others = alive.filter((j) => j !== i);
+      for (const j of others) Atomics.store(cells, cell(j, KW_COUNTDOWN), -1 - Math.floor(rnd() * 4));
+      declareDead(i);
+      await sleep(20);
+      for (const j of others) {
+        if (Atomics.exchange(cells, cell(j, KW_COUNTDOWN), 0) !== 0) continue;
+        assert.equal(await until(cells, cell(j, KW_STATE)), KW_PARKED);
+        declareDead(j);
+      }
+    }
+    const stopping = running();
+    for (const i of stopping) Atomics.store(cells, cell(i, KW_UNWIND), 1);
+    for (const i of stopping) await threads[i].join();
+    await takesExactly(sem, 3);
+    await unwind(cells, threads);
+    for (const t of threads) assert.equal(t.exitCode, 0, `seed ${seed}: ${t.error}`);
+  }
+  assert.ok([...stoppedAt].some((p) => p.startsWith("recover")), `stopped at ${[...stoppedAt]}, in no recovery`);
+});
+
+test("Semaphore: threads terminated at random instants while others take and give leave every permit back (Node)", {
+  skip: runtime !== "node" && "terminate() stops a worker at once only on Node",
+}, async () => {
+  const rnd = prng(0xdead);
+  const sem = new Semaphore(2);
+  const counts = ints(8);
+  const threads = Array.from({ length: 8 }, (_, i) => start(churn, [sem, counts, i]));
+  for (const [i, t] of threads.entries()) {
+    while (Atomics.load(counts, i) === 0) await sleep(1);
+    await sleep(Math.floor(rnd() * 20));
+    await t.terminate();
+  }
+  await takesExactly(sem, 2);
 });
 
 // --- Event ---------------------------------------------------------------------

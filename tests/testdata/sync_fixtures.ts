@@ -13,6 +13,7 @@ import {
   type SharedArray,
   type SharedValue,
 } from "../../mod.ts";
+import { prng } from "./pipe_fixtures.ts";
 
 export const url: string = import.meta.url;
 
@@ -319,4 +320,135 @@ export function checkHandleClasses(
   // And they act on the same memory: take what the main thread left free.
   out[7] = box.sems.get("bounded")!.acquireSync({ block: false }) ? 1 : 0;
   box.more.ev.set();
+}
+
+// --- Semaphore kill windows ------------------------------------------------------
+// A thread is "killed" at a step of the semaphore's protocol by parking it
+// there for good (sync.ts calls the step hook between any two of its
+// shared-memory writes) while the test declares it dead (markDead): it then
+// provably runs no more semaphore code. At the end the test lets it unwind
+// (the hook throws) so that it ends on every runtime.
+
+const STEP_HOOK = Symbol.for("@mpjs/multiprocessing/sync.semaphoreStep");
+
+/** Per-thread cells of a kill-window fixture. */
+export const KW_STATE = 0;
+/** `KW_STATE` values. */
+export const KW_RUNNING = 0;
+export const KW_PARKED = 1;
+export const KW_DONE = 2;
+/**
+ * Set by the test: after this many more steps the thread parks (0: never;
+ * negative: after that many steps of a recovery).
+ */
+export const KW_COUNTDOWN = 1;
+/** Set by the test to let a parked thread unwind (or a running one stop). */
+export const KW_UNWIND = 2;
+/** Where the thread parked: 1 + the index of the step in {@linkcode STEPS}. */
+export const KW_POINT = 3;
+/** Cells per thread. */
+export const KW_CELLS = 4;
+
+/** Every step sync.ts reports: of a take, a give, and a recovery of a dead holder's slot. */
+export const STEPS: readonly string[] = [
+  "take.start",
+  "take.cas",
+  "take.record",
+  "give.start",
+  "give.cas",
+  "give.record",
+  "recover.claim",
+  "finish.record",
+  "recover.start",
+  "recover.cas",
+  "recover.record",
+  "recover.take",
+  "recover.taken",
+  "recover.end",
+];
+
+/** Thrown out of the hook to unwind a parked thread. */
+class Unwind extends Error {}
+
+/** Parks here, for good as far as the semaphore is concerned: reports it, waits for `KW_UNWIND`, throws. */
+function park(cells: Int32Array, at: number, point: string): never {
+  Atomics.store(cells, at + KW_POINT, STEPS.indexOf(point) + 1);
+  Atomics.store(cells, at + KW_STATE, KW_PARKED);
+  Atomics.notify(cells, at + KW_STATE);
+  while (Atomics.load(cells, at + KW_UNWIND) === 0) Atomics.wait(cells, at + KW_UNWIND, 0, 100);
+  throw new Unwind(point);
+}
+
+/**
+ * Runs `plan` on `sem` ("acquire", "acquireAsync", "release" or "release<n>"),
+ * parking at the `nth` step named `point`. `cells[0]` ends as `KW_PARKED`, or
+ * `KW_DONE` when the plan ran to its end without reaching that step.
+ */
+export async function killAtStep(
+  sem: Semaphore,
+  plan: string[],
+  point: string,
+  nth: number,
+  cells: Int32Array,
+): Promise<void> {
+  let seen = 0;
+  (globalThis as Record<symbol, unknown>)[STEP_HOOK] = (p: string) => {
+    if (p === point && ++seen === nth) park(cells, 0, p);
+  };
+  try {
+    for (const op of plan) {
+      if (op === "acquire") sem.acquireSync();
+      else if (op === "acquireAsync") await sem.acquire();
+      else sem.release(Number(op.slice("release".length)) || 1);
+    }
+  } catch (e) {
+    if (e instanceof Unwind) return;
+    throw e;
+  }
+  Atomics.store(cells, KW_STATE, KW_DONE);
+  Atomics.notify(cells, KW_STATE);
+}
+
+/**
+ * Until the test sets its `KW_UNWIND`: takes a permit (blocking or
+ * awaiting), sometimes a second one if free, holds them a moment, gives them
+ * back (together or one by one), in an order drawn from `seed`. Once the
+ * test sets its `KW_COUNTDOWN`, it parks that many steps later, wherever
+ * that is.
+ */
+export async function churnUntilKilled(sem: Semaphore, cells: Int32Array, index: number, seed: number): Promise<void> {
+  const at = index * KW_CELLS;
+  const rnd = prng(seed);
+  (globalThis as Record<symbol, unknown>)[STEP_HOOK] = (p: string) => {
+    const left = Atomics.load(cells, at + KW_COUNTDOWN);
+    if (left === 0 || (left < 0 && !p.startsWith("recover") && !p.startsWith("finish"))) return;
+    const next = left > 0 ? left - 1 : left + 1;
+    if (Atomics.compareExchange(cells, at + KW_COUNTDOWN, left, next) === left && next === 0) park(cells, at, p);
+  };
+  try {
+    while (Atomics.load(cells, at + KW_UNWIND) === 0) {
+      if (rnd() < 0.3) await sem.acquire();
+      else sem.acquireSync();
+      // A second one only if free: waiting for it while holding one could deadlock.
+      const n = rnd() < 0.3 && sem.acquireSync({ block: false }) ? 2 : 1;
+      if (rnd() < 0.1) nap(1);
+      if (n === 2 && rnd() < 0.5) sem.release(2);
+      else for (let i = 0; i < n; i++) sem.release();
+    }
+  } catch (e) {
+    if (e instanceof Unwind) return;
+    throw e;
+  }
+  Atomics.store(cells, at + KW_STATE, KW_DONE);
+  Atomics.notify(cells, at + KW_STATE);
+}
+
+/** Takes a permit (and every third time a second one, if free) and gives them back, until terminated. */
+export function churn(sem: Semaphore, counts: Int32Array, slot: number): void {
+  for (let r = 0;; r++) {
+    sem.acquireSync();
+    const n = r % 3 === 0 && sem.acquireSync({ block: false }) ? 2 : 1;
+    Atomics.add(counts, slot, 1);
+    sem.release(n);
+  }
 }
