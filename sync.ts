@@ -66,7 +66,7 @@ import { pack, registerHandler, unpack } from "./_handles.ts";
 import { DEATHS, isIdentAlive, registryCells, selfIdent } from "./_registry.ts";
 import { canBlock } from "./_runtime.ts";
 import { assertCanBlock, notify, now, parkAsync, parkSync, spin, waitAsync, waitSync } from "./_wait.ts";
-import { checkTimeout } from "./_options.ts";
+import { checkOptions, checkSignal, checkTimeout, show } from "./_options.ts";
 
 // ---------------------------------------------------------------------------
 // Options and shared helpers
@@ -159,28 +159,23 @@ const FAILED = 0;
 const TOOK = 1;
 const RECOVERED = 2;
 
-function describe(v: unknown): string {
-  return typeof v === "string" ? JSON.stringify(v) : String(v);
-}
-
-/** Reads `{ block, timeout }` and returns the wait in ms (0 for `block: false`). */
-function acquireTimeout(options: AcquireOptions | undefined, what: string): number {
-  if (options === undefined) return Infinity;
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`Cannot call ${what} as 'options' must be an object: current value is ${describe(options)}`);
-  }
-  const ms = checkTimeout(options.timeout, what);
+/** Reads `{ block, timeout, signal }`: the wait in ms (0 for `block: false`) and the signal. */
+function acquireOptions(options: AcquireOptions | undefined, what: string): { ms: number; signal?: AbortSignal } {
+  const checked = checkOptions<AcquireOptions>(options, `call ${what}`);
+  if (checked === undefined) return { ms: Infinity };
+  const ms = checkTimeout(checked.timeout, what);
+  const signal = checkSignal(checked.signal, `call ${what}`);
   // As in Python's multiprocessing (and this library's queues), `block: false` ignores a (valid) timeout.
-  return options.block === false ? 0 : ms;
+  return { ms: checked.block === false ? 0 : ms, signal };
 }
 
 /** Reads a `timeout` given as a number or as `{ timeout, signal }`. */
 function waitArgs(arg: number | WaitOptions | undefined, what: string): { ms: number; signal?: AbortSignal } {
   if (typeof arg !== "object" || arg === null) return { ms: checkTimeout(arg as number | undefined, what) };
-  return { ms: checkTimeout(arg.timeout, what), signal: arg.signal };
+  return { ms: checkTimeout(arg.timeout, what), signal: checkSignal(arg.signal, `call ${what}`) };
 }
 
-function checkSignal(signal: AbortSignal | undefined): void {
+function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw signal.reason;
 }
 
@@ -510,9 +505,8 @@ export class Lock {
    * ```
    */
   async acquire(options?: AcquireOptions): Promise<boolean> {
-    const ms = acquireTimeout(options, "Lock.acquire()");
-    const signal = options?.signal;
-    checkSignal(signal);
+    const { ms, signal } = acquireOptions(options, "Lock.acquire()");
+    throwIfAborted(signal);
     if (Atomics.compareExchange(this.#cell, WORD, 0, selfIdent()) === 0) {
       this.#ownerDied = false;
       return true;
@@ -540,7 +534,7 @@ export class Lock {
    * ```
    */
   acquireSync(options?: AcquireOptions): boolean {
-    const ms = options === undefined ? Infinity : acquireTimeout(options, "Lock.acquireSync()");
+    const ms = options === undefined ? Infinity : acquireOptions(options, "Lock.acquireSync()").ms;
     if (Atomics.compareExchange(this.#cell, WORD, 0, selfIdent()) === 0) {
       this.#ownerDied = false;
       return true;
@@ -746,9 +740,8 @@ export class RLock {
    * ```
    */
   async acquire(options?: AcquireOptions): Promise<boolean> {
-    const ms = acquireTimeout(options, "RLock.acquire()");
-    const signal = options?.signal;
-    checkSignal(signal);
+    const { ms, signal } = acquireOptions(options, "RLock.acquire()");
+    throwIfAborted(signal);
     if (this.#fast()) return true;
     return this.#done(await slowAsync(this.#gate, ms, signal));
   }
@@ -771,7 +764,7 @@ export class RLock {
    * ```
    */
   acquireSync(options?: AcquireOptions): boolean {
-    const ms = acquireTimeout(options, "RLock.acquireSync()");
+    const ms = acquireOptions(options, "RLock.acquireSync()").ms;
     if (this.#fast()) return true;
     if (ms !== 0) assertCanBlock("RLock.acquireSync()");
     return this.#done(slowSync(this.#gate, ms));
@@ -1074,7 +1067,7 @@ function checkCount(value: unknown, cls: string, name: string, min: number, max 
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     const range = max === 0x3fff_ffff ? `>= ${min}` : `from ${min} to ${max}`;
     throw new RangeError(
-      `Cannot ${cls} as '${name}' must be an integer ${range}: current value is ${describe(value)}`,
+      `Cannot ${cls} as '${name}' must be an integer ${range}: current value is ${show(value)}`,
     );
   }
   return value;
@@ -1396,9 +1389,8 @@ export class Semaphore {
    * ```
    */
   async acquire(options?: AcquireOptions): Promise<boolean> {
-    const ms = options === undefined ? Infinity : acquireTimeout(options, `${this.constructor.name}.acquire()`);
-    const signal = options?.signal;
-    checkSignal(signal);
+    const { ms, signal } = acquireOptions(options, `${this.constructor.name}.acquire()`);
+    throwIfAborted(signal);
     const me = selfIdent();
     if (this.#fast(me)) return true;
     return this.#done(await slowAsync(this.#gate, ms, signal));
@@ -1421,7 +1413,7 @@ export class Semaphore {
    * ```
    */
   acquireSync(options?: AcquireOptions): boolean {
-    const ms = options === undefined ? Infinity : acquireTimeout(options, `${this.constructor.name}.acquireSync()`);
+    const ms = options === undefined ? Infinity : acquireOptions(options, `${this.constructor.name}.acquireSync()`).ms;
     const me = selfIdent();
     if (this.#fast(me)) return true;
     if (ms !== 0) assertCanBlock(`${this.constructor.name}.acquireSync()`);
@@ -1756,7 +1748,7 @@ export class Event {
    */
   async wait(timeout?: number | WaitOptions): Promise<boolean> {
     const { ms, signal } = waitArgs(timeout, "Event.wait()");
-    checkSignal(signal);
+    throwIfAborted(signal);
     const cell = this.#cell;
     const start = Atomics.load(cell, EVENT);
     if (start & 1) return true;
@@ -1928,7 +1920,7 @@ export class Condition {
   constructor(lock?: ConditionLock) {
     if (lock !== undefined && !(lock instanceof Lock) && !(lock instanceof RLock)) {
       throw new TypeError(
-        `Cannot create Condition as 'lock' must be a Lock or an RLock: current value is ${describe(lock)}`,
+        `Cannot create Condition as 'lock' must be a Lock or an RLock: current value is ${show(lock)}`,
       );
     }
     this.#lock = lock ?? new RLock();
@@ -2111,7 +2103,7 @@ export class Condition {
    */
   async wait(timeout?: number | WaitOptions): Promise<boolean> {
     const { ms, signal } = waitArgs(timeout, "Condition.wait()");
-    checkSignal(signal);
+    throwIfAborted(signal);
     const at = this.#enter("wait");
     const depth = this.#releaseSave();
     const cell = this.#cell;
@@ -2204,10 +2196,11 @@ export class Condition {
   async waitFor<T>(predicate: () => T | Promise<T>, timeout?: number | WaitOptions): Promise<T> {
     if (typeof predicate !== "function") {
       throw new TypeError(
-        `Cannot call Condition.waitFor() as 'predicate' must be a function: current value is ${describe(predicate)}`,
+        `Cannot call Condition.waitFor() as 'predicate' must be a function: current value is ${show(predicate)}`,
       );
     }
     const { ms, signal } = waitArgs(timeout, "Condition.waitFor()");
+    throwIfAborted(signal);
     const end = now() + ms;
     let result = await predicate();
     while (!result) {
@@ -2240,9 +2233,7 @@ export class Condition {
   waitForSync<T>(predicate: () => T, timeout?: number | Omit<WaitOptions, "signal">): T {
     if (typeof predicate !== "function") {
       throw new TypeError(
-        `Cannot call Condition.waitForSync() as 'predicate' must be a function: current value is ${
-          describe(predicate)
-        }`,
+        `Cannot call Condition.waitForSync() as 'predicate' must be a function: current value is ${show(predicate)}`,
       );
     }
     const { ms } = waitArgs(timeout, "Condition.waitForSync()");
@@ -2425,7 +2416,7 @@ export class Barrier {
     checkCount(parties, "create Barrier", "parties", 1);
     if (typeof options !== "object" || options === null) {
       throw new TypeError(
-        `Cannot create Barrier as 'options' must be an object: current value is ${describe(options)}`,
+        `Cannot create Barrier as 'options' must be an object: current value is ${show(options)}`,
       );
     }
     const ms = checkTimeout(options.timeout, "Barrier()");
@@ -2529,7 +2520,7 @@ export class Barrier {
    */
   async wait(timeout?: number | WaitOptions): Promise<number> {
     const { ms, signal } = this.#ms(timeout, "Barrier.wait()");
-    checkSignal(signal);
+    throwIfAborted(signal);
     const cell = this.#cell;
     const end = now() + ms;
     let index: number;

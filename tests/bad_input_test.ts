@@ -57,26 +57,9 @@ import {
  */
 const KNOWN_FAILURES: readonly { check: string; why: string }[] = [
   {
-    check: "Semaphore release() past the largest count is refused, not wrapped",
-    why: "the count is an Int32 cell and release(n) checks only n <= 2^30 - 1: three release(2 ** 30 - 1) " +
-      "make getValue() -1073741827, after which acquire fails for ever",
-  },
-  {
     check: "*(item): a structured-clone value",
     why: "holes in arrays come back as undefined: [1, , 3] arrives as [1, undefined, 3] (structured clone " +
       "keeps the hole, so `1 in got` differs)",
-  },
-  ...["Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition"].map((cls) => ({
-    check: `${cls}.*: options.signal: not an AbortSignal`,
-    why: "sync.ts does not check that `signal` is an AbortSignal (queue.ts and pool.ts do): a wrong value is " +
-      "ignored and the call goes on (acquire({ signal: 'x' }) acquires), and { aborted: true, reason } is thrown",
-  })),
-  { check: "Event.wait(timeout): options.signal: not an AbortSignal", why: "as for Lock (sync.ts)" },
-  { check: "Barrier.wait(timeout): options.signal: not an AbortSignal", why: "as for Lock (sync.ts)" },
-  {
-    check: "Condition.waitFor(timeout): options.signal: an aborted signal",
-    why: "waitFor() with an already aborted signal and a true predicate resolves with the predicate's value; " +
-      "every other wait rejects with the signal's reason first",
   },
 ];
 
