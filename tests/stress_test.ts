@@ -1,6 +1,6 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 // A short run of the chaos runner (stress/run.ts) on the runtime running the
-// tests: each scenario for 2 s with two fixed seeds, threads killed every
+// tests: each scenario for 1.5 s with two fixed seeds, threads killed every
 // 0-20 ms; no round may report a violation. `npm run stress` runs it longer.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -11,7 +11,7 @@ import { runScript } from "./_util.ts";
  * stay available with `npm run stress -- --scenario <name>`.
  */
 const SCENARIOS = ["queue", "lock", "semaphore", "pipes", "pool", "mixed"];
-const SECONDS = 2;
+const SECONDS = 1.5;
 
 interface RoundResult {
   scenario: string;
