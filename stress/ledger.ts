@@ -21,6 +21,9 @@
  * | `TAKE_KILLS`       | pool workers                        | workers that ended right after a take         |
  * | `RERUNS`           | pool tasks                          | tasks that ran a second time                  |
  * | `OUT_OF_IDS`       | producers                           | producers that found no item id left          |
+ * | `MOST_INSIDE`      | holders, CAS up                     | the most holders seen inside at once (two scans) |
+ * | `ZOMBIE`           | every role                          | operations completed by a thread the registry marks dead |
+ * | `FIRST_VIOLATOR`   | holders, CAS from 0                 | `t + 1` of the first thread that saw too many inside |
  * | `THREADS`+3t       | thread t                            | its ident, once it runs                       |
  * | `THREADS`+3t+1     | thread t                            | its state: `RUNNING`, or `IN_GET`+q while in a get from queue q |
  * | `THREADS`+3t+2     | thread t                            | operations it completed                       |
@@ -50,6 +53,9 @@ export const TAKE_ARM = 9;
 export const TAKE_KILLS = 10;
 export const RERUNS = 11;
 export const OUT_OF_IDS = 12;
+export const MOST_INSIDE = 13;
+export const ZOMBIE = 14;
+export const FIRST_VIOLATOR = 15;
 /** Sizes, written by {@linkcode createLedger}. */
 const MAX_THREADS = 16;
 const MAX_ITEMS = 17;
@@ -190,10 +196,15 @@ export function threadRuns(L: Ledger, t: number, ident: number): void {
   Atomics.store(L.cells, HEADER + SLOT * t + 1, RUNNING);
 }
 
-/** Thread `t` completed an operation. */
+/**
+ * Thread `t` completed an operation. A thread that the registry marks dead
+ * must not run any more (its locks may be recovered): if it does, `ZOMBIE`
+ * counts it.
+ */
 export function done(L: Ledger, t: number): void {
   Atomics.add(L.cells, OPS, 1);
   Atomics.add(L.cells, HEADER + SLOT * t + 2, 1);
+  if (!isIdentAlive(Atomics.load(L.cells, HEADER + SLOT * t))) Atomics.add(L.cells, ZOMBIE, 1);
 }
 
 /** How many operations thread `t` completed. */
@@ -296,20 +307,27 @@ function others(L: Ledger, prim: number, seat: number): bigint[] {
 }
 
 /**
- * Whether more than `permits` threads are inside at once, counting the
- * caller (who is inside). A single scan is not a snapshot (an entry can
- * leave and another come in while it reads), so an excess must be seen in
- * two scans, one after the other, with the same tokens: each of those
- * entries then stayed inside from the first scan to the second, all at
- * once. Entries of threads marked dead do not count (their permits may
- * have been recovered), except the caller's: a thread that runs was not
- * stopped, whatever the registry says.
+ * How many threads are inside at once, counting the caller (who is
+ * inside), when that is more than `permits`; else 0. A single scan is not a
+ * snapshot (an entry can leave and another come in while it reads), so an
+ * excess must be seen in two scans, one after the other, with the same
+ * tokens: each of those entries then stayed inside from the first scan to
+ * the second, all at once. Entries of threads marked dead do not count
+ * (their permits may have been recovered), except the caller's: a thread
+ * that runs was not stopped, whatever the registry says. An excess is also
+ * recorded in `MOST_INSIDE`.
  */
-export function tooMany(L: Ledger, prim: number, seat: number, permits: number): boolean {
+export function tooMany(L: Ledger, prim: number, seat: number, permits: number): number {
   const first = others(L, prim, seat);
-  if (first.length + 1 <= permits) return false;
+  if (first.length + 1 <= permits) return 0;
   const second = new Set(others(L, prim, seat));
-  let both = 0;
-  for (const v of first) if (second.has(v)) both++;
-  return both + 1 > permits;
+  let inside = 1;
+  for (const v of first) if (second.has(v)) inside++;
+  if (inside <= permits) return 0;
+  for (let most = Atomics.load(L.cells, MOST_INSIDE); most < inside;) {
+    const seen = Atomics.compareExchange(L.cells, MOST_INSIDE, most, inside);
+    if (seen === most) break;
+    most = seen;
+  }
+  return inside;
 }

@@ -57,6 +57,7 @@ import {
   DIED,
   doneBy,
   DUPLICATES,
+  FIRST_VIOLATOR,
   GOT,
   hasBit,
   IN_GET,
@@ -64,6 +65,7 @@ import {
   type Ledger,
   LOCK_SEATS,
   maxTasks,
+  MOST_INSIDE,
   MUTEX,
   OPS,
   OUT_OF_IDS,
@@ -82,6 +84,7 @@ import {
   TAKE_ARM,
   TAKE_KILLS,
   TASK_ARM,
+  ZOMBIE,
 } from "./ledger.ts";
 import { Rng } from "./prng.ts";
 import {
@@ -542,7 +545,17 @@ class Round {
     const mutex = read(L, MUTEX);
     if (duplicated > 0) this.fail(`${duplicated} items received twice`);
     if (phantoms > 0) this.fail(`${phantoms} items that no producer made (or corrupted)`);
-    if (mutex > 0) this.fail(`${mutex} critical sections shared beyond the permits`);
+    if (mutex > 0) {
+      const limit = this.scenario === "lock" ? 1 : this.plan.permits;
+      const first = this.members.find((m) => m.t === read(L, FIRST_VIOLATOR) - 1);
+      this.fail(
+        `${mutex} critical sections shared beyond the permits (up to ${read(L, MOST_INSIDE)} holders inside at once${
+          this.scenario === "mixed" ? "" : `, with ${limit} permits`
+        }; first seen by ${first?.thread.name}${first?.killed ? ", later killed" : ""})`,
+      );
+    }
+    const zombie = read(L, ZOMBIE);
+    if (zombie > 0) this.fail(`${zombie} operations completed by threads already marked dead`);
     if (read(L, PIPE_BAD) > 0) this.fail(`${read(L, PIPE_BAD)} pipe ends without the message sent before they moved`);
     let stranded = 0;
     for (const [id, r] of this.endResults) {
