@@ -24,6 +24,7 @@
  * | `MOST_INSIDE`      | holders, CAS up                     | the most holders seen inside at once (two scans) |
  * | `ZOMBIE`           | every role                          | operations completed by a thread the registry marks dead |
  * | `FIRST_VIOLATOR`   | holders, CAS from 0                 | `t + 1` of the first thread that saw too many inside |
+ * | `MOST_FREE`        | holders, CAS up                     | the most free permits (`getValue()`) read while too many were inside |
  * | `THREADS`+3t       | thread t                            | its ident, once it runs                       |
  * | `THREADS`+3t+1     | thread t                            | its state: `RUNNING`, or `IN_GET`+q while in a get from queue q |
  * | `THREADS`+3t+2     | thread t                            | operations it completed                       |
@@ -56,10 +57,11 @@ export const OUT_OF_IDS = 12;
 export const MOST_INSIDE = 13;
 export const ZOMBIE = 14;
 export const FIRST_VIOLATOR = 15;
+export const MOST_FREE = 16;
 /** Sizes, written by {@linkcode createLedger}. */
-const MAX_THREADS = 16;
-const MAX_ITEMS = 17;
-const MAX_TASKS = 18;
+const MAX_THREADS = 24;
+const MAX_ITEMS = 25;
+const MAX_TASKS = 26;
 const HEADER = 32;
 /** Cells per thread. */
 const SLOT = 3;
@@ -324,10 +326,15 @@ export function tooMany(L: Ledger, prim: number, seat: number, permits: number):
   let inside = 1;
   for (const v of first) if (second.has(v)) inside++;
   if (inside <= permits) return 0;
-  for (let most = Atomics.load(L.cells, MOST_INSIDE); most < inside;) {
-    const seen = Atomics.compareExchange(L.cells, MOST_INSIDE, most, inside);
+  raise(L, MOST_INSIDE, inside);
+  return inside;
+}
+
+/** Raises counter `index` to `value` if it is lower. */
+export function raise(L: Ledger, index: number, value: number): void {
+  for (let most = Atomics.load(L.cells, index); most < value;) {
+    const seen = Atomics.compareExchange(L.cells, index, most, value);
     if (seen === most) break;
     most = seen;
   }
-  return inside;
 }

@@ -31,6 +31,7 @@ import {
   leave,
   type Ledger,
   maxItems,
+  MOST_FREE,
   MUTEX,
   NEXT_ITEM,
   OUT_OF_IDS,
@@ -38,6 +39,7 @@ import {
   PIPE_BAD,
   PIPE_ITEM,
   PUT,
+  raise,
   RAN,
   recordGot,
   RECOVERED,
@@ -322,13 +324,20 @@ export async function holder(
     }
     if (prim.ownerDied) bump(L, RECOVERED);
     enter(L, seats, seat, ident);
-    let bad = tooMany(L, seats, seat, permits) > 0;
+    // With too many inside, how many permits the semaphore still has free
+    // tells an inflated count from holders it forgot.
+    const check = () => {
+      if (tooMany(L, seats, seat, permits) === 0) return false;
+      if ("getValue" in prim) raise(L, MOST_FREE, prim.getValue());
+      return true;
+    };
+    let bad = check();
     for (let steps = rng.int(0, 3); steps > 0; steps--) {
       const step = rng.int(0, 2);
       if (step === 0) stop.waitSync(rng.pick(PAUSES));
       else if (step === 1) await stop.wait(rng.pick(PAUSES));
       else for (let i = rng.int(0, 20_000); i > 0; i--) Atomics.load(L.cells, NEXT_ITEM);
-      bad ||= tooMany(L, seats, seat, permits) > 0;
+      bad = check() || bad;
     }
     leave(L, seats, seat);
     prim.release();

@@ -65,6 +65,7 @@ import {
   type Ledger,
   LOCK_SEATS,
   maxTasks,
+  MOST_FREE,
   MOST_INSIDE,
   MUTEX,
   OPS,
@@ -551,7 +552,9 @@ class Round {
       this.fail(
         `${mutex} critical sections shared beyond the permits (up to ${read(L, MOST_INSIDE)} holders inside at once${
           this.scenario === "mixed" ? "" : `, with ${limit} permits`
-        }; first seen by ${first?.thread.name}${first?.killed ? ", later killed" : ""})`,
+        }; first seen by ${first?.thread.name}${first?.killed ? ", later killed" : ""}${
+          this.plan.roles.semHolder ? `; up to ${read(L, MOST_FREE)} semaphore permits free meanwhile` : ""
+        })`,
       );
     }
     const zombie = read(L, ZOMBIE);
@@ -669,6 +672,11 @@ class Round {
     }
     if (this.plan.roles.semHolder) {
       const permits = this.plan.permits;
+      // Every holder is gone: whatever is free now was given back by a
+      // release or a recovery, and may not exceed the initial value.
+      if (this.sem.getValue() > permits) {
+        this.fail(`the semaphore of ${permits} permits has ${this.sem.getValue()} free once every holder is gone`);
+      }
       let got = 0;
       while (got < permits && await this.sem.acquire({ timeout: ACQUIRE_DEADLINE })) got++;
       if (got < permits) {
