@@ -68,7 +68,7 @@ run("lint", bin("deno"), ["lint"]);
 // Type-check everything once, doc examples included; the test runs below then
 // skip checking, which would otherwise re-check the worker entry at every
 // thread start.
-run("typecheck", bin("deno"), ["check", "--doc", "*.ts", "tests/", "examples/", "bench/"]);
+run("typecheck", bin("deno"), ["check", "--doc", "*.ts", "tests/", "examples/", "bench/", "stress/"]);
 run("doc-lint", bin("deno"), ["doc", "--lint", ...publicModules, "mod.ts"]);
 run("publish", bin("deno"), ["publish", "--dry-run", "--allow-dirty"]);
 run("deno-doc", bin("deno"), ["test", "-A", "--no-check", "--doc", ...publicModules, "mod.ts"], {
