@@ -6,15 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runScript } from "./_util.ts";
 
-/**
- * The scenarios run here: those that pass on the current code. Left out,
- * and run with `npm run stress -- --scenario semaphore,mixed`: `semaphore`
- * (and `mixed`, which has semaphore holders), where a thread killed in
- * `Semaphore.acquire()`/`release()` on Node and Bun can leave the semaphore
- * with more permits than it was made with (about one 10-second round in
- * ten; see docs/reliability.md).
- */
-const SCENARIOS = ["queue", "lock", "pipes", "pool"];
+/** Every scenario of the chaos runner. */
+const SCENARIOS = ["queue", "lock", "semaphore", "pipes", "pool", "mixed"];
 const SECONDS = 2;
 
 interface RoundResult {
