@@ -443,12 +443,15 @@ test("Semaphore counts permits: acquire takes one, release(n) gives n back", asy
 });
 
 test("Semaphore rejects bad values, counts and timeouts", async () => {
-  for (const value of [-1, 1.5, NaN, Infinity, "1", null]) {
+  for (const value of [-1, 1.5, NaN, Infinity, "1", null, 2 ** 23]) {
     assert.throws(() => new Semaphore(value as number), RangeError, `value ${String(value)}`);
     assert.throws(() => new BoundedSemaphore(value as number), RangeError);
   }
   const sem = new Semaphore(0);
-  for (const n of [0, -1, 1.5, NaN, Infinity]) assert.throws(() => sem.release(n), RangeError);
+  for (const n of [0, -1, 1.5, NaN, Infinity, 2 ** 23]) assert.throws(() => sem.release(n), RangeError);
+  const full = new Semaphore(2 ** 23 - 1);
+  assert.throws(() => full.release(), /its value would exceed 8388607/);
+  assert.equal(full.getValue(), 2 ** 23 - 1);
   for (const timeout of BAD_TIMEOUTS) {
     assert.throws(() => sem.acquireSync({ timeout: timeout as number }), RangeError);
     await assert.rejects(sem.acquire({ timeout: timeout as number }), RangeError);
