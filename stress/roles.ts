@@ -406,3 +406,8 @@ export async function poolTask(id: number, kind: number, delay: number): Promise
   }
   return id * 3 + 1;
 }
+
+/** {@linkcode poolTask} with its arguments in one array, for `Pool.map`. */
+export function poolTaskOf(call: [number, number, number]): Promise<number> {
+  return poolTask(...call);
+}

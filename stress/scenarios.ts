@@ -96,6 +96,7 @@ import {
   pipeProducer,
   poolInit,
   poolTask,
+  poolTaskOf,
   producer,
   rolesUrl,
   TASK_EXIT,
@@ -204,7 +205,7 @@ interface Member {
   quota: number;
 }
 
-/** A pool submission: one task (`apply`, `applyAsync`) or several (`starmap`). */
+/** A pool submission: one task (`apply`, `applyAsync`) or several (`map`, `starmap`). */
 interface Group {
   ids: number[];
   many: boolean;
@@ -446,7 +447,9 @@ class Round {
             errorCallback: (e) => settle(false, e),
           });
         } else {
-          pool.starmap(poolTask, calls, rng.int(1, 4)).then((v) => settle(true, v), (e) => settle(false, e));
+          const chunk = rng.int(1, 4);
+          const all = rng.chance(0.5) ? pool.starmap(poolTask, calls, chunk) : pool.map(poolTaskOf, calls, chunk);
+          all.then((v) => settle(true, v), (e) => settle(false, e));
         }
       }
       await sleep(1);
@@ -460,7 +463,7 @@ class Round {
     let unattributed = 0;
     let unsettled = 0;
     for (const g of this.groups) {
-      const what = g.many ? `starmap of tasks ${g.ids.join(",")}` : `task ${g.ids[0]}`;
+      const what = g.many ? `map of tasks ${g.ids.join(",")}` : `task ${g.ids[0]}`;
       if (g.settles === 0) {
         unsettled++;
         continue;
