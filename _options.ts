@@ -29,13 +29,21 @@ export function show(value: unknown): string {
  * Checks an options bag: `undefined` (and `null` where `allowNull`) means
  * "no options"; anything else must be an object.
  *
- * @param what The call, as the message names it: `"call Queue.get()"`, `"create Pool"`.
+ * @param what What was being done, as the message names it after `verb`:
+ *   `"Queue.get()"` with the verb `"call "`, or `"create Pool"` with none.
+ *   The message is built only when the check fails (these checks run on
+ *   every put, get and receive).
  * @throws {TypeError} when `options` is not an object.
  */
-export function checkOptions<T extends object>(options: unknown, what: string, allowNull = false): T | undefined {
+export function checkOptions<T extends object>(
+  options: unknown,
+  what: string,
+  allowNull = false,
+  verb = "",
+): T | undefined {
   if (options === undefined || (allowNull && options === null)) return undefined;
   if (typeof options !== "object" || options === null) {
-    throw new TypeError(`Cannot ${what} as 'options' must be an object: current value is ${show(options)}`);
+    throw new TypeError(`Cannot ${verb}${what} as 'options' must be an object: current value is ${show(options)}`);
   }
   return options as T;
 }
@@ -63,12 +71,12 @@ export function checkTimeout(timeout: number | undefined, what: string): number 
 /**
  * Checks a `signal` option.
  *
- * @param what The call, as the message names it: `"call Queue.get()"`.
+ * @param what What was being done, after `verb` (see {@linkcode checkOptions}).
  * @throws {TypeError} when `signal` is given and is not an `AbortSignal`.
  */
-export function checkSignal(signal: unknown, what: string): AbortSignal | undefined {
+export function checkSignal(signal: unknown, what: string, verb = ""): AbortSignal | undefined {
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(`Cannot ${what} as 'signal' must be an AbortSignal: current value is ${show(signal)}`);
+    throw new TypeError(`Cannot ${verb}${what} as 'signal' must be an AbortSignal: current value is ${show(signal)}`);
   }
   return signal;
 }

@@ -153,7 +153,7 @@ function ownerAlive(owner: number): boolean {
 }
 
 function checkMaxLength(options: RecvBytesOptions, what: string): number {
-  const maxLength = checkOptions<RecvBytesOptions>(options, `call ${what}`)?.maxLength;
+  const maxLength = checkOptions<RecvBytesOptions>(options, what, false, "call ")?.maxLength;
   if (maxLength === undefined) return Infinity;
   if (typeof maxLength !== "number" || !Number.isInteger(maxLength) || maxLength < 0) {
     throw new RangeError(
@@ -165,8 +165,8 @@ function checkMaxLength(options: RecvBytesOptions, what: string): number {
 
 /** A receive's options: its timeout (ms, `Infinity` for none) and signal. */
 function checkRecvOptions(options: RecvOptions, what: string): { ms: number; signal: AbortSignal | undefined } {
-  const checked = checkOptions<RecvOptions>(options, `call ${what}`);
-  return { ms: checkTimeout(checked?.timeout, what), signal: checkSignal(checked?.signal, `call ${what}`) };
+  const checked = checkOptions<RecvOptions>(options, what, false, "call ");
+  return { ms: checkTimeout(checked?.timeout, what), signal: checkSignal(checked?.signal, what, "call ") };
 }
 
 function checkPollTimeout(timeout: number | null, what: string): number {

@@ -185,11 +185,11 @@ function checkWaitOptions(
   options: QueuePutOptions | QueueGetOptions | undefined,
   what: string,
 ): Checked {
-  const checked = checkOptions<QueuePutOptions>(options, `call ${what}`);
+  const checked = checkOptions<QueuePutOptions>(options, what, false, "call ");
   if (checked === undefined) return DEFAULT_OPTIONS;
   const block = checked.block ?? true;
   const ms = checkTimeout(checked.timeout, what);
-  const signal = checkSignal(checked.signal, `call ${what}`);
+  const signal = checkSignal(checked.signal, what, "call ");
   return { block: Boolean(block), ms: block ? ms : 0, signal };
 }
 

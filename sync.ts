@@ -161,10 +161,10 @@ const RECOVERED = 2;
 
 /** Reads `{ block, timeout, signal }`: the wait in ms (0 for `block: false`) and the signal. */
 function acquireOptions(options: AcquireOptions | undefined, what: string): { ms: number; signal?: AbortSignal } {
-  const checked = checkOptions<AcquireOptions>(options, `call ${what}`);
+  const checked = checkOptions<AcquireOptions>(options, what, false, "call ");
   if (checked === undefined) return { ms: Infinity };
   const ms = checkTimeout(checked.timeout, what);
-  const signal = checkSignal(checked.signal, `call ${what}`);
+  const signal = checkSignal(checked.signal, what, "call ");
   // As in Python's multiprocessing (and this library's queues), `block: false` ignores a (valid) timeout.
   return { ms: checked.block === false ? 0 : ms, signal };
 }
@@ -172,7 +172,7 @@ function acquireOptions(options: AcquireOptions | undefined, what: string): { ms
 /** Reads a `timeout` given as a number or as `{ timeout, signal }`. */
 function waitArgs(arg: number | WaitOptions | undefined, what: string): { ms: number; signal?: AbortSignal } {
   if (typeof arg !== "object" || arg === null) return { ms: checkTimeout(arg as number | undefined, what) };
-  return { ms: checkTimeout(arg.timeout, what), signal: checkSignal(arg.signal, `call ${what}`) };
+  return { ms: checkTimeout(arg.timeout, what), signal: checkSignal(arg.signal, what, "call ") };
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
