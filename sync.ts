@@ -228,8 +228,9 @@ function scopeTimeout(what: string, options: AcquireOptions | undefined): Timeou
  * and it wakes one waiter per lock release or permit.
  *
  * Starvation: a waiter that has waited more than `STARVE_MS` records itself
- * in `STARVER` (one at a time); until it is served, other threads may not
- * take the free primitive, and releases wake every parked waiter so that it
+ * in `STARVER` (one at a time); until it is served, other waiting threads
+ * may not take the free primitive (a try that does not wait still may, as
+ * in Python), and releases wake every parked waiter so that it
  * surely wakes (the futex queue's first waiter may be another one). A
  * starver that died is ignored.
  */
@@ -240,8 +241,13 @@ const STARVER = 2;
 /** How a lock or semaphore is taken, for the shared slow path. */
 interface Gate {
   readonly cell: Int32Array;
-  /** Takes the primitive if it is free (and no one else is starving). */
-  take(me: number): boolean;
+  /**
+   * Takes the primitive if it is free and no one else is starving. With
+   * `eager` (a try that will not wait: `block: false` or `timeout: 0`),
+   * Python's rule instead: it fails only when the primitive is taken, so it
+   * ignores a starver and waits out another thread's unfinished move.
+   */
+  take(me: number, eager: boolean): boolean;
   /** Takes it over from a dead owner; true when taken. */
   recover(me: number): boolean;
   /** Marks the caller as the starving waiter; true when it now is. */
@@ -274,7 +280,7 @@ function slowSync(g: Gate, ms: number): number {
   try {
     for (;;) {
       const w = Atomics.load(cell, WORD);
-      if (g.take(me)) return result = TOOK;
+      if (g.take(me, ms === 0)) return result = TOOK;
       if (g.recover(me)) return result = RECOVERED;
       const t = now();
       if (t >= end) return FAILED;
@@ -303,7 +309,7 @@ async function slowAsync(g: Gate, ms: number, signal: AbortSignal | undefined): 
   try {
     for (;;) {
       const w = Atomics.load(cell, WORD);
-      if (g.take(me)) return result = TOOK;
+      if (g.take(me, ms === 0)) return result = TOOK;
       if (g.recover(me)) return result = RECOVERED;
       const t = now();
       if (t >= end) return FAILED;
@@ -365,15 +371,17 @@ let rlockRetake: (lock: RLock, depth: number) => Promise<void>;
 function lockGate(cell: Int32Array): Gate {
   return {
     cell,
-    take(me) {
+    take(me, eager) {
       const v = Atomics.load(cell, WORD);
       if ((v & OWNER) !== 0) return false;
-      if ((v & STARVING) !== 0 && otherStarver(cell, me)) return false;
-      // Taking clears STARVING (we are the starver, or it is gone); keep
-      // PARKED while others sleep, so that our release wakes one.
-      const next = me | (Atomics.load(cell, WAITERS) > 0 ? PARKED : 0);
+      const other = (v & STARVING) !== 0 && otherStarver(cell, me);
+      if (other && !eager) return false;
+      // Taking clears STARVING when we are the starver or it is gone, and
+      // keeps it for another live one; keep PARKED while others sleep, so
+      // that our release wakes one.
+      const next = me | (Atomics.load(cell, WAITERS) > 0 ? PARKED : 0) | (other ? STARVING : 0);
       if (Atomics.compareExchange(cell, WORD, v, next) !== v) return false;
-      if (v & STARVING) Atomics.store(cell, STARVER, 0);
+      if ((v & STARVING) !== 0 && !other) Atomics.store(cell, STARVER, 0);
       return true;
     },
     recover(me) {
@@ -961,8 +969,10 @@ export class RLock {
  * being handed out again.
  *
  * A mover descheduled in the middle of its move holds up the others' moves
- * until it runs again; a taker first spins, then parks (woken when the move
- * ends, as `wake` does), a releaser parks on `MOVE_BELL`.
+ * until it runs again; a waiting taker first spins, then parks (woken when
+ * the move ends, as `wake` does); a releaser, and a try that does not wait
+ * (Python's non-blocking acquire fails only at value 0), park on
+ * `MOVE_BELL`.
  *
  * **Fault injection for tests.** A function stored on `globalThis` under
  * `Symbol.for("@mpjs/multiprocessing/sync.semaphoreStep")` before a
@@ -1146,14 +1156,14 @@ export class Semaphore {
     const cell = this.#cell;
     return {
       cell,
-      take: (me) => {
-        if (otherStarver(cell, me)) return false;
+      take: (me, eager) => {
+        if (!eager && otherStarver(cell, me)) return false;
         for (;;) {
           const w = Atomics.load(cell, WORD);
           if ((w & MAX_VALUE) === 0) return false;
-          if (this.#take(me, w)) return true;
+          if (this.#take(me, w, eager)) return true;
           // A pending move: wait for it (the slow path watches WORD).
-          if ((w & TAG) !== 0 && this.#slot >= 0) return false;
+          if (!eager && (w & TAG) !== 0 && this.#slot >= 0) return false;
         }
       },
       recover: (me) => this.#recover(me),
@@ -1179,16 +1189,23 @@ export class Semaphore {
 
   /**
    * One try at taking a permit, `w` being `WORD` as just read (value > 0).
-   * False when the compareExchange lost or (for a holder) a move is pending.
+   * False when the compareExchange lost, no permit is left, or (for a
+   * holder, unless `eager`) another thread's move stays pending. An `eager`
+   * take waits that move out as `release` does: the permit it would take
+   * is free, so Python's non-blocking acquire would get it.
    */
-  #take(me: number, w: number): boolean {
+  #take(me: number, w: number, eager = false): boolean {
     const cell = this.#cell;
     let s = this.#slot;
     if (s === -1) s = this.#claim(me);
     if (s < 0) return Atomics.compareExchange(cell, WORD, w, w - 1) === w;
     // Another thread's move is being recorded, a few instructions: wait it out.
     for (let i = 0; (w & TAG) !== 0; i++) {
-      if (i === TAG_SPIN) return false;
+      if (i === TAG_SPIN) {
+        if (!eager) return false;
+        this.#waitMove(w);
+        i = 0;
+      }
       w = Atomics.load(cell, WORD);
       if ((w & MAX_VALUE) === 0) return false;
     }

@@ -34,12 +34,14 @@ import {
   killAtStep,
   KW_CELLS,
   KW_COUNTDOWN,
+  KW_DONE,
   KW_PARKED,
   KW_POINT,
   KW_RUNNING,
   KW_STATE,
   KW_UNWIND,
   lockedIncrements,
+  pauseAtStep,
   releaseForeign,
   scopedIncrements,
   semaphoreIncrements,
@@ -587,6 +589,35 @@ async function unwind(cells: Int32Array, threads: Thread[]): Promise<void> {
   }
   for (const t of threads) await t.join();
 }
+
+test("Semaphore: a try that does not wait gets a free permit while another thread's move is unfinished", async () => {
+  // Python's acquire(block=False) fails only when the value is 0.
+  const cases = [
+    { plan: ["acquire"], point: "take.cas", free: 1 },
+    { plan: ["acquire", "release"], point: "give.cas", free: 2 },
+    { plan: ["acquire", "acquire", "release2"], point: "give.cas", free: 2 },
+  ];
+  for (const [i, { plan, point, free }] of cases.entries()) {
+    const what = `${plan.join(",")} paused at ${point}`;
+    const sem = i % 2 ? new BoundedSemaphore(2) : new Semaphore(2);
+    const cells = ints(KW_CELLS);
+    const mover = start(pauseAtStep, [sem, plan, point, cells]);
+    assert.equal(await until(cells, KW_STATE), KW_PARKED, `${what}: never reached`);
+    assert.equal(sem.getValue(), free, what);
+    const out = ints(2);
+    const trier = start(acquireAndReport, [sem, out, 0]);
+    await sleep(100);
+    Atomics.store(cells, KW_UNWIND, 1);
+    Atomics.notify(cells, KW_UNWIND);
+    assert.equal(await until(out, 0), 1, `${what}: a non-blocking acquire failed with ${free} free`);
+    for (const t of [mover, trier]) {
+      await t.join();
+      assert.equal(t.exitCode, 0, String(t.error));
+    }
+    assert.equal(Atomics.load(cells, KW_STATE), KW_DONE, what);
+    assert.equal(sem.getValue(), plan.length === 1 ? 1 : 2, what);
+  }
+});
 
 test("Semaphore: a holder stopped at any step of a take or a give leaves exactly its permits to recover", async () => {
   const cases: { plan: string[]; point: string; holds: boolean }[] = [

@@ -410,6 +410,28 @@ export async function killAtStep(
 }
 
 /**
+ * Runs `plan` on `sem` as {@linkcode killAtStep} does, but pauses at the
+ * first step named `point` (`cells[0]` = `KW_PARKED`) until the test sets
+ * `KW_UNWIND`, then goes on: a thread descheduled in the middle of a move.
+ */
+export function pauseAtStep(sem: Semaphore, plan: string[], point: string, cells: Int32Array): void {
+  let paused = false;
+  (globalThis as Record<symbol, unknown>)[STEP_HOOK] = (p: string) => {
+    if (p !== point || paused) return;
+    paused = true;
+    Atomics.store(cells, KW_STATE, KW_PARKED);
+    Atomics.notify(cells, KW_STATE);
+    while (Atomics.load(cells, KW_UNWIND) === 0) Atomics.wait(cells, KW_UNWIND, 0, 100);
+  };
+  for (const op of plan) {
+    if (op === "acquire") sem.acquireSync();
+    else sem.release(Number(op.slice("release".length)) || 1);
+  }
+  Atomics.store(cells, KW_STATE, KW_DONE);
+  Atomics.notify(cells, KW_STATE);
+}
+
+/**
  * Until the test sets its `KW_UNWIND`: takes a permit (blocking or
  * awaiting), sometimes a second one if free, holds them a moment, gives them
  * back (together or one by one), in an order drawn from `seed`. Once the
