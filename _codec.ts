@@ -10,8 +10,17 @@
  * `node:v8` serializer.
  *
  * Before encoding, {@linkcode checkCloneable} walks the value so that
- * something that cannot cross (a function, a symbol, an instance of a class)
- * fails with a `TypeError` naming where it sits, and nothing is written.
+ * something that cannot cross (a function, a symbol, an instance of a class
+ * not registered with `registerClass`) fails with a `TypeError` naming where
+ * it sits, and nothing is written.
+ *
+ * Instances of registered classes cross as their own fields: the encoder is
+ * given a copy in which each instance is a plain object with a
+ * {@linkcode CLASS_MARK} key naming its class, wrapped in one root extension
+ * ({@linkcode EXT_MARKED}) whose reader, once the whole value is decoded
+ * (cycles included), gives each marked object its prototype back in place.
+ * In place, because msgpackr rebuilds a cycle on a placeholder object that
+ * an extension's reader never sees.
  *
  * @module
  */
@@ -129,45 +138,159 @@ if (Float16 !== undefined) {
   });
 }
 
+// ---------------------------------------------------------------------------
+// Registered classes
+// ---------------------------------------------------------------------------
+
+/** A class whose instances cross threads as their own fields (see `registerClass` in thread.ts). */
+export interface ClassEntry {
+  /** `name@module`: what a marked copy carries. */
+  readonly key: string;
+  readonly name: string;
+  readonly module: string;
+  readonly proto: object;
+}
+
+const classByProto = new Map<object, ClassEntry>();
+const classByKey = new Map<string, ClassEntry>();
+
+/** The key that names an instance's class in a marked copy (see the module doc). */
+export const CLASS_MARK = "\u0000mpjs:class";
+
+/**
+ * Registers `proto`'s class under `name` and `module`. Registering the same
+ * class again the same way does nothing.
+ *
+ * @throws {TypeError} when the class or the key is already registered otherwise.
+ */
+export function addClass(proto: object, name: string, module: string): void {
+  const key = `${name}@${module}`;
+  const had = classByProto.get(proto);
+  if (had !== undefined) {
+    if (had.key === key) return;
+    throw new TypeError(`Cannot register class ${name}: it is already registered as ${had.name} from ${had.module}`);
+  }
+  if (classByKey.has(key)) {
+    throw new TypeError(`Cannot register class ${name}: another class is already registered as ${name} from ${module}`);
+  }
+  const entry: ClassEntry = { key, name, module, proto };
+  classByProto.set(proto, entry);
+  classByKey.set(key, entry);
+}
+
+/** The registration of `v`'s own class (not a base class's), if any. */
+export function registeredClass(v: object): ClassEntry | undefined {
+  return classByProto.size === 0 ? undefined : classByProto.get(Object.getPrototypeOf(v));
+}
+
+/** The modules of the classes registered in this thread, for a new thread to import before it runs. */
+export function classModules(): string[] {
+  return [...new Set([...classByKey.values()].map((e) => e.module))];
+}
+
+/**
+ * Gives each object marked with {@linkcode CLASS_MARK} under `v` its class's
+ * prototype, in place (so every reference to it, cycles included, sees it).
+ * Errors are not looked inside.
+ *
+ * @throws {TypeError} when a marked class is not registered in this thread.
+ */
+export function rebuildClasses(v: unknown, seen: Set<object> = new Set()): unknown {
+  if (typeof v !== "object" || v === null || seen.has(v)) return v;
+  seen.add(v);
+  if (Array.isArray(v)) {
+    for (const x of v) rebuildClasses(x, seen);
+  } else if (v instanceof Map) {
+    for (const [k, x] of v) {
+      rebuildClasses(k, seen);
+      rebuildClasses(x, seen);
+    }
+  } else if (v instanceof Set) {
+    for (const x of v) rebuildClasses(x, seen);
+  } else {
+    const proto = Object.getPrototypeOf(v);
+    if (proto !== Object.prototype && proto !== null) return v;
+    const fields = v as Record<string, unknown>;
+    for (const k of Object.keys(fields)) rebuildClasses(fields[k], seen);
+    if (Object.hasOwn(fields, CLASS_MARK)) {
+      const key = fields[CLASS_MARK] as string;
+      const entry = classByKey.get(key);
+      if (entry === undefined) {
+        const at = key.lastIndexOf("@");
+        throw new TypeError(
+          `Cannot rebuild an instance of ${key.slice(0, at)} in this thread: its class is not registered here. ` +
+            `A thread imports the modules of the classes registered before it started; import ${
+              key.slice(at + 1)
+            } in this thread (registerClass runs at its top level) before receiving such values`,
+        );
+      }
+      delete fields[CLASS_MARK];
+      Object.setPrototypeOf(v, entry.proto);
+    }
+  }
+  return v;
+}
+
+/** A marked copy (see the module doc), written as one root extension. */
+class Marked {
+  constructor(readonly value: unknown) {}
+}
+/** The msgpackr extension type of {@linkcode Marked} ("M"). */
+const EXT_MARKED = 0x4d;
+addExtension({
+  Class: Marked,
+  type: EXT_MARKED,
+  write: (m: Marked) => m.value,
+  read: (value: unknown) => rebuildClasses(value),
+});
+
 function isNegativeZero(x: unknown): boolean {
   return x === 0 && 1 / (x as number) < 0;
 }
 
 /**
- * A copy of `v` with every `-0` replaced by {@linkcode NEGATIVE_ZERO}, made
- * only for values that hold one (rare): arrays, plain objects, `Map`s and
- * `Set`s on the way to a `-0` are copied, keeping cycles and shared
- * references; everything else (binary data, which keeps `-0` in its bytes,
- * dates, errors, this library's handles) is the same object.
+ * A copy of `v` with every `-0` replaced by {@linkcode NEGATIVE_ZERO} and
+ * every instance of a registered class by a plain object of its fields
+ * marked with {@linkcode CLASS_MARK}, made only for values that hold either
+ * (rare): arrays, plain objects, `Map`s and `Set`s are copied, keeping
+ * cycles and shared references; everything else (binary data, which keeps
+ * `-0` in its bytes, dates, errors, this library's handles) is the same
+ * object.
  */
-function markNegativeZeros(v: unknown, copies: Map<object, unknown>): unknown {
+function markCopy(v: unknown, copies: Map<object, unknown>): unknown {
   if (typeof v !== "object" || v === null) return isNegativeZero(v) ? NEGATIVE_ZERO : v;
   const done = copies.get(v);
   if (done !== undefined) return done;
   if (Array.isArray(v)) {
     const out: unknown[] = new Array(v.length);
     copies.set(v, out);
-    for (let i = 0; i < v.length; i++) out[i] = markNegativeZeros(v[i], copies);
+    for (let i = 0; i < v.length; i++) out[i] = markCopy(v[i], copies);
     return out;
   }
   if (v instanceof Map) {
     // Keys need nothing: a Map stores a -0 key as 0.
     const out = new Map();
     copies.set(v, out);
-    for (const [k, x] of v) out.set(markNegativeZeros(k, copies), markNegativeZeros(x, copies));
+    for (const [k, x] of v) out.set(markCopy(k, copies), markCopy(x, copies));
     return out;
   }
   if (v instanceof Set) {
     const out = new Set();
     copies.set(v, out);
-    for (const x of v) out.add(markNegativeZeros(x, copies));
+    for (const x of v) out.add(markCopy(x, copies));
     return out;
   }
   const proto = Object.getPrototypeOf(v);
-  if (proto !== Object.prototype && proto !== null) return v;
-  const out: Record<string, unknown> = proto === null ? Object.create(null) : {};
+  let out: Record<string, unknown>;
+  if (proto === Object.prototype) out = {};
+  else if (proto === null) out = Object.create(null);
+  else {
+    const entry = registeredClass(v);
+    if (entry === undefined) return v;
+    out = { [CLASS_MARK]: entry.key };
+  }
   copies.set(v, out);
-  for (const key of Object.keys(v)) out[key] = markNegativeZeros((v as Record<string, unknown>)[key], copies);
+  for (const key of Object.keys(v)) out[key] = markCopy((v as Record<string, unknown>)[key], copies);
   return out;
 }
 
@@ -180,8 +303,8 @@ function packStructured(value: unknown, path: string, hook?: ObjectHook): Uint8A
   if (typeof value !== "object" && typeof value !== "function" && typeof value !== "symbol" || value === null) {
     return packr.pack(isNegativeZero(value) ? NEGATIVE_ZERO : value);
   }
-  const negativeZero = checkCloneable(value, path, hook);
-  return packr.pack(negativeZero ? markNegativeZeros(value, new Map()) : value);
+  const marked = checkCloneable(value, path, hook);
+  return packr.pack(marked ? new Marked(markCopy(value, new Map())) : value);
 }
 
 /**
@@ -337,21 +460,24 @@ function keyPath(path: string, key: string): string {
  * library handles).
  *
  * @param path How to name `value` in the message (`"args"`, `"item"`).
- * @returns Whether `value` holds a `-0` (which the encoder must be shown,
- *   see {@linkcode NegativeZero}).
+ * @returns Whether `value` holds a `-0` or an instance of a registered
+ *   class (the encoder must then be given a marked copy: see the module doc).
  * @throws {TypeError} naming the path of the first value that cannot cross.
  */
 export function checkCloneable(value: unknown, path: string, hook?: ObjectHook): boolean {
-  const walk: Walk = { hook, seen: new Set(), negativeZero: false };
+  const walk: Walk = { hook, seen: new Set(), marked: false };
   visit(value, path, walk);
-  return walk.negativeZero;
+  return walk.marked;
 }
 
-/** What a {@linkcode checkCloneable} walk carries: its hook, the objects seen, and whether a `-0` was met. */
+/**
+ * What a {@linkcode checkCloneable} walk carries: its hook, the objects
+ * seen, and whether a `-0` or a registered class's instance was met.
+ */
 interface Walk {
   hook: ObjectHook | undefined;
   seen: Set<object>;
-  negativeZero: boolean;
+  marked: boolean;
 }
 
 function visit(v: unknown, path: string, walk: Walk): void {
@@ -367,7 +493,7 @@ function visit(v: unknown, path: string, walk: Walk): void {
     case "object":
       break;
     case "number":
-      if (isNegativeZero(v)) walk.negativeZero = true;
+      if (isNegativeZero(v)) walk.marked = true;
       return;
     default:
       return;
@@ -402,10 +528,17 @@ function visit(v: unknown, path: string, walk: Walk): void {
     return;
   }
   if (proto !== Object.prototype && proto !== null) {
-    const cls = proto?.constructor?.name || "an unnamed class";
-    throw new TypeError(
-      `Cannot send ${path} to another thread: it is an instance of ${cls}, and class instances cannot be cloned (only plain objects, arrays, Map, Set, Date, RegExp, Error, typed arrays, ArrayBuffer and this library's handles)`,
-    );
+    if (registeredClass(v) !== undefined) walk.marked = true;
+    else {
+      const name = proto?.constructor?.name;
+      throw new TypeError(
+        `Cannot send ${path} to another thread: it is an instance of ${
+          name || "an unnamed class"
+        }, and class instances cannot be cloned (only plain objects, arrays, Map, Set, Date, RegExp, Error, typed arrays, ArrayBuffer and this library's handles) unless their class is registered: call registerClass(${
+          name || "TheClass"
+        }, { module: import.meta.url }) at the top level of the module that defines it, or send a plain object`,
+      );
+    }
   }
   for (const key of Object.keys(v)) visit((v as Record<string, unknown>)[key], keyPath(path, key), walk);
 }

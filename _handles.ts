@@ -14,7 +14,7 @@
  * @module
  */
 
-import { checkCloneable, VIEW_CLASSES, type ViewClass } from "./_codec.ts";
+import { checkCloneable, CLASS_MARK, rebuildClasses, registeredClass, VIEW_CLASSES, type ViewClass } from "./_codec.ts";
 
 /** How one class of handle crosses threads. */
 export interface TransferHandler<T extends object = object, S = unknown> {
@@ -82,7 +82,10 @@ const MARK = "\u0000mpjs:handle";
 export interface Packed {
   /** The value, with each handle replaced by its serialized data. */
   data: unknown;
-  /** Whether `data` holds handles (and so needs {@linkcode unpack}). */
+  /**
+   * Whether `data` holds handles or instances of registered classes (and
+   * so needs {@linkcode unpack}).
+   */
   hasHandles: boolean;
   /** Ports and buffers to transfer. */
   transfer: Transferable[];
@@ -103,7 +106,8 @@ export interface Packed {
 export function pack(value: unknown, path: string): Packed {
   const found = new Map<object, { handler: TransferHandler; data: unknown }>();
   const transfer: Transferable[] = [];
-  checkCloneable(value, path, (v, p) => {
+  // `marked`: a registered class's instance (or a -0, which postMessage keeps) is in `value`.
+  const marked = checkCloneable(value, path, (v, p) => {
     const handler = handlerFor(v);
     if (!handler) return false;
     const data = handler.serialize(v, p);
@@ -114,7 +118,7 @@ export function pack(value: unknown, path: string): Packed {
   const commit = (to?: number) => {
     for (const [v, { handler }] of found) handler.moved?.(v, to);
   };
-  if (found.size === 0) return { data: value, hasHandles: false, transfer, commit };
+  if (found.size === 0 && !marked) return { data: value, hasHandles: false, transfer, commit };
   return { data: replace(value, found, new Map()), hasHandles: true, transfer, commit };
 }
 
@@ -146,16 +150,20 @@ function replace(
     return out;
   }
   const proto = Object.getPrototypeOf(v);
-  if (proto !== Object.prototype && proto !== null) return v;
-  const out: Record<string, unknown> = {};
+  let out: Record<string, unknown> = {};
+  if (proto !== Object.prototype && proto !== null) {
+    const entry = registeredClass(v);
+    if (entry === undefined) return v;
+    out = { [CLASS_MARK]: entry.key };
+  }
   memo.set(v, out);
   for (const k of Object.keys(v)) out[k] = replace((v as Record<string, unknown>)[k], found, memo);
   return out;
 }
 
-/** Rebuilds the handles in data made by {@linkcode pack}. */
+/** Rebuilds the handles and the registered classes' instances in data made by {@linkcode pack}. */
 export function unpack(data: unknown, hasHandles: boolean): unknown {
-  return hasHandles ? revive(data, new Set()) : data;
+  return hasHandles ? rebuildClasses(revive(data, new Set())) : data;
 }
 
 function revive(v: unknown, seen: Set<object>): unknown {

@@ -34,6 +34,8 @@ export interface StartMessage {
   /** The arguments, packed by `_handles.ts`. */
   args: unknown;
   hasHandles: boolean;
+  /** Modules of the classes registered in the parent (`registerClass`), imported before the target runs. */
+  classes?: string[];
   [key: string]: unknown;
 }
 

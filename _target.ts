@@ -65,18 +65,22 @@ export const GLOBALS: ReadonlySet<string> = new Set(
  *
  * @throws {TypeError} naming the option and what it takes.
  */
-export function moduleUrl(value: unknown, owner: string): string {
-  const takes = "'module' must be the URL of the module that exports the target (pass import.meta.url) or a file path";
+export function moduleUrl(
+  value: unknown,
+  owner: string,
+  takes = "'module' must be the URL of the module that exports the target (pass import.meta.url) or a file path",
+  cannot = `Cannot create ${owner}`,
+): string {
   if (value instanceof URL) return value.href;
   if (typeof value !== "string" || value.trim() === "") {
-    throw new TypeError(`Cannot create ${owner} as ${takes}: current value is ${show(value)}`);
+    throw new TypeError(`${cannot} as ${takes}: current value is ${show(value)}`);
   }
   // A URL's scheme has two letters or more; `C:\…` is a Windows path.
   if (/^[A-Za-z][A-Za-z\d+.-]+:/.test(value)) {
     try {
       return new URL(value).href;
     } catch {
-      throw new TypeError(`Cannot create ${owner} as ${takes}: current value is ${show(value)}, not a valid URL`);
+      throw new TypeError(`${cannot} as ${takes}: current value is ${show(value)}, not a valid URL`);
     }
   }
   const g = globalThis as { Deno?: { cwd(): string }; process?: { cwd?(): string }; location?: { href: string } };
@@ -85,9 +89,7 @@ export function moduleUrl(value: unknown, owner: string): string {
   const base = cwd === undefined ? g.location?.href : pathUrl(cwd.replace(/[\\/]*$/, "/"), windows);
   if (base === undefined) {
     throw new TypeError(
-      `Cannot create ${owner} as ${takes}: current value is ${
-        show(value)
-      }, a relative path with no directory to resolve it in`,
+      `${cannot} as ${takes}: current value is ${show(value)}, a relative path with no directory to resolve it in`,
     );
   }
   return new URL(pathUrl(value, windows), base).href;

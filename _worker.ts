@@ -51,6 +51,8 @@ async function run(m: StartMessage): Promise<void> {
   };
   port.onFatal(report);
   try {
+    // The registered classes first: the arguments may hold their instances.
+    if (m.classes !== undefined && m.classes.length > 0) await Promise.all(m.classes.map((url) => importAsTarget(url)));
     const fn = await resolveTarget(m.target, m.name, m.ident);
     let args = m.args as unknown[];
     if (m.hasHandles) {

@@ -25,7 +25,7 @@
  */
 
 import { ClosedError, RemoteError, TimeoutError } from "./errors.ts";
-import { copyBytes, decodeReused, encode, encodeTo, type Format } from "./_codec.ts";
+import { classModules, copyBytes, decodeReused, encode, encodeTo, type Format } from "./_codec.ts";
 import { handlerFor, pack, type Packed } from "./_handles.ts";
 import { assertStarted, markDead, newIdent, registryBuffer } from "./_registry.ts";
 import { BUSY, OK as RING_OK, Ring } from "./_ring.ts";
@@ -607,6 +607,7 @@ export class Pool {
       target: { kind: "module", module: workerModule, exportName: "poolWorkerMain" },
       args: packed.data,
       hasHandles: packed.hasHandles,
+      classes: classModules(),
     };
     let end!: () => void;
     const ended = new Promise<void>((resolve) => end = resolve);

@@ -19,6 +19,7 @@
 
 import { RemoteError } from "./errors.ts";
 import { pack } from "./_handles.ts";
+import { addClass, classModules } from "./_codec.ts";
 import {
   assertStarted,
   children,
@@ -50,7 +51,7 @@ import {
   type WorkerHandle,
 } from "./_runtime.ts";
 import { assertCanBlock, now, until, untilSync } from "./_wait.ts";
-import { checkOptions, checkTimeout } from "./_options.ts";
+import { checkOptions, checkTimeout, show } from "./_options.ts";
 import type { StartMessage, TargetSpec } from "./_protocol.ts";
 import { moduleUrl } from "./_target.ts";
 
@@ -270,6 +271,7 @@ export class Thread<A extends unknown[] = unknown[]> {
       target,
       args: packed.data,
       hasHandles: packed.hasHandles,
+      classes: classModules(),
     };
     this.#status = status;
     this.#cells = cells;
@@ -532,6 +534,123 @@ export interface ThreadInfo {
   name: string;
   /** The thread's ident. */
   readonly ident: number;
+}
+
+/** Classes whose instances (or their subclasses') {@linkcode registerClass} refuses. */
+const BUILTIN_CLASSES: (abstract new (...args: never[]) => unknown)[] = [
+  Object,
+  Function,
+  Array,
+  Map,
+  Set,
+  Date,
+  RegExp,
+  Error,
+  ArrayBuffer,
+  SharedArrayBuffer,
+  DataView,
+  Object.getPrototypeOf(Int8Array) as typeof Int8Array, // the typed arrays' base class
+  Boolean,
+  Number,
+  String,
+  Promise,
+  WeakMap,
+  WeakSet,
+];
+
+/** Options of {@linkcode registerClass}. */
+export interface RegisterClassOptions {
+  /**
+   * The module that defines the class and calls `registerClass` at its top
+   * level: `import.meta.url` (or a file path). Threads started afterwards
+   * import it before they run, so that they know the class.
+   */
+  module: string | URL;
+  /** The name the class is known by in every thread; defaults to its own `name`. */
+  name?: string;
+}
+
+/**
+ * Lets instances of `cls` cross threads (as Python pickles instances of a
+ * class by its module and name): in `args`, queue items, pipe messages,
+ * pool tasks and results. An instance crosses as its own enumerable
+ * fields, which may hold any value that crosses (cycles and shared
+ * references included), and is rebuilt on the other side with the class's
+ * prototype, without running its constructor (as unpickling does). Its
+ * `#private` fields, symbol keys and the fields of its base classes'
+ * private state are not carried. Only `cls` itself is registered, not its
+ * subclasses.
+ *
+ * Call it at the top level of the module that defines the class, outside
+ * any `isMainThread` guard: each thread that imports that module registers
+ * the class too, and threads started after the call import it first. A
+ * thread that receives an instance without knowing its class throws a
+ * `TypeError` saying which module to import.
+ *
+ * @param cls The class.
+ * @param options The module that registers it, and the name it goes by.
+ * @throws {TypeError} when `cls` is not a class whose instances need
+ *   registering (a plain function or arrow, `Object`, `Array`, `Map`,
+ *   `Error`, … which cross already), when `module` is not a URL or path,
+ *   when the class has no name and none is given, or when the class or the
+ *   name is already registered otherwise.
+ *
+ * @example
+ * ```ts
+ * import { Queue, registerClass } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * class Point {
+ *   constructor(public x: number, public y: number) {}
+ *   norm(): number {
+ *     return Math.hypot(this.x, this.y);
+ *   }
+ * }
+ * registerClass(Point, { module: import.meta.url });
+ *
+ * const q = new Queue<Point>();
+ * await q.put(new Point(3, 4));
+ * const p = await q.get();
+ * assert.ok(p instanceof Point);
+ * assert.equal(p.norm(), 5);
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export function registerClass(cls: abstract new (...args: any[]) => object, options: RegisterClassOptions): void {
+  const proto = typeof cls === "function" ? cls.prototype : undefined;
+  if (typeof proto !== "object" || proto === null) {
+    throw new TypeError(`Cannot register ${show(cls)}: it is not a class`);
+  }
+  const builtin = BUILTIN_CLASSES.find((b) => proto === b.prototype || (b !== Object && proto instanceof b));
+  if (builtin !== undefined) {
+    throw new TypeError(
+      `Cannot register class ${cls.name || "(anonymous)"}: instances of ${
+        builtin.name || "built-in classes"
+      } are not registered (they cross as they are, or not at all)`,
+    );
+  }
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Cannot register class ${
+        cls.name || "(anonymous)"
+      } as 'options' must be an object such as { module: import.meta.url }: current value is ${show(options)}`,
+    );
+  }
+  const name = options.name === undefined ? cls.name : options.name;
+  if (typeof name !== "string" || name === "") {
+    throw new TypeError(
+      `Cannot register ${cls.name ? `class ${cls.name}` : "an anonymous class"} as 'name' must be a non-empty string${
+        options.name === undefined ? " (the class has no name: pass one)" : ""
+      }: current value is ${show(options.name)}`,
+    );
+  }
+  const module = moduleUrl(
+    options.module,
+    `class ${name}`,
+    "'module' must be the URL of the module that registers the class (pass import.meta.url) or a file path",
+    `Cannot register class ${name}`,
+  );
+  addClass(proto, name, module);
 }
 
 /**

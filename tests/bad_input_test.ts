@@ -2156,6 +2156,60 @@ const remoteErrorSubject: ClassSubject<Error> = {
   },
 };
 
+/** A fresh class each call, with a name of its own (registering one twice under one name is an error). */
+let walkedClasses = 0;
+function freshClass(): new () => object {
+  const cls = class {};
+  Object.defineProperty(cls, "name", { value: `Walked${++walkedClasses}` });
+  return cls;
+}
+
+const registerClassSubject: FunctionSubject = {
+  kind: "function",
+  params: [
+    {
+      name: "cls",
+      valid: freshClass,
+      families: [
+        fam(
+          "not a class, or a built-in one",
+          fc.oneof(NOT_NUMBER, fc.integer(), fc.constantFrom(() => 1, Map, Error, Object, Uint8Array, Promise)),
+          err(TypeError),
+          { examples: [undefined, null, 1, () => 1, Map, RangeError, Float64Array] },
+        ),
+      ],
+    },
+    {
+      name: "options",
+      valid: () => ({ module: import.meta.url }),
+      families: [
+        fam("not an object", fc.oneof(NOT_OBJECT, fc.constant(undefined)), err(TypeError), {
+          examples: [undefined, 5, "x", null, SYMBOL],
+        }),
+        inOptions(
+          fam(
+            "not a URL or a path",
+            fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.object({ maxDepth: 0 })),
+            err(TypeError),
+            { examples: ["  ", "", 5, null, undefined] },
+          ),
+          "module",
+        ),
+        inOptions(
+          fam(
+            "not a non-empty string",
+            fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.object({ maxDepth: 0 }), fc.constant("")),
+            err(TypeError),
+            { examples: ["", 1, null, {}] },
+          ),
+          "name",
+          () => ({ module: import.meta.url }),
+        ),
+      ],
+    },
+  ],
+};
+
 // ---- the table of exports ---------------------------------------------------------
 
 const SUBJECTS: Record<string, Subject> = {
@@ -2183,6 +2237,7 @@ const SUBJECTS: Record<string, Subject> = {
   activeCount: { kind: "function", params: [] },
   activeChildren: { kind: "function", params: [] },
   cpuCount: { kind: "function", params: [] },
+  registerClass: registerClassSubject,
   isMainThread: { kind: "value", check: (v) => assert.equal(v, true) },
   Queue: queueSubject(Queue),
   JoinableQueue: queueSubject(JoinableQueue),
