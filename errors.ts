@@ -104,6 +104,32 @@ export class ClosedError extends Error {
 }
 
 /**
+ * Thrown when the outcome of a cancelled {@linkcode Future} is asked for
+ * (Python's `concurrent.futures.CancelledError`).
+ *
+ * @example
+ * ```ts
+ * import { CancelledError, Future } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const f = new Future();
+ * f.cancel();
+ * await assert.rejects(f.result(), CancelledError);
+ * ```
+ */
+export class CancelledError extends Error {
+  /**
+   * Creates a `CancelledError`.
+   *
+   * @param message What was cancelled.
+   */
+  constructor(message = "The operation was cancelled") {
+    super(message);
+    this.name = "CancelledError";
+  }
+}
+
+/**
  * Thrown when a wait that has no "false" answer runs out of time:
  * `Connection.recv()` and `AsyncResult.get()` (Python's `TimeoutError`).
  *

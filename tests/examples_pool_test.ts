@@ -34,3 +34,10 @@ test("examples/pool_map_speedup.ts: the pool's map gives the one-worker results 
   // The speed-up itself depends on how busy the machine is: only its form is checked.
   assert.match(out[3], /^speed-up: \d+\.\d\dx on \d+ cores$/);
 });
+
+test("examples/executor_as_completed.ts: each result comes once its job is done; a job still waiting is cancelled", async () => {
+  const out = await run("examples/executor_as_completed.ts");
+  // The order of the first three depends on when each worker started on a loaded machine.
+  assert.deepEqual(out.slice(0, 3).sort(), ["a.example: 4 words", "b.example: 2 words", "c.example: 3 words"]);
+  assert.deepEqual(out.slice(3), ["cancelled the extra job: true", "busy jobs done: 3"]);
+});
