@@ -249,15 +249,21 @@ export function parentPort(): ParentPort {
 }
 
 /**
- * Ends the calling worker at once: no more of its code runs after this call
- * (messages it posted before still reach the parent). Deno's `close()` stops
- * the worker on the spot, in a Web Worker and under `node:worker_threads`
- * alike (its `process.exit()` there could leave the worker running). Node's
- * and Bun's `process.exit()` end only the worker. Browsers: `close()`.
+ * Ends the calling worker: no more of its code runs after this call
+ * (messages it posted before still reach the parent), and it never returns.
+ * Deno's `close()` (in a Web Worker and under `node:worker_threads` alike;
+ * its `process.exit()` there could leave the worker running) usually stops
+ * the worker on the spot, but now and then returns and lets the code after
+ * it run on; Node's and Bun's `process.exit()` end only the worker.
+ * Browsers: `close()`. Should the call return, the worker parks until the
+ * runtime ends it (a wait in `Atomics.wait` is interrupted when it does), so
+ * whoever was told it stopped can rely on that.
  */
-export function exitWorker(code: number): void {
+export function exitWorker(code: number): never {
   if (runtime === "deno" || runtime === "browser") g.close();
   else g.process.exit(code);
+  const parked = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) Atomics.wait(parked, 0, 0, 1000);
 }
 
 /**

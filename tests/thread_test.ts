@@ -11,6 +11,7 @@ import {
   currentProcess,
   currentThread,
   enumerate,
+  Event,
   isMainThread,
   Lock,
   Process,
@@ -21,6 +22,7 @@ import {
 import {
   add,
   addLater,
+  countBetweenWaits,
   Counter,
   countUnderLock,
   defaultNames,
@@ -648,6 +650,27 @@ test("a terminated thread is not reported dead while it still runs, and its lock
     } finally {
       Atomics.store(counter, 2, 1);
     }
+  }
+});
+
+test("a thread reported stopped after terminate() runs no more code", async () => {
+  // Deno's close() inside a worker now and then returned and let the loop run on.
+  for (let round = 0; round < 8; round++) {
+    const counter = sharedInts(1);
+    const t = new Thread({ target: countBetweenWaits, args: [new Event(), counter], module: url });
+    t.start();
+    await eventually(() => Atomics.load(counter, 0) > 0, 30_000);
+    await t.terminate();
+    await t.join();
+    assert.equal(t.isAlive(), false);
+    assert.equal(t.exitCode, -15);
+    const stopped = Atomics.load(counter, 0);
+    await sleep(150);
+    assert.equal(
+      Atomics.load(counter, 0),
+      stopped,
+      `round ${round}: the thread counted on after it was reported stopped`,
+    );
   }
 });
 

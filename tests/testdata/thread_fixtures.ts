@@ -7,6 +7,7 @@ import {
   cpuCount,
   currentThread,
   enumerate,
+  type Event,
   isMainThread,
   type Lock,
   type Queue,
@@ -79,6 +80,18 @@ export function countUnderLock(lock: Lock, cells: Int32Array): void {
     Atomics.store(cells, 1, 1);
     for (let i = 0; i < 200_000 && Atomics.load(cells, 2) === 0; i++) Atomics.add(cells, 0, 1);
     lock.release();
+  }
+}
+
+/**
+ * Counts in `cells[0]` forever, waiting 1 ms on `event` (never set) between
+ * counts: every turn passes through a library wait, where a stop request
+ * ends the thread.
+ */
+export function countBetweenWaits(event: Event, cells: Int32Array): void {
+  for (let i = 1;; i++) {
+    event.waitSync(1);
+    Atomics.store(cells, 0, i);
   }
 }
 
