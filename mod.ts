@@ -27,3 +27,4 @@ export * from "./sync.ts";
 export * from "./shared.ts";
 export * from "./pipe.ts";
 export * from "./pool.ts";
+export * from "./manager.ts";
