@@ -119,11 +119,8 @@ interface Client {
   held: Map<number, number>;
 }
 
-/** An error of this library's own (a bad key), which arrives as its class, not as a `RemoteError`. */
-function own(e: unknown): boolean {
-  return e instanceof KeyError || e instanceof IndexError || e instanceof TypeError || e instanceof RangeError ||
-    (e instanceof Error && (e.name === "ValueError" || e.name === "AttributeError"));
-}
+/** Errors the server itself raised about a call (no such method): they arrive as they are, not as `RemoteError`s. */
+const ours = new WeakSet<object>();
 
 function valueError(message: string): Error {
   const e = new Error(message);
@@ -379,7 +376,7 @@ class Server {
           }
           result = this.#call(obj, frame[2] as string, frame);
         } catch (e) {
-          this.#replyError(client, describe(e, obj?.kind === CUSTOM && !own(e)));
+          this.#replyError(client, describe(e, obj?.kind === CUSTOM && !ours.has(e as object)));
           return undefined;
         }
         if (result instanceof Promise || (obj!.kind === CUSTOM && isThenable(result))) {
@@ -458,6 +455,7 @@ class Server {
     if (typeof fn !== "function" || method === "constructor" || method.startsWith("_")) {
       const e = new Error(`'${obj.typeid}' object has no method '${method}'`);
       e.name = "AttributeError";
+      ours.add(e);
       throw e;
     }
     return fn.apply(v, f.slice(3));

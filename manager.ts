@@ -882,22 +882,58 @@ function namespaceProxy(): object {
 
 /**
  * A proxy for an instance of a class registered with
- * {@linkcode Manager.register}, made with `manager.create(typeid, ...args)`:
- * `proxy.name(...args)` calls the instance's method `name` in the server
- * thread and resolves with its result; `proxy.nameSync(...args)` waits for
- * it. Calls are served one at a time. An error thrown by the method arrives
- * as a `RemoteError`. Methods whose names start with `_` are not exposed (as
- * in Python), nor those of `Object.prototype` (`toString`, …).
+ * {@linkcode Manager.register}, made with `manager.create(typeid, ...args)`
+ * (untyped; see {@linkcode ProxyOf} for a typed one): `proxy.name(...args)`
+ * calls the instance's method `name` in the server thread and resolves with
+ * its result; `proxy.nameSync(...args)` waits for it. Calls are served one at
+ * a time. An error thrown by the method arrives as a `RemoteError`. Methods
+ * whose names start with `_` are not exposed (as in Python), nor those of
+ * `Object.prototype` (`toString`, …).
  *
  * @example
- * ```ts ignore
- * const counter = manager.create("Counter") as ObjectProxy;
- * await counter.increment(5);
+ * ```ts
+ * import type { ObjectProxy } from "@mpjs/multiprocessing";
+ *
+ * async function bump(counter: ObjectProxy): Promise<number> {
+ *   return await counter.increment(1) as number;
+ * }
  * ```
  */
 export type ObjectProxy = {
-  readonly [method: string]: (...args: never[]) => unknown;
+  // deno-lint-ignore no-explicit-any
+  readonly [method: string]: (...args: any[]) => any;
 };
+
+/**
+ * The typed proxy of a `T` made by `manager.create<T>(typeid)`: each method
+ * of `T` resolves with its (awaited) result, and has a `Sync` twin.
+ *
+ * @typeParam T The registered class's instance type.
+ *
+ * @example
+ * ```ts
+ * import type { ProxyOf } from "@mpjs/multiprocessing";
+ *
+ * class Counter {
+ *   n = 0;
+ *   increment(by: number): number {
+ *     return this.n += by;
+ *   }
+ * }
+ * function bump(counter: ProxyOf<Counter>): number {
+ *   return counter.incrementSync(1);
+ * }
+ * ```
+ */
+export type ProxyOf<T> =
+  & {
+    readonly [K in keyof T as T[K] extends (...args: never[]) => unknown ? K : never]: T[K] extends
+      (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+  }
+  & {
+    readonly [K in keyof T as T[K] extends (...args: never[]) => unknown ? `${K & string}Sync` : never]: T[K] extends
+      (...args: infer A) => infer R ? (...args: A) => Awaited<R> : never;
+  };
 
 /** The object behind a custom proxy. */
 class CustomTarget {
@@ -1175,7 +1211,7 @@ export class Manager implements AsyncDisposable {
    * assert.equal(await counter.increment(2), 2);
    * ```
    */
-  create<P extends object = ObjectProxy>(typeid: string, ...args: unknown[]): P {
+  create<T = never>(typeid: string, ...args: unknown[]): [T] extends [never] ? ObjectProxy : ProxyOf<T> {
     const spec = registry.get(typeid);
     if (!spec) {
       throw new Error(
@@ -1183,7 +1219,7 @@ export class Manager implements AsyncDisposable {
       );
     }
     const init: CustomInit = [typeid, spec.module, spec.export, args];
-    return this.#make(CUSTOM, init, `Manager.create('${typeid}')`) as P;
+    return this.#make(CUSTOM, init, `Manager.create('${typeid}')`) as [T] extends [never] ? ObjectProxy : ProxyOf<T>;
   }
 
   /**
@@ -1288,7 +1324,7 @@ export class Manager implements AsyncDisposable {
     collected.unregister(this);
     const thread = this.#thread;
     this.#shutdown = (async () => {
-      await thread.join(5_000);
+      await thread.join(1_000);
       if (thread.isAlive()) await thread.terminate();
     })();
     return this.#shutdown;
