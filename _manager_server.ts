@@ -187,10 +187,16 @@ function index(list: unknown[], i: number, what: string): number {
  * The manager's thread: serves until the manager is shut down.
  *
  * @param control The control words (see `_manager_protocol.ts`).
- * @param registrations Where clients register their channels.
+ * @param registrations Where the other clients register their channels.
+ * @param owner The channels of the thread that made the manager.
  */
-export async function serveManager(control: SharedArrayBuffer, registrations: Queue<Registration>): Promise<void> {
+export async function serveManager(
+  control: SharedArrayBuffer,
+  registrations: Queue<Registration>,
+  owner: Registration,
+): Promise<void> {
   const server = new Server(new Int32Array(control), registrations);
+  server.add(owner);
   try {
     await server.run();
   } finally {
@@ -322,16 +328,21 @@ class Server {
       } catch {
         break;
       }
-      this.#clients.push({
-        ident: r.ident,
-        req: new SpscChannel(r.request),
-        rep: new SpscChannel(r.reply),
-        sent: new Int32Array(r.sent),
-        processed: 0,
-        held: new Map(),
-      });
+      this.add(r);
     }
     this.#regsSeen = seen;
+  }
+
+  /** Serves a client thread's channels from now on. */
+  add(r: Registration): void {
+    this.#clients.push({
+      ident: r.ident,
+      req: new SpscChannel(r.request),
+      rep: new SpscChannel(r.reply),
+      sent: new Int32Array(r.sent),
+      processed: 0,
+      held: new Map(),
+    });
   }
 
   /** One round robin turn over the clients: how many frames were served (a Promise while one is awaited). */

@@ -475,7 +475,7 @@ function callAsync(proxy: object, cls: string, method: string, args: unknown[]):
 function renamePath(e: unknown, cls: string, method: string): unknown {
   if (!(e instanceof TypeError) || !e.message.includes("args[")) return e;
   const out = new TypeError(
-    e.message.replace(/args\[(\d+)\]/, (_, n) => `${cls}.${method}() argument ${Number(n) - 2}`),
+    e.message.replace(/args\[(\d+)\]/, (_, n) => `${cls}.${method}() args[${Number(n) - 3}]`),
   );
   return out;
 }
@@ -1097,13 +1097,11 @@ export class Manager implements AsyncDisposable {
     this.#link = link;
     this.#thread = new Thread({
       target: serveManager,
-      args: [control, registrations],
+      args: [control, registrations, reg.registration],
       module: SERVER_MODULE,
       name,
       daemon: true,
     });
-    registrations.putNowait(reg.registration);
-    Atomics.add(link.c, REGS, 1);
     link.adoptClient(reg.client(link));
     managerLinks.set(this, link);
     this.#thread.start();
@@ -1120,7 +1118,15 @@ export class Manager implements AsyncDisposable {
     const link = this.#link;
     if (link.closedReason() !== undefined) throw link.closedError(what);
     const id = Atomics.add(link.c, NEXT_ID, 1) + 1;
-    link.client().send([CREATE, id, kind, init], "init");
+    try {
+      link.client().send([CREATE, id, kind, init], "init");
+    } catch (e) {
+      // Name what the caller passed: `init` is frame[3], a custom object's arguments init[3].
+      if (!(e instanceof TypeError)) throw e;
+      throw new TypeError(
+        e.message.replace(/init\[3\](\[3\])?/, (_, args) => args ? `${what} args` : `${what} init`),
+      );
+    }
     return makeProxy(link, id, kind, kind === CUSTOM ? (init as CustomInit)[0] : undefined, this);
   }
 
