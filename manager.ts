@@ -46,6 +46,7 @@
  */
 
 import { handlerFor, handlerForTag, registerHandler } from "./_handles.ts";
+import { checkOptions, show } from "./_options.ts";
 import { shareHandles } from "./_post.ts";
 import { isIdentAlive, newHandleId, nextNameNumber, selfIdent } from "./_registry.ts";
 import { NONE, SpscChannel } from "./_spsc.ts";
@@ -518,17 +519,21 @@ function entriesOf(init: unknown, what: string): [unknown, unknown][] {
   return entries;
 }
 
-/** Defines `name` and `nameSync` on `cls.prototype` from one body that checks and shapes the arguments. */
+/**
+ * Defines `name` and `nameSync` on `cls.prototype` from one body that checks
+ * and shapes the arguments (by default none are sent: extra arguments are
+ * ignored).
+ */
 function method(
   cls: { prototype: object; name: string },
   name: string,
-  shape?: (args: unknown[], what: string) => unknown[],
+  shape: (args: unknown[], what: string) => unknown[] = () => [],
 ): void {
   const clsName = cls.name;
   Object.defineProperty(cls.prototype, name, {
     value: function (this: object, ...args: unknown[]) {
       try {
-        if (shape) args = shape(args, `${clsName}.${name}()`);
+        args = shape(args, `${clsName}.${name}()`);
       } catch (e) {
         return Promise.reject(e);
       }
@@ -539,7 +544,7 @@ function method(
   });
   Object.defineProperty(cls.prototype, `${name}Sync`, {
     value: function (this: object, ...args: unknown[]) {
-      if (shape) args = shape(args, `${clsName}.${name}Sync()`);
+      args = shape(args, `${clsName}.${name}Sync()`);
       return callSync(this, clsName, name, args);
     },
     writable: true,
@@ -643,11 +648,15 @@ export class DictProxy<K extends DictKey = DictKey, V = unknown> implements Asyn
   }
 }
 
-const keyArg = (args: unknown[], what: string) => {
-  checkKey(args[0], what);
-  return args;
-};
-for (const name of ["get", "set", "has", "delete", "setdefault", "pop"]) method(DictProxy, name, keyArg);
+/** The key, then up to `more` arguments (as many as were given: `pop` tells a missing default by the count). */
+function keyArgs(more: number): (args: unknown[], what: string) => unknown[] {
+  return (args, what) => {
+    checkKey(args[0], what);
+    return args.slice(0, Math.max(1, Math.min(args.length, 1 + more)));
+  };
+}
+for (const name of ["has", "delete"]) method(DictProxy, name, keyArgs(0));
+for (const name of ["get", "set", "setdefault", "pop"]) method(DictProxy, name, keyArgs(1));
 for (const name of ["size", "keys", "values", "items", "popitem", "clear", "copy"]) method(DictProxy, name);
 method(DictProxy, "update", (args, what) => [entriesOf(args[0], what)]);
 
@@ -791,7 +800,8 @@ method(ListProxy, "sort", (args, what) => {
   }
   return [options.reverse === true];
 });
-for (const name of ["append", "remove", "count", "length", "reverse", "toArray"]) method(ListProxy, name);
+for (const name of ["append", "remove", "count"]) method(ListProxy, name, (args) => [args[0]]);
+for (const name of ["length", "reverse", "toArray"]) method(ListProxy, name);
 
 /**
  * A proxy for a namespace kept by a {@linkcode Manager}, as Python's
@@ -848,7 +858,10 @@ const nameArg = (args: unknown[], what: string) => {
   }
   return args.slice(0, 2);
 };
-for (const name of ["get", "set", "has", "delete"]) method(NamespaceProxy, name, nameArg);
+for (const name of ["get", "has", "delete"]) {
+  method(NamespaceProxy, name, (args, what) => nameArg(args, what).slice(0, 1));
+}
+method(NamespaceProxy, "set", nameArg);
 method(NamespaceProxy, "toObject");
 
 /** A namespace proxy's type: its methods, and its attributes. */
@@ -1011,8 +1024,6 @@ export interface ManagerOptions {
 }
 
 const registry = new Map<string, { module: string; export: string }>();
-/** Each manager's link in its own thread. */
-const managerLinks = new WeakMap<Manager, Link>();
 
 /** Shuts down a manager that was collected without `shutdown()`. */
 const collected = new FinalizationRegistry<Int32Array>((c) => {
@@ -1064,6 +1075,7 @@ export class Manager implements AsyncDisposable {
     if (typeof typeid !== "string" || typeid === "") {
       throw new TypeError(`Cannot register as 'typeid' must be a non-empty string: current value is ${String(typeid)}`);
     }
+    checkOptions(options, `'${typeid}'`, false, "register ");
     const module = options?.module;
     if (!(module instanceof URL) && typeof module !== "string") {
       throw new TypeError(`Cannot register '${typeid}' as 'module' must be a URL or a string`);
@@ -1078,9 +1090,14 @@ export class Manager implements AsyncDisposable {
    * Starts a manager and its server thread.
    *
    * @param options See {@linkcode ManagerOptions}.
+   * @throws {TypeError} when `options` is not an object or `name` not a string.
    */
   constructor(options: ManagerOptions = {}) {
-    const name = options.name ?? `SyncManager-${nextNameNumber()}`;
+    const opts = checkOptions<ManagerOptions>(options, "Manager", false, "create ") ?? {};
+    if (opts.name !== undefined && typeof opts.name !== "string") {
+      throw new TypeError(`Cannot create Manager as 'name' must be a string: current value is ${show(opts.name)}`);
+    }
+    const name = opts.name ?? `SyncManager-${nextNameNumber()}`;
     const control = new SharedArrayBuffer(CONTROL_WORDS * 4);
     const registrations = new Queue<Registration>();
     const data: LinkData = {
@@ -1103,7 +1120,6 @@ export class Manager implements AsyncDisposable {
       daemon: true,
     });
     link.adoptClient(reg.client(link));
-    managerLinks.set(this, link);
     this.#thread.start();
     Atomics.store(link.c, SERVER, this.#thread.ident!);
     collected.register(this, link.c, this);
@@ -1336,29 +1352,30 @@ export class Manager implements AsyncDisposable {
     return this.#shutdown;
   }
 
+  /**
+   * How many objects the server keeps now (Python's private
+   * `_number_of_objects()`), for diagnostics: an object is counted until
+   * no proxy to it is left and the server has seen the last release.
+   *
+   * @example
+   * ```ts
+   * import { Manager } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * await using manager = new Manager();
+   * const d = manager.dict();
+   * await d.size();
+   * assert.equal(manager.numberOfObjects(), 1);
+   * ```
+   */
+  numberOfObjects(): number {
+    return Atomics.load(this.#link.c, OBJECTS);
+  }
+
   /** `await using manager = new Manager()` shuts it down at the end of the scope. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.shutdown();
   }
-}
-
-/**
- * How many objects a manager's server keeps (for tests and diagnostics).
- *
- * @example
- * ```ts
- * import { Manager, managedObjectCount } from "@mpjs/multiprocessing/manager";
- * import assert from "node:assert/strict";
- *
- * await using manager = new Manager();
- * const d = manager.dict();
- * await d.size();
- * assert.equal(managedObjectCount(manager), 1);
- * ```
- */
-export function managedObjectCount(manager: Manager): number {
-  const link = managerLinks.get(manager);
-  return link ? Atomics.load(link.c, OBJECTS) : -1;
 }
 
 function moduleHref(module: string | URL): string {

@@ -16,7 +16,6 @@ import {
   SharedValue,
   Thread,
 } from "../mod.ts";
-import { managedObjectCount } from "../manager.ts";
 import {
   appendFromPipe,
   type Counter,
@@ -171,7 +170,7 @@ test("Manager: a proxy stored in a managed object comes back as a working proxy"
   const { sub } = (await l.get(0)) as { sub: DictProxy<string, number> };
   assert.equal(await sub.get("x"), 1);
   // The server holds the inner list while the dictionary names it.
-  assert.equal(managedObjectCount(manager), 4);
+  assert.equal(manager.numberOfObjects(), 4);
 });
 
 test("Manager: proxies cross in thread args, queue items and pipe messages", async () => {
@@ -317,7 +316,7 @@ test("Manager: objects are freed once no proxy is left (many short-lived dicts)"
     collectGarbage();
     await sleep(20);
     await keep.get("k"); // the releases have reached the server once this is served
-    count = managedObjectCount(manager);
+    count = manager.numberOfObjects();
     if (count < 100) break;
   }
   // Without releases every one of them is kept.
