@@ -223,6 +223,7 @@ class Client {
     }
     return shareHandles(v, path);
   };
+  readonly #recv = (): unknown => this.#rep.recv();
   readonly #revive = (data: RefData): object => {
     const [id, kind, typeid] = data;
     return makeProxy(this.link, id, kind, typeid, undefined);
@@ -270,16 +271,15 @@ class Client {
 
   /** The next reply, or `NONE` when it has not come; an error reply sets `replyFailed`. */
   #read(): unknown {
-    const rep = this.#rep;
     if (this.#marker < 0) {
-      const v = decodingRefs(this.#revive, () => rep.recv());
+      const v = decodingRefs(this.#revive, this.#recv);
       if (v === NONE || !(v instanceof Uint8Array)) {
         replyFailed = false;
         return v;
       }
       this.#marker = v[0];
     }
-    const v = decodingRefs(this.#revive, () => rep.recv());
+    const v = decodingRefs(this.#revive, this.#recv);
     if (v === NONE) return NONE;
     replyFailed = this.#marker !== REPLY_WRAPPED;
     this.#marker = -1;
@@ -449,8 +449,13 @@ function stateOf(proxy: object, what: string): ProxyState {
   return s;
 }
 
-function callSync(proxy: object, cls: string, method: string, args: unknown[]): unknown {
-  const what = `${cls}.${method}Sync()`;
+function callSync(
+  proxy: object,
+  cls: string,
+  method: string,
+  args: unknown[],
+  what = `${cls}.${method}Sync()`,
+): unknown {
   const s = stateOf(proxy, what);
   try {
     return s.link.client().callSync(what, [CALL, s.id, method, ...args]);
@@ -459,8 +464,13 @@ function callSync(proxy: object, cls: string, method: string, args: unknown[]): 
   }
 }
 
-function callAsync(proxy: object, cls: string, method: string, args: unknown[]): Promise<unknown> {
-  const what = `${cls}.${method}()`;
+function callAsync(
+  proxy: object,
+  cls: string,
+  method: string,
+  args: unknown[],
+  what = `${cls}.${method}()`,
+): Promise<unknown> {
   let s: ProxyState;
   try {
     s = stateOf(proxy, what);
@@ -530,22 +540,24 @@ function method(
   shape: (args: unknown[], what: string) => unknown[] = () => [],
 ): void {
   const clsName = cls.name;
+  const what = `${clsName}.${name}()`;
+  const whatSync = `${clsName}.${name}Sync()`;
   Object.defineProperty(cls.prototype, name, {
     value: function (this: object, ...args: unknown[]) {
       try {
-        args = shape(args, `${clsName}.${name}()`);
+        args = shape(args, what);
       } catch (e) {
         return Promise.reject(e);
       }
-      return callAsync(this, clsName, name, args);
+      return callAsync(this, clsName, name, args, what);
     },
     writable: true,
     configurable: true,
   });
   Object.defineProperty(cls.prototype, `${name}Sync`, {
     value: function (this: object, ...args: unknown[]) {
-      args = shape(args, `${clsName}.${name}Sync()`);
-      return callSync(this, clsName, name, args);
+      args = shape(args, whatSync);
+      return callSync(this, clsName, name, args, whatSync);
     },
     writable: true,
     configurable: true,
@@ -968,9 +980,12 @@ function customProxy(typeid: string): object {
       let fn = fns.get(prop);
       if (fn === undefined) {
         const cls = `${typeid}Proxy`;
-        fn = prop.endsWith("Sync") && prop.length > 4
-          ? (...args: unknown[]) => callSync(receiver, cls, prop.slice(0, -4), args)
-          : (...args: unknown[]) => callAsync(receiver, cls, prop, args);
+        const sync = prop.endsWith("Sync") && prop.length > 4;
+        const method = sync ? prop.slice(0, -4) : prop;
+        const what = `${cls}.${prop}()`;
+        fn = sync
+          ? (...args: unknown[]) => callSync(receiver, cls, method, args, what)
+          : (...args: unknown[]) => callAsync(receiver, cls, method, args, what);
         fns.set(prop, fn);
       }
       return fn;

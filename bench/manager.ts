@@ -8,7 +8,7 @@
 //   deno run -A bench/manager.ts | bun bench/manager.ts | node npm/bench/manager.js
 
 import process from "node:process";
-import { type DictProxy, isMainThread, type ListProxy, Manager, type ProxyOf, Thread } from "../mod.ts";
+import { type DictProxy, Event, isMainThread, type ListProxy, Manager, type ProxyOf, Thread } from "../mod.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
@@ -75,9 +75,9 @@ export function hammer(d: DictProxy<string, number>, go: Int32Array, out: Float6
 }
 
 /** Thread target: one call, then idle until `stop` is set. */
-export async function idle(d: DictProxy<string, number>, stop: Int32Array): Promise<void> {
+export async function idle(d: DictProxy<string, number>, stop: Event): Promise<void> {
   await d.set("idle", 1);
-  while (Atomics.load(stop, 0) === 0) await new Promise((r) => setTimeout(r, 50));
+  await stop.wait();
 }
 
 async function main(): Promise<void> {
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   report("2 threads on one dict", "mpjs", (2 * HAMMER_N) / wall, "calls/s", "higher");
 
   // Idle: the server and a client thread that made a call, then waits.
-  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const stop = new Event();
   const sleeper = new Thread({ target: idle, args: [d, stop], module: import.meta.url });
   sleeper.start();
   await new Promise((r) => setTimeout(r, 500));
@@ -136,7 +136,7 @@ async function main(): Promise<void> {
   const c1 = process.cpuUsage(c0);
   const elapsed = (performance.now() - t0) * 1000;
   report("idle CPU (manager + idle client)", "mpjs", (100 * (c1.user + c1.system)) / elapsed, "%", "lower");
-  Atomics.store(stop, 0, 1);
+  stop.set();
   await sleeper.join();
 }
 
