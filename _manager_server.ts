@@ -82,7 +82,7 @@ const SPIN_MAX_MS = 0.2;
 const SPIN_MIN_MS = 0.005;
 /** An idle turn watches for the full length when `turns & PROBE` is 0. */
 const PROBE = 63;
-/** How long (ms) an idle server parks before it looks for clients that died. */
+/** How often (ms) the server looks for clients that died (and how long an idle one parks at most). */
 const IDLE_CHECK = 1000;
 
 /** A reference to a managed object, stored inside another one (a nested proxy, seen from the server). */
@@ -260,6 +260,10 @@ class Server {
       if (this.#candidates.size > 0) this.#freeCandidates();
       const t = performance.now();
       if (served > 0) {
+        if (t - lastCheck > IDLE_CHECK) {
+          lastCheck = t;
+          this.#checkClients();
+        }
         if (t - lastYield > YIELD_EVERY) {
           await new Promise((resolve) => setTimeout(resolve, 0));
           lastYield = performance.now();
