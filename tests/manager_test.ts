@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import {
   ClosedError,
   type DictProxy,
+  Event,
   IndexError,
   KeyError,
   type ListProxy,
@@ -27,6 +28,7 @@ import {
   setFromQueue,
   setInThread,
   url,
+  useThenWait,
 } from "./testdata/manager_fixtures.ts";
 import { collectGarbage } from "./testdata/handles_fixtures.ts";
 import { sleep } from "./_util.ts";
@@ -379,4 +381,28 @@ test("Manager: a TypeError names the argument that cannot cross", async () => {
   await assert.rejects(d.set("k", { cb: () => 1 }), /DictProxy\.set\(\) args\[1\]\.cb/);
   assert.throws(() => manager.create("Counter", { f: () => 1 }), /Manager\.create\('Counter'\) args\[0\]\.f/);
   assert.throws(() => manager.list([() => 1]), /Manager\.list\(\) init\[0\]/);
+});
+
+test("Manager: a thread that dies releases its proxies' holds", async () => {
+  await using manager = new Manager();
+  const keep = manager.dict<string, number>();
+  const used = new Int32Array(new SharedArrayBuffer(4));
+  const never = new Event();
+  const q = new Queue<DictProxy<string, unknown>>();
+  const t = new Thread({ target: useThenWait, args: [q, used, never], module: url });
+  t.start();
+  (() => q.putNowait(manager.dict<string, unknown>()))();
+  new Queue().putNowait(new Map()); // the encoder keeps the last value it wrote
+  while (Atomics.load(used, 0) === 0) await sleep(10);
+  await t.terminate();
+  await t.join();
+  let count = manager.numberOfObjects();
+  for (let tries = 0; count > 1 && tries < 100; tries++) {
+    collectGarbage();
+    await sleep(50);
+    await keep.size();
+    count = manager.numberOfObjects();
+  }
+  // Without the dead thread's holds dropped, its dictionary stays.
+  assert.equal(count, 1);
 });

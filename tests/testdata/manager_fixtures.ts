@@ -4,7 +4,7 @@
 // its top level only registers classes.
 
 import type { Connection, DictProxy, ListProxy, ProxyOf, Queue } from "../../mod.ts";
-import { Manager } from "../../mod.ts";
+import { type Event, Manager } from "../../mod.ts";
 
 export const url: string = import.meta.url;
 
@@ -106,4 +106,12 @@ export function poolEcho<T>(x: T): T {
 export async function poolAppend(l: ListProxy<number>, x: number): Promise<ListProxy<number>> {
   await l.append(x);
   return l;
+}
+
+/** Takes a dictionary from a queue, uses it once, says so in `used`, then waits until stopped. */
+export function useThenWait(q: Queue<DictProxy<string, unknown>>, used: Int32Array, never: Event): void {
+  const d = q.getSync();
+  d.setSync("used", true);
+  Atomics.store(used, 0, 1);
+  never.waitSync();
 }
