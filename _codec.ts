@@ -30,7 +30,16 @@
 // and measured no faster for the small messages that cross threads here.
 import { addExtension, Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE } from "msgpackr/pack";
 import { bytesToOverwrite } from "./_runtime.ts";
-import { BrokenBarrierError, CancelledError, ClosedError, EmptyError, FullError, TimeoutError } from "./errors.ts";
+import {
+  BrokenBarrierError,
+  CancelledError,
+  ClosedError,
+  EmptyError,
+  FullError,
+  IndexError,
+  KeyError,
+  TimeoutError,
+} from "./errors.ts";
 
 const packr = new Packr({ structuredClone: true, moreTypes: true });
 
@@ -79,6 +88,8 @@ const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
   TimeoutError,
   BrokenBarrierError,
   CancelledError,
+  KeyError,
+  IndexError,
 };
 /** What crosses of an error: name, message, stack, `[cause]` when it has one, errors of an AggregateError. */
 type ErrorData = [string, string, string | undefined, [unknown] | undefined, unknown[] | undefined];

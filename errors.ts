@@ -179,6 +179,59 @@ export class BrokenBarrierError extends Error {
 }
 
 /**
+ * Thrown by a managed dictionary (`DictProxy`) when a key is missing:
+ * `delete(key)`, `pop(key)` without a default, `popitem()` on an empty
+ * dictionary (Python's `KeyError`). The message names the key.
+ *
+ * @example
+ * ```ts
+ * import { KeyError } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const err = new KeyError("'a'");
+ * assert.equal(err.name, "KeyError");
+ * assert.ok(err instanceof Error);
+ * ```
+ */
+export class KeyError extends Error {
+  /**
+   * Creates a `KeyError`.
+   *
+   * @param message Which key was missing.
+   */
+  constructor(message = "The key is missing") {
+    super(message);
+    this.name = "KeyError";
+  }
+}
+
+/**
+ * Thrown by a managed list (`ListProxy`) when an index is out of range:
+ * `get(i)`, `set(i, v)`, `pop(i)` (Python's `IndexError`).
+ *
+ * @example
+ * ```ts
+ * import { IndexError } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const err = new IndexError("list index out of range");
+ * assert.equal(err.name, "IndexError");
+ * assert.ok(err instanceof Error);
+ * ```
+ */
+export class IndexError extends Error {
+  /**
+   * Creates an `IndexError`.
+   *
+   * @param message Which index was out of range.
+   */
+  constructor(message = "The index is out of range") {
+    super(message);
+    this.name = "IndexError";
+  }
+}
+
+/**
  * The parts of an error that cross threads.
  *
  * @example

@@ -28,3 +28,4 @@ export * from "./shared.ts";
 export * from "./pipe.ts";
 export * from "./pool.ts";
 export * from "./futures.ts";
+export * from "./manager.ts";

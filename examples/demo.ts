@@ -288,6 +288,30 @@ async function poolMap(): Promise<void> {
   console.log("  close() + join(): the workers finished and stopped");
 }
 
+/** Signs a guest in: its entry in a managed dictionary, its name in a managed list. */
+export function signIn(guests: mp.DictProxy<string, number>, log: mp.ListProxy<string>, name: string): void {
+  guests.setSync(name, mp.currentProcess().ident!);
+  log.appendSync(name);
+}
+
+async function manager(): Promise<void> {
+  await using manager = new mp.Manager();
+  const guests = manager.dict<string, number>();
+  const log = manager.list<string>();
+  console.log(`  started ${manager.name}, a server thread that keeps a dict and a list for every process`);
+  const processes = ["Ada", "Grace", "Linus"].map((name) =>
+    new mp.Process({ target: signIn, args: [guests, log, name], module: import.meta.url })
+  );
+  for (const p of processes) p.start();
+  for (const p of processes) await p.join();
+  console.log(`  the dict holds ${await guests.size()} guests: ${(await guests.keys()).sort().join(", ")}`);
+  console.log(`  the list got ${await log.length()} entries, one per process`);
+  const started = performance.now();
+  let calls = 0;
+  while (performance.now() - started < 200) await guests.set("counter", calls++);
+  console.log(`  ${calls.toLocaleString("en-US")} async calls from the main thread in 200 ms`);
+}
+
 /**
  * The tour, in order: each section is a function above.
  */
@@ -301,6 +325,7 @@ const sections: [title: string, run: () => Promise<void>][] = [
   ["Queue: producers and consumers, a null sentinel, and throughput", queueProducerConsumer],
   ["Pipe: ping-pong between two processes", pipePingPong],
   ["Pool: map, applyAsync and errors", poolMap],
+  ["Manager: a dict and a list kept by a server thread", manager],
 ];
 
 if (mp.isMainThread) {

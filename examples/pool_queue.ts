@@ -1,10 +1,11 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 /**
  * A pool with a queue (seed 002, "使用进程池创建"): one pool task writes ten
- * numbers into a queue, another reads them back. The seed uses
- * `Manager().Queue()`, because a plain `multiprocessing.Queue` cannot be
- * passed to pool tasks in Python; here a plain `Queue` can (it is a handle
- * to shared memory that travels in the task's arguments).
+ * numbers into a queue, another reads them back. As in the seed, the queue
+ * comes from `Manager().Queue()` (Python needs that: a plain
+ * `multiprocessing.Queue` cannot be passed to pool tasks). Here the
+ * manager's `Queue()` is the plain `Queue`, a handle to shared memory that
+ * travels in the task's arguments, so `new Queue()` would do the same.
  *
  *     deno run -A examples/pool_queue.ts
  *
@@ -13,7 +14,7 @@
  * `get` waiting until one is there, so it needs no sleep.
  */
 
-import { isMainThread, Pool, Queue } from "../mod.ts";
+import { isMainThread, Manager, Pool, type Queue } from "../mod.ts";
 
 /** Writes 0 … 9 into the queue. */
 export async function write(p: Queue<number>): Promise<void> {
@@ -30,7 +31,7 @@ export async function read(p: Queue<number>): Promise<void> {
 
 if (isMainThread) {
   const po = new Pool({ module: import.meta.url });
-  const p = new Queue<number>();
+  const p = new Manager().Queue<number>();
   po.applyAsync(write, [p]);
   po.applyAsync(read, [p]);
   po.close();

@@ -29,12 +29,18 @@ import {
   ClosedError,
   Condition,
   type Connection,
+  type DictProxy,
   EmptyError,
   Event,
   FullError,
   Future,
+  IndexError,
   JoinableQueue,
+  KeyError,
+  type ListProxy,
   Lock,
+  Manager,
+  type NamespaceProxy,
   Pipe,
   Pool,
   ProcessPoolExecutor,
@@ -2453,6 +2459,251 @@ const registerClassSubject: FunctionSubject = {
 
 // ---- the table of exports ---------------------------------------------------------
 
+// ---- manager ---------------------------------------------------------------------
+
+let sharedManager: Manager | undefined;
+/** One manager serves every walked proxy (a manager starts a thread). */
+function walkManager(): Manager {
+  return sharedManager ??= new Manager({ name: "WalkManager" });
+}
+
+/** Keys a managed dictionary refuses. */
+const keyParam: Param = {
+  name: "key",
+  valid: () => "k",
+  families: [
+    fam(
+      "not a primitive key",
+      fc.oneof(fc.object({ maxDepth: 0 }), fc.array(fc.integer()), fc.constant(SYMBOL), fc.func(fc.integer())),
+      err(TypeError),
+      { examples: [{}, [], SYMBOL, new Map()] },
+    ),
+  ],
+};
+
+/** A value stored under "k" (or appended): comes back equal. */
+function storedItem(read: (obj: unknown) => unknown): Param {
+  return itemParam((item, obj) => assert.deepStrictEqual(read(obj), item));
+}
+
+/** An index: integers only. */
+function listIndexParam(name = "index", valid: unknown = 0): Param {
+  return {
+    name,
+    valid: () => valid,
+    families: [
+      fam("not an integer", fc.oneof(NON_INTEGER, NOT_FINITE, NOT_NUMBER), err(TypeError), {
+        examples: [1.5, NaN, "0", null, 0n],
+      }),
+    ],
+  };
+}
+
+const entriesParam: Param = {
+  name: "entries",
+  valid: () => ({ b: 2 }),
+  families: [
+    fam(
+      "not an object, Map or pairs",
+      fc.oneof(fc.integer(), fc.string(), fc.constant(null), fc.boolean()),
+      err(TypeError),
+      {
+        examples: [1, "ab", null, true, undefined],
+      },
+    ),
+    fam("pairs that are not pairs", fc.constant([[1, 2, 3]]), err(TypeError), { examples: [[[1]], [1]] }),
+  ],
+};
+
+/** `name` and `nameSync` with the same spec. */
+function twins(
+  name: string,
+  params: Param[],
+  extra: { skip?: string } = {},
+  // deno-lint-ignore no-explicit-any
+): Record<string, MethodSpec<any>> {
+  return { [name]: asyncMethod(params, extra), [`${name}Sync`]: method(params, extra) };
+}
+
+const dictSubject: ClassSubject<DictProxy<string, unknown>> = {
+  kind: "class",
+  make: () => walkManager().dict<string, unknown>({ a: 1 }),
+  snap: (d) => d.itemsSync(),
+  works: async (d) => {
+    await d.set("w", 1);
+    assert.equal(d.getSync("w"), 1);
+    assert.equal(await d.has("a"), true);
+  },
+  ctor: { always: err(TypeError) },
+  members: {
+    ...twins("get", [keyParam]),
+    ...twins("set", [keyParam, storedItem((d) => (d as DictProxy<string, unknown>).getSync("k"))]),
+    ...twins("has", [keyParam]),
+    ...twins("delete", [keyParam], { skip: "a missing key gives KeyError; key checks as get()" }),
+    ...twins("size", []),
+    ...twins("keys", []),
+    ...twins("values", []),
+    ...twins("items", []),
+    ...twins("update", [entriesParam]),
+    ...twins("setdefault", [keyParam]),
+    ...twins("pop", [keyParam], { skip: "a missing key gives KeyError; key checks as get()" }),
+    ...twins("popitem", []),
+    ...twins("clear", []),
+    ...twins("copy", []),
+    "[Symbol.asyncIterator]": method([], { skip: "an async generator over items(): nothing to check" }),
+    toString: method([]),
+  },
+};
+
+const listSubject: ClassSubject<ListProxy<unknown>> = {
+  kind: "class",
+  make: () => walkManager().list<unknown>([1, 2]),
+  snap: (l) => l.toArraySync(),
+  works: async (l) => {
+    await l.append(3);
+    assert.equal(l.getSync(-1), 3);
+  },
+  ctor: { always: err(TypeError) },
+  members: {
+    ...twins("get", [listIndexParam()]),
+    ...twins("set", [listIndexParam(), storedItem((l) => (l as ListProxy<unknown>).getSync(0))]),
+    ...twins("append", [storedItem((l) => (l as ListProxy<unknown>).getSync(-1))]),
+    ...twins("extend", [{
+      name: "values",
+      valid: () => [3],
+      families: [fam("not iterable", fc.oneof(fc.integer(), fc.constant(null), fc.boolean()), err(TypeError), {
+        examples: [1, null, true, undefined],
+      })],
+    }]),
+    ...twins("insert", [listIndexParam(), storedItem((l) => (l as ListProxy<unknown>).getSync(0))]),
+    ...twins("pop", [{ ...listIndexParam(), valid: () => undefined }]),
+    ...twins("remove", [], { skip: "a missing value gives ValueError; values as append()" }),
+    ...twins("index", [], { skip: "a missing value gives ValueError; start/end as slice()" }),
+    ...twins("count", [], { skip: "any value; values as append()" }),
+    ...twins("length", []),
+    ...twins("slice", [listIndexParam("start", undefined), listIndexParam("end", undefined)]),
+    ...twins("reverse", []),
+    ...twins("sort", [{
+      name: "options",
+      valid: () => undefined,
+      families: [fam("a key function", fc.func(fc.integer()).map((key) => ({ key })), err(TypeError))],
+    }]),
+    ...twins("toArray", []),
+    "[Symbol.asyncIterator]": method([], { skip: "an async generator over toArray(): nothing to check" }),
+    toString: method([]),
+  },
+};
+
+const nameParam: Param = {
+  name: "name",
+  valid: () => "x",
+  families: [fam("not a string", NOT_NUMBER.filter((v) => typeof v !== "string"), err(TypeError), {
+    examples: [1, null, SYMBOL, {}],
+  })],
+};
+
+const namespaceSubject: ClassSubject<NamespaceProxy> = {
+  kind: "class",
+  make: () => walkManager().Namespace({ a: 1 }),
+  snap: (ns) => ns.toObjectSync(),
+  works: async (ns) => {
+    await ns.set("w", 1);
+    assert.equal(ns.getSync("w"), 1);
+  },
+  ctor: { always: err(TypeError) },
+  members: {
+    ...twins("get", [nameParam]),
+    ...twins("set", [nameParam, storedItem((ns) => (ns as NamespaceProxy).getSync("x"))]),
+    ...twins("has", [nameParam]),
+    ...twins("delete", [nameParam]),
+    ...twins("toObject", []),
+  },
+};
+
+const managerSubject: ClassSubject<Manager> = {
+  kind: "class",
+  make: walkManager,
+  snap: (m) => ({ name: m.name }),
+  works: async (m) => {
+    const d = m.dict({ a: 1 });
+    assert.equal(await d.get("a"), 1);
+  },
+  ctor: [{
+    name: "options",
+    valid: () => undefined,
+    families: [
+      F.optionsNotObject,
+      fam(
+        "a name that is not a string",
+        fc.oneof(fc.integer(), fc.boolean()).map((name) => ({ name })),
+        err(TypeError),
+      ),
+    ],
+  }],
+  statics: {
+    register: method([
+      {
+        name: "typeid",
+        valid: () => "WalkType",
+        families: [fam("not a non-empty string", fc.oneof(fc.integer(), fc.constant("")), err(TypeError))],
+      },
+      {
+        name: "options",
+        valid: () => ({ module: "file:///walk.ts", export: "X" }),
+        families: [
+          F.optionsNotObject,
+          fam("no module", fc.constant({ export: "X" }), err(TypeError)),
+          fam(
+            "an export that is not a string",
+            fc.integer().map((e) => ({ module: "file:///walk.ts", export: e })),
+            err(TypeError),
+          ),
+        ],
+      },
+    ]),
+  },
+  members: {
+    name: getter,
+    dict: method([{
+      name: "init",
+      valid: () => undefined,
+      families: [
+        fam("an object with a value that cannot cross", fc.func(fc.integer()).map((f) => ({ f })), err(TypeError)),
+        fam("not an object", fc.oneof(fc.integer(), fc.boolean()), err(TypeError)),
+      ],
+    }]),
+    list: method([{
+      name: "init",
+      valid: () => undefined,
+      families: [fam("not iterable", fc.oneof(fc.integer(), fc.boolean(), fc.constant(null)), err(TypeError))],
+    }]),
+    Namespace: method([{
+      name: "init",
+      valid: () => undefined,
+      families: [fam("not an object", fc.oneof(fc.integer(), fc.boolean(), fc.constant(null)), err(TypeError))],
+    }]),
+    create: method([{
+      name: "typeid",
+      valid: () => "WalkType",
+      families: [fam("not registered", fc.string().map((s) => `unregistered-${s}`), err(Error))],
+    }], { skip: "a registered type's object is made by the server; tests/manager_test.ts covers it" }),
+    Queue: method([], { skip: "the plain Queue's constructor (walked as Queue)" }),
+    JoinableQueue: method([], { skip: "the plain JoinableQueue's constructor" }),
+    Lock: method([], { skip: "the plain Lock's constructor" }),
+    RLock: method([], { skip: "the plain RLock's constructor" }),
+    Semaphore: method([], { skip: "the plain Semaphore's constructor" }),
+    BoundedSemaphore: method([], { skip: "the plain BoundedSemaphore's constructor" }),
+    Event: method([], { skip: "the plain Event's constructor" }),
+    Condition: method([], { skip: "the plain Condition's constructor" }),
+    Barrier: method([], { skip: "the plain Barrier's constructor" }),
+    Value: method([], { skip: "the plain SharedValue's constructor" }),
+    Array: method([], { skip: "the plain SharedArray's constructor" }),
+    numberOfObjects: method([]),
+    shutdown: asyncMethod([], { skip: "ends the walk's manager; tests/manager_test.ts covers it" }),
+    "[Symbol.asyncDispose]": asyncMethod([], { skip: "shutdown()" }),
+  },
+};
+
 const SUBJECTS: Record<string, Subject> = {
   EmptyError: errorSubject(EmptyError),
   FullError: errorSubject(FullError),
@@ -2527,6 +2778,12 @@ const SUBJECTS: Record<string, Subject> = {
   FIRST_COMPLETED: { kind: "value", check: (v) => assert.equal(v, "FIRST_COMPLETED") },
   FIRST_EXCEPTION: { kind: "value", check: (v) => assert.equal(v, "FIRST_EXCEPTION") },
   ALL_COMPLETED: { kind: "value", check: (v) => assert.equal(v, "ALL_COMPLETED") },
+  KeyError: errorSubject(KeyError),
+  IndexError: errorSubject(IndexError),
+  Manager: managerSubject,
+  DictProxy: dictSubject,
+  ListProxy: listSubject,
+  NamespaceProxy: namespaceSubject,
 };
 
 // ---- the walk ------------------------------------------------------------------------
@@ -2970,6 +3227,10 @@ test("the walk's pools are terminated", async () => {
   await sharedExecutor?.shutdown({ cancelFutures: true });
   await stoppedExecutor?.shutdown();
   for (const p of statePools.values()) await p.terminate();
+});
+
+test("the walk's manager is shut down", async () => {
+  await sharedManager?.shutdown();
 });
 
 test("every KNOWN_FAILURES entry names checks that ran", () => {

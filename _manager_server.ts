@@ -1,0 +1,688 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+/**
+ * A manager's server: the entry of its thread ({@linkcode serveManager}),
+ * which keeps the managed objects and serves every client thread's requests,
+ * one at a time (see `_manager_protocol.ts` for the words and frames,
+ * `manager.ts` for the clients).
+ *
+ * ## Serving
+ *
+ * Clients register their channel pair through the registration queue (once
+ * per thread) and bump `REGS`. The loop reads `DOORBELL`, takes new
+ * registrations, then visits the clients round robin, taking up to
+ * {@linkcode BATCH} frames from each, so that no client can keep the others
+ * waiting. A request is served to the end (an async method of a custom
+ * object is awaited) before the next. With nothing to do it spins briefly on
+ * `DOORBELL` (`_wait.ts`'s adaptive budget), then parks on it with
+ * `Atomics.waitAsync`, so an idle server uses no CPU and its event loop runs
+ * (finalizers, a stop request).
+ *
+ * ## Lifetimes
+ *
+ * Each object counts its holds: a proxy in a client thread (one per
+ * `CREATE`, per reply that carries a proxy, per `ADOPT`), a proxy in flight
+ * inside a value (`TRANSFER`, turned into the receiver's by its `ADOPT`),
+ * and a reference stored in another managed object (a {@linkcode Ref},
+ * released by this thread's `FinalizationRegistry`). A client's own holds
+ * are also kept per client, and dropped when its thread dies.
+ *
+ * A `TRANSFER` from the sender and the receiver's `ADOPT` and `RELEASE`
+ * travel on different channels, so the count can reach 0 while a `TRANSFER`
+ * published earlier is still unread. An object whose count reaches 0 is
+ * therefore freed only once every client's frames published before that
+ * moment (its `sent` word, read then) have been processed, and if its count
+ * is still 0.
+ *
+ * @module
+ */
+
+import { SpscChannel } from "./_spsc.ts";
+import { EOF, NONE } from "./_spsc.ts";
+import { shareHandles } from "./_post.ts";
+import { importAsTarget, isIdentAlive } from "./_registry.ts";
+import { parkAsync } from "./_wait.ts";
+import { IndexError, KeyError } from "./errors.ts";
+import type { Queue } from "./queue.ts";
+import {
+  ADOPT,
+  CALL,
+  CLOSED,
+  CREATE,
+  CUSTOM,
+  type CustomInit,
+  decodingRefs,
+  DICT,
+  DOORBELL,
+  encodingRefs,
+  type ErrorReply,
+  type Kind,
+  LIST,
+  NAMESPACE,
+  OBJECTS,
+  PARKED,
+  type RefData,
+  type Registration,
+  REGS,
+  RELEASE,
+  REPLY_ERROR,
+  REPLY_WRAPPED,
+  STATE,
+  TRANSFER,
+} from "./_manager_protocol.ts";
+
+/** This module's URL: the manager's thread runs {@linkcode serveManager} from it. */
+export const SERVER_MODULE: string = import.meta.url;
+
+/** The most frames taken from one client before the next client's turn. */
+const BATCH = 64;
+/** How long (ms) the loop serves without a turn of its event loop. */
+const YIELD_EVERY = 20;
+/** How long (ms) an idle server watches its doorbell before parking, at most and at least. */
+const SPIN_MAX_MS = 0.2;
+const SPIN_MIN_MS = 0.005;
+/** An idle turn watches for the full length when `turns & PROBE` is 0. */
+const PROBE = 63;
+/** How often (ms) the server looks for clients that died (and how long an idle one parks at most). */
+const IDLE_CHECK = 1000;
+
+/** A reference to a managed object, stored inside another one (a nested proxy, seen from the server). */
+class Ref {
+  readonly id: number;
+  readonly kind: Kind;
+  readonly typeid: string | undefined;
+  constructor(id: number, kind: Kind, typeid: string | undefined) {
+    this.id = id;
+    this.kind = kind;
+    this.typeid = typeid;
+  }
+}
+
+/** A managed object. */
+interface Managed {
+  kind: Kind;
+  // deno-lint-ignore no-explicit-any
+  value: any;
+  typeid?: string;
+  holds: number;
+  /** Why a custom object could not be created: every call gets it. */
+  error?: ErrorReply;
+}
+
+/** A client thread. */
+interface Client {
+  ident: number;
+  req: SpscChannel;
+  rep: SpscChannel;
+  sent: Int32Array;
+  processed: number;
+  /** Holds of this thread's proxies, by object id. */
+  held: Map<number, number>;
+}
+
+/** Errors the server itself raised about a call (no such method): they arrive as they are, not as `RemoteError`s. */
+const ours = new WeakSet<object>();
+
+function valueError(message: string): Error {
+  const e = new Error(message);
+  e.name = "ValueError";
+  return e;
+}
+
+/** How a key is named in a `KeyError`, as Python's `repr`. */
+export function keyRepr(key: unknown): string {
+  if (typeof key === "string") return `'${key}'`;
+  if (typeof key === "bigint") return `${key}n`;
+  return String(key);
+}
+
+/** Python's `==` for the values a list holds (decoded copies): structural. */
+function equal(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b) || a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (a instanceof Ref || b instanceof Ref) return a instanceof Ref && b instanceof Ref && a.id === b.id;
+  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    return a.length === bb.length && a.every((x, i) => equal(x, bb[i]));
+  }
+  if (a instanceof Map) {
+    const bb = b as Map<unknown, unknown>;
+    if (a.size !== bb.size) return false;
+    for (const [k, v] of a) if (!bb.has(k) || !equal(v, bb.get(k))) return false;
+    return true;
+  }
+  if (a instanceof Set) {
+    const bb = b as Set<unknown>;
+    return a.size === bb.size && [...a].every((x) => bb.has(x));
+  }
+  if (a instanceof Date) return a.getTime() === (b as Date).getTime();
+  if (ArrayBuffer.isView(a)) {
+    const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    const bv = b as ArrayBufferView;
+    const y = new Uint8Array(bv.buffer, bv.byteOffset, bv.byteLength);
+    return x.length === y.length && x.every((v, i) => v === y[i]);
+  }
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length &&
+    ka.every((k) => Object.hasOwn(b, k) && equal((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+/** Python's ordering for `sort()`: numbers (and bigints) with numbers, strings with strings. */
+function compare(a: unknown, b: unknown): number {
+  const num = (x: unknown) => typeof x === "number" || typeof x === "bigint" || typeof x === "boolean";
+  if (num(a) && num(b)) return (a as number) < (b as number) ? -1 : (a as number) > (b as number) ? 1 : 0;
+  if (typeof a === "string" && typeof b === "string") return a < b ? -1 : a > b ? 1 : 0;
+  throw new TypeError(`'<' not supported between ${typeof a} and ${typeof b} values`);
+}
+
+/** Python's index rules for `get`/`set`/`pop`: negative counts from the end. */
+function index(list: unknown[], i: number, what: string): number {
+  const j = i < 0 ? i + list.length : i;
+  if (j < 0 || j >= list.length) throw new IndexError(`${what} index out of range`);
+  return j;
+}
+
+/**
+ * The manager's thread: serves until the manager is shut down.
+ *
+ * @param control The control words (see `_manager_protocol.ts`).
+ * @param registrations Where the other clients register their channels.
+ * @param owner The channels of the thread that made the manager.
+ */
+export async function serveManager(
+  control: SharedArrayBuffer,
+  registrations: Queue<Registration>,
+  owner: Registration,
+): Promise<void> {
+  const server = new Server(new Int32Array(control), registrations);
+  server.add(owner);
+  try {
+    await server.run();
+  } finally {
+    server.close();
+  }
+}
+
+class Server {
+  readonly #c: Int32Array;
+  readonly #registrations: Queue<Registration>;
+  readonly #objects = new Map<number, Managed>();
+  #clients: Client[] = [];
+  #regsSeen = 0;
+  #rr = 0;
+  /** How long the next idle watch lasts (ms), and idle turns so far: see {@linkcode Server.#spin}. */
+  #spinMs = SPIN_MAX_MS;
+  #idle = 0;
+  /** Objects whose count reached 0, with each client's `sent` word read then. */
+  #candidates = new Map<number, Map<Client, number>>();
+  /** The `Ref`s met while a reply is encoded (each becomes a proxy of the client's). */
+  #refs = new Map<object, RefData>();
+  readonly #finalizer = new FinalizationRegistry<number>((id) => {
+    this.#drop(id, 1);
+    // Wake the loop: the object may be free now.
+    Atomics.add(this.#c, DOORBELL, 1);
+    Atomics.notify(this.#c, DOORBELL);
+  });
+  /** The hook for replies: marks `Ref`s (written as proxies), lets other handles through the post office. */
+  readonly #hook = (v: object, path: string): boolean => {
+    if (v instanceof Ref) {
+      this.#refs.set(v, v.typeid === undefined ? [v.id, v.kind] : [v.id, v.kind, v.typeid]);
+      return true;
+    }
+    return shareHandles(v, path);
+  };
+  /** Rebuilds a proxy met in a request as a `Ref`, which holds its object. */
+  readonly #revive = (data: RefData): object => {
+    const [id, kind, typeid] = data;
+    const ref = new Ref(id, kind, typeid);
+    const obj = this.#objects.get(id);
+    if (obj) obj.holds++;
+    this.#finalizer.register(ref, id);
+    return ref;
+  };
+
+  constructor(c: Int32Array, registrations: Queue<Registration>) {
+    this.#c = c;
+    this.#registrations = registrations;
+  }
+
+  async run(): Promise<void> {
+    const c = this.#c;
+    let lastYield = performance.now();
+    let lastCheck = lastYield;
+    for (;;) {
+      const bell = Atomics.load(c, DOORBELL);
+      if (Atomics.load(c, STATE) === CLOSED) return;
+      if (Atomics.load(c, REGS) !== this.#regsSeen) this.#register();
+      let served = this.#round();
+      if (typeof served !== "number") served = await served;
+      if (this.#candidates.size > 0) this.#freeCandidates();
+      const t = performance.now();
+      if (served > 0) {
+        if (t - lastCheck > IDLE_CHECK) {
+          lastCheck = t;
+          this.#checkClients();
+        }
+        if (t - lastYield > YIELD_EVERY) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          lastYield = performance.now();
+        }
+        continue;
+      }
+      if (t - lastCheck > IDLE_CHECK) {
+        lastCheck = t;
+        this.#checkClients();
+      }
+      if (this.#spin(bell)) continue;
+      Atomics.store(c, PARKED, 1);
+      try {
+        await parkAsync(c, DOORBELL, bell, this.#clients.length > 0 ? IDLE_CHECK : Infinity);
+      } finally {
+        Atomics.store(c, PARKED, 0);
+      }
+      lastYield = performance.now();
+      if (lastYield - lastCheck > IDLE_CHECK) {
+        lastCheck = lastYield;
+        this.#checkClients();
+      }
+    }
+  }
+
+  /**
+   * Watches `DOORBELL` for a while before parking: a client calling in a
+   * loop sends its next request within microseconds of its reply, and a
+   * park and wake-up costs tens. The watch doubles when it pays and halves
+   * when it does not (down to {@linkcode SPIN_MIN_MS}), with a full-length
+   * probe every {@linkcode PROBE} idle turns.
+   */
+  #spin(bell: number): boolean {
+    const c = this.#c;
+    const probe = (++this.#idle & PROBE) === 0;
+    const limit = probe ? SPIN_MAX_MS : this.#spinMs;
+    const t0 = performance.now();
+    do {
+      for (let i = 0; i < 128; i++) {
+        if (Atomics.load(c, DOORBELL) !== bell) {
+          this.#spinMs = Math.min(SPIN_MAX_MS, Math.max(this.#spinMs, 2 * (performance.now() - t0), SPIN_MIN_MS * 4));
+          return true;
+        }
+      }
+    } while (performance.now() - t0 < limit);
+    this.#spinMs = Math.max(SPIN_MIN_MS, this.#spinMs / 2);
+    return false;
+  }
+
+  /** Ends: every client waiting for a reply wakes and finds the manager closed. */
+  close(): void {
+    Atomics.store(this.#c, STATE, CLOSED);
+    for (const client of this.#clients) client.rep.wakeConsumers();
+    this.#objects.clear();
+    this.#candidates.clear();
+    Atomics.store(this.#c, OBJECTS, 0);
+  }
+
+  #register(): void {
+    // Every registration counted in REGS was put before it was counted.
+    const seen = Atomics.load(this.#c, REGS);
+    for (;;) {
+      let r: Registration;
+      try {
+        r = this.#registrations.getNowait();
+      } catch {
+        break;
+      }
+      this.add(r);
+    }
+    this.#regsSeen = seen;
+  }
+
+  /** Serves a client thread's channels from now on. */
+  add(r: Registration): void {
+    this.#clients.push({
+      ident: r.ident,
+      req: new SpscChannel(r.request),
+      rep: new SpscChannel(r.reply),
+      sent: new Int32Array(r.sent),
+      processed: 0,
+      held: new Map(),
+    });
+  }
+
+  /** One round robin turn over the clients: how many frames were served (a Promise while one is awaited). */
+  #round(): number | Promise<number> {
+    const clients = this.#clients;
+    const n = clients.length;
+    let served = 0;
+    const start = this.#rr++ % (n || 1);
+    for (let k = 0; k < n; k++) {
+      const client = clients[(start + k) % n];
+      for (let b = 0; b < BATCH; b++) {
+        const frame = decodingRefs(this.#revive, () => client.req.recv());
+        if (frame === NONE || frame === EOF) break;
+        client.processed++;
+        served++;
+        const pending = this.#serve(client, frame as unknown[]);
+        if (pending !== undefined) {
+          // An awaited request: finish the round after it.
+          return pending.then(() => {
+            const more = this.#round();
+            return typeof more === "number" ? served + more : more.then((m) => served + m);
+          });
+        }
+      }
+    }
+    return served;
+  }
+
+  /** Serves one frame; a Promise when it awaits (a custom object's async method, an import). */
+  #serve(client: Client, frame: unknown[]): Promise<void> | undefined {
+    const op = frame[0] as number;
+    const id = frame[1] as number;
+    switch (op) {
+      case CALL: {
+        const obj = this.#objects.get(id);
+        let result: unknown;
+        try {
+          if (!obj) throw new Error(`The managed object #${id} no longer exists`);
+          if (obj.error) {
+            this.#replyError(client, obj.error);
+            return undefined;
+          }
+          result = this.#call(obj, frame[2] as string, frame);
+        } catch (e) {
+          this.#replyError(client, describe(e, obj?.kind === CUSTOM && !ours.has(e as object)));
+          return undefined;
+        }
+        if (result instanceof Promise || (obj!.kind === CUSTOM && isThenable(result))) {
+          return Promise.resolve(result).then(
+            (v) => this.#reply(client, v),
+            (e) => this.#replyError(client, describe(e, true)),
+          );
+        }
+        this.#reply(client, result);
+        return undefined;
+      }
+      case CREATE:
+        return this.#create(client, id, frame[2] as Kind, frame[3]);
+      case RELEASE: {
+        const n = client.held.get(id) ?? 0;
+        if (n <= 1) client.held.delete(id);
+        else client.held.set(id, n - 1);
+        this.#drop(id, 1);
+        return undefined;
+      }
+      case TRANSFER: {
+        const obj = this.#objects.get(id);
+        if (obj) obj.holds++;
+        return undefined;
+      }
+      case ADOPT:
+        client.held.set(id, (client.held.get(id) ?? 0) + 1);
+        return undefined;
+    }
+    return undefined;
+  }
+
+  #create(client: Client, id: number, kind: Kind, init: unknown): Promise<void> | undefined {
+    const obj: Managed = { kind, value: undefined, holds: 1 };
+    client.held.set(id, (client.held.get(id) ?? 0) + 1);
+    this.#objects.set(id, obj);
+    Atomics.store(this.#c, OBJECTS, this.#objects.size);
+    switch (kind) {
+      case DICT:
+        obj.value = new Map(init as [unknown, unknown][]);
+        return undefined;
+      case LIST:
+        obj.value = init as unknown[];
+        return undefined;
+      case NAMESPACE:
+        obj.value = new Map(Object.entries(init as Record<string, unknown>));
+        return undefined;
+    }
+    const [typeid, module, exportName, args] = init as CustomInit;
+    obj.typeid = typeid;
+    return importAsTarget(module).then((mod) => {
+      const cls = mod[exportName];
+      if (typeof cls !== "function") {
+        throw new TypeError(
+          `Cannot create '${typeid}': module ${module} has no exported class '${exportName}'`,
+        );
+      }
+      obj.value = Reflect.construct(cls, args);
+    }).catch((e) => {
+      obj.error = describe(e, !(e instanceof TypeError));
+    });
+  }
+
+  /** Calls `method` on `obj`; the arguments start at `frame[3]`. */
+  #call(obj: Managed, method: string, f: unknown[]): unknown {
+    const v = obj.value;
+    switch (obj.kind) {
+      case DICT:
+        return dictCall(v as Map<unknown, unknown>, method, f);
+      case LIST:
+        return listCall(v as unknown[], method, f);
+      case NAMESPACE:
+        return namespaceCall(v as Map<string, unknown>, method, f);
+    }
+    const fn = v?.[method];
+    if (typeof fn !== "function" || method === "constructor" || method.startsWith("_")) {
+      const e = new Error(`'${obj.typeid}' object has no method '${method}'`);
+      e.name = "AttributeError";
+      ours.add(e);
+      throw e;
+    }
+    return fn.apply(v, f.slice(3));
+  }
+
+  #reply(client: Client, value: unknown): void {
+    const refs = this.#refs;
+    refs.clear();
+    try {
+      encodingRefs(refs, () => {
+        if (value instanceof Uint8Array) client.rep.sendBytes(new Uint8Array([REPLY_WRAPPED]));
+        client.rep.send(value, "result", this.#hook);
+      });
+    } catch (e) {
+      refs.clear();
+      this.#replyError(client, describe(e, false));
+      return;
+    }
+    // Each proxy in the reply becomes a proxy of the client's.
+    for (const [ref] of refs) {
+      const id = (ref as Ref).id;
+      const obj = this.#objects.get(id);
+      if (obj) obj.holds++;
+      client.held.set(id, (client.held.get(id) ?? 0) + 1);
+    }
+    refs.clear();
+  }
+
+  #replyError(client: Client, error: ErrorReply): void {
+    client.rep.sendBytes(new Uint8Array([REPLY_ERROR]));
+    client.rep.send(error, "error");
+  }
+
+  /** Drops `n` holds of object `id`; an object left with none becomes a candidate for freeing. */
+  #drop(id: number, n: number): void {
+    const obj = this.#objects.get(id);
+    if (!obj) return;
+    obj.holds -= n;
+    if (obj.holds > 0 || this.#candidates.has(id)) return;
+    const snapshot = new Map<Client, number>();
+    for (const client of this.#clients) snapshot.set(client, Atomics.load(client.sent, 0));
+    this.#candidates.set(id, snapshot);
+  }
+
+  /** Frees the candidates whose every earlier frame has been served (see the module docs). */
+  #freeCandidates(): void {
+    for (const [id, snapshot] of this.#candidates) {
+      let ready = true;
+      for (const [client, sent] of snapshot) {
+        if (client.processed - sent < 0 && this.#clients.includes(client)) {
+          ready = false;
+          break;
+        }
+      }
+      if (!ready) continue;
+      this.#candidates.delete(id);
+      const obj = this.#objects.get(id);
+      if (obj && obj.holds <= 0) this.#objects.delete(id);
+    }
+    Atomics.store(this.#c, OBJECTS, this.#objects.size);
+  }
+
+  /** Drops clients whose thread died, once their last frames are served, with their holds. */
+  #checkClients(): void {
+    for (const client of [...this.#clients]) {
+      if (client.ident <= 0 || isIdentAlive(client.ident) || client.req.ready()) continue;
+      this.#clients = this.#clients.filter((c) => c !== client);
+      for (const [id, n] of client.held) this.#drop(id, n);
+      client.held.clear();
+    }
+    if (this.#candidates.size > 0) this.#freeCandidates();
+  }
+}
+
+function isThenable(v: unknown): boolean {
+  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
+}
+
+/** An error as a reply carries it. */
+function describe(e: unknown, remote: boolean): ErrorReply {
+  if (e instanceof Error) return [e.name, e.message, e.stack, remote];
+  return ["Error", String(e), undefined, remote];
+}
+
+function dictCall(m: Map<unknown, unknown>, method: string, f: unknown[]): unknown {
+  const key = f[3];
+  switch (method) {
+    case "get":
+      return m.has(key) ? m.get(key) : f[4];
+    case "set":
+      m.set(key, f[4]);
+      return undefined;
+    case "has":
+      return m.has(key);
+    case "delete":
+      if (!m.delete(key)) throw new KeyError(keyRepr(key));
+      return undefined;
+    case "size":
+      return m.size;
+    case "keys":
+      return [...m.keys()];
+    case "values":
+      return [...m.values()];
+    case "items":
+      return [...m.entries()];
+    case "update":
+      for (const [k, v] of key as [unknown, unknown][]) m.set(k, v);
+      return undefined;
+    case "setdefault":
+      if (!m.has(key)) m.set(key, f[4]);
+      return m.get(key);
+    case "pop":
+      if (m.has(key)) {
+        const v = m.get(key);
+        m.delete(key);
+        return v;
+      }
+      if (f.length > 4) return f[4];
+      throw new KeyError(keyRepr(key));
+    case "popitem": {
+      if (m.size === 0) throw new KeyError("'popitem(): dictionary is empty'");
+      let last: [unknown, unknown] | undefined;
+      for (const e of m) last = e;
+      m.delete(last![0]);
+      return last;
+    }
+    case "clear":
+      m.clear();
+      return undefined;
+    case "copy":
+      return new Map(m);
+  }
+  throw new TypeError(`DictProxy has no method '${method}'`);
+}
+
+function listCall(l: unknown[], method: string, f: unknown[]): unknown {
+  switch (method) {
+    case "get":
+      return l[index(l, f[3] as number, "list")];
+    case "set":
+      l[index(l, f[3] as number, "list assignment")] = f[4];
+      return undefined;
+    case "append":
+      l.push(f[3]);
+      return undefined;
+    case "extend":
+      for (const x of f[3] as unknown[]) l.push(x);
+      return undefined;
+    case "insert": {
+      let i = f[3] as number;
+      if (i < 0) i = Math.max(0, i + l.length);
+      l.splice(Math.min(i, l.length), 0, f[4]);
+      return undefined;
+    }
+    case "pop": {
+      if (l.length === 0) throw new IndexError("pop from empty list");
+      const i = index(l, f.length > 3 ? f[3] as number : -1, "pop");
+      return l.splice(i, 1)[0];
+    }
+    case "remove": {
+      const i = l.findIndex((x) => equal(x, f[3]));
+      if (i < 0) throw valueError("list.remove(x): x not in list");
+      l.splice(i, 1);
+      return undefined;
+    }
+    case "index": {
+      const n = l.length;
+      const norm = (x: number | undefined, d: number) =>
+        x === undefined ? d : x < 0 ? Math.max(0, x + n) : Math.min(x, n);
+      const start = norm(f[4] as number | undefined, 0);
+      const end = norm(f[5] as number | undefined, n);
+      for (let i = start; i < end; i++) if (equal(l[i], f[3])) return i;
+      throw valueError("list.index(x): x not in list");
+    }
+    case "count": {
+      let n = 0;
+      for (const x of l) if (equal(x, f[3])) n++;
+      return n;
+    }
+    case "length":
+      return l.length;
+    case "slice":
+      return l.slice(f[3] as number | undefined, f[4] as number | undefined);
+    case "reverse":
+      l.reverse();
+      return undefined;
+    case "sort": {
+      // Stable both ways, as Python's: reversed order compares the other way round.
+      const sorted = [...l].sort(f[3] === true ? (a, b) => compare(b, a) : compare);
+      for (let i = 0; i < sorted.length; i++) l[i] = sorted[i];
+      return undefined;
+    }
+    case "toArray":
+      return l;
+  }
+  throw new TypeError(`ListProxy has no method '${method}'`);
+}
+
+function namespaceCall(m: Map<string, unknown>, method: string, f: unknown[]): unknown {
+  const name = f[3] as string;
+  switch (method) {
+    case "get":
+      return m.get(name);
+    case "set":
+      m.set(name, f[4]);
+      return undefined;
+    case "has":
+      return m.has(name);
+    case "delete":
+      return m.delete(name);
+    case "toObject":
+      return Object.fromEntries(m);
+  }
+  throw new TypeError(`NamespaceProxy has no method '${method}'`);
+}

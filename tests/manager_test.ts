@@ -1,0 +1,408 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  ClosedError,
+  type DictProxy,
+  Event,
+  IndexError,
+  KeyError,
+  type ListProxy,
+  Manager,
+  type ObjectProxy,
+  Pipe,
+  Pool,
+  Queue,
+  RemoteError,
+  SharedValue,
+  Thread,
+} from "../mod.ts";
+import {
+  appendFromPipe,
+  type Counter,
+  hammer,
+  incrementMany,
+  poolAppend,
+  poolEcho,
+  poolIncrement,
+  setFromQueue,
+  setInThread,
+  url,
+  useThenWait,
+} from "./testdata/manager_fixtures.ts";
+import { collectGarbage } from "./testdata/handles_fixtures.ts";
+import { sleep } from "./_util.ts";
+
+test("DictProxy: every method, async and Sync", async () => {
+  await using manager = new Manager();
+  const d = manager.dict<string | number, unknown>({ a: 1 });
+  await d.set("b", 2);
+  d.setSync(3, "three");
+  assert.equal(await d.get("a"), 1);
+  assert.equal(d.getSync(3), "three");
+  assert.equal(await d.get("zz"), undefined);
+  assert.equal(await d.get("zz", "dflt"), "dflt");
+  assert.equal(await d.has("b"), true);
+  assert.equal(d.hasSync("zz"), false);
+  assert.equal(await d.size(), 3);
+  assert.deepEqual(await d.keys(), ["a", "b", 3]);
+  assert.deepEqual(d.valuesSync(), [1, 2, "three"]);
+  assert.deepEqual(await d.items(), [["a", 1], ["b", 2], [3, "three"]]);
+  await d.update({ c: 4 });
+  d.updateSync(new Map([["e", 5]]));
+  await d.update([["f", 6]]);
+  assert.equal(await d.setdefault("c", 0), 4);
+  assert.equal(d.setdefaultSync("g", 7), 7);
+  assert.equal(await d.pop("g"), 7);
+  assert.equal(await d.pop("g", "none"), "none");
+  await assert.rejects(d.pop("g"), KeyError);
+  assert.deepEqual(await d.popitem(), ["f", 6]);
+  await d.delete("e");
+  await assert.rejects(d.delete("e"), (e: unknown) => e instanceof KeyError && /'e'/.test(e.message));
+  assert.throws(() => d.deleteSync("e"), KeyError);
+  const copy = await d.copy();
+  assert.ok(copy instanceof Map);
+  assert.deepEqual([...copy], [["a", 1], ["b", 2], [3, "three"], ["c", 4]]);
+  const seen: unknown[] = [];
+  for await (const [k] of d) seen.push(k);
+  assert.deepEqual(seen, ["a", "b", 3, "c"]);
+  d.clearSync();
+  assert.equal(await d.size(), 0);
+  await assert.rejects(d.popitem(), KeyError);
+  // Keys of every allowed primitive type.
+  for (const k of [1n, true, null, undefined, -1.5]) await d.set(k as never, String(k));
+  assert.equal(await d.get(1n as never), "1");
+  assert.equal(await d.get(null as never), "null");
+  assert.equal(await d.size(), 5);
+});
+
+test("ListProxy: every method, negative indexes, IndexError", async () => {
+  await using manager = new Manager();
+  const l = manager.list<number>([3, 1]);
+  await l.append(2);
+  l.extendSync(new Set([5]));
+  await l.insert(0, 0);
+  await l.insert(-100, -1);
+  l.insertSync(100, 9);
+  assert.deepEqual(await l.toArray(), [-1, 0, 3, 1, 2, 5, 9]);
+  assert.equal(await l.get(-1), 9);
+  await l.set(-1, 8);
+  assert.equal(l.getSync(6), 8);
+  await assert.rejects(l.get(7), IndexError);
+  await assert.rejects(l.get(-8), IndexError);
+  assert.throws(() => l.setSync(7, 0), IndexError);
+  assert.equal(await l.pop(), 8);
+  assert.equal(await l.pop(0), -1);
+  assert.equal(await l.length(), 5);
+  assert.equal(await l.index(1), 2);
+  await l.append(1);
+  assert.equal(await l.count(1), 2);
+  assert.equal(await l.index(1, 4), 5);
+  await assert.rejects(l.index(42), (e: unknown) => e instanceof Error && e.name === "ValueError");
+  await l.remove(1);
+  assert.throws(() => l.removeSync(42), /not in list/);
+  assert.deepEqual(await l.slice(1, -1), [3, 2, 5]);
+  await l.reverse();
+  assert.deepEqual(await l.toArray(), [1, 5, 2, 3, 0]);
+  await l.sort();
+  assert.deepEqual(l.toArraySync(), [0, 1, 2, 3, 5]);
+  l.sortSync({ reverse: true });
+  assert.deepEqual(await l.toArray(), [5, 3, 2, 1, 0]);
+  const items: number[] = [];
+  for await (const x of l) items.push(x);
+  assert.deepEqual(items, [5, 3, 2, 1, 0]);
+  const empty = manager.list<number>();
+  await assert.rejects(empty.pop(), IndexError);
+  // Structural equality for remove/index/count, as Python's ==.
+  const objs = manager.list<unknown>([{ a: [1] }, [2]]);
+  assert.equal(await objs.index([2]), 1);
+  await objs.remove({ a: [1] });
+  assert.equal(await objs.length(), 1);
+  await assert.rejects(manager.list<unknown>([1, "a"]).sort(), TypeError);
+  await assert.rejects(l.sort({ key: (x: number) => -x } as never), TypeError);
+});
+
+test("NamespaceProxy: attribute access waits; get/set work everywhere", async () => {
+  await using manager = new Manager();
+  const ns = manager.Namespace({ a: 1 });
+  ns.x = 10;
+  assert.equal(ns.x, 10);
+  assert.equal(ns.a, 1);
+  assert.equal(ns.missing, undefined);
+  await ns.set("y", [1, 2]);
+  assert.deepEqual(await ns.get("y"), [1, 2]);
+  assert.equal(await ns.has("y"), true);
+  delete ns.y;
+  assert.equal(ns.hasSync("y"), false);
+  assert.deepEqual(await ns.toObject(), { a: 1, x: 10 });
+  // Awaiting a namespace must not call it.
+  assert.equal(await Promise.resolve(ns), ns);
+});
+
+test("Manager: bad keys, values and indexes throw before anything changes", async () => {
+  await using manager = new Manager();
+  const d = manager.dict<string, unknown>({ keep: 1 });
+  await assert.rejects(d.set("f", { cb: () => 1 }), (e: unknown) => e instanceof TypeError && /\.cb/.test(e.message));
+  assert.throws(() => d.setSync("f", [Symbol("s")]), TypeError);
+  await assert.rejects(d.set({} as never, 1), /key must be/);
+  await assert.rejects(d.update([[{}, 1]] as never), /key must be/);
+  assert.deepEqual(await d.items(), [["keep", 1]]);
+  const l = manager.list<unknown>([1]);
+  for (const bad of [1.5, NaN, "0", undefined]) {
+    await assert.rejects(l.get(bad as never), TypeError, String(bad));
+  }
+  assert.throws(() => l.appendSync(() => 1), TypeError);
+  assert.deepEqual(await l.toArray(), [1]);
+  assert.throws(() => manager.dict({ f: () => 1 }), TypeError);
+  assert.throws(() => manager.list([new (class X {})()]), /instance of X/);
+  assert.throws(() => manager.create("NotRegistered"), /not registered/);
+  assert.throws(() => Manager.register("", { module: url, export: "x" }), TypeError);
+});
+
+test("Manager: a proxy stored in a managed object comes back as a working proxy", async () => {
+  await using manager = new Manager();
+  const d = manager.dict<string, unknown>();
+  await d.set("inner", manager.list([1]));
+  const inner = (await d.get("inner")) as ListProxy<number>;
+  await inner.append(2);
+  const again = d.getSync("inner") as ListProxy<number>;
+  assert.deepEqual(await again.toArray(), [1, 2]);
+  // Inside structures too, and in a list.
+  const l = manager.list<unknown>([{ sub: manager.dict({ x: 1 }) }]);
+  const { sub } = (await l.get(0)) as { sub: DictProxy<string, number> };
+  assert.equal(await sub.get("x"), 1);
+  // The server holds the inner list while the dictionary names it.
+  assert.equal(manager.numberOfObjects(), 4);
+});
+
+test("Manager: proxies cross in thread args, queue items and pipe messages", async () => {
+  await using manager = new Manager();
+  const d = manager.dict<string, unknown>();
+  const t = new Thread({ target: setInThread, args: [d, "from-args", 1], module: url });
+  t.start();
+  await t.join();
+  assert.equal(t.exitCode, 0, String(t.error));
+  assert.equal(await d.get("from-args"), 1);
+
+  const q = new Queue<DictProxy<string, unknown>>();
+  const t2 = new Thread({ target: setFromQueue, args: [q], module: url });
+  t2.start();
+  await q.put(d);
+  await t2.join();
+  assert.equal(t2.exitCode, 0, String(t2.error));
+  assert.equal(await d.get("from-queue"), true);
+
+  const [a, b] = Pipe();
+  const l = manager.list<number>();
+  const t3 = new Thread({ target: appendFromPipe, args: [b], module: url });
+  t3.start();
+  a.send(l);
+  await t3.join();
+  assert.equal(t3.exitCode, 0, String(t3.error));
+  assert.deepEqual(await l.toArray(), [99]);
+  a.close();
+});
+
+test("Manager: proxies cross in pool tasks and results", async () => {
+  await using manager = new Manager();
+  await using pool = new Pool({ processes: 2, module: url });
+  const counter = manager.create<Counter>("Counter");
+  const results = await pool.map(poolIncrement, [counter, counter, counter, counter]);
+  assert.deepEqual([...results].sort(), [1, 2, 3, 4]);
+  const l = manager.list<number>();
+  const back = await pool.apply(poolAppend, [l, 7]);
+  assert.deepEqual(await back.toArray(), [7]);
+  const echoed = await pool.apply(poolEcho, [{ d: manager.dict({ k: "v" }) }]);
+  assert.equal(await echoed.d.get("k"), "v");
+});
+
+test("Manager.create: a registered class served to many threads, one call at a time", async () => {
+  await using manager = new Manager();
+  const counter = manager.create<Counter>("Counter", 10);
+  assert.equal(await counter.increment(5), 15);
+  assert.equal(counter.valueSync(), 15);
+  const threads = [0, 1].map(() => new Thread({ target: incrementMany, args: [counter, 200], module: url }));
+  for (const t of threads) t.start();
+  for (const t of threads) await t.join();
+  for (const t of threads) assert.equal(t.exitCode, 0, String(t.error));
+  assert.equal(await counter.value(), 415);
+  assert.equal(await counter.later(10), 415);
+  // Errors arrive as RemoteError; the server goes on.
+  await assert.rejects(counter.fail("nope"), (e: unknown) => e instanceof RemoteError && e.name === "RangeError");
+  assert.throws(() => counter.failSync("nope"), RemoteError);
+  const untyped = counter as unknown as ObjectProxy;
+  await assert.rejects(untyped.noSuchMethod(), /no method 'noSuchMethod'/);
+  await assert.rejects(counter._hidden(), /no method '_hidden'/);
+  await assert.rejects(counter.badResult(), TypeError);
+  assert.equal(await counter.increment(), 416);
+  // A proxy given to the object comes back as a proxy.
+  const d = manager.dict({ a: 1 });
+  const same = (await counter.echo(d)) as DictProxy<string, number>;
+  assert.equal(await same.get("a"), 1);
+  // A class whose constructor throws, or that is missing: every call rejects.
+  const broken = manager.create("Broken");
+  await assert.rejects(broken.anything(), (e: unknown) => e instanceof RemoteError && /cannot build/.test(e.message));
+  await assert.rejects(manager.create("Missing").anything(), /no exported class 'NoSuchClass'/);
+  assert.equal(await counter.value(), 416);
+});
+
+test("Manager.shutdown: pending and later calls reject with ClosedError naming the manager", async () => {
+  const manager = new Manager({ name: "TestManager" });
+  const counter = manager.create<Counter>("Counter");
+  const d = manager.dict<string, number>();
+  await d.set("a", 1);
+  const pending = assert.rejects(
+    counter.later(60_000),
+    (e: unknown) => e instanceof ClosedError && /TestManager/.test(e.message),
+  );
+  await sleep(50);
+  const started = performance.now();
+  await manager.shutdown();
+  await pending;
+  await assert.rejects(d.get("a"), ClosedError);
+  assert.throws(() => d.getSync("a"), ClosedError);
+  assert.throws(() => manager.dict(), ClosedError);
+  assert.ok(performance.now() - started < 30_000);
+  await manager.shutdown(); // idempotent
+});
+
+test("Manager: if the server thread dies, calls reject with ClosedError", async () => {
+  await using manager = new Manager();
+  const counter = manager.create<Counter>("Counter");
+  const d = manager.dict<string, number>();
+  await counter.crash();
+  await assert.rejects(
+    counter.later(60_000),
+    (e: unknown) => e instanceof ClosedError && /lost its server/.test(e.message),
+  );
+  await assert.rejects(d.get("a"), ClosedError);
+  assert.throws(() => d.setSync("a", 1), ClosedError);
+});
+
+test("Manager: a client thread killed in the middle of calls leaves the server serving", async () => {
+  await using manager = new Manager();
+  const d = manager.dict<string, number>();
+  const done = new Int32Array(new SharedArrayBuffer(4));
+  for (let round = 0; round < 3; round++) {
+    const t = new Thread({ target: hammer, args: [d, "n", done], module: url });
+    t.start();
+    while (Atomics.load(done, 0) < 50) await sleep(5);
+    await sleep(Math.random() * 20);
+    await t.terminate();
+    await t.join();
+    assert.equal(t.isAlive(), false);
+    const last = Atomics.load(done, 0);
+    // A call that completed is there (a later one may be too).
+    const n = (await d.get("n"))!;
+    assert.ok(n >= last, `n = ${n}, last completed ${last}`);
+    Atomics.store(done, 0, 0);
+  }
+  await d.set("x", 1);
+  assert.equal(d.getSync("x"), 1);
+});
+
+test("Manager: objects are freed once no proxy is left (many short-lived dicts)", async () => {
+  await using manager = new Manager();
+  const keep = manager.dict<string, number>({ k: 1 });
+  const n = 3000;
+  for (let i = 0; i < n; i++) {
+    const d = manager.dict<string, number>({ i });
+    if (i % 500 === 0) {
+      assert.equal(await d.get("i"), i);
+      collectGarbage();
+      await sleep(10);
+    }
+  }
+  let count = n;
+  for (let tries = 0; tries < 100; tries++) {
+    collectGarbage();
+    await sleep(20);
+    await keep.get("k"); // the releases have reached the server once this is served
+    count = manager.numberOfObjects();
+    if (count < 100) break;
+  }
+  // Without releases every one of them is kept.
+  assert.ok(count < 100, `the server keeps ${count} objects after ${n} short-lived dicts`);
+  assert.equal(await keep.get("k"), 1);
+});
+
+test("Manager: a proxy in flight keeps its object after the sender dropped it", async () => {
+  await using manager = new Manager();
+  const q = new Queue<DictProxy<string, number>>();
+  let collected = false;
+  const watch = new FinalizationRegistry(() => collected = true);
+  (() => {
+    const d = manager.dict<string, number>({ kept: 1 });
+    watch.register(d, 0);
+    q.putNowait(d);
+  })();
+  new Queue().putNowait(new Map()); // the encoder keeps the last value it wrote
+  for (let tries = 0; !collected && tries < 100; tries++) {
+    collectGarbage();
+    await sleep(20);
+  }
+  assert.ok(collected, "the sender's proxy was not collected");
+  await manager.dict().size(); // the release has been served
+  const d = await q.get();
+  assert.equal(await d.get("kept"), 1);
+});
+
+test("Manager: plain shared objects under their manager names", async () => {
+  await using manager = new Manager();
+  assert.ok(manager.Queue() instanceof Queue);
+  const v = manager.Value("i", 3);
+  assert.ok(v instanceof SharedValue);
+  assert.equal(v.value, 3);
+  assert.deepEqual(manager.Array("d", [1, 2]).toArray(), [1, 2]);
+  assert.equal(manager.Lock().locked(), false);
+  assert.equal(manager.Semaphore(2).getValue(), 2);
+  assert.equal(manager.Event().isSet(), false);
+  assert.equal(manager.Barrier(2).parties, 2);
+  manager.RLock();
+  manager.BoundedSemaphore();
+  manager.Condition();
+  manager.JoinableQueue();
+});
+
+test("Manager: library handles stored in managed objects come back working", async () => {
+  await using manager = new Manager();
+  const d = manager.dict<string, unknown>();
+  const q = new Queue<number>();
+  d.setSync("q", q);
+  await d.set("v", new SharedValue("i", 5));
+  (d.getSync("q") as Queue<number>).putNowait(1);
+  assert.equal(q.getNowait(), 1);
+  assert.equal(((await d.get("v")) as SharedValue<"i">).value, 5);
+});
+
+test("Manager: a TypeError names the argument that cannot cross", async () => {
+  await using manager = new Manager();
+  const d = manager.dict<string, unknown>();
+  await assert.rejects(d.set("k", { cb: () => 1 }), /DictProxy\.set\(\) args\[1\]\.cb/);
+  assert.throws(() => manager.create("Counter", { f: () => 1 }), /Manager\.create\('Counter'\) args\[0\]\.f/);
+  assert.throws(() => manager.list([() => 1]), /Manager\.list\(\) init\[0\]/);
+});
+
+test("Manager: a thread that dies releases its proxies' holds", async () => {
+  await using manager = new Manager();
+  const keep = manager.dict<string, number>();
+  const used = new Int32Array(new SharedArrayBuffer(4));
+  const never = new Event();
+  const q = new Queue<DictProxy<string, unknown>>();
+  const t = new Thread({ target: useThenWait, args: [q, used, never], module: url });
+  t.start();
+  (() => q.putNowait(manager.dict<string, unknown>()))();
+  new Queue().putNowait(new Map()); // the encoder keeps the last value it wrote
+  while (Atomics.load(used, 0) === 0) await sleep(10);
+  await t.terminate();
+  await t.join();
+  let count = manager.numberOfObjects();
+  for (let tries = 0; count > 1 && tries < 100; tries++) {
+    collectGarbage();
+    await sleep(50);
+    await keep.size();
+    count = manager.numberOfObjects();
+  }
+  // Without the dead thread's holds dropped, its dictionary stays.
+  assert.equal(count, 1);
+});

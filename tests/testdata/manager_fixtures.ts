@@ -1,0 +1,117 @@
+// Copyright the @mpjs/multiprocessing authors. MIT license.
+// Thread targets, pool tasks and registered classes for tests/manager_test.ts.
+// The manager's server thread and the workers import this module by URL:
+// its top level only registers classes.
+
+import type { Connection, DictProxy, ListProxy, ProxyOf, Queue } from "../../mod.ts";
+import { type Event, Manager } from "../../mod.ts";
+
+export const url: string = import.meta.url;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A registered class: a counter with methods that succeed, fail, wait, and crash the server. */
+export class Counter {
+  n: number;
+  constructor(start = 0) {
+    this.n = start;
+  }
+  increment(by = 1): number {
+    this.n += by;
+    return this.n;
+  }
+  value(): number {
+    return this.n;
+  }
+  fail(message: string): never {
+    throw new RangeError(message);
+  }
+  async later(ms: number): Promise<number> {
+    await sleep(ms);
+    return this.n;
+  }
+  /** Gives back what it gets (a proxy stays a reference the server holds). */
+  echo(x: unknown): unknown {
+    return x;
+  }
+  /** Returns something that cannot cross threads. */
+  badResult(): unknown {
+    return () => 1;
+  }
+  /** Kills the server thread with an uncaught error. */
+  crash(): void {
+    setTimeout(() => {
+      throw new Error("the server crashed");
+    }, 0);
+  }
+  _hidden(): number {
+    return 1;
+  }
+}
+
+/** A registered class whose constructor throws. */
+export class Broken {
+  constructor() {
+    throw new Error("cannot build a Broken");
+  }
+}
+
+Manager.register("Counter", { module: import.meta.url, export: "Counter" });
+Manager.register("Broken", { module: import.meta.url, export: "Broken" });
+Manager.register("Missing", { module: import.meta.url, export: "NoSuchClass" });
+
+/** Sets `key` in a managed dictionary, blocking. */
+export function setInThread(d: DictProxy<string, unknown>, key: string, value: unknown): void {
+  d.setSync(key, value);
+}
+
+/** Takes a dictionary proxy from a queue and sets a key in it. */
+export async function setFromQueue(q: Queue<DictProxy<string, unknown>>): Promise<void> {
+  const d = await q.get();
+  await d.set("from-queue", true);
+}
+
+/** Takes a list proxy from a pipe and appends to it. */
+export function appendFromPipe(conn: Connection): void {
+  const l = conn.recvSync() as ListProxy<number>;
+  l.appendSync(99);
+}
+
+/** Increments a counter `n` times, blocking. */
+export function incrementMany(counter: ProxyOf<Counter>, n: number): void {
+  for (let i = 0; i < n; i++) counter.incrementSync(1);
+}
+
+/** Sets `key` in a loop until the thread is stopped; writes each value to `done` first. */
+export function hammer(d: DictProxy<string, number>, key: string, done: Int32Array): void {
+  for (let i = 1;; i++) {
+    d.setSync(key, i);
+    Atomics.store(done, 0, i);
+  }
+}
+
+/** A pool task: increments a counter through its proxy. */
+export function poolIncrement(counter: ProxyOf<Counter>): number {
+  return counter.incrementSync(1);
+}
+
+/** A pool task: gives back what it gets. */
+export function poolEcho<T>(x: T): T {
+  return x;
+}
+
+/** A pool task: appends to a list and returns it. */
+export async function poolAppend(l: ListProxy<number>, x: number): Promise<ListProxy<number>> {
+  await l.append(x);
+  return l;
+}
+
+/** Takes a dictionary from a queue, uses it once, says so in `used`, then waits until stopped. */
+export function useThenWait(q: Queue<DictProxy<string, unknown>>, used: Int32Array, never: Event): void {
+  const d = q.getSync();
+  d.setSync("used", true);
+  Atomics.store(used, 0, 1);
+  never.waitSync();
+}
