@@ -49,7 +49,10 @@ const BROKEN = 3;
  * ```
  */
 export interface BarrierOptions {
-  /** The default timeout of `wait` (ms). @default {Infinity} */
+  /**
+   * The default timeout of `wait`, in milliseconds (a finite number ≥ 0).
+   * @default {undefined} wait without a time limit
+   */
   timeout?: number;
 }
 

@@ -39,7 +39,7 @@
 import { TimeoutError } from "./errors.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
 import { notify, now, parkAsync, parkSync, SLICE, spin } from "./_wait.ts";
-import { checkOptions, checkSignal, checkTimeout } from "./_options.ts";
+import { checkBlock, checkOptions, checkSignal, checkTimeout } from "./_options.ts";
 
 /**
  * Options for `acquire` / `acquireSync` of locks and semaphores.
@@ -59,11 +59,15 @@ import { checkOptions, checkSignal, checkTimeout } from "./_options.ts";
 export interface AcquireOptions {
   /**
    * Wait for the primitive when it is not free. With `false`, return at once
-   * (`timeout` is then ignored, as in Python's `multiprocessing`).
+   * (`timeout` is then ignored, as in Python's `multiprocessing`). Anything
+   * but a boolean is a `TypeError`.
    * @default {true}
    */
   block?: boolean;
-  /** How long to wait, in milliseconds (a finite number ≥ 0). @default {Infinity} */
+  /**
+   * How long to wait, in milliseconds (a finite number ≥ 0).
+   * @default {undefined} wait without a time limit
+   */
   timeout?: number;
   /** Stops the wait: the Promise rejects with `signal.reason`, the primitive is not taken. */
   signal?: AbortSignal;
@@ -83,7 +87,10 @@ export interface AcquireOptions {
  * ```
  */
 export interface WaitOptions {
-  /** How long to wait, in milliseconds (a finite number ≥ 0). @default {Infinity} */
+  /**
+   * How long to wait, in milliseconds (a finite number ≥ 0).
+   * @default {undefined} wait without a time limit
+   */
   timeout?: number;
   /** Stops the wait: the Promise rejects with `signal.reason`. */
   signal?: AbortSignal;
@@ -135,10 +142,11 @@ export function acquireOptions(
 ): { ms: number; signal?: AbortSignal } {
   const checked = checkOptions<AcquireOptions>(options, what, false, "call ");
   if (checked === undefined) return { ms: Infinity };
+  const block = checkBlock(checked.block, what, "call ");
   const ms = checkTimeout(checked.timeout, what);
   const signal = checkSignal(checked.signal, what, "call ");
   // As in Python's multiprocessing (and this library's queues), `block: false` ignores a (valid) timeout.
-  return { ms: checked.block === false ? 0 : ms, signal };
+  return { ms: block ? ms : 0, signal };
 }
 
 /** Reads a `timeout` given as a number or as `{ timeout, signal }`. */

@@ -1,8 +1,8 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 /**
- * The one home of option checks: an options bag, `timeout` (milliseconds),
- * `signal`, callbacks, integer counts, and how a bad value is printed in an
- * error. Every
+ * The one home of option checks: an options bag, `block`, `timeout`
+ * (milliseconds), `signal`, callbacks, integer counts, and how a bad value is
+ * printed in an error. Every
  * public module checks its options here, so the same mistake gets the same
  * error everywhere: `TypeError` for a wrong type, `RangeError` for a value
  * out of range, each naming the call and the option (the Deno std style,
@@ -67,6 +67,23 @@ export function checkTimeout(timeout: number | undefined, what: string): number 
     );
   }
   return timeout;
+}
+
+/**
+ * Checks a `block` option: `undefined` means "wait"; otherwise it must be a
+ * boolean (a truthy or falsy stand-in such as `0` or `"no"` would mean
+ * different things to different readers, so it is refused).
+ *
+ * @param what What was being done, after `verb` (see {@linkcode checkOptions}).
+ * @returns Whether to wait.
+ * @throws {TypeError} when `block` is given and is not a boolean.
+ */
+export function checkBlock(block: unknown, what: string, verb = ""): boolean {
+  if (block === undefined) return true;
+  if (typeof block !== "boolean") {
+    throw new TypeError(`Cannot ${verb}${what} as 'block' must be a boolean: current value is ${show(block)}`);
+  }
+  return block;
 }
 
 /** The default upper bound of {@linkcode checkInteger}: what a shared `Int32Array` word holds with room to spare. */
