@@ -231,9 +231,11 @@ export class Barrier {
   }
 
   /** Breaks the barrier for a wait whose `ms` ran out: the error that wait throws. */
-  #timedOut(_ms: number): BrokenBarrierError {
+  #timedOut(ms: number): BrokenBarrierError {
     this.abort();
-    return new BrokenBarrierError();
+    return new BrokenBarrierError(
+      `Cannot pass the barrier: not all ${this.parties} parties arrived within ${ms} ms (the barrier is now broken)`,
+    );
   }
 
   /**

@@ -1022,3 +1022,21 @@ test("Barrier rejects bad parties and timeouts", async () => {
   await assert.rejects(b.wait({ signal: AbortSignal.abort(reason) }), (e) => e === reason);
   assert.equal(b.broken, false, "an already aborted signal leaves the barrier unchanged");
 });
+
+// --- messages ------------------------------------------------------------------
+
+test("sync timeouts say how long they waited, in ms: scoped forms and Barrier.wait", async () => {
+  const lock = new Lock();
+  lock.acquireSync();
+  await assert.rejects(lock.scoped({ timeout: 2 }), { name: "TimeoutError", message: /within 2 ms/ });
+  assert.throws(() => lock.scopedSync({ timeout: 3 }), { name: "TimeoutError", message: /within 3 ms/ });
+  const cond = new Condition(lock);
+  assert.throws(() => cond.scopedSync({ timeout: 1 }), { name: "TimeoutError", message: /within 1 ms/ });
+  lock.release();
+  await assert.rejects(new Semaphore(0).scoped({ timeout: 2 }), { name: "TimeoutError", message: /within 2 ms/ });
+  await assert.rejects(new Barrier(2).wait(3), { name: "BrokenBarrierError", message: /2 parties .*within 3 ms/ });
+  assert.throws(() => new Barrier(3, { timeout: 1 }).waitSync(), {
+    name: "BrokenBarrierError",
+    message: /3 parties .*within 1 ms/,
+  });
+});
