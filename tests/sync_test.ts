@@ -53,7 +53,8 @@ import {
 } from "./testdata/sync_fixtures.ts";
 import { prng } from "./testdata/pipe_fixtures.ts";
 import { runtime, sharedInts as ints, sleep } from "./_util.ts";
-import { markDead } from "../_registry.ts";
+import { markDead, selfIdent } from "../_registry.ts";
+import { FAILED, type Gate, otherStarver, slowAsync, slowSync, STARVE_MS, STARVER, WAITERS, WORD } from "../_gate.ts";
 
 const BAD_TIMEOUTS: unknown[] = [-1, NaN, Infinity, -Infinity, "5", null];
 
@@ -1039,4 +1040,61 @@ test("sync timeouts say how long they waited, in ms: scoped forms and Barrier.wa
     name: "BrokenBarrierError",
     message: /3 parties .*within 1 ms/,
   });
+});
+
+// --- the gate (_gate.ts) -------------------------------------------------------
+
+/** A gate that is never free and records the slow path's calls. */
+function closedGate(): Gate & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    cell: new Int32Array(new SharedArrayBuffer(16)),
+    calls,
+    take: () => false,
+    recover: () => false,
+    starve: () => (calls.push("starve"), true),
+    unstarve: () => void calls.push("unstarve"),
+    parkValue: () => 1, // not WORD: the park returns at once, so the loop goes round
+  };
+}
+
+test("gate: a waiter claims priority once after STARVE_MS and gives it up when its wait ends", async () => {
+  const g = closedGate();
+  assert.equal(slowSync(g, STARVE_MS + 200), FAILED);
+  assert.deepEqual(g.calls, ["starve", "unstarve"]);
+  const h = closedGate();
+  assert.equal(await slowAsync(h, STARVE_MS + 200, undefined), FAILED);
+  assert.deepEqual(h.calls, ["starve", "unstarve"]);
+  const quick = closedGate();
+  assert.equal(slowSync(quick, 0), FAILED, "a try that does not wait");
+  assert.deepEqual(quick.calls, [], "never starves");
+});
+
+test("gate: a waiter that gives up passes a wake-up on to a parked one", async () => {
+  for (const giveUp of [(g: Gate) => slowSync(g, 0), (g: Gate) => slowAsync(g, 0, undefined)]) {
+    const g = closedGate();
+    Atomics.store(g.cell, WAITERS, 1); // another waiter is parked on WORD
+    const parked = Atomics.waitAsync(g.cell, WORD, 0, 10_000);
+    assert.equal(parked.async, true);
+    // Deno does not count a pending waitAsync as work: keep the event loop alive.
+    const keepAlive = setTimeout(() => {}, 10_000);
+    try {
+      assert.equal(await giveUp(g), FAILED);
+      assert.equal(await parked.value, "ok", "the parked waiter was woken, not timed out");
+    } finally {
+      clearTimeout(keepAlive);
+    }
+  }
+});
+
+test("gate: a starver marks others to stand back while it lives; a dead one is cleared", () => {
+  const cell = new Int32Array(new SharedArrayBuffer(16));
+  const me = selfIdent();
+  Atomics.store(cell, STARVER, me);
+  assert.equal(otherStarver(cell, me), false, "itself");
+  assert.equal(otherStarver(cell, me + 1), true, "a live starver, seen by another thread");
+  const dead = 0x7000_0000 + 7; // never handed out: not alive
+  Atomics.store(cell, STARVER, dead);
+  assert.equal(otherStarver(cell, me), false);
+  assert.equal(Atomics.load(cell, STARVER), 0, "cleared");
 });
