@@ -10,7 +10,7 @@
  * |-----------------------|-----------------------------------|------------------------------------------|
  * | `TICKETS`             | waiters, lock held                | tickets handed out (FIFO order)          |
  * | `NWAIT`               | waiters / notifiers (add, sub)    | slots in `WAITING` state                 |
- * | `SLOT + 3k` (`STATE`) | see below                         | `FREE`, `WAITING` or `NOTIFIED`          |
+ * | `SLOT + 3k` (`STATE`) | see below                         | `FREE`, `CLAIMED`, `WAITING`, `NOTIFIED` |
  * | `SLOT + 3k + 1`       | the waiter, before `WAITING`      | the waiter's thread ident                |
  * | `SLOT + 3k + 2`       | the waiter, before `WAITING`      | the waiter's ticket                      |
  *

@@ -271,6 +271,7 @@ export class Lock {
    * @param options `block` and `timeout` (ms).
    * @returns `true` once acquired, `false` on timeout or when not blocking.
    * @throws {RangeError} when `timeout` is invalid (a valid one is ignored with `block: false`).
+   * @throws {TypeError} when `options` is not an object or `block` is not a boolean.
    * @throws {Error} on a thread that may not block (a browser's main thread).
    *
    * @example
@@ -507,6 +508,7 @@ export class RLock {
    * @param options `block` and `timeout` (ms).
    * @returns `true` once held; `false` on timeout / when not blocking.
    * @throws {RangeError} when `timeout` is invalid.
+   * @throws {TypeError} when `options` is not an object or `block` is not a boolean.
    *
    * @example
    * ```ts

@@ -539,6 +539,7 @@ export class Semaphore {
    * @param options `block` and `timeout` (ms).
    * @returns `true` once taken; `false` on timeout or when not blocking.
    * @throws {RangeError} when `timeout` is invalid.
+   * @throws {TypeError} when `options` is not an object or `block` is not a boolean.
    *
    * @example
    * ```ts

@@ -40,15 +40,14 @@
  * **Where things live.** This module only re-exports; each primitive sits
  * in a private file with its shared-memory layout and correctness argument:
  *
- * | file             | holds                                                              |
- * |------------------|--------------------------------------------------------------------|
- * | `_gate.ts`       | `AcquireOptions`, `WaitOptions`, `Acquired`; the acquire slow path |
- * |                  | of locks and semaphores (spin, park, starvation, owner death)      |
- * | `_lock.ts`       | `Lock`, `RLock`                                                    |
- * | `_semaphore.ts`  | `Semaphore`, `BoundedSemaphore` (holder records, permit recovery)  |
- * | `_event.ts`      | `Event`                                                            |
- * | `_condition.ts`  | `Condition`, `ConditionLock`                                       |
- * | `_barrier.ts`    | `Barrier`, `BarrierOptions`                                        |
+ * | file            | holds                                                                       |
+ * |-----------------|-----------------------------------------------------------------------------|
+ * | `_gate.ts`      | `AcquireOptions`, `WaitOptions`, `Acquired`; the slow path of every acquire |
+ * | `_lock.ts`      | `Lock`, `RLock`                                                             |
+ * | `_semaphore.ts` | `Semaphore`, `BoundedSemaphore` (holder records, permit recovery)           |
+ * | `_event.ts`     | `Event`                                                                     |
+ * | `_condition.ts` | `Condition`, `ConditionLock`                                                |
+ * | `_barrier.ts`   | `Barrier`, `BarrierOptions`                                                 |
  *
  * @example Share a lock with a thread
  * ```ts
