@@ -1,7 +1,8 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 /**
- * The one home of option checks: an options bag, `timeout` (milliseconds),
- * `signal`, callbacks, and how a bad value is printed in an error. Every
+ * The one home of option checks: an options bag, `block`, `timeout`
+ * (milliseconds), `signal`, callbacks, integer counts, and how a bad value is
+ * printed in an error. Every
  * public module checks its options here, so the same mistake gets the same
  * error everywhere: `TypeError` for a wrong type, `RangeError` for a value
  * out of range, each naming the call and the option (the Deno std style,
@@ -66,6 +67,42 @@ export function checkTimeout(timeout: number | undefined, what: string): number 
     );
   }
   return timeout;
+}
+
+/**
+ * Checks a `block` option: `undefined` means "wait"; otherwise it must be a
+ * boolean (a truthy or falsy stand-in such as `0` or `"no"` would mean
+ * different things to different readers, so it is refused).
+ *
+ * @param what What was being done, after `verb` (see {@linkcode checkOptions}).
+ * @returns Whether to wait.
+ * @throws {TypeError} when `block` is given and is not a boolean.
+ */
+export function checkBlock(block: unknown, what: string, verb = ""): boolean {
+  if (block === undefined) return true;
+  if (typeof block !== "boolean") {
+    throw new TypeError(`Cannot ${verb}${what} as 'block' must be a boolean: current value is ${show(block)}`);
+  }
+  return block;
+}
+
+/** The default upper bound of {@linkcode checkInteger}: what a shared `Int32Array` word holds with room to spare. */
+const INT_MAX = 0x3fff_ffff;
+
+/**
+ * Checks an integer argument or option (`value`, `n`, `parties`, …).
+ *
+ * @param what What was being done: `"create Semaphore"`.
+ * @param max The largest value allowed; the message names it only when given.
+ * @returns `value`.
+ * @throws {RangeError} when `value` is not an integer from `min` to `max`.
+ */
+export function checkInteger(value: unknown, what: string, name: string, min: number, max = INT_MAX): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === INT_MAX ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new RangeError(`Cannot ${what} as '${name}' must be an integer ${range}: current value is ${show(value)}`);
+  }
+  return value;
 }
 
 /**

@@ -82,7 +82,7 @@ import {
   writeItem,
 } from "./_ring.ts";
 import { assertCanBlock, now } from "./_wait.ts";
-import { checkOptions, checkSignal, checkTimeout } from "./_options.ts";
+import { checkBlock, checkOptions, checkSignal, checkTimeout } from "./_options.ts";
 
 /**
  * Options of {@linkcode Queue.put} and {@linkcode Queue.putSync}.
@@ -106,7 +106,7 @@ export interface QueuePutOptions {
    * @default {true}
    */
   block?: boolean;
-  /** How long to wait for room, in milliseconds. @default {Infinity} */
+  /** How long to wait for room, in milliseconds. @default {undefined} wait without a time limit */
   timeout?: number;
   /** Stops the wait: the promise rejects with the signal's reason and nothing is put. */
   signal?: AbortSignal;
@@ -133,7 +133,7 @@ export interface QueueGetOptions {
    * @default {true}
    */
   block?: boolean;
-  /** How long to wait for an item, in milliseconds. @default {Infinity} */
+  /** How long to wait for an item, in milliseconds. @default {undefined} wait without a time limit */
   timeout?: number;
   /** Stops the wait: the promise rejects with the signal's reason and nothing is taken. */
   signal?: AbortSignal;
@@ -156,7 +156,7 @@ export interface QueueGetOptions {
  * ```
  */
 export interface QueueJoinOptions {
-  /** How long to wait, in milliseconds; `join` then just returns. @default {Infinity} */
+  /** How long to wait, in milliseconds; `join` then just returns. @default {undefined} wait without a time limit */
   timeout?: number;
   /** Stops the wait: the promise rejects with the signal's reason. */
   signal?: AbortSignal;
@@ -187,7 +187,7 @@ function checkWaitOptions(
 ): Checked {
   const checked = checkOptions<QueuePutOptions>(options, what, false, "call ");
   if (checked === undefined) return DEFAULT_OPTIONS;
-  const block = checked.block ?? true;
+  const block = checkBlock(checked.block, what, "call ");
   const ms = checkTimeout(checked.timeout, what);
   const signal = checkSignal(checked.signal, what, "call ");
   return { block: Boolean(block), ms: block ? ms : 0, signal };

@@ -53,7 +53,8 @@ import {
 } from "./testdata/sync_fixtures.ts";
 import { prng } from "./testdata/pipe_fixtures.ts";
 import { runtime, sharedInts as ints, sleep } from "./_util.ts";
-import { markDead } from "../_registry.ts";
+import { markDead, selfIdent } from "../_registry.ts";
+import { FAILED, type Gate, otherStarver, slowAsync, slowSync, STARVE_MS, STARVER, WAITERS, WORD } from "../_gate.ts";
 
 const BAD_TIMEOUTS: unknown[] = [-1, NaN, Infinity, -Infinity, "5", null];
 
@@ -1021,4 +1022,79 @@ test("Barrier rejects bad parties and timeouts", async () => {
   const reason = new Error("stop");
   await assert.rejects(b.wait({ signal: AbortSignal.abort(reason) }), (e) => e === reason);
   assert.equal(b.broken, false, "an already aborted signal leaves the barrier unchanged");
+});
+
+// --- messages ------------------------------------------------------------------
+
+test("sync timeouts say how long they waited, in ms: scoped forms and Barrier.wait", async () => {
+  const lock = new Lock();
+  lock.acquireSync();
+  await assert.rejects(lock.scoped({ timeout: 2 }), { name: "TimeoutError", message: /within 2 ms/ });
+  assert.throws(() => lock.scopedSync({ timeout: 3 }), { name: "TimeoutError", message: /within 3 ms/ });
+  const cond = new Condition(lock);
+  assert.throws(() => cond.scopedSync({ timeout: 1 }), { name: "TimeoutError", message: /within 1 ms/ });
+  lock.release();
+  await assert.rejects(new Semaphore(0).scoped({ timeout: 2 }), { name: "TimeoutError", message: /within 2 ms/ });
+  await assert.rejects(new Barrier(2).wait(3), { name: "BrokenBarrierError", message: /2 parties .*within 3 ms/ });
+  assert.throws(() => new Barrier(3, { timeout: 1 }).waitSync(), {
+    name: "BrokenBarrierError",
+    message: /3 parties .*within 1 ms/,
+  });
+});
+
+// --- the gate (_gate.ts) -------------------------------------------------------
+
+/** A gate that is never free and records the slow path's calls. */
+function closedGate(): Gate & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    cell: new Int32Array(new SharedArrayBuffer(16)),
+    calls,
+    take: () => false,
+    recover: () => false,
+    starve: () => (calls.push("starve"), true),
+    unstarve: () => void calls.push("unstarve"),
+    parkValue: () => 1, // not WORD: the park returns at once, so the loop goes round
+  };
+}
+
+test("gate: a waiter claims priority once after STARVE_MS and gives it up when its wait ends", async () => {
+  const g = closedGate();
+  assert.equal(slowSync(g, STARVE_MS + 200), FAILED);
+  assert.deepEqual(g.calls, ["starve", "unstarve"]);
+  const h = closedGate();
+  assert.equal(await slowAsync(h, STARVE_MS + 200, undefined), FAILED);
+  assert.deepEqual(h.calls, ["starve", "unstarve"]);
+  const quick = closedGate();
+  assert.equal(slowSync(quick, 0), FAILED, "a try that does not wait");
+  assert.deepEqual(quick.calls, [], "never starves");
+});
+
+test("gate: a waiter that gives up passes a wake-up on to a parked one", async () => {
+  for (const giveUp of [(g: Gate) => slowSync(g, 0), (g: Gate) => slowAsync(g, 0, undefined)]) {
+    const g = closedGate();
+    Atomics.store(g.cell, WAITERS, 1); // another waiter is parked on WORD
+    const parked = Atomics.waitAsync(g.cell, WORD, 0, 10_000);
+    assert.equal(parked.async, true);
+    // Deno does not count a pending waitAsync as work: keep the event loop alive.
+    const keepAlive = setTimeout(() => {}, 10_000);
+    try {
+      assert.equal(await giveUp(g), FAILED);
+      assert.equal(await parked.value, "ok", "the parked waiter was woken, not timed out");
+    } finally {
+      clearTimeout(keepAlive);
+    }
+  }
+});
+
+test("gate: a starver marks others to stand back while it lives; a dead one is cleared", () => {
+  const cell = new Int32Array(new SharedArrayBuffer(16));
+  const me = selfIdent();
+  Atomics.store(cell, STARVER, me);
+  assert.equal(otherStarver(cell, me), false, "itself");
+  assert.equal(otherStarver(cell, me + 1), true, "a live starver, seen by another thread");
+  const dead = 0x7000_0000 + 7; // never handed out: not alive
+  Atomics.store(cell, STARVER, dead);
+  assert.equal(otherStarver(cell, me), false);
+  assert.equal(Atomics.load(cell, STARVER), 0, "cleared");
 });
