@@ -23,7 +23,11 @@
  *
  * At `S` points (10 by default) the main thread records its process's
  * resident memory (RSS, all threads together), its own heap, and for
- * `fresh-reply-queues` the post office's kept-handle count. Before each
+ * `fresh-reply-queues` the post office's kept-handle count, and, on Linux,
+ * the highest number of memory mappings of the process seen since the
+ * previous sample (counted every 1,000 operations, before any forced GC:
+ * each growable `SharedArrayBuffer`, as every queue and pipe has, reserves
+ * one, and a process has at most `vm.max_map_count`). Before each
  * sample it collects its garbage, and asks the server to collect its own
  * (skipped with `--no-gc`); releases reach the post office from each
  * thread's event loop, so the count is read again until it stops falling
@@ -42,6 +46,7 @@
  * @module
  */
 
+import { readFileSync } from "node:fs";
 import process from "node:process";
 import { Queue, Thread } from "../mod.ts";
 import { keepAllHandles, keptHandles } from "../_post.ts";
@@ -63,6 +68,8 @@ export interface Sample {
   heap: number;
   /** Handles the post office keeps, where the case sends handles. */
   kept?: number;
+  /** The process's memory mappings (Linux only), highest seen since the previous sample, before any forced GC. */
+  maps?: number;
 }
 
 /** What a case measured. */
@@ -89,6 +96,18 @@ interface Args {
   keepHandles: boolean;
   json: boolean;
 }
+
+/** The process's memory mappings, where `/proc` tells (each growable `SharedArrayBuffer` reserves one). */
+function mapCount(): number | undefined {
+  try {
+    return readFileSync("/proc/self/maps", "latin1").split("\n").length - 1;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How many operations apart the mappings are counted between samples. */
+const PEEK_EVERY = 1000;
 
 /** RSS (MB) past which a case stops. */
 const RSS_LIMIT = 2048;
@@ -160,18 +179,33 @@ class Recorder {
   readonly failures: string[] = [];
   readonly #started = performance.now();
   readonly #every: number;
+  #maps: number | undefined;
 
   constructor(readonly n: number, samples: number) {
     this.#every = Math.max(1, Math.ceil(n / samples));
   }
 
-  /** Whether `done` operations make a sample point. */
+  /** Whether `done` operations make a sample point (and counts the mappings now and then). */
   due(done: number): boolean {
+    if (done % PEEK_EVERY === 0) this.#peek();
     return done % this.#every === 0 || done === this.n;
+  }
+
+  #peek(): void {
+    const maps = mapCount();
+    if (maps !== undefined) this.#maps = Math.max(this.#maps ?? 0, maps);
+  }
+
+  /** Counts the mappings before a forced GC (done by the caller after this). */
+  beforeGc(): void {
+    this.#peek();
   }
 
   /** Records a sample; false when the case must stop (RSS past the limit). */
   record(done: number, kept?: number): boolean {
+    this.#peek();
+    const maps = this.#maps;
+    this.#maps = undefined;
     const m = process.memoryUsage();
     const s: Sample = {
       done,
@@ -179,8 +213,10 @@ class Recorder {
       rss: m.rss / MB,
       heap: m.heapUsed / MB,
       kept,
+      maps,
     };
     this.samples.push(s);
+    console.log(row(s));
     if (s.rss > RSS_LIMIT) {
       this.failures.push(`RSS passed ${RSS_LIMIT} MB after ${done} operations: stopped`);
       return false;
@@ -204,6 +240,7 @@ async function freshReplyQueues(n: number, rec: Recorder, gc: boolean): Promise<
       }
       if (!rec.due(i)) continue;
       if (gc) {
+        rec.beforeGc();
         const done = new Queue<number>();
         await jobs.put({ n: -1, reply: done });
         await done.get({ timeout: 60_000 });
@@ -233,7 +270,10 @@ async function oneQueue(n: number, rec: Recorder, gc: boolean): Promise<void> {
         return;
       }
       if (!rec.due(i + 1)) continue;
-      if (gc) collectGarbage();
+      if (gc) {
+        rec.beforeGc();
+        collectGarbage();
+      }
       if (!rec.record(i + 1)) return;
     }
   } finally {
@@ -258,6 +298,7 @@ async function threadStarts(n: number, rec: Recorder, gc: boolean): Promise<void
     }
     if (!rec.due(i)) continue;
     if (gc) {
+      rec.beforeGc();
       collectGarbage();
       await sleep(0);
     }
@@ -270,6 +311,7 @@ const RUN = { "fresh-reply-queues": freshReplyQueues, "one-queue": oneQueue, "th
 async function runCase(c: Case, args: Args): Promise<SoakResult> {
   const n = args.n ?? CASES[c];
   const rec = new Recorder(n, args.samples);
+  header(c, n, args);
   const started = performance.now();
   try {
     await RUN[c](n, rec, args.gc);
@@ -299,18 +341,20 @@ async function runCase(c: Case, args: Args): Promise<SoakResult> {
   };
 }
 
-function print(r: SoakResult): void {
+function header(c: Case, n: number, args: Args): void {
   console.log(
-    `\n${r.runtime} ${r.case}, n = ${r.n}${r.gc ? "" : ", no forced GC"}${r.keepHandles ? ", handles kept" : ""}`,
+    `\n${runtime} ${c}, n = ${n}${args.gc ? "" : ", no forced GC"}${args.keepHandles ? ", handles kept" : ""}`,
   );
-  console.log("      done |      s |  RSS MB | heap MB |   kept");
-  for (const s of r.samples) {
-    console.log(
-      `${String(s.done).padStart(10)} | ${s.seconds.toFixed(1).padStart(6)} | ${s.rss.toFixed(1).padStart(7)} | ${
-        s.heap.toFixed(1).padStart(7)
-      } | ${String(s.kept ?? "-").padStart(6)}`,
-    );
-  }
+  console.log("      done |      s |  RSS MB | heap MB |   kept |   maps");
+}
+
+function row(s: Sample): string {
+  return `${String(s.done).padStart(10)} | ${s.seconds.toFixed(1).padStart(6)} | ${s.rss.toFixed(1).padStart(7)} | ${
+    s.heap.toFixed(1).padStart(7)
+  } | ${String(s.kept ?? "-").padStart(6)} | ${String(s.maps ?? "-").padStart(6)}`;
+}
+
+function print(r: SoakResult): void {
   const first = r.samples[1];
   console.log(
     `growth: RSS ${r.rssGrowth >= 0 ? "+" : ""}${r.rssGrowth.toFixed(1)} MB from ${
