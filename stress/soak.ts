@@ -25,7 +25,8 @@
  * resident memory (RSS, all threads together), its own heap, and for
  * `fresh-reply-queues` the post office's kept-handle count, and, on Linux,
  * the highest number of memory mappings of the process seen since the
- * previous sample (counted every 1,000 operations, before any forced GC:
+ * previous sample (counted every 1,000 operations, before any forced GC,
+ * and again when the sample is taken:
  * each growable `SharedArrayBuffer`, as every queue and pipe has, reserves
  * one, and a process has at most `vm.max_map_count`). Before each
  * sample it collects its garbage, and asks the server to collect its own
@@ -70,6 +71,8 @@ export interface Sample {
   kept?: number;
   /** The process's memory mappings (Linux only), highest seen since the previous sample, before any forced GC. */
   maps?: number;
+  /** The mappings when the sample is taken (after the forced GC, if any). */
+  mapsNow?: number;
 }
 
 /** What a case measured. */
@@ -214,6 +217,7 @@ class Recorder {
       heap: m.heapUsed / MB,
       kept,
       maps,
+      mapsNow: mapCount(),
     };
     this.samples.push(s);
     console.log(row(s));
@@ -345,13 +349,15 @@ function header(c: Case, n: number, args: Args): void {
   console.log(
     `\n${runtime} ${c}, n = ${n}${args.gc ? "" : ", no forced GC"}${args.keepHandles ? ", handles kept" : ""}`,
   );
-  console.log("      done |      s |  RSS MB | heap MB |   kept |   maps");
+  console.log("      done |      s |  RSS MB | heap MB |   kept |   maps | maps now");
 }
 
 function row(s: Sample): string {
   return `${String(s.done).padStart(10)} | ${s.seconds.toFixed(1).padStart(6)} | ${s.rss.toFixed(1).padStart(7)} | ${
     s.heap.toFixed(1).padStart(7)
-  } | ${String(s.kept ?? "-").padStart(6)} | ${String(s.maps ?? "-").padStart(6)}`;
+  } | ${String(s.kept ?? "-").padStart(6)} | ${String(s.maps ?? "-").padStart(6)} | ${
+    String(s.mapsNow ?? "-").padStart(8)
+  }`;
 }
 
 function print(r: SoakResult): void {
