@@ -336,3 +336,8 @@ export function keptHandles(): number {
   mb.port.postMessage({ t: "count" });
   return awaitReply<{ id: number; count: number }>(mb, 0, () => new Error("The post office did not answer")).count;
 }
+
+/** For tests: makes the post office ignore releases from now on, so that it keeps every shared handle. */
+export function keepAllHandles(): void {
+  officeOf("keep the post office's handles").port.postMessage({ t: "keep" });
+}

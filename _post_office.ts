@@ -17,6 +17,7 @@
  * | `{ t: "sweep" }`                          | a reader was closed: look at the followed handles |
  * | `{ t: "release", id, sent, read }`        | an object for shared handle `id` was collected (see below) |
  * | `{ t: "count" }`                          | for tests: reply `{ id: 0, count }`, the number of handles kept |
+ * | `{ t: "keep" }`                           | for tests: ignore releases from now on (every shared handle is kept) |
  *
  * The main thread starts the post office when a handle is first sent inside
  * an item (see `_runtime.ts`), and sends it each thread's end with the
@@ -143,7 +144,8 @@ type Request =
   | { t: "drop"; id: number }
   | { t: "sweep" }
   | { t: "release"; id: number; sent: number; read: number }
-  | { t: "count" };
+  | { t: "count" }
+  | { t: "keep" };
 
 const kept = new Map<number, Entry>();
 /** Requests for handles not deposited yet (their deposit is on its way from another thread). */
@@ -152,6 +154,8 @@ const waiting = new Map<number, Asker[]>();
 const following = new Set<number>();
 /** Whether the registry (thread idents and deaths) was adopted from the main thread. */
 let registry = false;
+/** For tests: releases are ignored (`keep`). */
+let keepAll = false;
 /** Whether a wait for the next death is pending. */
 let watching = false;
 
@@ -222,7 +226,7 @@ function handle(client: Client, m: Request): void {
       return;
     case "release": {
       const counts = kept.get(m.id)?.counts;
-      if (!counts) return;
+      if (!counts || keepAll) return;
       counts.holds--;
       counts.sent += m.sent;
       counts.read += m.read;
@@ -232,6 +236,9 @@ function handle(client: Client, m: Request): void {
     case "count":
       // For tests: how many handles are kept.
       reply(client, { id: 0, count: kept.size });
+      return;
+    case "keep":
+      keepAll = true;
       return;
   }
 }
