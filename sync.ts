@@ -65,7 +65,18 @@ import { BrokenBarrierError, TimeoutError } from "./errors.ts";
 import { pack, registerHandler, unpack } from "./_handles.ts";
 import { DEATHS, isIdentAlive, registryCells, selfIdent } from "./_registry.ts";
 import { canBlock } from "./_runtime.ts";
-import { assertCanBlock, notify, now, parkAsync, parkSync, spin, waitAsync, waitSync } from "./_wait.ts";
+import {
+  assertCanBlock,
+  notify,
+  now,
+  parkAsync,
+  parkSync,
+  SEMAPHORE_TAG_SPIN as TAG_SPIN,
+  SLICE,
+  spin,
+  waitAsync,
+  waitSync,
+} from "./_wait.ts";
 import { checkOptions, checkSignal, checkTimeout, show } from "./_options.ts";
 
 // ---------------------------------------------------------------------------
@@ -148,11 +159,6 @@ export interface Acquired extends Disposable, AsyncDisposable {
 
 /** How long a waiter waits before it claims priority (ms). */
 const STARVE_MS = 2;
-/**
- * Parked waiters wake at least this often (ms) to see whether the owner
- * died, which changes no word they could wait on.
- */
-const SLICE = 50;
 
 /** How an acquire ended. */
 const FAILED = 0;
@@ -1005,8 +1011,6 @@ const GIVE = 2;
 const GIVE_N = 3;
 /** `ID` of a dead owner's slot left holding permits (never a live ident). */
 const ORPHAN = 0x7fff_ffff;
-/** How many times a taker reads a tagged `WORD` before it leaves the wait to the slow path. */
-const TAG_SPIN = 256;
 const STEP_HOOK = Symbol.for("@mpjs/multiprocessing/sync.semaphoreStep");
 type StepHook = (point: string) => void;
 
