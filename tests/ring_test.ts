@@ -5,7 +5,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Thread } from "../mod.ts";
 import { markDead } from "../_registry.ts";
-import { BUSY, EMPTY, FULL, OK, Ring, type StopPoint, type Taken } from "../_ring.ts";
+import { Ring, RingStatus, type StopPoint, type Taken } from "../_ring.ts";
+
+const { BUSY, EMPTY, FULL, OK } = RingStatus;
 import {
   consume,
   DONE,
@@ -16,6 +18,7 @@ import {
   recordNumber,
   stopAt,
   STOPPED,
+  takeCopy,
   takeWaiter,
   url,
   WAITING,
@@ -212,18 +215,12 @@ function published(point: StopPoint): boolean {
 
 /** Puts `bytes` as the main thread's caller would: blocking, or not blocking while the lock is taken. */
 async function putAs(ring: Ring, mode: "sync" | "async", bytes: Uint8Array): Promise<number> {
-  if (mode === "sync") return ring.put(bytes, 0, true);
-  let status: number;
-  while ((status = ring.put(bytes, 0, false)) === BUSY) await ring.lockPutAsync();
-  return status;
+  return mode === "sync" ? ring.put(bytes, 0, true) : await ring.putAsync(bytes, 0, 0);
 }
 
 /** Takes one record as {@linkcode putAs} puts. */
 async function takeAs(ring: Ring, mode: "sync" | "async"): Promise<Taken | number> {
-  if (mode === "sync") return ring.take(true);
-  let got: Taken | number;
-  while ((got = ring.take(false)) === BUSY) await ring.lockTakeAsync();
-  return got;
+  return mode === "sync" ? ring.take(true) : await takeCopy(ring, 0);
 }
 
 for (const [n, point] of PUT_POINTS.entries()) {

@@ -2,7 +2,7 @@
 // Targets for tests/ring_test.ts. Workers import this module by URL, so it
 // must stay free of side effects at its top level.
 
-import { BUSY, CLOSED_R, EMPTY, FULL, OK, Ring, type RingMemory, setStopHook, type StopPoint } from "../../_ring.ts";
+import { Ring, type RingMemory, RingStatus, setStopHook, type StopPoint, type Taken } from "../../_ring.ts";
 
 export const url: string = import.meta.url;
 
@@ -60,8 +60,8 @@ export function stopAt(
 }
 
 /**
- * Puts record `i` of `size` bytes, waiting for the lock blocking (`sync`) or
- * not (`async`: `put(…, false)` and `lockPutAsync()` while `BUSY`).
+ * Puts record `i` of `size` bytes, waiting for the lock blocking (`sync`:
+ * `put(…, true)`) or not (`async`: `putAsync` with no time for room).
  * `report[0]` becomes {@linkcode WAITING} just before, {@linkcode DONE}
  * after, with the put's result in `report[1]`.
  */
@@ -75,11 +75,7 @@ export async function putWaiter(
   const ring = Ring.from(memory);
   const bytes = record(i, size);
   Atomics.store(report, 0, WAITING);
-  let status: number;
-  if (mode === "sync") status = ring.put(bytes, 0, true);
-  else {
-    while ((status = ring.put(bytes, 0, false)) === BUSY) await ring.lockPutAsync();
-  }
+  const status = mode === "sync" ? ring.put(bytes, 0, true) : await ring.putAsync(bytes, 0, 0);
   Atomics.store(report, 1, status);
   Atomics.store(report, 0, DONE);
   Atomics.notify(report, 0);
@@ -94,11 +90,26 @@ export async function putWaiter(
 export async function takeWaiter(memory: RingMemory, mode: "sync" | "async", report: Int32Array): Promise<void> {
   const ring = Ring.from(memory);
   Atomics.store(report, 0, WAITING);
-  let got = mode === "sync" ? ring.take(true) : BUSY;
-  if (mode === "async") { while ((got = ring.take(false)) === BUSY) await ring.lockTakeAsync(); }
+  const got = mode === "sync" ? ring.take(true) : await takeCopy(ring, 0);
   Atomics.store(report, 1, typeof got === "number" ? -got : recordNumber(got.bytes, got.length));
   Atomics.store(report, 0, DONE);
   Atomics.notify(report, 0);
+}
+
+/**
+ * Takes one record with `takeAsync`, waiting up to `timeout` ms, copied out
+ * of the scratch buffer; or the status.
+ */
+export async function takeCopy(ring: Ring, timeout: number, signal?: AbortSignal): Promise<Taken | number> {
+  let got: Taken | undefined;
+  const status = await ring.takeAsync(
+    (t) => {
+      got = { kind: t.kind, bytes: t.bytes.slice(0, t.length), length: t.length };
+    },
+    timeout,
+    signal,
+  );
+  return got ?? status;
 }
 
 /**
@@ -118,25 +129,8 @@ export async function produce(
   for (let k = 0; k < n; k++) {
     const i = from + k;
     const bytes = record(i, sizes[i % sizes.length]);
-    for (;;) {
-      const status = ring.put(bytes, 0, mode === "sync");
-      if (status === OK) break;
-      if (status === BUSY) {
-        await ring.lockPutAsync();
-        continue;
-      }
-      if (status !== FULL) throw new Error(`unexpected put result ${status}`);
-      // Counted as waiting for room from before reading the word (see Ring.spaceWaiter).
-      ring.spaceWaiter(1);
-      try {
-        const seq = ring.spaceSeq();
-        if (!ring.isFull()) continue;
-        if (mode === "sync") ring.waitSpaceSync(seq, 100);
-        else await ring.waitSpace(seq, 100);
-      } finally {
-        ring.spaceWaiter(-1);
-      }
-    }
+    const status = mode === "sync" ? ring.putSync(bytes, 0, Infinity) : await ring.putAsync(bytes, 0, Infinity);
+    if (status !== RingStatus.OK) throw new Error(`unexpected put result ${status}`);
   }
   if (close) ring.close();
 }
@@ -157,18 +151,8 @@ export async function consume(
   const ring = Ring.from(memory);
   const last = new Map<number, number>();
   for (;;) {
-    const seq = ring.itemsSeq();
-    const got = ring.take(mode === "sync");
-    if (got === CLOSED_R) return;
-    if (got === BUSY) {
-      await ring.lockTakeAsync();
-      continue;
-    }
-    if (got === EMPTY) {
-      if (mode === "sync") ring.waitItemsSync(seq, 100);
-      else await ring.waitItems(seq, 100);
-      continue;
-    }
+    const got = mode === "sync" ? ring.takeSync(Infinity) : await takeCopy(ring, Infinity);
+    if (got === RingStatus.CLOSED) return;
     if (typeof got === "number") throw new Error(`unexpected take result ${got}`);
     const i = recordNumber(got.bytes, got.length);
     if (i < 0) {
