@@ -279,7 +279,11 @@ function bump(c: Int32Array, index: number): number {
  * count too), `published` (`TAIL` / `HEAD` is stored), `counted` (`PUTS` /
  * `GETS` too); a grow holds both locks: `grow:locked`, `grow:grown` (the
  * buffer is larger), `grow:moved` (the bytes are moved, `CAP` not stored),
- * `grow:stored` (`CAP` is stored).
+ * `grow:stored` (`CAP` is stored). Two more points mark the wake-up windows
+ * (see "Wake-ups" in the module doc), with no lock held: `wait:counted` (a
+ * consumer counted itself in `ITEM_WAITERS`, not yet read the bell) and
+ * `wake:unheard` (a producer rang for a moved count and `notify` found
+ * nobody parked; the count is not yet moved back).
  */
 export type StopPoint =
   | "put:locked"
@@ -297,7 +301,9 @@ export type StopPoint =
   | "take:end"
   | "take:intent"
   | "take:published"
-  | "take:counted";
+  | "take:counted"
+  | "wait:counted"
+  | "wake:unheard";
 
 let stopHook: ((point: StopPoint) => void) | undefined;
 
@@ -617,6 +623,7 @@ export class Ring {
       return;
     }
     if (bump(c, ITEMS_BELL) === 0) {
+      if (stopHook !== undefined) stopHook("wake:unheard");
       // Nobody parked (the waiter has not parked yet, or is leaving on its
       // own): move the count back, unless a leaving waiter took the credit.
       Atomics.add(c, ITEM_WAITERS, 1);
@@ -991,6 +998,7 @@ export class Ring {
       for (let i = 0; i < WOKEN_SPIN; i++) if (Atomics.load(c, TAIL) !== seq) return this.#gather(c, seq);
     } else if (spin(c, TAIL, seq)) return this.#gather(c, seq);
     Atomics.add(c, ITEM_WAITERS, 1);
+    if (stopHook !== undefined) stopHook("wait:counted");
     try {
       const bell = Atomics.load(c, ITEMS_BELL);
       if (this.#itemsChanged(seq)) return;

@@ -165,3 +165,79 @@ export async function consume(
     Atomics.add(counts, i, 1);
   }
 }
+
+/** `gate[k]` of {@linkcode pauseAt}: the thread waits at `points[k]`. */
+export const PAUSED = 1;
+/** `gate[k]` of {@linkcode pauseAt}: set by the test to let the thread go on. */
+export const RELEASED = 2;
+
+/**
+ * Makes this thread wait at each of `points` the first time it passes it:
+ * `gate[k]` becomes {@linkcode PAUSED} there, and the thread goes on once
+ * `gate[k]` is {@linkcode RELEASED}.
+ */
+export function pauseAt(points: StopPoint[], gate: Int32Array): void {
+  setStopHook((p) => {
+    const k = points.indexOf(p);
+    if (k < 0 || Atomics.load(gate, k) !== 0) return;
+    Atomics.store(gate, k, PAUSED);
+    Atomics.notify(gate, k);
+    while (Atomics.load(gate, k) === PAUSED) Atomics.wait(gate, k, PAUSED);
+  });
+}
+
+/** Blocks until `gate[k]` is `value`; throws after 15 s. */
+export function awaitGate(gate: Int32Array, k: number, value: number): void {
+  const end = performance.now() + 15_000;
+  for (let v = Atomics.load(gate, k); v !== value; v = Atomics.load(gate, k)) {
+    if (performance.now() > end) throw new Error(`gate ${k} never became ${value}`);
+    Atomics.wait(gate, k, v, 100);
+  }
+}
+
+/** Sets `gate[k]` to {@linkcode RELEASED}. */
+export function release(gate: Int32Array, k: number): void {
+  Atomics.store(gate, k, RELEASED);
+  Atomics.notify(gate, k);
+}
+
+/** Sets `ready[0]` to 1 (the thread runs), sleeps `ms`, then puts record `i`. */
+export function putLater(memory: RingMemory, ms: number, i: number, ready: Int32Array): void {
+  Atomics.store(ready, 0, 1);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  Ring.from(memory).put(record(i, 8), 0, true);
+}
+
+/**
+ * Puts record `i`, waiting at `put:counted` (the record is published, the
+ * lock still held) and at `wake:unheard` as {@linkcode pauseAt} says.
+ */
+export function putPaused(memory: RingMemory, i: number, gate: Int32Array): void {
+  pauseAt(["put:counted", "wake:unheard"], gate);
+  Ring.from(memory).put(record(i, 8), 0, true);
+  setStopHook(undefined);
+}
+
+/**
+ * The conductor of the "count moved back" window (see "Wake-ups" in
+ * `_ring.ts`): `producer` is a {@linkcode putPaused} thread's gate,
+ * `consumer` the waiting thread's (`wait:counted`); `steps[0]` becomes 1 once
+ * the record the producer published is taken, `steps[1]` once the second
+ * put is made.
+ */
+export function conductMovedBack(memory: RingMemory, producer: Int32Array, consumer: Int32Array, steps: Int32Array) {
+  const ring = Ring.from(memory);
+  awaitGate(producer, 0, PAUSED); // record 1 is published, the producer has not looked for waiters yet
+  const got = ring.take(true);
+  if (typeof got === "number" || recordNumber(got.bytes, got.length) !== 1) throw new Error("record 1 not taken");
+  Atomics.store(steps, 0, 1);
+  Atomics.notify(steps, 0);
+  awaitGate(consumer, 0, PAUSED); // the consumer is counted, has not read the bell
+  release(producer, 0); // it moves the consumer's count, rings, and notify finds nobody parked
+  awaitGate(producer, 1, PAUSED);
+  release(consumer, 0); // it reads the rung bell, sees no new record and parks
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+  ring.put(record(2, 8), 0, true); // sees nobody counted: no wake-up of its own
+  Atomics.store(steps, 1, 1);
+  release(producer, 1); // moves the count back, and must ring again
+}
