@@ -387,9 +387,11 @@ test("Queue.close() wakes blocked getters and putters with ClosedError, promptly
 
 test("Queue.close() in one thread wakes a getter blocked in another thread, promptly", async () => {
   const q = new Queue();
-  const out = ints(1);
+  const out = ints(2);
   const t = new Thread({ target: getAndReport, args: [q, out], module: url });
   t.start();
+  // Started (on a loaded machine that can take seconds), then a moment to park.
+  await eventually(() => Atomics.load(out, 1) === 1);
   await sleep(100);
   assert.equal(Atomics.load(out, 0), 0, "the thread is still waiting");
   const t0 = performance.now();

@@ -131,8 +131,12 @@ export function getForever(q: Queue<Uint8Array>, size: number, seen: Int32Array)
   }
 }
 
-/** Waits in `getSync()` and reports in `out`: 1 = got an item, 2 = ClosedError, 3 = other error. */
+/**
+ * Waits in `getSync()` and reports in `out[0]`: 1 = got an item, 2 = ClosedError, 3 = other error;
+ * `out[1]` (when there) becomes 1 just before it calls `getSync()`.
+ */
 export function getAndReport(q: Queue, out: Int32Array): void {
+  if (out.length > 1) Atomics.store(out, 1, 1);
   try {
     q.getSync();
     Atomics.store(out, 0, 1);
