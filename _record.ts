@@ -30,7 +30,7 @@
  */
 
 import { decodeReused, encodeTo, type Format, PLAIN, STRUCTURED, VIEW_CLASSES, type ViewClass } from "./_codec.ts";
-import { shareHandles } from "./_post.ts";
+import { heldOwnedIds, shareHandles } from "./_post.ts";
 
 /** Bytes of a record header. */
 export const RECORD_HEADER = 8;
@@ -71,6 +71,12 @@ export const Kind = {
   JUMP: 0x41,
   /** Mark: the end of the stream. */
   EOF: 0x42,
+  /**
+   * Flag on a codec kind: the payload ends with a list of the moved handles
+   * (`Connection` ends) inside the item, which its taker claims before it
+   * lets go of the queue (see {@linkcode movedIds}).
+   */
+  MOVES: 0x80,
 } as const;
 
 /** Binary values at least this large skip the codec and are copied as they are. */
@@ -108,7 +114,32 @@ export function writeItem<R>(
     const v = value as ArrayBufferView;
     return write(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), 0, v.byteLength, kind);
   }
-  return encodeTo(value, "item", write, shareHandles);
+  return encodeTo(value, "item", (bytes, start, end, format) => {
+    const ids = heldOwnedIds();
+    if (ids === undefined) return write(bytes, start, end, format);
+    // [payload][padding to 4][ids, int32 each][count][payload length]
+    const at = (end - start + 3) & ~3;
+    const out = new Uint8Array(at + 4 * (ids.length + 2));
+    out.set(bytes.subarray(start, end));
+    const words = new DataView(out.buffer);
+    for (let k = 0; k < ids.length; k++) words.setInt32(at + 4 * k, ids[k], true);
+    words.setInt32(out.length - 8, ids.length, true);
+    words.setInt32(out.length - 4, end - start, true);
+    return write(out, 0, out.length, format | Kind.MOVES);
+  }, shareHandles);
+}
+
+/**
+ * The moved-handle ids listed at the end of a payload of a kind flagged
+ * `MOVES` (the first `length` bytes of `bytes`).
+ */
+export function movedIds(bytes: Uint8Array, length: number): number[] {
+  const words = new DataView(bytes.buffer, bytes.byteOffset, length);
+  const n = words.getInt32(length - 8, true);
+  const at = length - 8 - 4 * n;
+  const ids: number[] = [];
+  for (let k = 0; k < n; k++) ids.push(words.getInt32(at + 4 * k, true));
+  return ids;
 }
 
 /**
@@ -117,6 +148,10 @@ export function writeItem<R>(
  * buffer: this decodes at once; raw kinds keep `bytes.buffer`).
  */
 export function readItem(kind: number, bytes: Uint8Array, length: number): unknown {
+  if ((kind & Kind.MOVES) !== 0) {
+    length = new DataView(bytes.buffer, bytes.byteOffset, length).getInt32(length - 4, true);
+    kind &= ~Kind.MOVES;
+  }
   if (kind === Kind.STRUCTURED || kind === Kind.PLAIN) return decodeReused(bytes, length, kind as Format);
   if (kind === Kind.ARRAY_BUFFER) return bytes.buffer;
   const ctor = VIEW_CLASSES[kind - Kind.ARRAY_BUFFER - 1];

@@ -69,6 +69,8 @@
  * | `C_CNT`        | 528  | the `CLOCK` holder                  | intent: `GETS` after the take in progress        |
  * | `CLOCK`+5      | 532  | consumers waiting for `CLOCK`       | count                                            |
  * | `C_TAIL`       | 536  | the `CLOCK` holder                  | `TAIL` as last read by a consumer (a lower bound)|
+ * | `C_MOVES`      | 544  | the `CLOCK` holder                  | moved-handle ids the take in progress must claim |
+ * | `C_MOVED`      | 548–767 | the `CLOCK` holder               | those ids (at most 55)                           |
  * | `ITEMS_BELL`   | 768  | a producer waking a consumer, and `close` | futex word consumers park on           |
  * | `ITEM_WAITERS` | 772  | consumers (+1 to park), wakers and leavers (see "Wake-ups") | counted waiters not yet woken |
  * | `TAIL`         | 776  | the `PLOCK` holder, `Atomics.store` | byte position where the next record goes         |
@@ -168,6 +170,20 @@
  *   count themselves before they first re-check. Either way a waiter sees
  *   the change or is woken. A put wakes one consumer, a take one producer:
  *   only waiters that can progress.
+ * - Moved handles: an item carrying `Connection` ends lists their ids at
+ *   the end of its payload (kind flag `MOVES`, `_record.ts`). The taker
+ *   copies the ids to `C_MOVED` and their number to `C_MOVES` after its
+ *   intent and before publishing `HEAD`, asks the post office for the ends
+ *   (`claimMoved`: from then on they live or die with it) after publishing,
+ *   and clears `C_MOVES`, all before it unlocks. A consumer that takes the
+ *   lock over from a dead holder with `C_MOVES > 0` clears it, and if `HEAD`
+ *   reached `C_END` (the take was published) tells the post office to close
+ *   those ends (`closeMoved`): nobody can take that item any more (a take
+ *   that finds the ring empty takes over a dead holder's lock for this
+ *   too). If `HEAD`
+ *   did not move, the item is still in, for the next taker. `C_MOVES` is
+ *   written after `C_END`, so a non-zero count always goes with its own
+ *   take's intent.
  * - Gathering: a consumer that finds records streaming in faster than it
  *   takes them pauses a few µs (up to 32) before taking, so that it takes
  *   several at a time instead of chasing the producer record by record
@@ -177,7 +193,8 @@
  */
 
 import { scratch, scratchWords } from "./_codec.ts";
-import { Kind, KIND_WORD, LENGTH_WORD, RECORD_HEADER, recordBytes } from "./_record.ts";
+import { claimMoved, closeMoved } from "./_post.ts";
+import { Kind, KIND_WORD, LENGTH_WORD, movedIds, RECORD_HEADER, recordBytes } from "./_record.ts";
 import { isIdentAlive, isSelfAliveHint, selfIdent } from "./_registry.ts";
 import { bytesToOverwrite, canBlock } from "./_runtime.ts";
 import {
@@ -224,6 +241,12 @@ const GETS = CLOCK + COUNT_AT;
 const C_END = CLOCK + INTENT_END_AT;
 const C_CNT = CLOCK + INTENT_COUNT_AT;
 const C_TAIL = CLOCK + 6;
+/** How many moved-handle ids the take in progress must claim (see "Moved handles"). */
+const C_MOVES = CLOCK + 8;
+/** Those ids, from here on. */
+const C_MOVED = CLOCK + 9;
+/** The most ids a take records for its repair; an item's ends past these are claimed only by its decode. */
+const MAX_MOVED = GROUP - 9;
 // The futex words sit on lines of their own: waiters poll them while they
 // spin, and polling a line the lock holder writes slows every put and take.
 const ITEMS_BELL = 3 * GROUP;
@@ -302,6 +325,7 @@ export type StopPoint =
   | "take:intent"
   | "take:published"
   | "take:counted"
+  | "take:claimed"
   | "wait:counted"
   | "wake:unheard";
 
@@ -522,6 +546,12 @@ export class Ring {
       Atomics.store(c, lock + COUNT_AT, Atomics.load(c, lock + INTENT_COUNT_AT));
     }
     if (lock === PLOCK) Atomics.store(c, P_TAIL, at); // TAIL is the truth: the dead holder may not have copied it
+    else if (c[C_MOVES] > 0) {
+      // A take of an item with moved handles: published and not claimed, they are closed; else the item is still in.
+      const n = c[C_MOVES];
+      c[C_MOVES] = 0;
+      if (at === Atomics.load(c, C_END)) closeMoved(Array.from(c.subarray(C_MOVED, C_MOVED + n)));
+    }
   }
 
   /** Takes a lock, waiting (blocking) as long as needed. */
@@ -754,7 +784,13 @@ export class Ring {
     // Unlocked peek (plain reads of HEAD and C_TAIL may be stale; the lock
     // holder checks again): nothing to take, so skip the lock.
     const head = c[HEAD];
-    if (head === c[C_TAIL] && head === Atomics.load(c, TAIL)) return this.#emptyOrClosed();
+    if (head === c[C_TAIL] && head === Atomics.load(c, TAIL)) {
+      // A consumer that died holding the lock is repaired here too (its moved handles closed), even while
+      // nothing is left to take.
+      const owner = c[CLOCK];
+      if (owner !== 0 && !isIdentAlive(owner) && this.#takeOver(CLOCK, owner)) this.#unlock(CLOCK);
+      return this.#emptyOrClosed();
+    }
     if (wait) this.#lockSync(CLOCK);
     else if (!this.#tryLock(CLOCK, LOCK_SPIN)) return RingStatus.BUSY;
     let got: Taken | undefined;
@@ -794,7 +830,7 @@ export class Ring {
     const kind = this.#dataWords[(at >> 2) + KIND_WORD];
     const len = this.#dataWords[(at >> 2) + LENGTH_WORD];
     // Codec records are copied to the codec's scratch buffer (decoded at once), others to a buffer of their own.
-    const toScratch = kind <= Kind.PLAIN ? scratch(len) : undefined;
+    const toScratch = kind <= Kind.PLAIN ? scratch(len) : undefined; // not MOVES records (kind >= 0x80)
     const out = toScratch ?? bytesToOverwrite(len);
     const p = (at + RECORD_HEADER) % cap;
     const first = Math.min(len, cap - p);
@@ -816,11 +852,23 @@ export class Ring {
     c[C_END] = end;
     if (stopHook !== undefined) stopHook("take:end");
     c[C_CNT] = (gets + 1) | 0;
+    // The moved handles to claim, after the intent (see "Moved handles").
+    const moved = (kind & Kind.MOVES) !== 0 ? movedIds(out, len) : undefined;
+    if (moved !== undefined) {
+      const n = Math.min(moved.length, MAX_MOVED);
+      for (let k = 0; k < n; k++) c[C_MOVED + k] = moved[k];
+      c[C_MOVES] = n;
+    }
     if (stopHook !== undefined) stopHook("take:intent");
     Atomics.store(c, HEAD, end);
     if (stopHook !== undefined) stopHook("take:published");
     c[GETS] = (gets + 1) | 0;
     if (stopHook !== undefined) stopHook("take:counted");
+    if (moved !== undefined) {
+      claimMoved(moved);
+      c[C_MOVES] = 0;
+      if (stopHook !== undefined) stopHook("take:claimed");
+    }
     return { kind, bytes: out, length: len };
   }
 
