@@ -146,8 +146,7 @@
  *   on the line consumers poll). The producer that wakes a
  *   consumer first moves one count from `ITEM_WAITERS` to `ITEM_CREDITS`,
  *   so the puts made while it wakes up (tens of µs) do not wake it again
- *   (measured: up to 170,000 needless `notify` calls per 200,000 items
- *   without this). When `notify` found nobody parked, the producer moves the
+ *   (see `docs/design.md`). When `notify` found nobody parked, the producer moves the
  *   count back. A consumer that stops waiting, for whatever reason (woken,
  *   timed out, aborted, or the word had changed), takes one off: a credit
  *   if there is one, else from `ITEM_WAITERS`. Every move between the two
@@ -162,10 +161,8 @@
  *   back, so the producer, after moving it back, rings once more if `TAIL`
  *   moved past its own record. So no wake-up is lost, and a wake-up result
  *   that reaches its waiter late (an async waiter aborted meanwhile) cannot
- *   unbalance the count. (Found in review, with the windows widened by
- *   injected pauses: an earlier order, take then add, let `ITEM_WAITERS`
- *   drop below 0, and without the second ring a parked consumer slept
- *   through a put until its re-check, 1 s later.) A take bumps `SPACE_SEQ`
+ *   unbalance the count (`tests/ring_test.ts` parks each side in this
+ *   window). A take bumps `SPACE_SEQ`
  *   only when a producer has counted itself waiting for room, so producers
  *   count themselves before they first re-check. Either way a waiter sees
  *   the change or is woken. A put wakes one consumer, a take one producer:
