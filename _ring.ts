@@ -297,7 +297,8 @@ function bump(c: Int32Array, index: number): number {
  * `locked` (just taken), `copied` (the record's bytes are copied, nothing
  * published), `end` (the intent's end position is stored), `intent` (its
  * count too), `published` (`TAIL` / `HEAD` is stored), `counted` (`PUTS` /
- * `GETS` too); a grow holds both locks: `grow:locked`, `grow:grown` (the
+ * `GETS` too), and for a take of an item with moved handles `take:claimed`
+ * (the post office was asked for them); a grow holds both locks: `grow:locked`, `grow:grown` (the
  * buffer is larger), `grow:moved` (the bytes are moved, `CAP` not stored),
  * `grow:stored` (`CAP` is stored). Two more points mark the wake-up windows
  * (see "Wake-ups" in the module doc), with no lock held: `wait:counted` (a
@@ -862,8 +863,11 @@ export class Ring {
     c[GETS] = (gets + 1) | 0;
     if (stopHook !== undefined) stopHook("take:counted");
     if (moved !== undefined) {
-      claimMoved(moved);
-      c[C_MOVES] = 0;
+      try {
+        claimMoved(moved);
+      } finally {
+        c[C_MOVES] = 0; // cleared even if the claim threw, so that no later repair closes these ids
+      }
       if (stopHook !== undefined) stopHook("take:claimed");
     }
     return { kind, bytes: out, length: len };
