@@ -30,7 +30,7 @@
  */
 
 import { decodeReused, encodeTo, type Format, PLAIN, STRUCTURED, VIEW_CLASSES, type ViewClass } from "./_codec.ts";
-import { heldOwnedIds, shareHandles } from "./_post.ts";
+import { shareHandles } from "./_post.ts";
 
 /** Bytes of a record header. */
 export const RECORD_HEADER = 8;
@@ -114,19 +114,25 @@ export function writeItem<R>(
     const v = value as ArrayBufferView;
     return write(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), 0, v.byteLength, kind);
   }
-  return encodeTo(value, "item", (bytes, start, end, format) => {
-    const ids = heldOwnedIds();
-    if (ids === undefined) return write(bytes, start, end, format);
-    // [payload][padding to 4][ids, int32 each][count][payload length]
-    const at = (end - start + 3) & ~3;
-    const out = new Uint8Array(at + 4 * (ids.length + 2));
-    out.set(bytes.subarray(start, end));
-    const words = new DataView(out.buffer);
-    for (let k = 0; k < ids.length; k++) words.setInt32(at + 4 * k, ids[k], true);
-    words.setInt32(out.length - 8, ids.length, true);
-    words.setInt32(out.length - 4, end - start, true);
-    return write(out, 0, out.length, format | Kind.MOVES);
-  }, shareHandles);
+  return encodeTo(value, "item", write, shareHandles);
+}
+
+/**
+ * The record for payload `bytes[start..end)` of `kind` with the moved-handle
+ * ids `ids` listed after it (kind flag `MOVES`): `[payload][padding to
+ * 4][ids, int32 each][count][payload length]`. For the write callback of
+ * {@linkcode writeItem} when the item held such handles
+ * (`heldOwnedIds()` of `_post.ts`).
+ */
+export function withMovedIds(bytes: Uint8Array, start: number, end: number, kind: number, ids: number[]): Uint8Array {
+  const at = (end - start + 3) & ~3;
+  const out = new Uint8Array(at + 4 * (ids.length + 2));
+  out.set(bytes.subarray(start, end));
+  const words = new DataView(out.buffer);
+  for (let k = 0; k < ids.length; k++) words.setInt32(at + 4 * k, ids[k], true);
+  words.setInt32(out.length - 8, ids.length, true);
+  words.setInt32(out.length - 4, end - start, true);
+  return out;
 }
 
 /**

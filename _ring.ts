@@ -376,6 +376,15 @@ export const BUSY: typeof RingStatus.BUSY = RingStatus.BUSY;
 /** @deprecated Use `RingStatus.CLOSED` (kept for `_pool_worker.ts` until it moves over). */
 export const CLOSED_R: typeof RingStatus.CLOSED = RingStatus.CLOSED;
 
+// The statuses and kinds as plain module constants, for the hot paths.
+const S_OK = RingStatus.OK;
+const S_FULL = RingStatus.FULL;
+const S_CLOSED = RingStatus.CLOSED;
+const S_BUSY = RingStatus.BUSY;
+const S_EMPTY = RingStatus.EMPTY;
+const K_PLAIN = Kind.PLAIN;
+const K_MOVES = Kind.MOVES;
+
 /** Milliseconds left until `end` (`Infinity` without reading the clock). */
 function remaining(end: number): number {
   return end === Infinity ? Infinity : end - now();
@@ -622,7 +631,7 @@ export class Ring {
    */
   put(bytes: Uint8Array, kind: number, wait: boolean, start = 0, end: number = bytes.length): PutStatus {
     if (wait) this.#lockSync(PLOCK);
-    else if (!this.#tryLock(PLOCK, LOCK_SPIN)) return RingStatus.BUSY;
+    else if (!this.#tryLock(PLOCK, LOCK_SPIN)) return S_BUSY;
     let status: PutStatus;
     try {
       status = this.#putLocked(bytes, start, end, kind, wait);
@@ -631,7 +640,7 @@ export class Ring {
     }
     // TAIL is what spinning consumers watch; the bell rings only for those
     // counted as parked (see "Wake-ups" in the module doc).
-    if (status === RingStatus.OK && Atomics.load(this.#cells, ITEM_WAITERS) > 0) {
+    if (status === S_OK && Atomics.load(this.#cells, ITEM_WAITERS) > 0) {
       this.#wakeItemWaiter(this.#cells, this.#putEnd);
     }
     return status;
@@ -669,9 +678,9 @@ export class Ring {
     if (stopHook !== undefined) stopHook("put:locked");
     // Plain reads of what only PLOCK holders write: taking the lock (an
     // Atomics.compareExchange) orders them after the last holder's writes.
-    if (c[CLOSED] === 1) return RingStatus.CLOSED;
+    if (c[CLOSED] === 1) return S_CLOSED;
     const puts = c[PUTS];
-    if (this.maxsize > 0 && ((puts - Atomics.load(c, GETS)) | 0) >= this.maxsize) return RingStatus.FULL;
+    if (this.maxsize > 0 && ((puts - Atomics.load(c, GETS)) | 0) >= this.maxsize) return S_FULL;
     const len = stop - start;
     const rec = recordBytes(len);
     // The producers' copy of TAIL: the published line is polled by waiting
@@ -681,10 +690,10 @@ export class Ring {
     let cap = c[CAP];
     // P_HEAD is a lower bound of HEAD: read HEAD itself only when it says "no room".
     if (cap - ((tail - c[P_HEAD]) >>> 0) < rec && cap - ((tail - (c[P_HEAD] = Atomics.load(c, HEAD))) >>> 0) < rec) {
-      if (rec > MAX_CAP) return RingStatus.FULL;
+      if (rec > MAX_CAP) return S_FULL;
       const grown = this.#grow(tail, rec, wait);
-      if (grown === RingStatus.BUSY) return RingStatus.BUSY;
-      if (grown === RingStatus.FULL) return RingStatus.FULL;
+      if (grown === S_BUSY) return S_BUSY;
+      if (grown === S_FULL) return S_FULL;
       cap = grown;
     }
     const mask = cap - 1; // cap is a power of two
@@ -730,14 +739,14 @@ export class Ring {
     if (stopHook !== undefined) stopHook("put:counted");
     c[P_TAIL] = end;
     this.#putEnd = end;
-    return RingStatus.OK;
+    return S_OK;
   }
 
   /** Makes room for `rec` more bytes; returns the new capacity, FULL or BUSY. */
   #grow(tail: number, rec: number, wait: boolean): number {
     const c = this.#cells;
     if (wait) this.#lockSync(CLOCK);
-    else if (!this.#tryLock(CLOCK, LOCK_SPIN)) return RingStatus.BUSY;
+    else if (!this.#tryLock(CLOCK, LOCK_SPIN)) return S_BUSY;
     try {
       if (stopHook !== undefined) stopHook("grow:locked");
       const cap = Atomics.load(c, CAP);
@@ -746,7 +755,7 @@ export class Ring {
       if (cap - used >= rec) return cap; // a consumer made room meanwhile
       let next = cap;
       while (next - used < rec) next *= 2;
-      if (next > MAX_CAP) return RingStatus.FULL;
+      if (next > MAX_CAP) return S_FULL;
       const data = this.memory.data;
       if (data.byteLength < next) data.grow(next);
       if (stopHook !== undefined) stopHook("grow:grown");
@@ -790,7 +799,7 @@ export class Ring {
       return this.#emptyOrClosed();
     }
     if (wait) this.#lockSync(CLOCK);
-    else if (!this.#tryLock(CLOCK, LOCK_SPIN)) return RingStatus.BUSY;
+    else if (!this.#tryLock(CLOCK, LOCK_SPIN)) return S_BUSY;
     let got: Taken | undefined;
     try {
       got = this.#takeLocked();
@@ -809,10 +818,10 @@ export class Ring {
 
   #emptyOrClosed(): TakeStatus {
     const c = this.#cells;
-    if (Atomics.load(c, CLOSED) !== 1) return RingStatus.EMPTY;
+    if (Atomics.load(c, CLOSED) !== 1) return S_EMPTY;
     // close() sets CLOSED while holding PLOCK, so no record appears after it
     // is seen: re-check for one published just before.
-    return Atomics.load(c, HEAD) === Atomics.load(c, TAIL) ? RingStatus.CLOSED : RingStatus.EMPTY;
+    return Atomics.load(c, HEAD) === Atomics.load(c, TAIL) ? S_CLOSED : S_EMPTY;
   }
 
   #takeLocked(): Taken | undefined {
@@ -828,7 +837,7 @@ export class Ring {
     const kind = this.#dataWords[(at >> 2) + KIND_WORD];
     const len = this.#dataWords[(at >> 2) + LENGTH_WORD];
     // Codec records are copied to the codec's scratch buffer (decoded at once), others to a buffer of their own.
-    const toScratch = kind <= Kind.PLAIN ? scratch(len) : undefined; // not MOVES records (kind >= 0x80)
+    const toScratch = kind <= K_PLAIN ? scratch(len) : undefined; // not MOVES records (kind >= 0x80)
     const out = toScratch ?? bytesToOverwrite(len);
     const p = (at + RECORD_HEADER) % cap;
     const first = Math.min(len, cap - p);
@@ -851,7 +860,7 @@ export class Ring {
     if (stopHook !== undefined) stopHook("take:end");
     c[C_CNT] = (gets + 1) | 0;
     // The moved handles to claim, after the intent (see "Moved handles").
-    const moved = (kind & Kind.MOVES) !== 0 ? movedIds(out, len) : undefined;
+    const moved = (kind & K_MOVES) !== 0 ? movedIds(out, len) : undefined;
     if (moved !== undefined) {
       const n = Math.min(moved.length, MAX_MOVED);
       for (let k = 0; k < n; k++) c[C_MOVED + k] = moved[k];
@@ -885,7 +894,7 @@ export class Ring {
    */
   putSync(bytes: Uint8Array, kind: number, timeout: number, start = 0, end: number = bytes.length): PutStatus {
     const first = this.put(bytes, kind, true, start, end);
-    if (first !== RingStatus.FULL || !(timeout > 0)) return first;
+    if (first !== S_FULL || !(timeout > 0)) return first;
     const until = deadline(timeout);
     const c = this.#cells;
     Atomics.add(c, SPACE_WAITERS, 1);
@@ -893,9 +902,9 @@ export class Ring {
       for (;;) {
         const seq = Atomics.load(c, SPACE_SEQ);
         const status = this.put(bytes, kind, true, start, end);
-        if (status !== RingStatus.FULL) return status;
+        if (status !== S_FULL) return status;
         const left = remaining(until);
-        if (left <= 0) return RingStatus.FULL;
+        if (left <= 0) return S_FULL;
         waitSync(c, SPACE_SEQ, seq, Math.min(left, RECHECK));
       }
     } finally {
@@ -927,15 +936,15 @@ export class Ring {
         if (signal?.aborted) throw signal.reason;
         const seq = Atomics.load(c, SPACE_SEQ);
         const status = this.put(bytes, kind, false, start, end);
-        if (status === RingStatus.BUSY) {
+        if (status === S_BUSY) {
           // A lock is held by another thread, briefly (a grow holds both): wait for them without blocking.
           await this.#lockFree(PLOCK);
           await this.#lockFree(CLOCK);
           continue;
         }
-        if (status !== RingStatus.FULL) return status;
+        if (status !== S_FULL) return status;
         const left = remaining(until);
-        if (left <= 0) return RingStatus.FULL;
+        if (left <= 0) return S_FULL;
         if (!counted) {
           // Counted first, then a fresh read of the word and a re-check (the loop), so no take is missed.
           Atomics.add(c, SPACE_WAITERS, 1);
@@ -963,16 +972,16 @@ export class Ring {
    */
   takeSync(timeout: number, what = "a blocking take"): Taken | TakeStatus {
     const first = this.take(true);
-    if (first !== RingStatus.EMPTY || !(timeout > 0)) return first;
+    if (first !== S_EMPTY || !(timeout > 0)) return first;
     assertCanBlock(what);
     const until = deadline(timeout);
     for (;;) {
       // Read the word, then re-check: a put in between changes the word.
       const seq = this.itemsSeq();
       const got = this.take(true);
-      if (got !== RingStatus.EMPTY) return got;
+      if (got !== S_EMPTY) return got;
       const left = remaining(until);
-      if (left <= 0) return RingStatus.EMPTY;
+      if (left <= 0) return S_EMPTY;
       this.waitItemsSync(seq, Math.min(left, RECHECK));
     }
   }
@@ -998,15 +1007,15 @@ export class Ring {
       for (;;) {
         if (typeof got === "object") {
           read(got);
-          return RingStatus.OK;
+          return S_OK;
         }
-        if (got === RingStatus.CLOSED) return got;
-        if (got === RingStatus.BUSY) {
+        if (got === S_CLOSED) return got;
+        if (got === S_BUSY) {
           // The consumer lock is held by another thread, briefly: wait without blocking.
           await this.#lockFree(CLOCK);
         } else if (seq !== undefined) {
           const left = remaining(until);
-          if (left <= 0) return RingStatus.EMPTY;
+          if (left <= 0) return S_EMPTY;
           await this.waitItems(seq, Math.min(left, RECHECK), signal);
         }
         if (signal?.aborted) throw signal.reason;

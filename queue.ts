@@ -67,8 +67,8 @@
 import { copyBytes } from "./_codec.ts";
 import { ClosedError, EmptyError, FullError } from "./errors.ts";
 import { registerHandler } from "./_handles.ts";
-import { heldMoves, holdMoves, type Move, settleMoves } from "./_post.ts";
-import { readItem, writeItem } from "./_record.ts";
+import { heldMoves, heldOwnedIds, holdMoves, type Move, settleMoves } from "./_post.ts";
+import { Kind, readItem, withMovedIds, writeItem } from "./_record.ts";
 import {
   MAX_PAYLOAD,
   type PutStatus,
@@ -216,22 +216,47 @@ interface Pending {
   moves: Move[] | undefined;
 }
 
+/** How {@linkcode putRecord} puts: once, waiting for a lock (`putNowait`). */
+const ONCE = 0;
+/** Blocking the thread, for up to the timeout (`putSync`). */
+const BLOCKING = 1;
+/** Once without waiting for a lock; a record that must wait is copied to a {@linkcode Pending} (`put`). */
+const FIRST_OF_ASYNC = 2;
+
 /**
- * Encodes `item` and hands its record to `attempt`. The moves of the
+ * Encodes `item` and puts its record as `how` says. The moves of the
  * handles inside the item (`Connection` ends) are done when the put went in
- * and given up otherwise; a {@linkcode Pending} record keeps them.
+ * and given up otherwise; a {@linkcode Pending} record keeps them. An item
+ * holding ends lists them in its record (`_record.ts`), so that its taker
+ * claims them before it lets go of the queue.
  */
 function putRecord(
+  ring: Ring,
   item: unknown,
-  attempt: (bytes: Uint8Array, start: number, end: number, kind: number) => PutStatus | Pending,
+  how: typeof ONCE | typeof BLOCKING | typeof FIRST_OF_ASYNC,
+  ms: number,
+  block: boolean,
 ): PutStatus | Pending {
   holdMoves();
   let result: PutStatus | Pending | undefined;
   let moves: Move[] | undefined;
   try {
     result = writeItem(item, (bytes, start, end, kind) => {
+      const ids = heldOwnedIds();
+      if (ids !== undefined) {
+        bytes = withMovedIds(bytes, start, end, kind, ids);
+        start = 0;
+        end = bytes.length;
+        kind |= Kind.MOVES;
+      }
       if (end - start > MAX_PAYLOAD) throw tooLarge(end - start);
-      return attempt(bytes, start, end, kind);
+      // The thread blocks inside the call, so the encoder's bytes stay as they are.
+      if (how === BLOCKING) return ring.putSync(bytes, kind, ms, start, end);
+      const status = ring.put(bytes, kind, how === ONCE, start, end);
+      if (how === FIRST_OF_ASYNC && (status === RingStatus.BUSY || (status === RingStatus.FULL && block))) {
+        return { bytes: copyBytes(bytes, start, end), kind, moves: undefined };
+      }
+      return status;
     });
   } finally {
     moves = heldMoves();
@@ -249,7 +274,7 @@ function putFailed(status: PutStatus, item: unknown, block: boolean, what: strin
 
 function putNowait(ring: Ring, item: unknown): void {
   if (ring.closed) throw closedForPut(item);
-  const status = putRecord(item, (bytes, start, end, kind) => ring.put(bytes, kind, true, start, end)) as PutStatus;
+  const status = putRecord(ring, item, ONCE, 0, false) as PutStatus;
   if (status !== RingStatus.OK) putFailed(status, item, false, "", 0);
 }
 
@@ -257,8 +282,7 @@ function putSync(ring: Ring, item: unknown, options: QueuePutOptions | undefined
   const { block, ms } = checkWaitOptions(options, what);
   if (block) assertCanBlock(what);
   if (ring.closed) throw closedForPut(item);
-  // The thread blocks inside the call, so the encoder's bytes stay as they are.
-  const status = putRecord(item, (bytes, start, end, kind) => ring.putSync(bytes, kind, ms, start, end)) as PutStatus;
+  const status = putRecord(ring, item, BLOCKING, ms, block) as PutStatus;
   if (status !== RingStatus.OK) putFailed(status, item, block, what, ms);
 }
 
@@ -266,13 +290,7 @@ async function putAsync(ring: Ring, item: unknown, options: QueuePutOptions | un
   const { block, ms, signal } = checkWaitOptions(options, what);
   if (signal?.aborted) throw signal.reason;
   if (ring.closed) throw closedForPut(item);
-  const first = putRecord(item, (bytes, start, end, kind) => {
-    const status = ring.put(bytes, kind, false, start, end);
-    if (status === RingStatus.BUSY || (status === RingStatus.FULL && block)) {
-      return { bytes: copyBytes(bytes, start, end), kind, moves: undefined };
-    }
-    return status;
-  });
+  const first = putRecord(ring, item, FIRST_OF_ASYNC, ms, block);
   let status: PutStatus;
   if (typeof first === "number") status = first;
   else {
