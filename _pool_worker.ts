@@ -21,7 +21,7 @@ import { CLOSED_R, Ring } from "./_ring.ts";
 import { importAsTarget, isIdentAlive, selfIdent } from "./_registry.ts";
 import { parentPort } from "./_runtime.ts";
 import { STOP as STATUS_STOP, stopCells, stopIfAsked } from "./_status.ts";
-import { waitAsync } from "./_wait.ts";
+import { POOL_IDLE_SPIN_MS as SPIN_MS, waitAsync } from "./_wait.ts";
 import { compile, explainMissingVariable, type Fn, importTarget } from "./_target.ts";
 import {
   APPLY,
@@ -73,8 +73,6 @@ const AT_POINT = Symbol.for("@mpjs/multiprocessing/pool.atPoint");
  * once it is counted in the lobby, and right after the lobby woke it.
  */
 export type FaultPoint = "take" | "taken" | "running" | "done" | "spinning" | "lobby" | "woken";
-/** How long (ms) an idle worker spins for the next task before it parks. */
-const SPIN_MS = 0.2;
 
 /** A resolved function, and how it was shipped (for error advice). */
 interface Loaded {

@@ -208,7 +208,7 @@ function writeRef(v: object): [string, number] {
   if (!once) {
     remember(v, id);
     sent(handler, v, id);
-  } else if (holding) (held ??= []).push({ handler, value: v, to: mb.office, id });
+  } else if (holding) (held ??= []).push({ handler, value: v, to: mb.office, id, owned: owner !== undefined });
   else handler.moved?.(v, mb.office);
   return [handler.tag, id];
 }
@@ -230,6 +230,8 @@ export interface Move {
   id: number;
   /** A shared handle the item names (no move, no deposit of its own): counted as sent once the item is in. */
   shared?: boolean;
+  /** A moved handle with an owner word (a `Connection` end), which its taker must claim. */
+  owned?: boolean;
 }
 
 /** Whether moves are held back ({@linkcode holdMoves}). */
@@ -253,6 +255,43 @@ export function heldMoves(): Move[] | undefined {
   holding = false;
   held = undefined;
   return moves;
+}
+
+/**
+ * The ids of the held moves of handles with an owner word (`Connection`
+ * ends) met so far: an item carrying them lists them (`_record.ts`), so that
+ * its taker claims them before it lets go of the queue (`_ring.ts`).
+ */
+export function heldOwnedIds(): number[] | undefined {
+  let ids: number[] | undefined;
+  if (held) { for (const m of held) if (m.owned) (ids ??= []).push(m.id); }
+  return ids;
+}
+
+/** Ids this thread asked the post office for ahead of decoding ({@linkcode claimMoved}). */
+const claimed = new Set<number>();
+
+/**
+ * Asks the post office for moved handles `ids` now, on behalf of this
+ * thread: from here on they live or die with it. The replies are taken when
+ * the item is decoded.
+ */
+export function claimMoved(ids: number[]): void {
+  const mb = officeOf("claim a handle moved inside an item");
+  const ident = selfIdent();
+  for (const id of ids) {
+    claimed.add(id);
+    mb.port.postMessage({ t: "get", id, ident });
+  }
+}
+
+/**
+ * Tells the post office to close moved handles `ids`: their taker died
+ * before it claimed them (`_ring.ts` finds this when it takes over the
+ * dead taker's lock).
+ */
+export function closeMoved(ids: number[]): void {
+  officeOf("close handles whose taker died").port.postMessage({ t: "close", ids });
 }
 
 /**
@@ -304,7 +343,7 @@ function fetch(id: number, tag: string): Reply {
     return early;
   }
   const mb = officeOf(`receive a ${tag} inside an item`);
-  mb.port.postMessage({ t: "get", id, ident: selfIdent() });
+  if (!claimed.delete(id)) mb.port.postMessage({ t: "get", id, ident: selfIdent() });
   (globalThis as { [AFTER_ASK]?: (id: number) => void })[AFTER_ASK]?.(id);
   return awaitReply(mb, id, () =>
     new Error(

@@ -15,6 +15,7 @@
  * | `{ t: "get", id, ident }`                 | send handle `id` to this thread, whose ident is `ident` (now, or once it is put) |
  * | `{ t: "drop", id }`                       | forget handle `id` (its item never went in)      |
  * | `{ t: "sweep" }`                          | a reader was closed: look at the followed handles |
+ * | `{ t: "close", ids }`                     | the taker of the item naming these moved handles died before it claimed them: close them |
  * | `{ t: "release", id, sent, read }`        | an object for shared handle `id` was collected (see below) |
  * | `{ t: "count" }`                          | for tests: reply `{ id: 0, count }`, the number of handles kept |
  * | `{ t: "keep" }`                           | for tests: ignore releases from now on (every shared handle is kept) |
@@ -69,11 +70,15 @@
  *   closed (`sweep`). A reader itself in transit counts as alive.
  *
  * So an end is closed once the thread that took it dies, whatever
- * instruction it stopped at after its ask. Two cases stay open: an end in a
- * queue item that nobody takes (the item may still be taken, as in Python),
- * and, where a worker can be stopped at any instruction (Node, Bun), one
- * whose taker is stopped in the few microseconds between taking the item
- * and asking for the end (a queue's take does not record who took what).
+ * instruction it stopped at after its ask. A queue's taker asks while it
+ * still holds the queue's consumer lock, right after it took the item
+ * (`_ring.ts`); should it die between the take and the ask, the consumer
+ * that takes the lock over sends `close` for the ends the item listed, and
+ * they are closed here (at once, or when their deposit arrives, as it may
+ * come later through another thread's port). One case stays open: an end
+ * in a queue item that nobody takes (the item may still be taken, as in
+ * Python), including one whose taker died at that moment while no other
+ * thread ever takes from that queue again.
  * A sender stopped between putting the item and detaching its copy leaves
  * the word naming its own dead thread, so the end reads as closed until
  * someone takes it.
@@ -143,6 +148,7 @@ type Request =
   | { t: "get"; id: number; ident: number }
   | { t: "drop"; id: number }
   | { t: "sweep" }
+  | { t: "close"; ids: number[] }
   | { t: "release"; id: number; sent: number; read: number }
   | { t: "count" }
   | { t: "keep" };
@@ -152,6 +158,11 @@ const kept = new Map<number, Entry>();
 const waiting = new Map<number, Asker[]>();
 /** Kept moved handles with a known reader, whose death or close is watched (see the module docs). */
 const following = new Set<number>();
+/**
+ * Moved handles to close as soon as they are deposited: a `close` that came
+ * before the deposit (they travel through different threads' ports).
+ */
+const closing = new Set<number>();
 /** Whether the registry (thread idents and deaths) was adopted from the main thread. */
 let registry = false;
 /** For tests: releases are ignored (`keep`). */
@@ -184,6 +195,10 @@ function handle(client: Client, m: Request): void {
         reader: m.reader,
         counts: m.once ? undefined : { holds: 1, sent: 0, read: 0 },
       };
+      if (closing.delete(m.id)) {
+        closeEntry(entry);
+        return;
+      }
       const who = waiting.get(m.id);
       if (who) {
         waiting.delete(m.id);
@@ -224,6 +239,19 @@ function handle(client: Client, m: Request): void {
     case "sweep":
       sweep();
       return;
+    case "close":
+      for (const id of m.ids) {
+        const entry = kept.get(id);
+        if (entry === undefined) {
+          // Not deposited yet (or handed over already, to the dead taker: then it reads as closed anyway).
+          if (!waiting.has(id)) closing.add(id);
+          continue;
+        }
+        closeEntry(entry);
+        kept.delete(id);
+        following.delete(id);
+      }
+      return;
     case "release": {
       const counts = kept.get(m.id)?.counts;
       if (!counts || keepAll) return;
@@ -261,6 +289,11 @@ function handOver(asker: Asker, id: number, entry: Entry): void {
   if (!client.port) return; // its thread ended
   if (entry.counts) entry.counts.holds++;
   reply(client, { id, tag: entry.tag, data: entry.data, once: entry.once }, entry.transfer);
+}
+
+/** Closes a moved handle nobody will take: its owner word becomes 0. */
+function closeEntry(entry: Entry): void {
+  if (entry.owner) Atomics.store(new Int32Array(entry.owner[0]), entry.owner[1], 0);
 }
 
 function alive(owner: number): boolean {

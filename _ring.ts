@@ -13,16 +13,20 @@
  *
  * - `Ring.create(maxsize)` / `Ring.from(memory)`: a new ring / the same ring
  *   in another thread (send `ring.memory` along).
- * - `ring.put(bytes, kind, wait)`: appends one record; returns `OK`, `FULL`,
- *   `CLOSED` or `BUSY` (only when `wait` is `false` and a lock is taken).
- * - `ring.take(wait)`: removes the oldest record: `{ kind, bytes, length }`
- *   (for codec records `bytes` is this thread's scratch buffer, valid until
- *   its next take: decode at once), or `EMPTY` / `CLOSED` / `BUSY`.
- * - `ring.waitItems*` / `ring.waitSpace*` / `ring.lock*Async`: the waits the
- *   callers loop on; `ring.close()`, `ring.size()`, `ring.taskDone()`,
- *   `ring.unfinished()`, `ring.waitJoin*`.
- * - {@linkcode writeItem} / {@linkcode readItem}: values to records and back
- *   (the codec, plus a raw path for binary data).
+ * - Blocking put and take, with a timeout (ms) and, for the Promise forms, a
+ *   signal: `ring.putSync` / `ring.putAsync` return a {@linkcode PutStatus}
+ *   (`OK`, `CLOSED`, or `FULL` once the time is up); `ring.takeSync` returns
+ *   a {@linkcode Taken} record or a {@linkcode TakeStatus}, `ring.takeAsync`
+ *   hands the record to a callback in the turn it is taken. The futex
+ *   protocol (count yourself, read the word, re-check, park) is theirs alone.
+ * - One attempt: `ring.put(bytes, kind, wait)` and `ring.take(wait)`, which
+ *   may also return `BUSY` when `wait` is `false` and a lock is taken; for
+ *   callers with a waiting policy of their own (the pool), `ring.itemsSeq()`
+ *   and `ring.waitItems*` (a wait for a put after `itemsSeq()` was read).
+ * - `ring.close()`, `ring.size()`, `ring.puts()`, `ring.hasRecords()`,
+ *   `ring.isFull()`.
+ * - Records are framed as `_record.ts` says; turning values into records
+ *   (the codec, or raw bytes) is `_record.ts`'s too.
  *
  * ## Layout
  *
@@ -51,8 +55,7 @@
  * | `CAP`          | 0    | a producer holding both locks       | size of the record area (a power of two)         |
  * | `MAXSIZE`      | 4    | the creator                         | item limit, 0 = unbounded                        |
  * | `CLOSED`       | 8    | `close()`, holding `PLOCK`          | 1 once closed                                    |
- * | `DONE`         | 12   | `taskDone()`, `Atomics.compareExchange` | tasks marked done (futex word for `join`)   |
- * | `JOIN_WAITERS` | 16   | `join` waiters, `Atomics.add/sub`   | how many wait for `DONE`                         |
+ * | —              | 12–255 | nobody                            | padding                                          |
  * | `PLOCK`        | 256  | producers, `Atomics.compareExchange`| ident of the producer holding the lock, 0 = free |
  * | `PUTS`         | 264  | the `PLOCK` holder, after `TAIL`    | records ever appended                            |
  * | `P_END`        | 268  | the `PLOCK` holder                  | intent: `TAIL` after the put in progress         |
@@ -66,6 +69,8 @@
  * | `C_CNT`        | 528  | the `CLOCK` holder                  | intent: `GETS` after the take in progress        |
  * | `CLOCK`+5      | 532  | consumers waiting for `CLOCK`       | count                                            |
  * | `C_TAIL`       | 536  | the `CLOCK` holder                  | `TAIL` as last read by a consumer (a lower bound)|
+ * | `C_MOVES`      | 544  | the `CLOCK` holder                  | moved-handle ids the take in progress must claim |
+ * | `C_MOVED`      | 548–767 | the `CLOCK` holder               | those ids (at most 55)                           |
  * | `ITEMS_BELL`   | 768  | a producer waking a consumer, and `close` | futex word consumers park on           |
  * | `ITEM_WAITERS` | 772  | consumers (+1 to park), wakers and leavers (see "Wake-ups") | counted waiters not yet woken |
  * | `TAIL`         | 776  | the `PLOCK` holder, `Atomics.store` | byte position where the next record goes         |
@@ -86,8 +91,8 @@
  *
  * Positions (`TAIL`, `HEAD`) count bytes for ever, modulo 2^32; a position's
  * place in the record area is `position % CAP`, which stays consistent across
- * wrap-around because `CAP` is a power of two. A record is an 8-byte header
- * (`length`, `kind` as two int32) and the payload, padded to 8 bytes; header
+ * wrap-around because `CAP` is a power of two. Records are framed as
+ * `_record.ts` says (`kind`, `length`, payload padded to 8 bytes); header
  * words never straddle the end of the area, payloads may wrap.
  *
  * ## Why it is correct, and survives a thread that dies mid-operation
@@ -141,8 +146,7 @@
  *   on the line consumers poll). The producer that wakes a
  *   consumer first moves one count from `ITEM_WAITERS` to `ITEM_CREDITS`,
  *   so the puts made while it wakes up (tens of µs) do not wake it again
- *   (measured: up to 170,000 needless `notify` calls per 200,000 items
- *   without this). When `notify` found nobody parked, the producer moves the
+ *   (see `docs/design.md`). When `notify` found nobody parked, the producer moves the
  *   count back. A consumer that stops waiting, for whatever reason (woken,
  *   timed out, aborted, or the word had changed), takes one off: a credit
  *   if there is one, else from `ITEM_WAITERS`. Every move between the two
@@ -157,14 +161,26 @@
  *   back, so the producer, after moving it back, rings once more if `TAIL`
  *   moved past its own record. So no wake-up is lost, and a wake-up result
  *   that reaches its waiter late (an async waiter aborted meanwhile) cannot
- *   unbalance the count. (Found in review, with the windows widened by
- *   injected pauses: an earlier order, take then add, let `ITEM_WAITERS`
- *   drop below 0, and without the second ring a parked consumer slept
- *   through a put until its re-check, 1 s later.) A take bumps `SPACE_SEQ`
+ *   unbalance the count (`tests/ring_test.ts` parks each side in this
+ *   window). A take bumps `SPACE_SEQ`
  *   only when a producer has counted itself waiting for room, so producers
  *   count themselves before they first re-check. Either way a waiter sees
  *   the change or is woken. A put wakes one consumer, a take one producer:
  *   only waiters that can progress.
+ * - Moved handles: an item carrying `Connection` ends lists their ids at
+ *   the end of its payload (kind flag `MOVES`, `_record.ts`). The taker
+ *   copies the ids to `C_MOVED` and their number to `C_MOVES` after its
+ *   intent and before publishing `HEAD`, asks the post office for the ends
+ *   (`claimMoved`: from then on they live or die with it) after publishing,
+ *   and clears `C_MOVES`, all before it unlocks. A consumer that takes the
+ *   lock over from a dead holder with `C_MOVES > 0` clears it, and if `HEAD`
+ *   reached `C_END` (the take was published) tells the post office to close
+ *   those ends (`closeMoved`): nobody can take that item any more (a take
+ *   that finds the ring empty takes over a dead holder's lock for this
+ *   too). If `HEAD`
+ *   did not move, the item is still in, for the next taker. `C_MOVES` is
+ *   written after `C_END`, so a non-zero count always goes with its own
+ *   take's intent.
  * - Gathering: a consumer that finds records streaming in faster than it
  *   takes them pauses a few µs (up to 32) before taking, so that it takes
  *   several at a time instead of chasing the producer record by record
@@ -173,21 +189,30 @@
  * @module
  */
 
-import {
-  decodeReused,
-  encodeTo,
-  type Format,
-  PLAIN,
-  scratch,
-  scratchWords,
-  STRUCTURED,
-  VIEW_CLASSES,
-  type ViewClass,
-} from "./_codec.ts";
-import { shareHandles } from "./_post.ts";
+import { scratch, scratchWords } from "./_codec.ts";
+import { claimMoved, closeMoved } from "./_post.ts";
+import { Kind, KIND_WORD, LENGTH_WORD, movedIds, RECORD_HEADER, recordBytes } from "./_record.ts";
 import { isIdentAlive, isSelfAliveHint, selfIdent } from "./_registry.ts";
 import { bytesToOverwrite, canBlock } from "./_runtime.ts";
-import { notify, parkAsync, parkSync, SLICE, spin, waitAsync, waitSync } from "./_wait.ts";
+import {
+  assertCanBlock,
+  GATHER_MAX_MS,
+  GATHER_MIN_MS,
+  GATHER_PROBE_EVERY,
+  GATHER_PROBE_MS,
+  GATHER_RECORDS,
+  LOCK_SPIN,
+  notify,
+  now,
+  parkAsync,
+  parkSync,
+  RECHECK,
+  SLICE,
+  spin,
+  waitAsync,
+  waitSync,
+  WOKEN_SPIN,
+} from "./_wait.ts";
 
 // Cell indices (see the table above). Each group of words starts a
 // multiple of GROUP apart (see "Layout").
@@ -195,8 +220,6 @@ const GROUP = 64;
 const CAP = 0;
 const MAXSIZE = 1;
 const CLOSED = 2;
-const DONE = 3;
-const JOIN_WAITERS = 4;
 // The two lock groups share one layout: the lock word, then, at these
 // offsets from it, the side's record count, its intent (see "Why it is
 // correct") and the count of threads waiting for the lock.
@@ -215,6 +238,12 @@ const GETS = CLOCK + COUNT_AT;
 const C_END = CLOCK + INTENT_END_AT;
 const C_CNT = CLOCK + INTENT_COUNT_AT;
 const C_TAIL = CLOCK + 6;
+/** How many moved-handle ids the take in progress must claim (see "Moved handles"). */
+const C_MOVES = CLOCK + 8;
+/** Those ids, from here on. */
+const C_MOVED = CLOCK + 9;
+/** The most ids a take records for its repair; an item's ends past these are claimed only by its decode. */
+const MAX_MOVED = GROUP - 9;
 // The futex words sit on lines of their own: waiters poll them while they
 // spin, and polling a line the lock holder writes slows every put and take.
 const ITEMS_BELL = 3 * GROUP;
@@ -227,31 +256,14 @@ const HEAD = SPACE_SEQ + 2;
 
 /** Bytes of a ring's control words. */
 export const HEADER_BYTES = (4 * GROUP + 3) * 4;
-/** Bytes of a record header. */
-const REC_HEADER = 8;
 /** Initial size of the record area. */
 const INITIAL_CAP = 1 << 16;
 /** Largest record area: 1 GiB (growable buffers reserve address space, not memory). */
 export const MAX_CAP = 1 << 30;
 /** The largest payload a ring can hold. */
-export const MAX_PAYLOAD = MAX_CAP - REC_HEADER;
+export const MAX_PAYLOAD = MAX_CAP - RECORD_HEADER;
 /** Payloads up to this many bytes are copied by a loop of words (cheaper than a view and `set`). */
 const SMALL_COPY = 64;
-/** Polls of a lock word before a locker parks. */
-const LOCK_SPIN = 200;
-/** Polls of the records word after a wake-up before parking again (~10–30 µs). */
-const WOKEN_SPIN = 2000;
-/** The first pause (ms) a consumer tries before taking, to learn whether records gather (see `#gather`). */
-const GATHER_PROBE_MS = 0.002;
-/** The longest such pause (ms). */
-const GATHER_MAX_MS = 0.032;
-/** Below this (ms) the pause is dropped. */
-const GATHER_MIN_MS = 0.001;
-/** Waits between two probes while not pausing. */
-const GATHER_PROBE_EVERY = 1024;
-/** Records that must arrive during a pause for it to be kept. */
-const GATHER_RECORDS = 4;
-
 /** Decrements `c[index]` if it is above 0; returns whether it did. */
 function takeOne(c: Int32Array, index: number): boolean {
   for (let k = Atomics.load(c, index); k > 0;) {
@@ -285,9 +297,14 @@ function bump(c: Int32Array, index: number): number {
  * `locked` (just taken), `copied` (the record's bytes are copied, nothing
  * published), `end` (the intent's end position is stored), `intent` (its
  * count too), `published` (`TAIL` / `HEAD` is stored), `counted` (`PUTS` /
- * `GETS` too); a grow holds both locks: `grow:locked`, `grow:grown` (the
+ * `GETS` too), and for a take of an item with moved handles `take:claimed`
+ * (the post office was asked for them); a grow holds both locks: `grow:locked`, `grow:grown` (the
  * buffer is larger), `grow:moved` (the bytes are moved, `CAP` not stored),
- * `grow:stored` (`CAP` is stored).
+ * `grow:stored` (`CAP` is stored). Two more points mark the wake-up windows
+ * (see "Wake-ups" in the module doc), with no lock held: `wait:counted` (a
+ * consumer counted itself in `ITEM_WAITERS`, not yet read the bell) and
+ * `wake:unheard` (a producer rang for a moved count and `notify` found
+ * nobody parked; the count is not yet moved back).
  */
 export type StopPoint =
   | "put:locked"
@@ -305,7 +322,10 @@ export type StopPoint =
   | "take:end"
   | "take:intent"
   | "take:published"
-  | "take:counted";
+  | "take:counted"
+  | "take:claimed"
+  | "wait:counted"
+  | "wake:unheard";
 
 let stopHook: ((point: StopPoint) => void) | undefined;
 
@@ -323,16 +343,57 @@ function terminated(): Error {
   return new Error("This thread was terminated: it may no longer use the queue");
 }
 
-/** Outcome of {@linkcode Ring.put}. */
-export const OK = 0;
-/** The ring holds `maxsize` records, or no room can be made. */
-export const FULL = 1;
-/** The ring is closed. */
-export const CLOSED_R = 2;
-/** A lock is held by someone else and the caller asked not to wait. */
-export const BUSY = 3;
-/** Outcome of {@linkcode Ring.take}: nothing to take. */
-export const EMPTY = 4;
+/**
+ * What one attempt to put or take ended with, when it did not take a
+ * record. Numbers, so that `typeof result === "number"` tells a status from
+ * a {@linkcode Taken}.
+ */
+export const RingStatus = {
+  /** The record is in. */
+  OK: 0,
+  /** The ring holds `maxsize` records, or no room can be made (or a wait for room timed out). */
+  FULL: 1,
+  /** The ring is closed (for a take: closed and drained). */
+  CLOSED: 2,
+  /** A lock is held by someone else and the caller asked not to wait for it. */
+  BUSY: 3,
+  /** Nothing to take (or a wait for a record timed out). */
+  EMPTY: 4,
+} as const;
+/** What a put ends with. */
+export type PutStatus =
+  | typeof RingStatus.OK
+  | typeof RingStatus.FULL
+  | typeof RingStatus.CLOSED
+  | typeof RingStatus.BUSY;
+/** What a take that took nothing ends with. */
+export type TakeStatus = typeof RingStatus.EMPTY | typeof RingStatus.CLOSED | typeof RingStatus.BUSY;
+
+/** @deprecated Use `RingStatus.OK` (kept for `pool.ts` until it moves over). */
+export const OK: typeof RingStatus.OK = RingStatus.OK;
+/** @deprecated Use `RingStatus.BUSY` (kept for `pool.ts` until it moves over). */
+export const BUSY: typeof RingStatus.BUSY = RingStatus.BUSY;
+/** @deprecated Use `RingStatus.CLOSED` (kept for `_pool_worker.ts` until it moves over). */
+export const CLOSED_R: typeof RingStatus.CLOSED = RingStatus.CLOSED;
+
+// The statuses and kinds as plain module constants, for the hot paths.
+const S_OK = RingStatus.OK;
+const S_FULL = RingStatus.FULL;
+const S_CLOSED = RingStatus.CLOSED;
+const S_BUSY = RingStatus.BUSY;
+const S_EMPTY = RingStatus.EMPTY;
+const K_PLAIN = Kind.PLAIN;
+const K_MOVES = Kind.MOVES;
+
+/** Milliseconds left until `end` (`Infinity` without reading the clock). */
+function remaining(end: number): number {
+  return end === Infinity ? Infinity : end - now();
+}
+
+/** The end of a wait of `timeout` ms from now. */
+function deadline(timeout: number): number {
+  return timeout === Infinity ? Infinity : now() + timeout;
+}
 
 /**
  * A record taken from the ring: its payload is the first `length` bytes of
@@ -347,11 +408,6 @@ export interface Taken {
 
 /** Whether words are stored little end first, as the small-record copies assume. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
-/** Bytes for an 8-aligned record holding `len` payload bytes. */
-function recordBytes(len: number): number {
-  return (REC_HEADER + len + 7) & ~7;
-}
 
 /** The shared memory of a ring: send it to another thread and call {@linkcode Ring.from}. */
 export interface RingMemory {
@@ -379,7 +435,7 @@ export class Ring {
   /** `TAIL` after this thread's last put (set by `#putLocked`). */
   #putEnd = 0;
   /** Bytes of the last record this thread took (at first, the smallest record). */
-  #lastRec = REC_HEADER + 8;
+  #lastRec = RECORD_HEADER + 8;
   /** This thread's pause (ms) before taking records that streamed in (see `#gather`). */
   #gatherMs = 0;
   /** Waits since the last probe for a pause. */
@@ -418,6 +474,15 @@ export class Ring {
     return new Ring(memory);
   }
 
+  /**
+   * Records ever put (modulo 2^32, as an int32), counted with the put's
+   * publication (a dead producer's count is finished by the next one): for
+   * callers that count work done against work put, such as `JoinableQueue`.
+   */
+  puts(): number {
+    return Atomics.load(this.#cells, PUTS);
+  }
+
   /** Records in the ring now (a snapshot). */
   size(): number {
     const n = (Atomics.load(this.#cells, PUTS) - Atomics.load(this.#cells, GETS)) | 0;
@@ -439,7 +504,7 @@ export class Ring {
    * waiter, and if that one leaves without taking the record (or using the
    * room), the others would sleep through it until their re-check.
    */
-  passWake(): void {
+  #passWake(): void {
     const c = this.#cells;
     if (this.hasRecords() && Atomics.load(c, ITEM_WAITERS) > 0) bump(c, ITEMS_BELL);
     if (!this.isFull()) this.#wakeSpaceWaiter();
@@ -488,6 +553,12 @@ export class Ring {
       Atomics.store(c, lock + COUNT_AT, Atomics.load(c, lock + INTENT_COUNT_AT));
     }
     if (lock === PLOCK) Atomics.store(c, P_TAIL, at); // TAIL is the truth: the dead holder may not have copied it
+    else if (c[C_MOVES] > 0) {
+      // A take of an item with moved handles: published and not claimed, they are closed; else the item is still in.
+      const n = c[C_MOVES];
+      c[C_MOVES] = 0;
+      if (at === Atomics.load(c, C_END)) closeMoved(Array.from(c.subarray(C_MOVED, C_MOVED + n)));
+    }
   }
 
   /** Takes a lock, waiting (blocking) as long as needed. */
@@ -541,20 +612,16 @@ export class Ring {
     if (Atomics.load(c, lock + WAITERS_AT) > 0) notify(c, lock, 1);
   }
 
-  /** Waits until the producer lock is free (for callers that must not block). */
-  lockPutAsync(): Promise<void> {
-    return this.#lockAsync(PLOCK).then(() => this.#unlock(PLOCK));
-  }
-
-  /** Waits until the consumer lock is free (for callers that must not block). */
-  lockTakeAsync(): Promise<void> {
-    return this.#lockAsync(CLOCK).then(() => this.#unlock(CLOCK));
+  /** Waits, without blocking, until `lock` is free. */
+  async #lockFree(lock: number): Promise<void> {
+    await this.#lockAsync(lock);
+    this.#unlock(lock);
   }
 
   // ---- put / take ----------------------------------------------------------
 
   /**
-   * Appends one record holding `bytes` (or `bytes` as given by `write`).
+   * One attempt to append a record: its payload is `bytes[start..end)`.
    *
    * @param wait Whether to wait for a lock held by another thread (briefly:
    *   locks are held only while a record is copied). When `false` and a lock
@@ -562,10 +629,10 @@ export class Ring {
    * @returns `OK`, `FULL` (maxsize reached, or no room even at the largest
    *   size), `CLOSED` or `BUSY`.
    */
-  put(bytes: Uint8Array, kind: number, wait: boolean, start = 0, end: number = bytes.length): number {
+  put(bytes: Uint8Array, kind: number, wait: boolean, start = 0, end: number = bytes.length): PutStatus {
     if (wait) this.#lockSync(PLOCK);
-    else if (!this.#tryLock(PLOCK, LOCK_SPIN)) return BUSY;
-    let status: number;
+    else if (!this.#tryLock(PLOCK, LOCK_SPIN)) return S_BUSY;
+    let status: PutStatus;
     try {
       status = this.#putLocked(bytes, start, end, kind, wait);
     } finally {
@@ -573,7 +640,9 @@ export class Ring {
     }
     // TAIL is what spinning consumers watch; the bell rings only for those
     // counted as parked (see "Wake-ups" in the module doc).
-    if (status === OK && Atomics.load(this.#cells, ITEM_WAITERS) > 0) this.#wakeItemWaiter(this.#cells, this.#putEnd);
+    if (status === S_OK && Atomics.load(this.#cells, ITEM_WAITERS) > 0) {
+      this.#wakeItemWaiter(this.#cells, this.#putEnd);
+    }
     return status;
   }
 
@@ -591,6 +660,7 @@ export class Ring {
       return;
     }
     if (bump(c, ITEMS_BELL) === 0) {
+      if (stopHook !== undefined) stopHook("wake:unheard");
       // Nobody parked (the waiter has not parked yet, or is leaving on its
       // own): move the count back, unless a leaving waiter took the credit.
       Atomics.add(c, ITEM_WAITERS, 1);
@@ -603,14 +673,14 @@ export class Ring {
     }
   }
 
-  #putLocked(bytes: Uint8Array, start: number, stop: number, kind: number, wait: boolean): number {
+  #putLocked(bytes: Uint8Array, start: number, stop: number, kind: number, wait: boolean): PutStatus {
     const c = this.#cells;
     if (stopHook !== undefined) stopHook("put:locked");
     // Plain reads of what only PLOCK holders write: taking the lock (an
     // Atomics.compareExchange) orders them after the last holder's writes.
-    if (c[CLOSED] === 1) return CLOSED_R;
+    if (c[CLOSED] === 1) return S_CLOSED;
     const puts = c[PUTS];
-    if (this.maxsize > 0 && ((puts - Atomics.load(c, GETS)) | 0) >= this.maxsize) return FULL;
+    if (this.maxsize > 0 && ((puts - Atomics.load(c, GETS)) | 0) >= this.maxsize) return S_FULL;
     const len = stop - start;
     const rec = recordBytes(len);
     // The producers' copy of TAIL: the published line is polled by waiting
@@ -620,20 +690,20 @@ export class Ring {
     let cap = c[CAP];
     // P_HEAD is a lower bound of HEAD: read HEAD itself only when it says "no room".
     if (cap - ((tail - c[P_HEAD]) >>> 0) < rec && cap - ((tail - (c[P_HEAD] = Atomics.load(c, HEAD))) >>> 0) < rec) {
-      if (rec > MAX_CAP) return FULL;
+      if (rec > MAX_CAP) return S_FULL;
       const grown = this.#grow(tail, rec, wait);
-      if (grown === BUSY) return BUSY;
-      if (grown === FULL) return FULL;
+      if (grown === S_BUSY) return S_BUSY;
+      if (grown === S_FULL) return S_FULL;
       cap = grown;
     }
     const mask = cap - 1; // cap is a power of two
     const at = tail & mask;
     const data = this.#area(cap);
     const w = this.#dataWords;
-    w[at >> 2] = len;
-    w[(at >> 2) + 1] = kind;
+    w[(at >> 2) + KIND_WORD] = kind;
+    w[(at >> 2) + LENGTH_WORD] = len;
     // The header never straddles the end (8-aligned records, 8-aligned cap).
-    const p = (at + REC_HEADER) & mask;
+    const p = (at + RECORD_HEADER) & mask;
     if (len <= cap - p) {
       if (len <= SMALL_COPY && LITTLE_ENDIAN) {
         // Whole words (p is 4-aligned; the record's padding takes the last
@@ -669,14 +739,14 @@ export class Ring {
     if (stopHook !== undefined) stopHook("put:counted");
     c[P_TAIL] = end;
     this.#putEnd = end;
-    return OK;
+    return S_OK;
   }
 
   /** Makes room for `rec` more bytes; returns the new capacity, FULL or BUSY. */
   #grow(tail: number, rec: number, wait: boolean): number {
     const c = this.#cells;
     if (wait) this.#lockSync(CLOCK);
-    else if (!this.#tryLock(CLOCK, LOCK_SPIN)) return BUSY;
+    else if (!this.#tryLock(CLOCK, LOCK_SPIN)) return S_BUSY;
     try {
       if (stopHook !== undefined) stopHook("grow:locked");
       const cap = Atomics.load(c, CAP);
@@ -685,7 +755,7 @@ export class Ring {
       if (cap - used >= rec) return cap; // a consumer made room meanwhile
       let next = cap;
       while (next - used < rec) next *= 2;
-      if (next > MAX_CAP) return FULL;
+      if (next > MAX_CAP) return S_FULL;
       const data = this.memory.data;
       if (data.byteLength < next) data.grow(next);
       if (stopHook !== undefined) stopHook("grow:grown");
@@ -716,14 +786,20 @@ export class Ring {
    * @param wait Whether to wait for the consumer lock (see {@linkcode Ring.put}).
    * @returns The record, or `EMPTY`, `CLOSED` (closed and drained) or `BUSY`.
    */
-  take(wait: boolean): Taken | number {
+  take(wait: boolean): Taken | TakeStatus {
     const c = this.#cells;
     // Unlocked peek (plain reads of HEAD and C_TAIL may be stale; the lock
     // holder checks again): nothing to take, so skip the lock.
     const head = c[HEAD];
-    if (head === c[C_TAIL] && head === Atomics.load(c, TAIL)) return this.#emptyOrClosed();
+    if (head === c[C_TAIL] && head === Atomics.load(c, TAIL)) {
+      // A consumer that died holding the lock is repaired here too (its moved handles closed), even while
+      // nothing is left to take.
+      const owner = c[CLOCK];
+      if (owner !== 0 && !isIdentAlive(owner) && this.#takeOver(CLOCK, owner)) this.#unlock(CLOCK);
+      return this.#emptyOrClosed();
+    }
     if (wait) this.#lockSync(CLOCK);
-    else if (!this.#tryLock(CLOCK, LOCK_SPIN)) return BUSY;
+    else if (!this.#tryLock(CLOCK, LOCK_SPIN)) return S_BUSY;
     let got: Taken | undefined;
     try {
       got = this.#takeLocked();
@@ -740,12 +816,12 @@ export class Ring {
     if (Atomics.load(this.#cells, SPACE_WAITERS) > 0) bump(this.#cells, SPACE_SEQ);
   }
 
-  #emptyOrClosed(): number {
+  #emptyOrClosed(): TakeStatus {
     const c = this.#cells;
-    if (Atomics.load(c, CLOSED) !== 1) return EMPTY;
+    if (Atomics.load(c, CLOSED) !== 1) return S_EMPTY;
     // close() sets CLOSED while holding PLOCK, so no record appears after it
     // is seen: re-check for one published just before.
-    return Atomics.load(c, HEAD) === Atomics.load(c, TAIL) ? CLOSED_R : EMPTY;
+    return Atomics.load(c, HEAD) === Atomics.load(c, TAIL) ? S_CLOSED : S_EMPTY;
   }
 
   #takeLocked(): Taken | undefined {
@@ -758,12 +834,12 @@ export class Ring {
     const cap = c[CAP];
     const at = (head >>> 0) % cap;
     const data = this.#area(cap);
-    const len = this.#dataWords[at >> 2];
-    const kind = this.#dataWords[(at >> 2) + 1];
+    const kind = this.#dataWords[(at >> 2) + KIND_WORD];
+    const len = this.#dataWords[(at >> 2) + LENGTH_WORD];
     // Codec records are copied to the codec's scratch buffer (decoded at once), others to a buffer of their own.
-    const toScratch = kind <= KIND_PLAIN ? scratch(len) : undefined;
+    const toScratch = kind <= K_PLAIN ? scratch(len) : undefined; // not MOVES records (kind >= 0x80)
     const out = toScratch ?? bytesToOverwrite(len);
-    const p = (at + REC_HEADER) % cap;
+    const p = (at + RECORD_HEADER) % cap;
     const first = Math.min(len, cap - p);
     if (first === len && len <= SMALL_COPY && toScratch !== undefined) {
       // Whole words (see #putLocked); the scratch buffer has room for the last word's padding.
@@ -783,12 +859,175 @@ export class Ring {
     c[C_END] = end;
     if (stopHook !== undefined) stopHook("take:end");
     c[C_CNT] = (gets + 1) | 0;
+    // The moved handles to claim, after the intent (see "Moved handles").
+    const moved = (kind & K_MOVES) !== 0 ? movedIds(out, len) : undefined;
+    if (moved !== undefined) {
+      const n = Math.min(moved.length, MAX_MOVED);
+      for (let k = 0; k < n; k++) c[C_MOVED + k] = moved[k];
+      c[C_MOVES] = n;
+    }
     if (stopHook !== undefined) stopHook("take:intent");
     Atomics.store(c, HEAD, end);
     if (stopHook !== undefined) stopHook("take:published");
     c[GETS] = (gets + 1) | 0;
     if (stopHook !== undefined) stopHook("take:counted");
+    if (moved !== undefined) {
+      try {
+        claimMoved(moved);
+      } finally {
+        c[C_MOVES] = 0; // cleared even if the claim threw, so that no later repair closes these ids
+      }
+      if (stopHook !== undefined) stopHook("take:claimed");
+    }
     return { kind, bytes: out, length: len };
+  }
+
+  // ---- blocking put / take --------------------------------------------------
+
+  /**
+   * Appends a record, blocking the thread while the ring is full, for at
+   * most `timeout` ms (0: one attempt). The thread parks on `SPACE_SEQ`,
+   * counted in `SPACE_WAITERS` from before it reads that word (see
+   * "Wake-ups").
+   *
+   * @returns `OK`, `CLOSED`, or `FULL` when no room came in time.
+   */
+  putSync(bytes: Uint8Array, kind: number, timeout: number, start = 0, end: number = bytes.length): PutStatus {
+    const first = this.put(bytes, kind, true, start, end);
+    if (first !== S_FULL || !(timeout > 0)) return first;
+    const until = deadline(timeout);
+    const c = this.#cells;
+    Atomics.add(c, SPACE_WAITERS, 1);
+    try {
+      for (;;) {
+        const seq = Atomics.load(c, SPACE_SEQ);
+        const status = this.put(bytes, kind, true, start, end);
+        if (status !== S_FULL) return status;
+        const left = remaining(until);
+        if (left <= 0) return S_FULL;
+        waitSync(c, SPACE_SEQ, seq, Math.min(left, RECHECK));
+      }
+    } finally {
+      Atomics.sub(c, SPACE_WAITERS, 1);
+    }
+  }
+
+  /**
+   * The Promise twin of {@linkcode Ring.putSync}: waits without blocking,
+   * for a lock held by another thread as well as for room. `bytes` must
+   * not change until the Promise settles.
+   *
+   * @returns `OK`, `CLOSED`, or `FULL` when no room came in time.
+   * @throws the signal's reason (rejects) when `signal` aborts; nothing is put.
+   */
+  async putAsync(
+    bytes: Uint8Array,
+    kind: number,
+    timeout: number,
+    signal?: AbortSignal,
+    start = 0,
+    end: number = bytes.length,
+  ): Promise<PutStatus> {
+    const c = this.#cells;
+    const until = deadline(timeout);
+    let counted = false;
+    try {
+      for (;;) {
+        if (signal?.aborted) throw signal.reason;
+        const seq = Atomics.load(c, SPACE_SEQ);
+        const status = this.put(bytes, kind, false, start, end);
+        if (status === S_BUSY) {
+          // A lock is held by another thread, briefly (a grow holds both): wait for them without blocking.
+          await this.#lockFree(PLOCK);
+          await this.#lockFree(CLOCK);
+          continue;
+        }
+        if (status !== S_FULL) return status;
+        const left = remaining(until);
+        if (left <= 0) return S_FULL;
+        if (!counted) {
+          // Counted first, then a fresh read of the word and a re-check (the loop), so no take is missed.
+          Atomics.add(c, SPACE_WAITERS, 1);
+          counted = true;
+          continue;
+        }
+        await waitAsync(c, SPACE_SEQ, seq, Math.min(left, RECHECK), signal);
+      }
+    } catch (error) {
+      // A take may have spent its wake-up on this call: pass it on.
+      if (signal?.aborted) this.#passWake();
+      throw error;
+    } finally {
+      if (counted) Atomics.sub(c, SPACE_WAITERS, 1);
+    }
+  }
+
+  /**
+   * Removes the oldest record, blocking the thread while the ring is empty,
+   * for at most `timeout` ms (0: one attempt).
+   *
+   * @param what How to name the caller if this thread may not block.
+   * @returns The record (decode it at once, see {@linkcode Taken}), `CLOSED`
+   *   (closed and drained), or `EMPTY` when none came in time.
+   */
+  takeSync(timeout: number, what = "a blocking take"): Taken | TakeStatus {
+    const first = this.take(true);
+    if (first !== S_EMPTY || !(timeout > 0)) return first;
+    assertCanBlock(what);
+    const until = deadline(timeout);
+    for (;;) {
+      // Read the word, then re-check: a put in between changes the word.
+      const seq = this.itemsSeq();
+      const got = this.take(true);
+      if (got !== S_EMPTY) return got;
+      const left = remaining(until);
+      if (left <= 0) return S_EMPTY;
+      this.waitItemsSync(seq, Math.min(left, RECHECK));
+    }
+  }
+
+  /**
+   * The Promise twin of {@linkcode Ring.takeSync}. The record is handed to
+   * `read` in the same turn as it is taken (a codec record's bytes are this
+   * thread's scratch buffer, which another take may reuse after an `await`).
+   *
+   * @returns `OK` (after `read` ran), `CLOSED` (closed and drained), or
+   *   `EMPTY` when no record came in time.
+   * @throws the signal's reason (rejects) when `signal` aborts; nothing is taken.
+   */
+  async takeAsync(
+    read: (taken: Taken) => void,
+    timeout: number,
+    signal?: AbortSignal,
+  ): Promise<typeof RingStatus.OK | typeof RingStatus.EMPTY | typeof RingStatus.CLOSED> {
+    const until = deadline(timeout);
+    let got = this.take(false);
+    let seq: number | undefined;
+    try {
+      for (;;) {
+        if (typeof got === "object") {
+          read(got);
+          return S_OK;
+        }
+        if (got === S_CLOSED) return got;
+        if (got === S_BUSY) {
+          // The consumer lock is held by another thread, briefly: wait without blocking.
+          await this.#lockFree(CLOCK);
+        } else if (seq !== undefined) {
+          const left = remaining(until);
+          if (left <= 0) return S_EMPTY;
+          await this.waitItems(seq, Math.min(left, RECHECK), signal);
+        }
+        if (signal?.aborted) throw signal.reason;
+        // Read the word, then re-check: a put in between changes the word.
+        seq = this.itemsSeq();
+        got = this.take(false);
+      }
+    } catch (error) {
+      // A put may have spent its wake-up on this call: pass it on.
+      if (signal?.aborted) this.#passWake();
+      throw error;
+    }
   }
 
   // ---- waiting for records / room ------------------------------------------
@@ -800,20 +1039,6 @@ export class Ring {
    */
   itemsSeq(): number {
     return Atomics.load(this.#cells, TAIL);
-  }
-
-  /** The current value of the "room made" word, to wait on. */
-  spaceSeq(): number {
-    return Atomics.load(this.#cells, SPACE_SEQ);
-  }
-
-  /**
-   * Registers (+1) or unregisters (-1) a waiter for room: a producer must be
-   * registered from before it reads {@linkcode Ring.spaceSeq} until it stops
-   * waiting, since takes change that word only while someone is registered.
-   */
-  spaceWaiter(delta: number): void {
-    Atomics.add(this.#cells, SPACE_WAITERS, delta);
   }
 
   /**
@@ -831,6 +1056,7 @@ export class Ring {
       for (let i = 0; i < WOKEN_SPIN; i++) if (Atomics.load(c, TAIL) !== seq) return this.#gather(c, seq);
     } else if (spin(c, TAIL, seq)) return this.#gather(c, seq);
     Atomics.add(c, ITEM_WAITERS, 1);
+    if (stopHook !== undefined) stopHook("wait:counted");
     try {
       const bell = Atomics.load(c, ITEMS_BELL);
       if (this.#itemsChanged(seq)) return;
@@ -900,16 +1126,6 @@ export class Ring {
     }
   }
 
-  /** Blocks while the "room made" word equals `seq`. */
-  waitSpaceSync(seq: number, timeout: number): void {
-    waitSync(this.#cells, SPACE_SEQ, seq, timeout);
-  }
-
-  /** Waits (without blocking) while the "room made" word equals `seq`. */
-  waitSpace(seq: number, timeout: number, signal?: AbortSignal): Promise<unknown> {
-    return waitAsync(this.#cells, SPACE_SEQ, seq, timeout, signal);
-  }
-
   /**
    * Closes the ring for every thread and wakes all waiters. Records already
    * in stay takeable. Idempotent.
@@ -926,100 +1142,4 @@ export class Ring {
     notify(c, ITEMS_BELL);
     notify(c, SPACE_SEQ);
   }
-
-  // ---- task accounting (JoinableQueue) ---------------------------------------
-
-  /** Records put and not yet marked done. */
-  unfinished(): number {
-    const n = (Atomics.load(this.#cells, PUTS) - Atomics.load(this.#cells, DONE)) | 0;
-    return n < 0 ? 0 : n;
-  }
-
-  /** Marks one record done; returns `false` (and changes nothing) if none is unfinished. */
-  taskDone(): boolean {
-    const c = this.#cells;
-    for (;;) {
-      const done = Atomics.load(c, DONE);
-      if (((Atomics.load(c, PUTS) - done) | 0) <= 0) return false;
-      if (Atomics.compareExchange(c, DONE, done, (done + 1) | 0) === done) {
-        if (((Atomics.load(c, PUTS) - done - 1) | 0) === 0 && Atomics.load(c, JOIN_WAITERS) > 0) notify(c, DONE);
-        return true;
-      }
-    }
-  }
-
-  /** The current value of the `DONE` word, to wait on. */
-  doneSeq(): number {
-    return Atomics.load(this.#cells, DONE);
-  }
-
-  /** Registers (+1) or unregisters (-1) a `join` waiter. */
-  joinWaiter(delta: number): void {
-    Atomics.add(this.#cells, JOIN_WAITERS, delta);
-  }
-
-  /** Blocks while the `DONE` word equals `seq`. */
-  waitJoinSync(seq: number, timeout: number): void {
-    waitSync(this.#cells, DONE, seq, timeout);
-  }
-
-  /** Waits (without blocking) while the `DONE` word equals `seq`. */
-  waitJoin(seq: number, timeout: number, signal?: AbortSignal): Promise<unknown> {
-    return waitAsync(this.#cells, DONE, seq, timeout, signal);
-  }
-}
-
-// ---- items: values to records and back ---------------------------------------
-
-/** Record kind: bytes made by the codec's structured-clone encoder (0 = `STRUCTURED`). */
-const KIND_CODEC = STRUCTURED;
-/** Record kind: bytes made by the codec's plain-tree encoder (1 = `PLAIN`). */
-const KIND_PLAIN = PLAIN;
-/** Record kind of an `ArrayBuffer` sent raw; typed arrays and `DataView` follow in {@linkcode VIEW_CLASSES} order. */
-const KIND_ARRAY_BUFFER = 2;
-/** Binary values at least this large skip the codec and are copied as they are. */
-const RAW_MIN = 4096;
-
-/** The raw record kind for a large binary value, or `KIND_CODEC`. */
-function rawKind(value: unknown): number {
-  if (typeof value !== "object" || value === null) return KIND_CODEC;
-  if (value instanceof ArrayBuffer) return value.byteLength >= RAW_MIN ? KIND_ARRAY_BUFFER : KIND_CODEC;
-  if (!ArrayBuffer.isView(value) || !(value.buffer instanceof ArrayBuffer) || value.byteLength < RAW_MIN) {
-    return KIND_CODEC;
-  }
-  const k = VIEW_CLASSES.indexOf((value as object).constructor as ViewClass);
-  return k < 0 ? KIND_CODEC : KIND_ARRAY_BUFFER + 1 + k;
-}
-
-/**
- * Encodes `value` and hands the record bytes (`bytes[start..end)`) and kind
- * to `write` (the bytes are valid only during the call). Large `ArrayBuffer`s and typed arrays are
- * copied as they are, without the codec: one copy in, one copy out.
- *
- * @throws {TypeError} when `value` cannot be sent (nothing is written).
- */
-export function writeItem<R>(
-  value: unknown,
-  write: (bytes: Uint8Array, start: number, end: number, kind: number) => R,
-): R {
-  const kind = rawKind(value);
-  if (kind === KIND_ARRAY_BUFFER) {
-    return write(new Uint8Array(value as ArrayBuffer), 0, (value as ArrayBuffer).byteLength, kind);
-  }
-  if (kind !== KIND_CODEC) {
-    const v = value as ArrayBufferView;
-    return write(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), 0, v.byteLength, kind);
-  }
-  // The codec's formats are the record kinds 0 and 1.
-  return encodeTo(value, "item", write, shareHandles);
-}
-
-/** Rebuilds the value of a record taken from a ring. */
-export function readItem(taken: Taken): unknown {
-  const { kind, bytes, length } = taken;
-  if (kind === KIND_CODEC || kind === KIND_PLAIN) return decodeReused(bytes, length, kind as Format);
-  if (kind === KIND_ARRAY_BUFFER) return bytes.buffer;
-  const ctor = VIEW_CLASSES[kind - KIND_ARRAY_BUFFER - 1];
-  const size = ctor === DataView ? 1 : (ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
-  return new ctor(bytes.buffer as ArrayBuffer, 0, bytes.length / size);
 }

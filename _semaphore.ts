@@ -90,7 +90,7 @@
 import { registerHandler } from "./_handles.ts";
 import { DEATHS, isIdentAlive, registryCells, selfIdent } from "./_registry.ts";
 import { canBlock } from "./_runtime.ts";
-import { assertCanBlock, notify, now, parkSync, SLICE, spin } from "./_wait.ts";
+import { assertCanBlock, notify, now, parkSync, SEMAPHORE_TAG_SPIN as TAG_SPIN, SLICE, spin } from "./_wait.ts";
 import { checkInteger } from "./_options.ts";
 import {
   type Acquired,
@@ -135,8 +135,6 @@ const GIVE = 2;
 const GIVE_N = 3;
 /** `ID` of a dead owner's slot left holding permits (never a live ident). */
 const ORPHAN = 0x7fff_ffff;
-/** How many times a taker reads a tagged `WORD` before it leaves the wait to the slow path. */
-const TAG_SPIN = 256;
 const STEP_HOOK = Symbol.for("@mpjs/multiprocessing/sync.semaphoreStep");
 type StepHook = (point: string) => void;
 

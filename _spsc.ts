@@ -20,7 +20,7 @@
  *   message, or return {@linkcode NONE} when there is none and {@linkcode EOF}
  *   at the end mark, which is never consumed), `waitSync(timeout)` /
  *   `wait(timeout, signal?)` (one wait for the producer: `waitSync` first
- *   watches for an adaptive while, see {@linkcode SPIN_MAX_MS}, then both
+ *   watches for an adaptive while (a `Watch` of `_wait.ts`), then both
  *   wait with `_wait.ts`, spin then park; they may return early, so the
  *   caller loops and re-checks its own conditions, such as the producer's
  *   thread having died), `wakeConsumers()` (wake this side's parked waits,
@@ -55,11 +55,11 @@
  *
  * ## Frames
  *
- * A ring holds frames, 8-byte aligned, never split by the ring's end:
- * `[kind: i32][length: u32][payload, padded to 8]`. Kinds carry values
- * (`VALUE` is msgpack from `_codec.ts`; `NUMBER`, `STRING`, `TRUE`, … are
- * fast forms of primitives, since a codec call costs ~0.3 µs on either side
- * and a round trip is worth ~1 µs), raw `BYTES`, and three marks:
+ * A ring holds records framed as `_record.ts` lays them out (`[kind][length][payload, padded to 8]`),
+ * never split by the ring's end. Kinds carry values (`Kind.STRUCTURED` /
+ * `Kind.PLAIN` from the codec; `NUMBER`, `STRING`, `TRUE`, … are fast forms
+ * of primitives, since a codec call costs ~0.3 µs on either side and a round
+ * trip is worth ~1 µs), raw `BYTES`, and three marks:
  * - `WRAP`: the rest of the ring is unused, continue at its start.
  * - `JUMP`: continue in a new, larger ring at byte `length` with capacity
  *   `2 ** (kind >>> 8)`. The producer grows the buffer (`grow()` is seen by
@@ -99,7 +99,8 @@ import {
   PLAIN,
   STRUCTURED,
 } from "./_codec.ts";
-import { now, waitAsync, waitSync } from "./_wait.ts";
+import { Kind, KIND_WORD, LENGTH_WORD, RECORD_HEADER, recordBytes } from "./_record.ts";
+import { now, waitAsync, waitSync, Watch } from "./_wait.ts";
 
 /** Int32 index of the producer's published byte count. */
 const W = 0;
@@ -115,39 +116,8 @@ const R_START = R + 3;
 const R_WAIT = 128;
 /** Bytes of a channel's header buffer. */
 const HEADER_BYTES = (R_WAIT + 1) * 4;
-/** Bytes in a frame header. */
-const HEADER = 8;
-
-/** Frame kinds. */
-const VALUE = 1;
-const BYTES = 2;
-const NUMBER = 3;
-const STRING = 4;
-const UNDEFINED = 5;
-const NULL = 6;
-const TRUE = 7;
-const FALSE = 8;
-/** A value in the codec's plain-tree form (`VALUE` frames hold the structured-clone form). */
-const VALUE_PLAIN = 9;
-const WRAP = 0x40;
-const JUMP = 0x41;
-const EOF_MARK = 0x42;
-
-/**
- * How long (ms) a blocking receive watches for a message before it parks,
- * at most and at least. A parked thread takes 5–50 µs to wake (far more when the cores are busy), so when the
- * producer answers within microseconds (a ping-pong) a receive watches long
- * enough to ride out a hiccup on the other side; when watching does not pay
- * (an idle producer, or more busy threads than cores, where the watch takes
- * the CPU the producer needs), the watch halves at each park down to the
- * minimum, with a full-length probe every 64 waits, or rarer (down to one
- * in 4096) while probes fail, so that they do not weigh on the tail.
- */
-const SPIN_MAX_MS = 0.5;
-const SPIN_MIN_MS = 0.005;
-/** Probe when `waits & mask` is 0: first every 64 waits, at most every 4096. */
-const PROBE_FIRST = 63;
-const PROBE_LAST = 4095;
+/** What `#peek` returns when no frame is waiting. */
+const NO_FRAME = -1;
 /** Strings up to this many UTF-16 units travel as raw units, longer ones through the codec. */
 const SHORT_STRING = 256;
 /** The first ring's default capacity (bytes). */
@@ -216,11 +186,8 @@ export class SpscChannel {
   #rStart = 0;
   #rRing: Ring | undefined;
   #wSeen = 0;
-  /** How long the next blocking wait watches before it parks (ms). */
-  #spin = SPIN_MAX_MS;
-  /** Blocking waits so far, and how often they probe, see {@linkcode SPIN_MAX_MS}. */
-  #waits = 0;
-  #probeMask = PROBE_FIRST;
+  /** The consumer's watch before it parks (`_wait.ts`). */
+  #watch = new Watch();
   /** Payload offset (in the consumer's ring) and length of the frame at `#r`, set by `#peek`. */
   #off = 0;
   #len = 0;
@@ -279,26 +246,26 @@ export class SpscChannel {
    */
   #reserve(kind: number, length: number): number {
     let ring = this.#producerRing();
-    const n = HEADER + ((length + 7) & ~7);
+    const n = recordBytes(length);
     let pos = (this.#w - this.#wStart) & (ring.cap - 1);
     let skip = ring.cap - pos < n ? ring.cap - pos : 0;
-    if (this.#used() + skip + n + HEADER > ring.cap) {
+    if (this.#used() + skip + n + RECORD_HEADER > ring.cap) {
       this.#rSeen = Atomics.load(this.#h, R) >>> 0;
-      if (this.#used() + skip + n + HEADER > ring.cap) {
+      if (this.#used() + skip + n + RECORD_HEADER > ring.cap) {
         ring = this.#jump(ring, pos, n);
         pos = 0;
         skip = 0;
       }
     }
     if (skip) {
-      ring.i32[pos >>> 2] = WRAP;
+      ring.i32[pos >>> 2] = Kind.WRAP;
       this.#w = (this.#w + skip) >>> 0;
       pos = 0;
     }
-    ring.i32[pos >>> 2] = kind;
-    ring.i32[(pos >>> 2) + 1] = length;
+    ring.i32[(pos >>> 2) + KIND_WORD] = kind;
+    ring.i32[(pos >>> 2) + LENGTH_WORD] = length;
     this.#w = (this.#w + n) >>> 0;
-    return pos + HEADER;
+    return pos + RECORD_HEADER;
   }
 
   /**
@@ -309,21 +276,21 @@ export class SpscChannel {
   #jump(old: Ring, pos: number, n: number): Ring {
     const base = (this.#data.byteLength + 63) & ~63;
     let least = 6;
-    while (2 ** least < n + HEADER) least++;
+    while (2 ** least < n + RECORD_HEADER) least++;
     let lg = Math.max(least, log2(old.cap) + 1);
     if (lg > MAX_LOG2 || base + 2 ** lg > MAX_BYTES) lg = least;
     if (lg > MAX_LOG2 || base + 2 ** lg > MAX_BYTES) {
       throw new RangeError(
-        `Cannot send a message of ${n - HEADER} bytes: the channel's buffer cannot grow to hold it (at most ${
+        `Cannot send a message of ${n - RECORD_HEADER} bytes: the channel's buffer cannot grow to hold it (at most ${
           MAX_BYTES / 2 ** 20
         } MiB in all, ${(base / 2 ** 20).toFixed(0)} MiB used)`,
       );
     }
     const cap = 2 ** lg;
     this.#data.grow(base + cap);
-    old.i32[pos >>> 2] = JUMP | (lg << 8);
+    old.i32[pos >>> 2] = Kind.JUMP | (lg << 8);
     old.i32[(pos >>> 2) + 1] = base | 0;
-    this.#w = (this.#w + HEADER) >>> 0;
+    this.#w = (this.#w + RECORD_HEADER) >>> 0;
     this.#wStart = this.#w;
     const h = this.#h;
     Atomics.store(h, W_BASE, base | 0);
@@ -357,7 +324,7 @@ export class SpscChannel {
     this.#assertOpen();
     switch (typeof value) {
       case "number": {
-        const off = this.#reserve(NUMBER, 8);
+        const off = this.#reserve(Kind.NUMBER, 8);
         this.#wRing!.f64[off >>> 3] = value;
         break;
       }
@@ -367,21 +334,21 @@ export class SpscChannel {
           this.#sendEncoded(value, path, hook);
           return;
         }
-        const off = this.#reserve(STRING, len * 2);
+        const off = this.#reserve(Kind.STRING, len * 2);
         const u16 = this.#wRing!.u16;
         const at = off >>> 1;
         for (let i = 0; i < len; i++) u16[at + i] = value.charCodeAt(i);
         break;
       }
       case "boolean":
-        this.#reserve(value ? TRUE : FALSE, 0);
+        this.#reserve(value ? Kind.TRUE : Kind.FALSE, 0);
         break;
       case "undefined":
-        this.#reserve(UNDEFINED, 0);
+        this.#reserve(Kind.UNDEFINED, 0);
         break;
       default:
         if (value === null) {
-          this.#reserve(NULL, 0);
+          this.#reserve(Kind.NULL, 0);
           break;
         }
         this.#sendEncoded(value, path, hook);
@@ -392,7 +359,7 @@ export class SpscChannel {
 
   #sendEncoded(value: unknown, path: string, hook?: ObjectHook): void {
     encodeTo(value, path, (bytes, start, end, format) => {
-      const off = this.#reserve(format === PLAIN ? VALUE_PLAIN : VALUE, end - start);
+      const off = this.#reserve(format === PLAIN ? Kind.PLAIN : Kind.STRUCTURED, end - start);
       this.#wRing!.u8.set(bytes.subarray(start, end), off);
     }, hook);
     this.#publish();
@@ -401,7 +368,7 @@ export class SpscChannel {
   /** Sends raw bytes, copied once into the ring. Never waits. */
   sendBytes(bytes: Uint8Array): void {
     this.#assertOpen();
-    const off = this.#reserve(BYTES, bytes.length);
+    const off = this.#reserve(Kind.BYTES, bytes.length);
     this.#wRing!.u8.set(bytes, off);
     this.#publish();
   }
@@ -409,7 +376,7 @@ export class SpscChannel {
   /** Puts the end-of-stream mark after everything sent. Idempotent. */
   end(): void {
     if (this.#ended) return;
-    this.#reserve(EOF_MARK, 0);
+    this.#reserve(Kind.EOF, 0);
     this.#ended = true;
     this.#publish();
   }
@@ -428,26 +395,26 @@ export class SpscChannel {
 
   /**
    * The kind of the frame at the consumer's position (following `WRAP` and
-   * `JUMP` marks), with its payload's place in `#off`/`#len`; 0 if none.
+   * `JUMP` marks), with its payload's place in `#off`/`#len`; `NO_FRAME` if none.
    */
   #peek(): number {
     let ring = this.#consumerRing();
     if (this.#r === this.#wSeen) {
       this.#wSeen = Atomics.load(this.#h, W) >>> 0;
-      if (this.#r === this.#wSeen) return 0;
+      if (this.#r === this.#wSeen) return NO_FRAME;
     }
     for (;;) {
       const pos = (this.#r - this.#rStart) & (ring.cap - 1);
-      const word = ring.i32[pos >>> 2];
+      const word = ring.i32[(pos >>> 2) + KIND_WORD];
       const kind = word & 0xff;
-      if (kind === WRAP) {
+      if (kind === Kind.WRAP) {
         this.#r = (this.#r + ring.cap - pos) >>> 0;
         continue;
       }
-      if (kind === JUMP) {
+      if (kind === Kind.JUMP) {
         const base = ring.i32[(pos >>> 2) + 1] >>> 0;
         const lg = word >>> 8;
-        this.#r = (this.#r + HEADER) >>> 0;
+        this.#r = (this.#r + RECORD_HEADER) >>> 0;
         this.#rStart = this.#r;
         ring = new Ring(this.#data, base, 2 ** lg);
         this.#rRing = ring;
@@ -457,15 +424,15 @@ export class SpscChannel {
         Atomics.store(h, R_START, this.#rStart | 0);
         continue;
       }
-      this.#off = pos + HEADER;
-      this.#len = ring.i32[(pos >>> 2) + 1] >>> 0;
+      this.#off = pos + RECORD_HEADER;
+      this.#len = ring.i32[(pos >>> 2) + LENGTH_WORD] >>> 0;
       return kind;
     }
   }
 
   /** Releases the frame at the consumer's position. */
   #consume(): void {
-    this.#r = (this.#r + HEADER + ((this.#len + 7) & ~7)) >>> 0;
+    this.#r = (this.#r + recordBytes(this.#len)) >>> 0;
     Atomics.store(this.#h, R, this.#r | 0);
   }
 
@@ -477,7 +444,7 @@ export class SpscChannel {
 
   /** Whether the end mark is the next frame. */
   ended(): boolean {
-    return this.#peek() === EOF_MARK;
+    return this.#peek() === Kind.EOF;
   }
 
   /**
@@ -486,13 +453,13 @@ export class SpscChannel {
    */
   recv(): unknown {
     const kind = this.#peek();
-    if (kind === 0) return NONE;
-    if (kind === EOF_MARK) return EOF;
+    if (kind === NO_FRAME) return NONE;
+    if (kind === Kind.EOF) return EOF;
     const ring = this.#rRing!;
-    const value = kind === BYTES
+    const value = kind === Kind.BYTES
       ? this.#copyOut(ring)
-      : kind === VALUE || kind === VALUE_PLAIN
-      ? decodeShared(this.#data, ring.base + this.#off, this.#len, kind === VALUE ? STRUCTURED : PLAIN)
+      : kind === Kind.STRUCTURED || kind === Kind.PLAIN
+      ? decodeShared(this.#data, ring.base + this.#off, this.#len, kind === Kind.STRUCTURED ? STRUCTURED : PLAIN)
       : this.#primitive(kind);
     this.#consume();
     return value;
@@ -506,14 +473,14 @@ export class SpscChannel {
    */
   recvBytes(maxLength: number = Infinity): Uint8Array | typeof NONE | typeof EOF {
     const kind = this.#peek();
-    if (kind === 0) return NONE;
-    if (kind === EOF_MARK) return EOF;
+    if (kind === NO_FRAME) return NONE;
+    if (kind === Kind.EOF) return EOF;
     const ring = this.#rRing!;
-    const raw = kind === BYTES || kind === VALUE;
+    const raw = kind === Kind.BYTES || kind === Kind.STRUCTURED;
     // A fast-form primitive or a plain-form value: hand out the structured
     // form the codec makes of it, so that every value reads back as one format.
     const encoded = raw ? undefined : encodeWith(
-      kind === VALUE_PLAIN ? decodeShared(this.#data, ring.base + this.#off, this.#len, PLAIN) : this.#primitive(kind),
+      kind === Kind.PLAIN ? decodeShared(this.#data, ring.base + this.#off, this.#len, PLAIN) : this.#primitive(kind),
       "value",
       (b) => copyBytes(b, 0, b.length),
     );
@@ -537,17 +504,17 @@ export class SpscChannel {
   #primitive(kind: number): unknown {
     const ring = this.#rRing!;
     switch (kind) {
-      case NUMBER:
+      case Kind.NUMBER:
         return ring.f64[this.#off >>> 3];
-      case STRING: {
+      case Kind.STRING: {
         const at = this.#off >>> 1;
         return String.fromCharCode.apply(null, ring.u16.subarray(at, at + (this.#len >>> 1)) as unknown as number[]);
       }
-      case TRUE:
+      case Kind.TRUE:
         return true;
-      case FALSE:
+      case Kind.FALSE:
         return false;
-      case NULL:
+      case Kind.NULL:
         return null;
       default:
         return undefined;
@@ -569,23 +536,7 @@ export class SpscChannel {
     const seen = this.#r | 0;
     if (Atomics.load(h, W) !== seen) return;
     const t0 = now();
-    const probe = (++this.#waits & this.#probeMask) === 0;
-    const spin = Math.min(timeout, probe ? SPIN_MAX_MS : this.#spin);
-    do {
-      for (let i = 0; i < 64; i++) {
-        if (Atomics.load(h, W) !== seen) {
-          if (probe) {
-            this.#spin = SPIN_MAX_MS;
-            this.#probeMask = PROBE_FIRST;
-          } else {
-            this.#spin = Math.min(SPIN_MAX_MS, this.#spin * 2);
-          }
-          return;
-        }
-      }
-    } while (now() - t0 < spin);
-    this.#spin = Math.max(SPIN_MIN_MS, this.#spin / 2);
-    if (probe) this.#probeMask = Math.min(PROBE_LAST, this.#probeMask * 2 + 1);
+    if (this.#watch.watch(h, W, seen, timeout)) return;
     Atomics.add(h, R_WAIT, 1);
     try {
       waitSync(h, W, seen, Math.max(0, timeout - (now() - t0)));

@@ -20,6 +20,8 @@ import { officeWatch } from "./_mailbox.ts";
 import { canBlock, terminateStops } from "./_runtime.ts";
 import { stopCells, stopIfAsked } from "./_status.ts";
 
+// ---- the policy: every spin length and park slice of the library -----------
+
 /**
  * How long (ms) a wait parks at a time when it must also notice what no
  * wake-up announces: a lock holder's or pipe peer's death (a dead thread
@@ -29,15 +31,20 @@ import { stopCells, stopIfAsked } from "./_status.ts";
  */
 export const SLICE = 50;
 
-/** How a single wait ended. */
-export type WaitResult = "ok" | "not-equal" | "timed-out";
+/**
+ * How long (ms) a queue's parked getter or putter sleeps at most before it
+ * looks again. No wake-up is lost, but one can be spent on a waiter whose
+ * thread is terminated right after it was woken; this bounds how long
+ * another waiter then sleeps next to an item (or room).
+ */
+export const RECHECK = 1000;
 
 /** The most times a wait polls the word before it parks (~20 µs on a small VM). */
-const SPIN = 2000;
+export const SPIN = 2000;
 /** The fewest: enough to catch a hand-off from a thread running on another core. */
-const SPIN_MIN = 64;
+export const SPIN_MIN = 64;
 /** Async waits spin less: they hold up the event loop while they spin. */
-const SPIN_ASYNC = 200;
+export const SPIN_ASYNC = 200;
 /**
  * Every `probeEvery` spins, one polls for the full `SPIN` to see whether
  * spinning pays again; a probe that fails doubles the interval (up to
@@ -45,6 +52,41 @@ const SPIN_ASYNC = 200;
  */
 const PROBE_MIN = 32;
 const PROBE_MAX = 1024;
+
+/** Polls of a ring's lock word before a locker parks (`_ring.ts`). */
+export const LOCK_SPIN = 200;
+/** Polls of a ring's records word after a producer's wake-up, before parking again (~10–30 µs). */
+export const WOKEN_SPIN = 2000;
+/** The first pause (ms) a ring consumer tries before taking, to learn whether records gather (`_ring.ts`). */
+export const GATHER_PROBE_MS = 0.002;
+/** The longest such pause (ms). */
+export const GATHER_MAX_MS = 0.032;
+/** Below this (ms) the pause is dropped. */
+export const GATHER_MIN_MS = 0.001;
+/** Waits between two probes for a pause while not pausing. */
+export const GATHER_PROBE_EVERY = 1024;
+/** Records that must arrive during a pause for it to be kept. */
+export const GATHER_RECORDS = 4;
+
+/**
+ * How long (ms) a {@linkcode Watch} polls before it parks, at most and at
+ * least (a pipe's blocking receive).
+ */
+export const WATCH_MAX_MS = 0.5;
+export const WATCH_MIN_MS = 0.005;
+/** A {@linkcode Watch} probes when `waits & mask` is 0: first every 64 waits, at most every 4096. */
+export const WATCH_PROBE_FIRST = 63;
+export const WATCH_PROBE_LAST = 4095;
+
+/** How long (ms) a pool's owner polls for results before it parks (`pool.ts`). */
+export const POOL_RESULT_SPIN_MS = 0.05;
+/** How long (ms) an idle pool worker polls for the next task before it parks (`_pool_worker.ts`). */
+export const POOL_IDLE_SPIN_MS = 0.2;
+/** How many times a semaphore taker reads a tagged word before it leaves the wait to the slow path (`sync.ts`). */
+export const SEMAPHORE_TAG_SPIN = 256;
+
+/** How a single wait ended. */
+export type WaitResult = "ok" | "not-equal" | "timed-out";
 let probeEvery = PROBE_MIN;
 
 /**
@@ -325,5 +367,56 @@ export async function until<T>(
     const left = end - now();
     if (left <= 0) return undefined;
     await waitAsync(cell, index, seq, Math.min(left, slice), signal);
+  }
+}
+
+/**
+ * A watch whose length adapts to what watching achieved lately, for a
+ * waiter answered within microseconds when the other side is busy with it
+ * (a pipe's ping-pong): a parked thread takes 5–50 µs to wake (far more when
+ * the cores are busy), so the watch rides out a hiccup on the other side.
+ * When it does not pay (an idle producer, or more busy threads than cores,
+ * where the watch takes the CPU the producer needs) it halves at each
+ * failure down to {@linkcode WATCH_MIN_MS}, with a full-length probe every
+ * 64 watches, or rarer (down to one in 4096) while probes fail, so that
+ * they do not weigh on the tail. One instance per waiter (its state is the
+ * waiter's history).
+ */
+export class Watch {
+  #ms = WATCH_MAX_MS;
+  #watches = 0;
+  #probeMask = WATCH_PROBE_FIRST;
+
+  /**
+   * Polls `cell[index]` while it equals `expected`, for this watch's current
+   * length but at most `limit` ms.
+   *
+   * @returns `true` when the word changed.
+   */
+  watch(cell: Int32Array, index: number, expected: number, limit: number): boolean {
+    const t0 = now();
+    const probe = (++this.#watches & this.#probeMask) === 0;
+    const ms = Math.min(limit, probe ? WATCH_MAX_MS : this.#ms);
+    do {
+      for (let i = 0; i < 64; i++) {
+        if (Atomics.load(cell, index) !== expected) {
+          if (probe) {
+            this.#ms = WATCH_MAX_MS;
+            this.#probeMask = WATCH_PROBE_FIRST;
+          } else {
+            this.#ms = Math.min(WATCH_MAX_MS, this.#ms * 2);
+          }
+          return true;
+        }
+      }
+    } while (now() - t0 < ms);
+    this.#ms = Math.max(WATCH_MIN_MS, this.#ms / 2);
+    if (probe) this.#probeMask = Math.min(WATCH_PROBE_LAST, this.#probeMask * 2 + 1);
+    return false;
+  }
+
+  /** The current length (ms), for tests. */
+  get ms(): number {
+    return this.#ms;
   }
 }

@@ -31,7 +31,7 @@ import { assertStarted, markDead, newIdent, registryBuffer } from "./_registry.t
 import { BUSY, OK as RING_OK, Ring } from "./_ring.ts";
 import { spawn } from "./_mailbox.ts";
 import { moduleUrl } from "./_target.ts";
-import { SLICE } from "./_wait.ts";
+import { POOL_RESULT_SPIN_MS as SPIN_MS, SLICE } from "./_wait.ts";
 import { cpuCount, terminateStops, type WorkerHandle, writeStderr } from "./_runtime.ts";
 import {
   DONE,
@@ -82,8 +82,6 @@ const workerModule = new URL(
   import.meta.url,
 ).href;
 
-/** How long (ms) the owner spins for results before it parks. */
-const SPIN_MS = 0.05;
 /** Largest size of the function definitions buffer. */
 const DEFS_MAX = 64 << 20;
 /** `map` chunks of at least this many numbers travel through the bulk area. */

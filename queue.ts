@@ -67,21 +67,18 @@
 import { copyBytes } from "./_codec.ts";
 import { ClosedError, EmptyError, FullError } from "./errors.ts";
 import { registerHandler } from "./_handles.ts";
-import { heldMoves, holdMoves, type Move, settleMoves } from "./_post.ts";
+import { heldMoves, heldOwnedIds, holdMoves, type Move, settleMoves } from "./_post.ts";
+import { Kind, readItem, withMovedIds, writeItem } from "./_record.ts";
 import {
-  BUSY,
-  CLOSED_R,
-  EMPTY,
-  FULL,
   MAX_PAYLOAD,
-  OK,
-  readItem,
+  type PutStatus,
   Ring,
   type RingMemory,
+  RingStatus,
   type Taken,
-  writeItem,
+  type TakeStatus,
 } from "./_ring.ts";
-import { assertCanBlock, now } from "./_wait.ts";
+import { assertCanBlock, now, waitAsync, waitSync } from "./_wait.ts";
 import { checkBlock, checkOptions, checkSignal, checkTimeout } from "./_options.ts";
 
 /**
@@ -164,14 +161,6 @@ export interface QueueJoinOptions {
 
 // ---- shared between Queue and SimpleQueue ------------------------------------
 
-/**
- * A parked getter or putter re-checks at least this often (ms). Wake-ups
- * are not lost, but one can be spent on a waiter whose thread is terminated
- * right after it was woken; the re-check bounds how long another waiter can
- * then sleep next to an item (or room). Costs nothing measurable when idle.
- */
-const RECHECK = 1000;
-
 interface Checked {
   block: boolean;
   ms: number;
@@ -208,60 +197,6 @@ function tooLarge(len: number): RangeError {
 }
 
 /**
- * A record kept for retries after the first attempt found no room or a busy
- * lock, with the moves of the handles inside it (`Connection` ends), done
- * once it is in: the caller settles them ({@linkcode settled}).
- */
-interface Saved {
-  bytes: Uint8Array;
-  kind: number;
-  status: number;
-  moves: Move[] | undefined;
-}
-
-/** What {@linkcode firstPut} does with a record that must wait: nothing (the call fails). */
-const KEEP_NONE = 0;
-/**
- * Keep a view of the record's bytes: for a caller that blocks its thread
- * until the put ends, so that neither the item nor the encoder's buffer can
- * change meanwhile (a large binary item is not copied a second time).
- */
-const KEEP_VIEW = 1;
-/** Keep a copy: the caller's thread runs other code (and encodes other items) while the put waits. */
-const KEEP_COPY = 2;
-
-/**
- * First attempt at a put; a record that must wait is kept in a
- * {@linkcode Saved} as `keep` says. The moves of the handles inside the item
- * are done when it goes in and given up when this attempt fails for good.
- */
-function firstPut(ring: Ring, item: unknown, lockWait: boolean, keep: number): number | Saved {
-  holdMoves();
-  let result: number | Saved | undefined;
-  let moves: Move[] | undefined;
-  try {
-    result = writeItem(item, (bytes, start, end, kind) => {
-      if (end - start > MAX_PAYLOAD) throw tooLarge(end - start);
-      const status = ring.put(bytes, kind, lockWait, start, end);
-      if (status === OK || status === CLOSED_R || keep === KEEP_NONE) return status;
-      const kept = keep === KEEP_COPY ? copyBytes(bytes, start, end) : bytes.subarray(start, end);
-      return { bytes: kept, kind, status, moves: undefined };
-    });
-  } finally {
-    moves = heldMoves();
-    if (typeof result !== "object") settleMoves(moves, result === OK);
-  }
-  if (typeof result === "object") result.moves = moves;
-  return result;
-}
-
-/** Settles the moves of a saved record: `done` when it went in. */
-function settled(saved: Saved, done: boolean): void {
-  settleMoves(saved.moves, done);
-  saved.moves = undefined;
-}
-
-/**
  * The error for a wait that ran out of time: it says how long it waited, as
  * a `timeout` meant as seconds (Python's) waits that many milliseconds.
  */
@@ -270,147 +205,136 @@ function timedOut(kind: typeof EmptyError | typeof FullError, what: string, ms: 
   return new kind(`The queue is ${state}: ${what} timed out after ${ms} ms (timeouts are in milliseconds)`);
 }
 
+/**
+ * A record that must wait for room or a lock after its first attempt:
+ * copied out of the encoder's buffer (the thread runs other code meanwhile),
+ * with the moves of the handles inside it, done once it is in.
+ */
+interface Pending {
+  bytes: Uint8Array;
+  kind: number;
+  moves: Move[] | undefined;
+}
+
+/** How {@linkcode putRecord} puts: once, waiting for a lock (`putNowait`). */
+const ONCE = 0;
+/** Blocking the thread, for up to the timeout (`putSync`). */
+const BLOCKING = 1;
+/** Once without waiting for a lock; a record that must wait is copied to a {@linkcode Pending} (`put`). */
+const FIRST_OF_ASYNC = 2;
+
+/**
+ * Encodes `item` and puts its record as `how` says. The moves of the
+ * handles inside the item (`Connection` ends) are done when the put went in
+ * and given up otherwise; a {@linkcode Pending} record keeps them. An item
+ * holding ends lists them in its record (`_record.ts`), so that its taker
+ * claims them before it lets go of the queue.
+ */
+function putRecord(
+  ring: Ring,
+  item: unknown,
+  how: typeof ONCE | typeof BLOCKING | typeof FIRST_OF_ASYNC,
+  ms: number,
+  block: boolean,
+): PutStatus | Pending {
+  holdMoves();
+  let result: PutStatus | Pending | undefined;
+  let moves: Move[] | undefined;
+  try {
+    result = writeItem(item, (bytes, start, end, kind) => {
+      const ids = heldOwnedIds();
+      if (ids !== undefined) {
+        bytes = withMovedIds(bytes, start, end, kind, ids);
+        start = 0;
+        end = bytes.length;
+        kind |= Kind.MOVES;
+      }
+      if (end - start > MAX_PAYLOAD) throw tooLarge(end - start);
+      // The thread blocks inside the call, so the encoder's bytes stay as they are.
+      if (how === BLOCKING) return ring.putSync(bytes, kind, ms, start, end);
+      const status = ring.put(bytes, kind, how === ONCE, start, end);
+      if (how === FIRST_OF_ASYNC && (status === RingStatus.BUSY || (status === RingStatus.FULL && block))) {
+        return { bytes: copyBytes(bytes, start, end), kind, moves: undefined };
+      }
+      return status;
+    });
+  } finally {
+    moves = heldMoves();
+    if (typeof result !== "object") settleMoves(moves, result === RingStatus.OK);
+  }
+  if (typeof result === "object") result.moves = moves;
+  return result;
+}
+
+/** Throws what a put that did not go in ended with. */
+function putFailed(status: PutStatus, item: unknown, block: boolean, what: string, ms: number): never {
+  if (status === RingStatus.CLOSED) throw closedForPut(item);
+  throw block ? timedOut(FullError, what, ms) : new FullError();
+}
+
 function putNowait(ring: Ring, item: unknown): void {
   if (ring.closed) throw closedForPut(item);
-  const status = firstPut(ring, item, true, KEEP_NONE);
-  if (status === FULL) throw new FullError();
-  if (status === CLOSED_R) throw closedForPut(item);
+  const status = putRecord(ring, item, ONCE, 0, false) as PutStatus;
+  if (status !== RingStatus.OK) putFailed(status, item, false, "", 0);
 }
 
 function putSync(ring: Ring, item: unknown, options: QueuePutOptions | undefined, what: string): void {
   const { block, ms } = checkWaitOptions(options, what);
   if (block) assertCanBlock(what);
   if (ring.closed) throw closedForPut(item);
-  const first = firstPut(ring, item, true, block ? KEEP_VIEW : KEEP_NONE);
-  if (first === OK) return;
-  if (first === CLOSED_R) throw closedForPut(item);
-  if (typeof first === "number") throw new FullError();
-  const end = now() + ms;
-  ring.spaceWaiter(1);
-  try {
-    for (;;) {
-      const seq = ring.spaceSeq();
-      const status = ring.put(first.bytes, first.kind, true);
-      if (status === OK) {
-        settled(first, true);
-        return;
-      }
-      if (status === CLOSED_R) throw closedForPut(item);
-      const left = remaining(end);
-      if (left <= 0) throw timedOut(FullError, what, ms);
-      ring.waitSpaceSync(seq, Math.min(left, RECHECK));
-    }
-  } finally {
-    ring.spaceWaiter(-1);
-    settled(first, false); // a no-op once settled
-  }
+  const status = putRecord(ring, item, BLOCKING, ms, block) as PutStatus;
+  if (status !== RingStatus.OK) putFailed(status, item, block, what, ms);
 }
 
 async function putAsync(ring: Ring, item: unknown, options: QueuePutOptions | undefined, what: string): Promise<void> {
   const { block, ms, signal } = checkWaitOptions(options, what);
   if (signal?.aborted) throw signal.reason;
   if (ring.closed) throw closedForPut(item);
-  const first = firstPut(ring, item, false, KEEP_COPY);
-  if (first === OK) return;
-  if (first === CLOSED_R) throw closedForPut(item);
-  const saved = first as Saved;
-  const end = now() + ms;
-  let status = saved.status;
-  let waiting = false;
-  try {
-    for (;;) {
-      if (status === BUSY) {
-        // A lock is held by another thread, briefly: wait for it without blocking.
-        await ring.lockPutAsync();
-        await ring.lockTakeAsync();
-        if (signal?.aborted) throw signal.reason;
-      } else if (status === FULL && !block) {
-        throw new FullError();
-      }
-      const seq = ring.spaceSeq();
-      status = ring.put(saved.bytes, saved.kind, false);
-      if (status === OK) {
-        settled(saved, true);
-        return;
-      }
-      if (status === CLOSED_R) throw closedForPut(item);
-      if (status === BUSY) continue;
-      if (!block) throw new FullError();
-      const left = remaining(end);
-      if (left <= 0) throw timedOut(FullError, what, ms);
-      if (!waiting) {
-        ring.spaceWaiter(1);
-        waiting = true;
-        continue; // re-check once registered, so no wake-up is missed
-      }
-      await ring.waitSpace(seq, Math.min(left, RECHECK), signal);
+  const first = putRecord(ring, item, FIRST_OF_ASYNC, ms, block);
+  let status: PutStatus;
+  if (typeof first === "number") status = first;
+  else {
+    let done = false;
+    try {
+      status = await ring.putAsync(first.bytes, first.kind, ms, signal);
+      done = status === RingStatus.OK;
+    } finally {
+      settleMoves(first.moves, done);
     }
-  } catch (error) {
-    // A take may have spent its wake-up on this call: pass it on.
-    if (signal?.aborted) ring.passWake();
-    throw error;
-  } finally {
-    if (waiting) ring.spaceWaiter(-1);
-    settled(saved, false); // a no-op once settled
   }
+  if (status !== RingStatus.OK) putFailed(status, item, block, what, ms);
 }
 
-function got(taken: Taken | number): unknown {
-  if (typeof taken !== "number") return readItem(taken);
-  throw taken === CLOSED_R ? closedForGet() : new EmptyError();
+/** The item of a record taken, or the error of a take that took nothing. */
+function got(taken: Taken | TakeStatus, block: boolean, what: string, ms: number): unknown {
+  if (typeof taken === "object") return readItem(taken.kind, taken.bytes, taken.length);
+  if (taken === RingStatus.CLOSED) throw closedForGet();
+  throw block ? timedOut(EmptyError, what, ms) : new EmptyError();
 }
 
 function getNowait(ring: Ring): unknown {
-  return got(ring.take(true));
+  return got(ring.take(true), false, "", 0);
 }
 
 function getSync(ring: Ring, options: QueueGetOptions | undefined, what: string): unknown {
   const { block, ms } = checkWaitOptions(options, what);
-  const first = ring.take(true);
-  if (typeof first !== "number" || first === CLOSED_R || !block) return got(first);
-  assertCanBlock(what);
-  const end = now() + ms;
-  for (;;) {
-    // Read the word, then re-check: a put in between changes the word.
-    const seq = ring.itemsSeq();
-    const r = ring.take(true);
-    if (r !== EMPTY) return got(r);
-    const left = remaining(end);
-    if (left <= 0) throw timedOut(EmptyError, what, ms);
-    ring.waitItemsSync(seq, Math.min(left, RECHECK));
-  }
+  return got(ring.takeSync(ms, what), block, what, ms);
 }
 
 async function getAsync(ring: Ring, options: QueueGetOptions | undefined, what: string): Promise<unknown> {
   const { block, ms, signal } = checkWaitOptions(options, what);
   if (signal?.aborted) throw signal.reason;
-  let r = ring.take(false);
-  if (r !== EMPTY && r !== BUSY) return got(r);
-  if (r === EMPTY && !block) throw new EmptyError();
-  const end = now() + ms;
-  let seq: number | undefined;
-  try {
-    for (;;) {
-      if (r === BUSY) {
-        // The consumer lock is held by another thread, briefly: wait without blocking.
-        await ring.lockTakeAsync();
-      } else if (seq !== undefined) {
-        const left = remaining(end);
-        if (left <= 0) throw timedOut(EmptyError, what, ms);
-        await ring.waitItems(seq, Math.min(left, RECHECK), signal);
-      }
-      if (signal?.aborted) throw signal.reason;
-      // Read the word, then re-check: a put in between changes the word.
-      seq = ring.itemsSeq();
-      r = ring.take(false);
-      if (r !== EMPTY && r !== BUSY) return got(r);
-      if (r === EMPTY && !block) throw new EmptyError();
-    }
-  } catch (error) {
-    // A put may have spent its wake-up on this call: pass it on.
-    if (signal?.aborted) ring.passWake();
-    throw error;
-  }
+  const first = ring.take(false);
+  if (first !== RingStatus.BUSY && (first !== RingStatus.EMPTY || !block)) return got(first, block, what, ms);
+  let item: unknown;
+  const status = await ring.takeAsync(
+    (t) => {
+      item = readItem(t.kind, t.bytes, t.length);
+    },
+    ms,
+    signal,
+  );
+  return status === RingStatus.OK ? item : got(status, block, what, ms);
 }
 
 /** Yields what `get` gives until it rejects with `ClosedError` (the queue is closed and drained). */
@@ -814,13 +738,13 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   }
 
   static {
-    registerHandler<Queue, { memory: RingMemory; joinable: boolean }>({
+    registerHandler<Queue, RingMemory>({
       tag: "Queue",
-      canHandle: (v): v is Queue => v instanceof Queue,
-      serialize: (q) => ({ memory: q.#ring.memory, joinable: q instanceof JoinableQueue }),
-      deserialize: ({ memory, joinable }) => {
+      canHandle: (v): v is Queue => v instanceof Queue && !(v instanceof JoinableQueue),
+      serialize: (q) => q.#ring.memory,
+      deserialize: (memory) => {
         adopting = Ring.from(memory);
-        return joinable ? new JoinableQueue() : new Queue();
+        return new Queue();
       },
     });
   }
@@ -831,6 +755,94 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
 }
 
 // ---- JoinableQueue -----------------------------------------------------------
+
+/** Int32 index of the count of tasks marked done: the futex word `join` waits on. */
+const DONE = 0;
+/** Int32 index of the count of threads waiting in `join`, so that `taskDone` notifies only when needed. */
+const JOIN_WAITERS = 1;
+/** Bytes of a `JoinableQueue`'s task words. */
+const TASK_BYTES = 8;
+
+/** Set while a `JoinableQueue` is rebuilt in a receiving thread: its task words. */
+let adoptingTasks: Int32Array | undefined;
+
+/**
+ * A `JoinableQueue`'s task accounting, in words of its own beside the
+ * ring: tasks unfinished are the records ever put (`Ring.puts`, which a
+ * put's publication moves, and which the next producer finishes if a
+ * producer died) minus `DONE`. `taskDone` adds to `DONE` with one
+ * `compareExchange` that also checks a task is unfinished, and notifies
+ * when the count reaches 0 and a joiner counted itself in `JOIN_WAITERS`; a
+ * joiner counts itself before it reads `DONE` and re-checks, so it either
+ * sees the last `taskDone` or is woken by it.
+ */
+class Tasks {
+  readonly cells: Int32Array;
+  readonly #ring: Ring;
+
+  constructor(ring: Ring, cells: Int32Array | undefined) {
+    this.#ring = ring;
+    this.cells = cells ?? new Int32Array(new SharedArrayBuffer(TASK_BYTES));
+  }
+
+  /** Records put and not yet marked done. */
+  unfinished(): number {
+    const n = (this.#ring.puts() - Atomics.load(this.cells, DONE)) | 0;
+    return n < 0 ? 0 : n;
+  }
+
+  /** Marks one task done; returns `false` (and changes nothing) if none is unfinished. */
+  done(): boolean {
+    const c = this.cells;
+    for (;;) {
+      const done = Atomics.load(c, DONE);
+      if (((this.#ring.puts() - done) | 0) <= 0) return false;
+      if (Atomics.compareExchange(c, DONE, done, (done + 1) | 0) === done) {
+        if (((this.#ring.puts() - done - 1) | 0) === 0 && Atomics.load(c, JOIN_WAITERS) > 0) Atomics.notify(c, DONE);
+        return true;
+      }
+    }
+  }
+
+  /** Waits, blocking, until no task is unfinished or `ms` passed. */
+  joinSync(ms: number, what: string): void {
+    if (this.unfinished() === 0) return;
+    assertCanBlock(what);
+    const c = this.cells;
+    const end = now() + ms;
+    Atomics.add(c, JOIN_WAITERS, 1);
+    try {
+      for (;;) {
+        const seq = Atomics.load(c, DONE);
+        if (this.unfinished() === 0) return;
+        const left = remaining(end);
+        if (left <= 0) return;
+        waitSync(c, DONE, seq, left);
+      }
+    } finally {
+      Atomics.sub(c, JOIN_WAITERS, 1);
+    }
+  }
+
+  /** The Promise twin of {@linkcode Tasks.joinSync}. */
+  async join(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    if (this.unfinished() === 0) return;
+    const c = this.cells;
+    const end = now() + ms;
+    Atomics.add(c, JOIN_WAITERS, 1);
+    try {
+      for (;;) {
+        const seq = Atomics.load(c, DONE);
+        if (this.unfinished() === 0) return;
+        const left = remaining(end);
+        if (left <= 0) return;
+        await waitAsync(c, DONE, seq, left, signal);
+      }
+    } finally {
+      Atomics.sub(c, JOIN_WAITERS, 1);
+    }
+  }
+}
 
 /**
  * A {@linkcode Queue} that counts unfinished tasks: Python's
@@ -860,6 +872,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
  * ```
  */
 export class JoinableQueue<T = unknown> extends Queue<T> {
+  #tasks: Tasks;
+
   /**
    * Creates a joinable queue.
    *
@@ -868,7 +882,10 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
    * @throws {RangeError} when `maxsize` is not an integer.
    */
   constructor(maxsize: number = 0) {
+    const cells = adoptingTasks;
+    adoptingTasks = undefined;
     super(maxsize);
+    this.#tasks = new Tasks(ringOf(this), cells);
   }
 
   /**
@@ -886,7 +903,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
    * ```
    */
   taskDone(): void {
-    if (!ringOf(this).taskDone()) {
+    if (!this.#tasks.done()) {
       throw new Error("Cannot call JoinableQueue.taskDone(): it was called more times than items were put");
     }
   }
@@ -916,21 +933,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   async join(options?: QueueJoinOptions): Promise<void> {
     const { ms, signal } = checkWaitOptions(options, "JoinableQueue.join()");
     if (signal?.aborted) throw signal.reason;
-    const ring = ringOf(this);
-    const end = now() + ms;
-    if (ring.unfinished() === 0) return;
-    ring.joinWaiter(1);
-    try {
-      for (;;) {
-        const seq = ring.doneSeq();
-        if (ring.unfinished() === 0) return;
-        const left = remaining(end);
-        if (left <= 0) return;
-        await ring.waitJoin(seq, left, signal);
-      }
-    } finally {
-      ring.joinWaiter(-1);
-    }
+    await this.#tasks.join(ms, signal);
   }
 
   /**
@@ -951,22 +954,20 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
    */
   joinSync(options?: Omit<QueueJoinOptions, "signal">): void {
     const { ms } = checkWaitOptions(options, "JoinableQueue.joinSync()");
-    const ring = ringOf(this);
-    if (ring.unfinished() === 0) return;
-    assertCanBlock("JoinableQueue.joinSync()");
-    const end = now() + ms;
-    ring.joinWaiter(1);
-    try {
-      for (;;) {
-        const seq = ring.doneSeq();
-        if (ring.unfinished() === 0) return;
-        const left = remaining(end);
-        if (left <= 0) return;
-        ring.waitJoinSync(seq, left);
-      }
-    } finally {
-      ring.joinWaiter(-1);
-    }
+    this.#tasks.joinSync(ms, "JoinableQueue.joinSync()");
+  }
+
+  static {
+    registerHandler<JoinableQueue, { memory: RingMemory; tasks: SharedArrayBuffer }>({
+      tag: "JoinableQueue",
+      canHandle: (v): v is JoinableQueue => v instanceof JoinableQueue,
+      serialize: (q) => ({ memory: ringOf(q).memory, tasks: q.#tasks.cells.buffer as SharedArrayBuffer }),
+      deserialize: ({ memory, tasks }) => {
+        adopting = Ring.from(memory);
+        adoptingTasks = new Int32Array(tasks);
+        return new JoinableQueue();
+      },
+    });
   }
 }
 

@@ -25,8 +25,8 @@
  * - each pipe end's first message arrives, and an acknowledgement sent
  *   through an end arrives; at the end every end held by the main thread
  *   reports its message or its closing (an end that can never report
- *   either is a wedge, unless the item that carried its other end was lost
- *   with a killed consumer: `stranded`);
+ *   either is a wedge, also when a killed consumer took the item that
+ *   carried its other end: such an end is closed; counted as `stranded`);
  * - each pool task settles exactly once, with its own value or with the
  *   error of how it ended; a task runs at most once; a task reported lost
  *   with its worker never ran;
@@ -570,11 +570,15 @@ class Round {
         this.fail(`pipe end of item ${id} reported closed, but an acknowledgement was sent to it`);
       }
       if (r === "stranded") {
-        if (lost.ids.has(id)) stranded++;
-        else {
-          this.wedges++;
-          this.fail(`pipe end of item ${id} neither received anything nor closed`);
-        }
+        // An end whose item a killed consumer took is closed (the consumer lock's repair closes it): stranded
+        // for good means it stays open with nobody to read the item.
+        stranded++;
+        this.wedges++;
+        this.fail(
+          `pipe end of item ${id} neither received anything nor closed${
+            lost.ids.has(id) ? " (its item was taken by a consumer that was killed)" : ""
+          }`,
+        );
       }
     }
     return {

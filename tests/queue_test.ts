@@ -2,7 +2,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { ClosedError, EmptyError, FullError, JoinableQueue, Queue, SimpleQueue, Thread } from "../mod.ts";
+import {
+  ClosedError,
+  type Connection,
+  EmptyError,
+  FullError,
+  JoinableQueue,
+  Pipe,
+  Queue,
+  SimpleQueue,
+  Thread,
+} from "../mod.ts";
+import { markDead } from "../_registry.ts";
 import {
   bigItem,
   checkBigItem,
@@ -16,6 +27,7 @@ import {
   measure,
   produce,
   putForever,
+  takeAndStop,
   url,
   work,
   writeShared,
@@ -387,9 +399,11 @@ test("Queue.close() wakes blocked getters and putters with ClosedError, promptly
 
 test("Queue.close() in one thread wakes a getter blocked in another thread, promptly", async () => {
   const q = new Queue();
-  const out = ints(1);
+  const out = ints(2);
   const t = new Thread({ target: getAndReport, args: [q, out], module: url });
   t.start();
+  // Started (on a loaded machine that can take seconds), then a moment to park.
+  await eventually(() => Atomics.load(out, 1) === 1);
   await sleep(100);
   assert.equal(Atomics.load(out, 0), 0, "the thread is still waiting");
   const t0 = performance.now();
@@ -703,3 +717,36 @@ test("a producer killed while blocked in putSync() stays dead when room frees up
   assert.deepEqual(lines(r.stdout), ["killed: exitCode -9", "qsize after: 0"]);
   assert.doesNotMatch(r.stderr, /Exception in thread/);
 });
+
+// --- a taker that dies holding an item with a pipe end inside ---------------------
+
+for (const [point, published] of [["take:counted", true], ["take:intent", false]] as const) {
+  test(`a pipe end inside an item whose taker died at ${point} is ${published ? "closed" : "left in the queue"}`, async () => {
+    const q = new Queue<{ end: Connection<string> } | string>();
+    const [a, b] = Pipe<string>();
+    await q.put({ end: b });
+    const report = ints(1);
+    const t = new Thread({ target: takeAndStop, args: [q, point, report], module: url });
+    t.start();
+    try {
+      await eventually(() => Atomics.load(report, 0) === 1);
+      markDead(t.ident!); // as the runtime's confirmation of its end would
+      q.putSync("next");
+      // This get takes the consumer lock over from the dead taker.
+      if (published) {
+        assert.equal(q.getSync(), "next");
+        // Nobody can ever take the item again: its end is closed, so the other end's recv ends.
+        await assert.rejects(a.recv({ timeout: 10_000 }), ClosedError);
+      } else {
+        const item = q.getSync() as { end: Connection<string> };
+        a.send("still open");
+        assert.equal(await item.end.recv({ timeout: 10_000 }), "still open");
+        item.end.close();
+        assert.equal(q.getSync(), "next");
+      }
+    } finally {
+      await t.terminate();
+      a.close();
+    }
+  });
+}

@@ -4,18 +4,27 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Thread } from "../mod.ts";
+import { needOffice } from "../_mailbox.ts";
 import { markDead } from "../_registry.ts";
-import { BUSY, EMPTY, FULL, OK, Ring, type StopPoint, type Taken } from "../_ring.ts";
+import { Ring, RingStatus, setStopHook, type StopPoint, type Taken } from "../_ring.ts";
+
+const { BUSY, EMPTY, FULL, OK } = RingStatus;
 import {
+  conductMovedBack,
   consume,
   DONE,
   PASSED,
+  pauseAt,
+  PAUSED,
   produce,
+  putLater,
+  putPaused,
   putWaiter,
   record,
   recordNumber,
   stopAt,
   STOPPED,
+  takeCopy,
   takeWaiter,
   url,
   WAITING,
@@ -212,18 +221,12 @@ function published(point: StopPoint): boolean {
 
 /** Puts `bytes` as the main thread's caller would: blocking, or not blocking while the lock is taken. */
 async function putAs(ring: Ring, mode: "sync" | "async", bytes: Uint8Array): Promise<number> {
-  if (mode === "sync") return ring.put(bytes, 0, true);
-  let status: number;
-  while ((status = ring.put(bytes, 0, false)) === BUSY) await ring.lockPutAsync();
-  return status;
+  return mode === "sync" ? ring.put(bytes, 0, true) : await ring.putAsync(bytes, 0, 0);
 }
 
 /** Takes one record as {@linkcode putAs} puts. */
 async function takeAs(ring: Ring, mode: "sync" | "async"): Promise<Taken | number> {
-  if (mode === "sync") return ring.take(true);
-  let got: Taken | number;
-  while ((got = ring.take(false)) === BUSY) await ring.lockTakeAsync();
-  return got;
+  return mode === "sync" ? ring.take(true) : await takeCopy(ring, 0);
 }
 
 for (const [n, point] of PUT_POINTS.entries()) {
@@ -369,3 +372,118 @@ for (const op of ["put", "take"] as const) {
     }
   });
 }
+
+// --- wake-ups -------------------------------------------------------------------
+// The waiting thread is the main thread, with the post office started: it then parks with no slices (a
+// worker may wake every SLICE ms to look for a stop request, and a main thread that started workers to
+// look for a worker wanting the post office), so a lost wake-up leaves it asleep until its timeout.
+
+/** How long a test's waiter waits at most; a lost wake-up shows as a wait this long. */
+const LONG_WAIT = 20_000;
+
+test("Ring: a put wakes a consumer parked for records (the put's bell)", async () => {
+  needOffice();
+  const ring = Ring.create(0);
+  const ready = sharedInts(1);
+  const t = new Thread({ target: putLater, args: [ring.memory, 300, 7, ready], module: url });
+  t.start();
+  try {
+    await eventually(() => Atomics.load(ready, 0) === 1);
+    const seq = ring.itemsSeq();
+    const t0 = performance.now();
+    ring.waitItemsSync(seq, LONG_WAIT);
+    const waited = performance.now() - t0;
+    assert.ok(waited < LONG_WAIT / 2, `slept through the put: woke after ${Math.round(waited)} ms`);
+    assert.equal(numberOf(ring.take(true)), 7);
+  } finally {
+    await t.terminate();
+  }
+});
+
+test("Ring: a consumer that parks while a producer moves its count back is woken by that producer", async () => {
+  // The window of "Wake-ups" in _ring.ts: the producer of record 1 moves the consumer's count to the credits
+  // and rings before the consumer parks; record 2 is put before the count is back, and sees nobody to wake.
+  needOffice();
+  const ring = Ring.create(0);
+  const producerGate = sharedInts(2);
+  const consumerGate = sharedInts(1);
+  const steps = sharedInts(2);
+  const producer = new Thread({ target: putPaused, args: [ring.memory, 1, producerGate], module: url });
+  const conductor = new Thread({
+    target: conductMovedBack,
+    args: [ring.memory, producerGate, consumerGate, steps],
+    module: url,
+  });
+  try {
+    producer.start();
+    conductor.start();
+    await eventually(() => Atomics.load(steps, 0) === 1);
+    pauseAt(["wait:counted"], consumerGate);
+    let waited: number;
+    try {
+      const seq = ring.itemsSeq();
+      const t0 = performance.now();
+      ring.waitItemsSync(seq, LONG_WAIT);
+      waited = performance.now() - t0;
+    } finally {
+      setStopHook(undefined);
+    }
+    assert.equal(Atomics.load(consumerGate, 0) > 0, true, "the consumer did not pass wait:counted");
+    assert.equal(Atomics.load(steps, 1), 1, "woken before the second put");
+    assert.ok(waited < LONG_WAIT / 2, `slept through record 2: woke after ${Math.round(waited)} ms`);
+    await conductor.join();
+    await producer.join();
+    assert.equal(conductor.exitCode, 0, String(conductor.error));
+    assert.equal(producer.exitCode, 0, String(producer.error));
+    assert.deepEqual(drain(ring), [2]);
+    assert.equal(PAUSED, 1);
+  } finally {
+    await conductor.terminate();
+    await producer.terminate();
+  }
+});
+
+test("Ring.putSync waits for room and Ring.takeSync for a record, then time out with FULL / EMPTY", async () => {
+  const ring = Ring.create(1);
+  assert.equal(ring.putSync(record(0, 8), 0, 0), OK);
+  const t0 = performance.now();
+  assert.equal(ring.putSync(record(1, 8), 0, 30), FULL);
+  assert.ok(performance.now() - t0 >= 25);
+  assert.equal(numberOf(ring.takeSync(30)), 0);
+  assert.equal(ring.takeSync(30), EMPTY);
+  assert.equal(ring.takeSync(0), EMPTY);
+  // A put from another thread ends a blocking take.
+  const ready = sharedInts(1);
+  const t = new Thread({ target: putLater, args: [ring.memory, 100, 5, ready], module: url });
+  t.start();
+  try {
+    await eventually(() => Atomics.load(ready, 0) === 1);
+    assert.equal(numberOf(ring.takeSync(LONG_WAIT)), 5);
+  } finally {
+    await t.terminate();
+  }
+  ring.close();
+  assert.equal(ring.putSync(record(2, 8), 0, 10), RingStatus.CLOSED);
+  assert.equal(ring.takeSync(10), RingStatus.CLOSED);
+});
+
+test("Ring.putAsync and Ring.takeAsync wait without blocking, time out, and reject when the signal aborts", async () => {
+  const ring = Ring.create(1);
+  assert.equal(await ring.putAsync(record(0, 8), 0, 0), OK);
+  assert.equal(await ring.putAsync(record(1, 8), 0, 20), FULL);
+  const putting = ring.putAsync(record(1, 8), 0, LONG_WAIT);
+  assert.equal(numberOf(await takeCopy(ring, 0)), 0);
+  assert.equal(await putting, OK);
+  assert.equal(numberOf(await takeCopy(ring, LONG_WAIT)), 1);
+  assert.equal(await takeCopy(ring, 20), EMPTY);
+  const controller = new AbortController();
+  const taking = takeCopy(ring, LONG_WAIT, controller.signal);
+  setTimeout(() => controller.abort(new Error("stop")), 20);
+  await assert.rejects(taking, /stop/);
+  // The aborted take took nothing, and the put it might have been woken by is still there for the next.
+  assert.equal(ring.put(record(3, 8), 0, true), OK);
+  assert.equal(numberOf(await takeCopy(ring, LONG_WAIT)), 3);
+  ring.close();
+  assert.equal(await takeCopy(ring, LONG_WAIT), RingStatus.CLOSED);
+  assert.equal(await ring.putAsync(record(4, 8), 0, LONG_WAIT), RingStatus.CLOSED);
+});

@@ -3,6 +3,7 @@
 // must stay free of side effects at its top level.
 
 import { ClosedError, type JoinableQueue, type Queue, type SimpleQueue } from "../../mod.ts";
+import { setStopHook, type StopPoint } from "../../_ring.ts";
 
 export const url: string = import.meta.url;
 
@@ -131,8 +132,12 @@ export function getForever(q: Queue<Uint8Array>, size: number, seen: Int32Array)
   }
 }
 
-/** Waits in `getSync()` and reports in `out`: 1 = got an item, 2 = ClosedError, 3 = other error. */
+/**
+ * Waits in `getSync()` and reports in `out[0]`: 1 = got an item, 2 = ClosedError, 3 = other error;
+ * `out[1]` (when there) becomes 1 just before it calls `getSync()`.
+ */
 export function getAndReport(q: Queue, out: Int32Array): void {
+  if (out.length > 1) Atomics.store(out, 1, 1);
   try {
     q.getSync();
     Atomics.store(out, 0, 1);
@@ -207,4 +212,18 @@ export function writeShared(
   view[0] = 2;
   dv.setInt32(0, 3, true);
   done.putSync(`${sab.constructor.name} ${view.constructor.name}(${view.length}) at ${view.byteOffset}`);
+}
+
+/**
+ * Takes an item with `getSync()` and stops for ever at the ring's stop point
+ * `point`, as a thread killed there would; `report[0]` becomes 1 there.
+ */
+export function takeAndStop(q: Queue, point: StopPoint, report: Int32Array): void {
+  setStopHook((p) => {
+    if (p !== point) return;
+    Atomics.store(report, 0, 1);
+    Atomics.notify(report, 0);
+    for (;;) Atomics.wait(report, 0, 1);
+  });
+  q.getSync();
 }

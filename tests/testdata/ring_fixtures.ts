@@ -2,7 +2,7 @@
 // Targets for tests/ring_test.ts. Workers import this module by URL, so it
 // must stay free of side effects at its top level.
 
-import { BUSY, CLOSED_R, EMPTY, FULL, OK, Ring, type RingMemory, setStopHook, type StopPoint } from "../../_ring.ts";
+import { Ring, type RingMemory, RingStatus, setStopHook, type StopPoint, type Taken } from "../../_ring.ts";
 
 export const url: string = import.meta.url;
 
@@ -60,8 +60,8 @@ export function stopAt(
 }
 
 /**
- * Puts record `i` of `size` bytes, waiting for the lock blocking (`sync`) or
- * not (`async`: `put(…, false)` and `lockPutAsync()` while `BUSY`).
+ * Puts record `i` of `size` bytes, waiting for the lock blocking (`sync`:
+ * `put(…, true)`) or not (`async`: `putAsync` with no time for room).
  * `report[0]` becomes {@linkcode WAITING} just before, {@linkcode DONE}
  * after, with the put's result in `report[1]`.
  */
@@ -75,11 +75,7 @@ export async function putWaiter(
   const ring = Ring.from(memory);
   const bytes = record(i, size);
   Atomics.store(report, 0, WAITING);
-  let status: number;
-  if (mode === "sync") status = ring.put(bytes, 0, true);
-  else {
-    while ((status = ring.put(bytes, 0, false)) === BUSY) await ring.lockPutAsync();
-  }
+  const status = mode === "sync" ? ring.put(bytes, 0, true) : await ring.putAsync(bytes, 0, 0);
   Atomics.store(report, 1, status);
   Atomics.store(report, 0, DONE);
   Atomics.notify(report, 0);
@@ -94,11 +90,26 @@ export async function putWaiter(
 export async function takeWaiter(memory: RingMemory, mode: "sync" | "async", report: Int32Array): Promise<void> {
   const ring = Ring.from(memory);
   Atomics.store(report, 0, WAITING);
-  let got = mode === "sync" ? ring.take(true) : BUSY;
-  if (mode === "async") { while ((got = ring.take(false)) === BUSY) await ring.lockTakeAsync(); }
+  const got = mode === "sync" ? ring.take(true) : await takeCopy(ring, 0);
   Atomics.store(report, 1, typeof got === "number" ? -got : recordNumber(got.bytes, got.length));
   Atomics.store(report, 0, DONE);
   Atomics.notify(report, 0);
+}
+
+/**
+ * Takes one record with `takeAsync`, waiting up to `timeout` ms, copied out
+ * of the scratch buffer; or the status.
+ */
+export async function takeCopy(ring: Ring, timeout: number, signal?: AbortSignal): Promise<Taken | number> {
+  let got: Taken | undefined;
+  const status = await ring.takeAsync(
+    (t) => {
+      got = { kind: t.kind, bytes: t.bytes.slice(0, t.length), length: t.length };
+    },
+    timeout,
+    signal,
+  );
+  return got ?? status;
 }
 
 /**
@@ -118,25 +129,8 @@ export async function produce(
   for (let k = 0; k < n; k++) {
     const i = from + k;
     const bytes = record(i, sizes[i % sizes.length]);
-    for (;;) {
-      const status = ring.put(bytes, 0, mode === "sync");
-      if (status === OK) break;
-      if (status === BUSY) {
-        await ring.lockPutAsync();
-        continue;
-      }
-      if (status !== FULL) throw new Error(`unexpected put result ${status}`);
-      // Counted as waiting for room from before reading the word (see Ring.spaceWaiter).
-      ring.spaceWaiter(1);
-      try {
-        const seq = ring.spaceSeq();
-        if (!ring.isFull()) continue;
-        if (mode === "sync") ring.waitSpaceSync(seq, 100);
-        else await ring.waitSpace(seq, 100);
-      } finally {
-        ring.spaceWaiter(-1);
-      }
-    }
+    const status = mode === "sync" ? ring.putSync(bytes, 0, Infinity) : await ring.putAsync(bytes, 0, Infinity);
+    if (status !== RingStatus.OK) throw new Error(`unexpected put result ${status}`);
   }
   if (close) ring.close();
 }
@@ -157,18 +151,8 @@ export async function consume(
   const ring = Ring.from(memory);
   const last = new Map<number, number>();
   for (;;) {
-    const seq = ring.itemsSeq();
-    const got = ring.take(mode === "sync");
-    if (got === CLOSED_R) return;
-    if (got === BUSY) {
-      await ring.lockTakeAsync();
-      continue;
-    }
-    if (got === EMPTY) {
-      if (mode === "sync") ring.waitItemsSync(seq, 100);
-      else await ring.waitItems(seq, 100);
-      continue;
-    }
+    const got = mode === "sync" ? ring.takeSync(Infinity) : await takeCopy(ring, Infinity);
+    if (got === RingStatus.CLOSED) return;
     if (typeof got === "number") throw new Error(`unexpected take result ${got}`);
     const i = recordNumber(got.bytes, got.length);
     if (i < 0) {
@@ -180,4 +164,80 @@ export async function consume(
     last.set(p, i);
     Atomics.add(counts, i, 1);
   }
+}
+
+/** `gate[k]` of {@linkcode pauseAt}: the thread waits at `points[k]`. */
+export const PAUSED = 1;
+/** `gate[k]` of {@linkcode pauseAt}: set by the test to let the thread go on. */
+export const RELEASED = 2;
+
+/**
+ * Makes this thread wait at each of `points` the first time it passes it:
+ * `gate[k]` becomes {@linkcode PAUSED} there, and the thread goes on once
+ * `gate[k]` is {@linkcode RELEASED}.
+ */
+export function pauseAt(points: StopPoint[], gate: Int32Array): void {
+  setStopHook((p) => {
+    const k = points.indexOf(p);
+    if (k < 0 || Atomics.load(gate, k) !== 0) return;
+    Atomics.store(gate, k, PAUSED);
+    Atomics.notify(gate, k);
+    while (Atomics.load(gate, k) === PAUSED) Atomics.wait(gate, k, PAUSED);
+  });
+}
+
+/** Blocks until `gate[k]` is `value`; throws after 15 s. */
+export function awaitGate(gate: Int32Array, k: number, value: number): void {
+  const end = performance.now() + 15_000;
+  for (let v = Atomics.load(gate, k); v !== value; v = Atomics.load(gate, k)) {
+    if (performance.now() > end) throw new Error(`gate ${k} never became ${value}`);
+    Atomics.wait(gate, k, v, 100);
+  }
+}
+
+/** Sets `gate[k]` to {@linkcode RELEASED}. */
+export function release(gate: Int32Array, k: number): void {
+  Atomics.store(gate, k, RELEASED);
+  Atomics.notify(gate, k);
+}
+
+/** Sets `ready[0]` to 1 (the thread runs), sleeps `ms`, then puts record `i`. */
+export function putLater(memory: RingMemory, ms: number, i: number, ready: Int32Array): void {
+  Atomics.store(ready, 0, 1);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  Ring.from(memory).put(record(i, 8), 0, true);
+}
+
+/**
+ * Puts record `i`, waiting at `put:counted` (the record is published, the
+ * lock still held) and at `wake:unheard` as {@linkcode pauseAt} says.
+ */
+export function putPaused(memory: RingMemory, i: number, gate: Int32Array): void {
+  pauseAt(["put:counted", "wake:unheard"], gate);
+  Ring.from(memory).put(record(i, 8), 0, true);
+  setStopHook(undefined);
+}
+
+/**
+ * The conductor of the "count moved back" window (see "Wake-ups" in
+ * `_ring.ts`): `producer` is a {@linkcode putPaused} thread's gate,
+ * `consumer` the waiting thread's (`wait:counted`); `steps[0]` becomes 1 once
+ * the record the producer published is taken, `steps[1]` once the second
+ * put is made.
+ */
+export function conductMovedBack(memory: RingMemory, producer: Int32Array, consumer: Int32Array, steps: Int32Array) {
+  const ring = Ring.from(memory);
+  awaitGate(producer, 0, PAUSED); // record 1 is published, the producer has not looked for waiters yet
+  const got = ring.take(true);
+  if (typeof got === "number" || recordNumber(got.bytes, got.length) !== 1) throw new Error("record 1 not taken");
+  Atomics.store(steps, 0, 1);
+  Atomics.notify(steps, 0);
+  awaitGate(consumer, 0, PAUSED); // the consumer is counted, has not read the bell
+  release(producer, 0); // it moves the consumer's count, rings, and notify finds nobody parked
+  awaitGate(producer, 1, PAUSED);
+  release(consumer, 0); // it reads the rung bell, sees no new record and parks
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+  ring.put(record(2, 8), 0, true); // sees nobody counted: no wake-up of its own
+  Atomics.store(steps, 1, 1);
+  release(producer, 1); // moves the count back, and must ring again
 }
