@@ -153,6 +153,31 @@ export class BrokenBarrierError extends Error {
 }
 
 /**
+ * Thrown when a key is asked for and is missing: a dict's `delete()`,
+ * `pop()` without a default, `popitem()` on an empty dict (Python's
+ * `KeyError`).
+ *
+ * @example
+ * ```ts
+ * import { KeyError } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new KeyError("'a'").name, "KeyError");
+ * ```
+ */
+export class KeyError extends Error {
+  /**
+   * Creates a `KeyError`.
+   *
+   * @param message Which key was missing.
+   */
+  constructor(message = "The key is missing") {
+    super(message);
+    this.name = "KeyError";
+  }
+}
+
+/**
  * The parts of an error that cross threads.
  *
  * @example
