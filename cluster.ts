@@ -588,11 +588,30 @@ function isNotFound(e: unknown): boolean {
 }
 
 /**
- * The part shared by {@linkcode ClusterQueue} and
- * {@linkcode ClusterJoinableQueue}: setting up the stream, put, pulling one
- * item, close.
+ * What {@linkcode ClusterQueue} and {@linkcode ClusterJoinableQueue} share:
+ * put, sizes, close and iteration. Made only through {@linkcode Cluster.Queue}
+ * and {@linkcode Cluster.JoinableQueue}.
+ *
+ * @example Any cluster queue
+ * ```ts
+ * import { connect, type ClusterQueueBase } from "@mpjs/multiprocessing/cluster";
+ * import assert from "node:assert/strict";
+ *
+ * async function fill(q: ClusterQueueBase<number>, n: number): Promise<void> {
+ *   await q.putMany(Array.from({ length: n }, (_, i) => i));
+ * }
+ * const servers = (globalThis as any).process?.env?.NATS_URL ?? "nats://127.0.0.1:4222";
+ * const cluster = await connect({ servers, timeout: 1_000 }).catch(() => undefined);
+ * if (!cluster) console.log(`skipped: no NATS server at ${servers}`);
+ * else {
+ *   await using c = cluster;
+ *   const q = c.Queue<number>(`doc_base_${Date.now()}`);
+ *   await fill(q, 3);
+ *   assert.equal(await q.qsize(), 3);
+ * }
+ * ```
  */
-abstract class QueueBase<T> implements AsyncIterable<T> {
+export abstract class ClusterQueueBase<T> implements AsyncIterable<T> {
   #ctx: QueueContext;
   #names: QueueNames;
   #name: string;
@@ -603,6 +622,7 @@ abstract class QueueBase<T> implements AsyncIterable<T> {
   /** Called when a close notice arrives: wakes waiting gets. */
   #wakers = new Set<() => void>();
 
+  /** @internal Made by {@linkcode Cluster.Queue} and {@linkcode Cluster.JoinableQueue}. */
   constructor(
     ctx: QueueContext,
     names: QueueNames,
@@ -632,7 +652,7 @@ abstract class QueueBase<T> implements AsyncIterable<T> {
     return this.#ctx;
   }
 
-  /** Creates the stream and its consumer, or checks the ones there; once. */
+  /** @internal Creates the stream and its consumer, or checks the ones there; once. */
   protected ready(): Promise<void> {
     this.#ready ??= this.#setUp().catch((e) => {
       this.#ready = undefined;
@@ -733,7 +753,7 @@ abstract class QueueBase<T> implements AsyncIterable<T> {
    * sent.
    *
    * @param items The items.
-   * @param options As {@linkcode QueueBase.put}'s, applied to each item.
+   * @param options As {@linkcode ClusterQueueBase.put}'s, applied to each item.
    * @returns A promise that resolves once all are stored.
    * @throws {TypeError} (rejects) when an item cannot be sent (the message
    *   names it, e.g. `items[3].cb`); nothing is sent.
@@ -812,7 +832,7 @@ abstract class QueueBase<T> implements AsyncIterable<T> {
   }
 
   /**
-   * Takes the next item's message, unacknowledged; `ClosedError` when the
+   * @internal Takes the next item's message, unacknowledged; `ClosedError` when the
    * queue is closed and drained, `EmptyError` when none came in time.
    */
   protected async pull(options: ClusterGetOptions | undefined, what: string): Promise<Msg> {
@@ -990,7 +1010,7 @@ const PROGRESS = new TextEncoder().encode("+WPI");
  * }
  * ```
  */
-export class ClusterQueue<T = unknown> extends QueueBase<T> {
+export class ClusterQueue<T = unknown> extends ClusterQueueBase<T> {
   /**
    * Takes the next item, waiting for one while the queue is empty.
    *
@@ -1043,7 +1063,7 @@ export class ClusterQueue<T = unknown> extends QueueBase<T> {
  * }
  * ```
  */
-export class ClusterJoinableQueue<T = unknown> extends QueueBase<T> {
+export class ClusterJoinableQueue<T = unknown> extends ClusterQueueBase<T> {
   #held: Msg[] = [];
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #ackWait: number;
