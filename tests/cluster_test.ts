@@ -257,6 +257,15 @@ if (!natsServerPath()) {
     });
   });
 
+  test("examples/cluster_queue.ts (npm run demo:cluster): a producer and two consumer processes", async () => {
+    const r = await runScript("examples/cluster_queue.ts", [], 120_000);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /producer: 20 results, sum of squares 2870/);
+    const did = [...r.stdout.matchAll(/consumer-\d: did (\d+) jobs/g)].map((m) => Number(m[1]));
+    assert.equal(did.length, 2);
+    assert.equal(did[0] + did[1], 20);
+  });
+
   describe("cluster with authentication", () => {
     test("token: the right one connects; a wrong or missing one fails clearly, without hanging", async () => {
       const secured = await startNatsServer(["--auth", "s3cret"]);
