@@ -128,6 +128,17 @@ export interface ClusterQueueOptions {
    * @default {0}
    */
   maxsize?: number;
+  /**
+   * How many items one `get()` may fetch in one round trip when several are
+   * waiting: the first is returned, the rest stay in this object, still
+   * unacknowledged (a process that dies holding them gives them back after
+   * the ack wait), for its next gets. Raises a fast consumer's rate many
+   * times over; but items held here are not available to other consumers,
+   * so keep `1` (the default) when items are long jobs shared among workers.
+   * Items held longer than half the ack wait are handed back, not returned.
+   * @default {1}
+   */
+  prefetch?: number;
 }
 
 /**
@@ -407,7 +418,8 @@ export class Cluster implements AsyncDisposable {
     checkName(name, "create cluster Queue");
     const o = checkOptions<ClusterQueueOptions>(options, "create cluster Queue") ?? {};
     const maxsize = checkMaxsize(o.maxsize, "cluster Queue");
-    return new ClusterQueue<T>(this.#context(), queueNames("q", name), name, maxsize, undefined);
+    const prefetch = checkPrefetch(o.prefetch, "cluster Queue");
+    return this.#track(new ClusterQueue<T>(this.#context(), queueNames("q", name), name, maxsize, undefined, prefetch));
   }
 
   /**
@@ -442,6 +454,7 @@ export class Cluster implements AsyncDisposable {
     checkName(name, "create cluster JoinableQueue");
     const o = checkOptions<ClusterJoinableQueueOptions>(options, "create cluster JoinableQueue") ?? {};
     const maxsize = checkMaxsize(o.maxsize, "cluster JoinableQueue");
+    const prefetch = checkPrefetch(o.prefetch, "cluster JoinableQueue");
     const ackWait = o.ackWait ?? 30_000;
     if (typeof ackWait !== "number" || !Number.isFinite(ackWait) || ackWait < 1) {
       throw new RangeError(
@@ -460,10 +473,12 @@ export class Cluster implements AsyncDisposable {
         }`,
       );
     }
-    return new ClusterJoinableQueue<T>(this.#context(), queueNames("jq", name), name, maxsize, {
-      ackWait,
-      maxDeliver,
-    });
+    return this.#track(
+      new ClusterJoinableQueue<T>(this.#context(), queueNames("jq", name), name, maxsize, {
+        ackWait,
+        maxDeliver,
+      }, prefetch),
+    );
   }
 
   /**
@@ -517,6 +532,8 @@ export class Cluster implements AsyncDisposable {
    */
   async close(): Promise<void> {
     if (this.#nc.isClosed()) return;
+    for (const ref of this.#queues) ref.deref()?.[RELEASE]();
+    this.#queues.clear();
     // Flush first: a put whose publish is written but not yet sent still goes out.
     await this.#nc.flush().catch(() => {});
     await this.#nc.close();
@@ -527,10 +544,35 @@ export class Cluster implements AsyncDisposable {
     return this.close();
   }
 
+  /** The queues made here, whose prefetched items `close` hands back. */
+  #queues = new Set<WeakRef<ClusterQueueBase<unknown>>>();
+
+  // deno-lint-ignore no-explicit-any
+  #track<Q extends ClusterQueueBase<any>>(q: Q): Q {
+    if (this.#queues.size > 1024) {
+      for (const ref of this.#queues) if (!ref.deref()) this.#queues.delete(ref);
+    }
+    this.#queues.add(new WeakRef(q as unknown as ClusterQueueBase<unknown>));
+    return q;
+  }
+
   #context(): QueueContext {
     return { nc: this.#nc, jsm: this.#jsm, js: this.#js, storage: this.#storage };
   }
 }
+
+function checkPrefetch(prefetch: unknown, what: string): number {
+  if (prefetch === undefined) return 1;
+  if (typeof prefetch !== "number" || !Number.isInteger(prefetch) || prefetch < 1 || prefetch > 10_000) {
+    throw new RangeError(
+      `Cannot create ${what} as 'prefetch' must be an integer from 1 to 10000: current value is ${show(prefetch)}`,
+    );
+  }
+  return prefetch;
+}
+
+/** Hands back the items a queue prefetched (the cluster is closing). */
+const RELEASE: unique symbol = Symbol("release");
 
 function checkMaxsize(maxsize: unknown, what: string): number | undefined {
   if (maxsize === undefined) return undefined;
@@ -621,6 +663,9 @@ export abstract class ClusterQueueBase<T> implements AsyncIterable<T> {
   #closed = false;
   /** Called when a close notice arrives: wakes waiting gets. */
   #wakers = new Set<() => void>();
+  #prefetch: number;
+  /** Items fetched but not yet returned by a get, with when they arrived. */
+  #buffer: { m: Msg; at: number }[] = [];
 
   /** @internal Made by {@linkcode Cluster.Queue} and {@linkcode Cluster.JoinableQueue}. */
   constructor(
@@ -629,7 +674,9 @@ export abstract class ClusterQueueBase<T> implements AsyncIterable<T> {
     name: string,
     maxsize: number | undefined,
     consumer: { ackWait: number; maxDeliver: number } | undefined,
+    prefetch: number,
   ) {
+    this.#prefetch = prefetch;
     this.#ctx = ctx;
     this.#names = names;
     this.#name = name;
@@ -839,6 +886,16 @@ export abstract class ClusterQueueBase<T> implements AsyncIterable<T> {
     const { block, deadline, signal } = checkWait(options, what);
     if (signal?.aborted) throw signal.reason;
     await this.ready();
+    const held = this.#fromBuffer();
+    if (held) return held;
+    if (this.#prefetch > 1) {
+      const got = await this.#grab(this.#prefetch);
+      if (got.length > 0) {
+        const at = Date.now();
+        for (let i = 1; i < got.length; i++) this.#buffer.push({ m: got[i], at });
+        return got[0];
+      }
+    }
     for (;;) {
       const left = deadline - Date.now();
       const wait = !block || left <= 0 || this.#closed ? 0 : Math.min(left, PULL_CHUNK);
@@ -856,6 +913,65 @@ export abstract class ClusterQueueBase<T> implements AsyncIterable<T> {
         }
       }
     }
+  }
+
+  /** The oldest prefetched item still fresh enough to return; stale ones go back to the server. */
+  #fromBuffer(): Msg | undefined {
+    const maxHold = (this.#consumer?.ackWait ?? 30_000) / 2;
+    for (let e = this.#buffer.shift(); e; e = this.#buffer.shift()) {
+      if (Date.now() - e.at < maxHold) return e.m;
+      e.m.respond(NAK);
+    }
+    return undefined;
+  }
+
+  /** @internal Hands back every prefetched item (the cluster is closing). */
+  [RELEASE](): void {
+    for (const e of this.#buffer.splice(0)) e.m.respond(NAK);
+  }
+
+  /**
+   * Up to `n` items that are there now, in one pull request (`no_wait`):
+   * the server sends them, then a status that ends the batch.
+   */
+  #grab(n: number): Promise<Msg[]> {
+    const { nc } = this.#ctx;
+    return new Promise<Msg[]>((resolve, reject) => {
+      const got: Msg[] = [];
+      let open = true;
+      const finish = () => {
+        if (!open) return;
+        open = false;
+        clearTimeout(timer);
+        sub.unsubscribe();
+        resolve(got);
+      };
+      const sub = nc.subscribe(`_INBOX.${crypto.randomUUID().replace(/-/g, "")}`, {
+        callback: (_err, m) => {
+          if (m.reply) {
+            if (open) got.push(m);
+            else m.respond(NAK);
+            if (got.length < n) return;
+          }
+          finish();
+        },
+      });
+      // Only a lost server leaves the batch without its ending status.
+      const timer = setTimeout(finish, PULL_CHUNK);
+      unrefTimer(timer);
+      try {
+        nc.publish(
+          `$JS.API.CONSUMER.MSG.NEXT.${this.#names.stream}.${CONSUMER}`,
+          JSON.stringify({ batch: n, no_wait: true }),
+          { reply: sub.getSubject() },
+        );
+      } catch (e) {
+        open = false;
+        clearTimeout(timer);
+        sub.unsubscribe();
+        reject(e);
+      }
+    });
   }
 
   /**
@@ -889,7 +1005,7 @@ export abstract class ClusterQueueBase<T> implements AsyncIterable<T> {
           }
           end();
           if (waiting) finish(m);
-          else m.respond(new TextEncoder().encode("-NAK"));
+          else m.respond(NAK);
         },
       });
       // The server's wait plus a margin; past it the request is gone (or the server restarted).
@@ -984,6 +1100,7 @@ function closedForPut(item: unknown): ClosedError {
 }
 
 const ACK = new TextEncoder().encode("+ACK");
+const NAK = new TextEncoder().encode("-NAK");
 const PROGRESS = new TextEncoder().encode("+WPI");
 
 /**
@@ -1075,8 +1192,9 @@ export class ClusterJoinableQueue<T = unknown> extends ClusterQueueBase<T> {
     name: string,
     maxsize: number | undefined,
     consumer: { ackWait: number; maxDeliver: number },
+    prefetch: number,
   ) {
-    super(ctx, names, name, maxsize, consumer);
+    super(ctx, names, name, maxsize, consumer, prefetch);
     this.#ackWait = consumer.ackWait;
   }
 

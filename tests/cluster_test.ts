@@ -121,6 +121,26 @@ if (!natsServerPath()) {
       await assert.rejects(cluster.Queue(name, { maxsize: 5 }).qsize(), RangeError);
     });
 
+    test("prefetch: items fetched ahead stay unacknowledged and go back when the cluster closes", async () => {
+      const name = fresh("pre");
+      const a = await connect({ servers: server.url });
+      await using b = await connect({ servers: server.url });
+      const qa = a.Queue<number>(name, { prefetch: 10 });
+      const qb = b.Queue<number>(name);
+      await qb.putMany([0, 1, 2, 3, 4]);
+      assert.equal(await qa.get(), 0); // one round trip fetched all five
+      assert.equal(await qa.get(), 1);
+      await assert.rejects(qb.getNowait(), EmptyError); // 2..4 are held by qa
+      await a.close(); // hands them back at once, not after the ack wait
+      const rest = [
+        await qb.get({ timeout: 5_000 }),
+        await qb.get({ timeout: 5_000 }),
+        await qb.get({ timeout: 5_000 }),
+      ];
+      assert.deepEqual(rest.sort(), [2, 3, 4]);
+      assert.throws(() => b.Queue(name, { prefetch: 0 }), RangeError);
+    });
+
     test("server restarted mid-run (file storage): no item put before the restart is lost", async () => {
       const name = fresh("restart");
       const consumer = runScript(WORKER, ["consume", server.url, "q", name, "15000"], 120_000);
