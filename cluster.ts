@@ -1274,6 +1274,17 @@ export class ClusterJoinableQueue<T = unknown> extends ClusterQueueBase<T> {
     }
   }
 
+  /**
+   * @internal Hands back the prefetched items and the items got and not yet
+   * done, which the server then delivers again at once (the cluster is
+   * closing).
+   */
+  override [RELEASE](): void {
+    super[RELEASE]();
+    this.#stopHeartbeat();
+    for (const m of this.#held.splice(0)) m.respond(NAK);
+  }
+
   /** Tells the server, while this process lives, that the items it holds are in progress. */
   #startHeartbeat(): void {
     if (this.#heartbeat !== undefined) return;

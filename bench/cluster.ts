@@ -9,6 +9,8 @@
 //   - "1→1, puts in flight, batched fetch": the same with the consumer
 //     fetching what is there in one round trip (`prefetch: 256`; the raw
 //     client's consume(), the engine's own bound);
+//   - "…, memory storage": the last case on streams kept in memory, as
+//     durable as Python's manager;
 //   - "ping-pong round trip": a consumer process waiting in get() answers
 //     each item on a second queue.
 // Python's remote manager queue (BaseManager serving queue.Queue over TCP)
@@ -49,8 +51,8 @@ function report(c: string, impl: string, value: number, unit: string, better: "h
 async function child(impl: string, url: string, name: string, n: number): Promise<void> {
   const say = (s: string) => process.stdout.write(s + "\n");
   if (impl.startsWith("mpjs")) {
-    await using cluster = await connect({ servers: url });
-    const q = cluster.Queue<Small>(name, { prefetch: impl === "mpjs-prefetch" ? 256 : 1 });
+    await using cluster = await connect({ servers: url, storage: impl.endsWith("-mem") ? "memory" : "file" });
+    const q = cluster.Queue<Small>(name, { prefetch: impl.includes("prefetch") ? 256 : 1 });
     const pong = cluster.Queue<number>(name + "_pong");
     await q.qsize(); // sets the queue up
     say("ready");
@@ -68,7 +70,7 @@ async function child(impl: string, url: string, name: string, n: number): Promis
   const c = await js.consumers.get(name, "raw");
   say("ready");
   let sum = 0;
-  if (impl === "raw-next" || impl === "raw-ping") {
+  if (impl.startsWith("raw-next") || impl === "raw-ping") {
     for (let k = 0; k < n;) {
       const m = await c.next({ expires: 5_000 });
       if (!m) continue;
@@ -123,12 +125,18 @@ async function main(): Promise<void> {
   const url = server.url;
   try {
     await using cluster = await connect({ servers: url });
+    await using memoryCluster = await connect({ servers: url, storage: "memory" });
     const nc = await natsConnect({ servers: url });
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
-    const rawStream = async () => {
+    const rawStream = async (storage: "file" | "memory" = "file") => {
       const name = `raw_${serial++}`;
-      await jsm.streams.add({ name, subjects: [name, name + ".pong"], retention: RetentionPolicy.Workqueue });
+      await jsm.streams.add({
+        name,
+        subjects: [name, name + ".pong"],
+        retention: RetentionPolicy.Workqueue,
+        storage: storage as never,
+      });
       await jsm.consumers.add(name, { durable_name: "raw", ack_policy: AckPolicy.Explicit, filter_subject: name });
       await jsm.consumers.add(name, {
         durable_name: "pong",
@@ -142,7 +150,7 @@ async function main(): Promise<void> {
     const oneToOne = async (impl: string, n: number, produce: (name: string) => Promise<void>, raw: boolean) => {
       const rates: number[] = [];
       for (let r = 0; r < REPS; r++) {
-        const name = raw ? await rawStream() : `bench_${serial++}`;
+        const name = raw ? await rawStream(impl.endsWith("-mem") ? "memory" : "file") : `bench_${serial++}`;
         const c = startChild(["child", impl, url, name, String(n)]);
         await c.ready;
         const t0 = performance.now();
@@ -208,6 +216,24 @@ async function main(): Promise<void> {
       batched,
       "raw JetStream (publishes in flight, consume)",
       await oneToOne("raw-consume", FLIGHT_N, rawFlight, true),
+      "items/s",
+      "higher",
+    );
+    // Memory storage: as durable as Python's manager (items live in the server's memory).
+    const memory = "1→1, puts in flight, batched fetch, memory storage";
+    report(
+      memory,
+      "mpjs",
+      await oneToOne("mpjs-prefetch-mem", FLIGHT_N, async (name) => {
+        await memoryCluster.Queue<Small>(name).putMany(Array.from({ length: FLIGHT_N }, (_, i) => item(i)));
+      }, false),
+      "items/s",
+      "higher",
+    );
+    report(
+      memory,
+      "raw JetStream (publishes in flight, consume)",
+      await oneToOne("raw-consume-mem", FLIGHT_N, rawFlight, true),
       "items/s",
       "higher",
     );

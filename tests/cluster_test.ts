@@ -86,6 +86,21 @@ if (!natsServerPath()) {
       assert.equal(await q.qsize(), 0);
     });
 
+    test("JoinableQueue: items not done when a cluster closes go back at once", async () => {
+      const name = fresh("jqc");
+      const a = await connect({ servers: server.url });
+      await using b = await connect({ servers: server.url });
+      const qa = a.JoinableQueue<string>(name, { ackWait: 60_000 });
+      await qa.put("job");
+      assert.equal(await qa.get(), "job");
+      await a.close(); // without taskDone
+      const qb = b.JoinableQueue<string>(name);
+      assert.equal(await qb.get({ timeout: 10_000 }), "job"); // not 60 s later
+      await qb.taskDone();
+      await qb.join({ timeout: 10_000 });
+      assert.equal(await qb.qsize(), 0);
+    });
+
     test("JoinableQueue.join() waits for taskDone in another process", async () => {
       const name = fresh("jqj");
       await using cluster = await connect({ servers: server.url });
