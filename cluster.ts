@@ -784,6 +784,24 @@ export abstract class ClusterQueueBase<T> implements AsyncIterable<T> {
    * @throws {ClosedError} (rejects) when the queue is closed; `.value` is the item.
    * @throws {TypeError} (rejects) when the item cannot be sent (the message
    *   names where); nothing is sent.
+   *
+   * @example A bounded queue refuses when full
+   * ```ts
+   * import { connect } from "@mpjs/multiprocessing/cluster";
+   * import { FullError } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const servers = (globalThis as any).process?.env?.NATS_URL ?? "nats://127.0.0.1:4222";
+   * const cluster = await connect({ servers, timeout: 1_000 }).catch(() => undefined);
+   * if (!cluster) console.log(`skipped: no NATS server at ${servers}`);
+   * else {
+   *   await using c = cluster;
+   *   const q = c.Queue<string>(`doc_put_${Date.now()}`, { maxsize: 1 });
+   *   await q.put("a");
+   *   await assert.rejects(q.put("b", { timeout: 50 }), FullError);
+   *   assert.equal(await q.get(), "a");
+   * }
+   * ```
    */
   async put(item: T, options?: ClusterPutOptions): Promise<void> {
     const { block, deadline, signal } = checkWait(options, "cluster Queue.put()");
@@ -805,6 +823,22 @@ export abstract class ClusterQueueBase<T> implements AsyncIterable<T> {
    * @throws {TypeError} (rejects) when an item cannot be sent (the message
    *   names it, e.g. `items[3].cb`); nothing is sent.
    * @throws {FullError} (rejects) as `put`; items before the refused one may be in.
+   *
+   * @example Filling a queue fast
+   * ```ts
+   * import { connect } from "@mpjs/multiprocessing/cluster";
+   * import assert from "node:assert/strict";
+   *
+   * const servers = (globalThis as any).process?.env?.NATS_URL ?? "nats://127.0.0.1:4222";
+   * const cluster = await connect({ servers, timeout: 1_000 }).catch(() => undefined);
+   * if (!cluster) console.log(`skipped: no NATS server at ${servers}`);
+   * else {
+   *   await using c = cluster;
+   *   const q = c.Queue<number>(`doc_putmany_${Date.now()}`);
+   *   await q.putMany(Array.from({ length: 1_000 }, (_, i) => i));
+   *   assert.equal(await q.qsize(), 1_000);
+   * }
+   * ```
    */
   async putMany(items: Iterable<T>, options?: ClusterPutOptions): Promise<void> {
     const { block, deadline, signal } = checkWait(options, "cluster Queue.putMany()");
@@ -1064,6 +1098,26 @@ export abstract class ClusterQueueBase<T> implements AsyncIterable<T> {
    * Closes the queue for every process using it (Python 3.13's
    * `Queue.shutdown()`): later puts reject with `ClosedError`; gets take what
    * is left, then reject with `ClosedError`; waiting gets wake. Idempotent.
+   *
+   * @example Ending consumers
+   * ```ts
+   * import { connect } from "@mpjs/multiprocessing/cluster";
+   * import { ClosedError } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const servers = (globalThis as any).process?.env?.NATS_URL ?? "nats://127.0.0.1:4222";
+   * const cluster = await connect({ servers, timeout: 1_000 }).catch(() => undefined);
+   * if (!cluster) console.log(`skipped: no NATS server at ${servers}`);
+   * else {
+   *   await using c = cluster;
+   *   const q = c.Queue<number>(`doc_close_${Date.now()}`);
+   *   await q.put(1);
+   *   await q.close();
+   *   await assert.rejects(q.put(2), ClosedError);
+   *   assert.equal(await q.get(), 1); // what is left is still got
+   *   await assert.rejects(q.get(), ClosedError);
+   * }
+   * ```
    */
   async close(): Promise<void> {
     await this.ready();
@@ -1135,6 +1189,23 @@ export class ClusterQueue<T = unknown> extends ClusterQueueBase<T> {
    * @throws {EmptyError} (rejects) when no item came: at once when not
    *   blocking, else after `timeout`.
    * @throws {ClosedError} (rejects) when the queue is closed and drained.
+   *
+   * @example Fetching ahead
+   * ```ts
+   * import { connect } from "@mpjs/multiprocessing/cluster";
+   * import assert from "node:assert/strict";
+   *
+   * const servers = (globalThis as any).process?.env?.NATS_URL ?? "nats://127.0.0.1:4222";
+   * const cluster = await connect({ servers, timeout: 1_000 }).catch(() => undefined);
+   * if (!cluster) console.log(`skipped: no NATS server at ${servers}`);
+   * else {
+   *   await using c = cluster;
+   *   const name = `doc_get_${Date.now()}`;
+   *   await c.Queue<number>(name).putMany([1, 2, 3]);
+   *   const q = c.Queue<number>(name, { prefetch: 100 }); // one round trip fetches all three
+   *   assert.deepEqual([await q.get(), await q.get(), await q.get()], [1, 2, 3]);
+   * }
+   * ```
    */
   async get(options?: ClusterGetOptions): Promise<T> {
     const m = await this.pull(options, "cluster Queue.get()");
@@ -1518,6 +1589,25 @@ export class ClusterDict<K extends DictKey = DictKey, V = unknown> implements As
    * Removes `key` and returns its value; when missing, returns `fallback` if
    * given, else rejects with `KeyError`. Atomic: of processes racing, one
    * gets the value.
+   *
+   * @example Taking a key once
+   * ```ts
+   * import { connect } from "@mpjs/multiprocessing/cluster";
+   * import { KeyError } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const servers = (globalThis as any).process?.env?.NATS_URL ?? "nats://127.0.0.1:4222";
+   * const cluster = await connect({ servers, timeout: 1_000 }).catch(() => undefined);
+   * if (!cluster) console.log(`skipped: no NATS server at ${servers}`);
+   * else {
+   *   await using c = cluster;
+   *   const d = c.dict<string, number>(`doc_pop_${Date.now()}`);
+   *   await d.set("job", 7);
+   *   assert.equal(await d.pop("job"), 7);
+   *   assert.equal(await d.pop("job", 0), 0);
+   *   await assert.rejects(d.pop("job"), KeyError);
+   * }
+   * ```
    */
   pop(key: K): Promise<V>;
   /** As above, with a fallback for a missing key. */
