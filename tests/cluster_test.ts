@@ -40,10 +40,11 @@ if (!natsServerPath()) {
 
     test("Queue: items put by one process are got once by two others", async () => {
       const name = fresh("q");
-      const producer = runScript(WORKER, ["produce", server.url, "q", name, "0", "200"], 60_000);
-      const consumers = [0, 1].map(() => runScript(WORKER, ["consume", server.url, "q", name, "3000"], 60_000));
-      const p = await producer;
+      // The producer is done before the consumers start, so a consumer that
+      // is slow to start cannot mistake the wait for an empty queue.
+      const p = await runScript(WORKER, ["produce", server.url, "q", name, "0", "200"], 60_000);
       assert.equal(p.code, 0, p.stderr);
+      const consumers = [0, 1].map(() => runScript(WORKER, ["consume", server.url, "q", name, "3000"], 60_000));
       const got: number[] = [];
       for (const r of await Promise.all(consumers)) {
         assert.equal(r.code, 0, r.stderr);
