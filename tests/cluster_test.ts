@@ -102,6 +102,21 @@ if (!natsServerPath()) {
       assert.equal(await qb.qsize(), 0);
     });
 
+    test("JoinableQueue: an item is delivered at most maxDeliver times", async () => {
+      const name = fresh("jqmax");
+      for (let delivery = 1; delivery <= 2; delivery++) {
+        const c = await connect({ servers: server.url });
+        const q = c.JoinableQueue<string>(name, { ackWait: 60_000, maxDeliver: 2 });
+        if (delivery === 1) await q.put("poison");
+        assert.equal(await q.get({ timeout: 10_000 }), "poison");
+        await c.close(); // not done: handed back
+      }
+      await using last = await connect({ servers: server.url });
+      const q = last.JoinableQueue<string>(name);
+      await assert.rejects(q.get({ timeout: 1_500 }), EmptyError);
+      await q.join({ timeout: 100 }); // still counted: join only returns on its timeout
+    });
+
     test("JoinableQueue.join() waits for taskDone in another process", async () => {
       const name = fresh("jqj");
       await using cluster = await connect({ servers: server.url });
