@@ -179,9 +179,9 @@ export class BrokenBarrierError extends Error {
 }
 
 /**
- * Thrown by a managed dictionary (`DictProxy`) when a key is missing:
- * `delete(key)`, `pop(key)` without a default, `popitem()` on an empty
- * dictionary (Python's `KeyError`). The message names the key.
+ * Thrown by a managed dictionary (`DictProxy`) or a cluster dict when a key
+ * is missing: `delete(key)`, `pop(key)` without a default, `popitem()` on an
+ * empty dictionary (Python's `KeyError`). The message names the key.
  *
  * @example
  * ```ts

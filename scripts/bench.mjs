@@ -9,7 +9,7 @@
 // runtime (Python rows are compared with ours on Node): > 1 means we win.
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -56,8 +56,20 @@ function collect(runtime, cmd, argv) {
   return rows;
 }
 
+// The cluster benchmark needs a nats-server (it starts its own): without
+// one it is skipped with a line, Python's peer included.
+function hasNatsServer() {
+  if (process.env.NATS_SERVER !== undefined) return existsSync(process.env.NATS_SERVER);
+  const dirs = (process.env.PATH ?? "").split(delimiter).concat(["/usr/sbin", "/usr/local/sbin", "/usr/local/bin"]);
+  return dirs.some((dir) => dir && existsSync(join(dir, "nats-server")));
+}
+
 const all = [];
 for (const name of names) {
+  if (name === "cluster" && !hasNatsServer()) {
+    console.log("cluster benchmark skipped: nats-server not found; install it with `apt-get install -y nats-server`");
+    continue;
+  }
   const rows = [];
   for (const rt of runtimes) {
     if (rt === "deno") rows.push(...collect("deno", bin("deno"), ["run", "-A", `bench/${name}.ts`]));
