@@ -44,14 +44,40 @@ import {
 const packr = new Packr({ structuredClone: true, moreTypes: true });
 
 /**
+ * The msgpackr extension type codes this library uses, in one table so that
+ * no two collide (msgpackr keeps one reader per code: a second one would
+ * silently replace the first). msgpackr's own structured-clone codes are
+ * lowercase letters.
+ */
+export const EXT = {
+  /** An `Error` (here). */
+  ERROR: 0x45, // "E"
+  /** A `Float16Array` (here). */
+  FLOAT16: 0x46, // "F"
+  /** A library handle's reference (`_post.ts`). */
+  HANDLE: 0x48, // "H"
+  /** A value copied with marked registered-class instances (here). */
+  MARKED: 0x4d, // "M"
+  /** `-0` (here). */
+  NEGATIVE_ZERO: 0x4e, // "N"
+  /** Boxed primitives (here): Boolean, Number, String, BigInt. */
+  BOXED_BOOLEAN: 0x4f, // "O"
+  BOXED_NUMBER: 0x50, // "P"
+  BOXED_STRING: 0x51, // "Q"
+  BOXED_BIGINT: 0x53, // "S"
+  /** A manager proxy inside a value bound for its own manager (`_manager_protocol.ts`). */
+  MANAGER_REF: 0x52, // "R"
+} as const;
+
+/**
  * Stands for `-0` in a value handed to the structured-clone encoder:
  * MessagePack writes `-0` as the integer 0, and structured clone keeps it.
  * See {@linkcode markNegativeZeros}.
  */
 class NegativeZero {}
 const NEGATIVE_ZERO = new NegativeZero();
-/** The msgpackr extension type of {@linkcode NegativeZero} ("N"). */
-const EXT_NEGATIVE_ZERO = 0x4e;
+/** The msgpackr extension type of {@linkcode NegativeZero}. */
+const EXT_NEGATIVE_ZERO = EXT.NEGATIVE_ZERO;
 addExtension({ Class: NegativeZero, type: EXT_NEGATIVE_ZERO, write: () => 0, read: () => -0 });
 
 // Structured-clone values msgpackr does not carry as they are: boxed
@@ -59,10 +85,10 @@ addExtension({ Class: NegativeZero, type: EXT_NEGATIVE_ZERO, write: () => 0, rea
 // typed-array extension has no code for it, and decoding fails).
 /** Extension types of `new Boolean()`, `new Number()`, `new String()`, `Object(1n)` ("b" is msgpackr's). */
 const BOXED: [new (...args: never[]) => object, number][] = [
-  [Boolean, 0x4f], // "O"
-  [Number, 0x50], // "P"
-  [String, 0x51], // "Q"
-  [BigInt as unknown as new () => object, 0x53], // "S"
+  [Boolean, EXT.BOXED_BOOLEAN],
+  [Number, EXT.BOXED_NUMBER],
+  [String, EXT.BOXED_STRING],
+  [BigInt as unknown as new () => object, EXT.BOXED_BIGINT],
 ];
 for (const [Class, type] of BOXED) {
   addExtension({ Class, type, write: (v: object) => v.valueOf(), read: (x: unknown) => Object(x) });
@@ -95,7 +121,7 @@ const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
 type ErrorData = [string, string, string | undefined, [unknown] | undefined, unknown[] | undefined];
 addExtension({
   Class: Error,
-  type: 0x45, // "E"
+  type: EXT.ERROR,
   write: (e: Error): ErrorData => [
     e.name,
     e.message,
@@ -143,7 +169,7 @@ export const VIEW_CLASSES: ViewClass[] = [
 if (Float16 !== undefined) {
   addExtension({
     Class: Float16,
-    type: 0x46, // "F"
+    type: EXT.FLOAT16,
     pack: (v: ArrayBufferView) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength),
     // `bytes` is a view of the buffer being decoded: copy it.
     unpack: (bytes: Uint8Array) => new Float16(copyBytes(bytes, 0, bytes.length).buffer as ArrayBuffer),
@@ -247,8 +273,8 @@ export function rebuildClasses(v: unknown, seen: Set<object> = new Set()): unkno
 class Marked {
   constructor(readonly value: unknown) {}
 }
-/** The msgpackr extension type of {@linkcode Marked} ("M"). */
-const EXT_MARKED = 0x4d;
+/** The msgpackr extension type of {@linkcode Marked}. */
+const EXT_MARKED = EXT.MARKED;
 addExtension({
   Class: Marked,
   type: EXT_MARKED,

@@ -49,6 +49,7 @@
 
 import { addExtension } from "msgpackr/pack";
 import type { SpscMemory } from "./_spsc.ts";
+import { EXT } from "./_codec.ts";
 
 /** Index of the doorbell word (see the module docs). */
 export const DOORBELL = 0;
@@ -112,8 +113,8 @@ export interface Registration {
 /** A proxy as written inside a value travelling to or from its own manager: its object id and kind. */
 export type RefData = [id: number, kind: Kind, typeid?: string];
 
-/** The msgpackr extension type of a {@linkcode RefData} ("M"). */
-const EXT_REF = 0x4d;
+/** The msgpackr extension type of a {@linkcode RefData}. */
+const EXT_REF = EXT.MANAGER_REF;
 
 /** Objects the current encoding writes as {@linkcode RefData}: set by {@linkcode encodingRefs}. */
 let marked: Map<object, RefData> | undefined;

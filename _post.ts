@@ -42,14 +42,14 @@
  */
 
 import { addExtension } from "msgpackr/pack";
-import type { ObjectHook } from "./_codec.ts";
+import { EXT, type ObjectHook } from "./_codec.ts";
 import { handlerFor, handlerForTag, type OwnerWord, type TransferHandler } from "./_handles.ts";
 import { newHandleId, officeState, selfIdent } from "./_registry.ts";
 import { type Mailbox, mailbox, needOffice } from "./_mailbox.ts";
 import { receiveSync, runtime } from "./_runtime.ts";
 
 /** The msgpackr extension type of a handle reference (`[tag, id]`). */
-const EXT_HANDLE = 0x48;
+const EXT_HANDLE = EXT.HANDLE;
 
 /** How long (ms) a reader waits for the post office before giving up (it answers in microseconds). */
 const FETCH_TIMEOUT = 60_000;
