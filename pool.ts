@@ -27,24 +27,14 @@
 import { ClosedError, RemoteError, TimeoutError } from "./errors.ts";
 import { copyBytes, decodeReused, encode, encodeTo, type Format } from "./_codec.ts";
 import { handlerFor, pack, type Packed } from "./_handles.ts";
-import { assertStarted, markDead, newIdent, registryBuffer } from "./_registry.ts";
+import { assertStarted, markDead } from "./_registry.ts";
 import { BUSY, OK as RING_OK, Ring } from "./_ring.ts";
-import { spawn } from "./_mailbox.ts";
+import { startWorker } from "./_mailbox.ts";
 import { moduleUrl } from "./_target.ts";
 import { SLICE } from "./_wait.ts";
 import { cpuCount, terminateStops, type WorkerHandle, writeStderr } from "./_runtime.ts";
-import {
-  DONE,
-  ERROR_AT,
-  readError,
-  requestStop,
-  RUNNING,
-  STATE as STATUS_STATE,
-  TERMINATED,
-  writeExit,
-} from "./_status.ts";
+import { DONE, readError, requestStop, STATE as STATUS_STATE, TERMINATED, writeExit } from "./_status.ts";
 import { checkCallback, checkOptions, checkSignal, checkTimeout, show } from "./_options.ts";
-import type { StartMessage } from "./_protocol.ts";
 import {
   APPLY,
   type ArgsRequest,
@@ -580,10 +570,7 @@ export class Pool {
   // ---- workers --------------------------------------------------------------
 
   #spawn(index: number): void {
-    const ident = newIdent();
     const name = `SpawnPoolWorker-${++workerCounter}`;
-    const status = new SharedArrayBuffer(ERROR_AT, { maxByteLength: 1 << 20 });
-    new Int32Array(status)[STATUS_STATE] = RUNNING;
     const own = new Int32Array(new SharedArrayBuffer(OWN_BYTES));
     Atomics.store(own, STATE, STARTING);
     const config: PoolWorkerConfig = {
@@ -596,40 +583,27 @@ export class Pool {
       maxTasks: this.#maxTasks,
       initializer: this.#initializer,
     };
-    const packed = pack([config, this.#initargs], "initargs");
-    const message: StartMessage = {
-      type: "start",
-      registry: registryBuffer(),
-      status,
-      ident,
-      name,
-      daemon: true,
-      target: { kind: "module", module: workerModule, exportName: "poolWorkerMain" },
-      args: packed.data,
-      hasHandles: packed.hasHandles,
-    };
     let end!: () => void;
     const ended = new Promise<void>((resolve) => end = resolve);
-    const slot: Slot = {
-      index,
-      ident,
-      name,
-      status,
-      own,
-      handle: undefined as unknown as WorkerHandle,
-      exited: false,
-      stopping: false,
-      aborted: 0,
-      ended,
-      end,
-    };
-    slot.handle = spawn(name, {
-      onMessage: (m) => this.#onWorkerMessage(slot, m as ArgsRequest),
-      onExit: (error) => this.#onWorkerExit(slot, error),
-    });
-    slot.handle.post(message, packed.transfer);
-    packed.commit(ident);
-    if (!this.#refd) slot.handle.unref();
+    const slot = { index, name, own, exited: false, stopping: false, aborted: 0, ended, end } as Slot;
+    const started = startWorker(
+      {
+        name,
+        daemon: true,
+        target: { kind: "module", module: workerModule, exportName: "poolWorkerMain" },
+        args: [config, this.#initargs],
+        argsName: "initargs",
+      },
+      {
+        onMessage: (m) => this.#onWorkerMessage(slot, m as ArgsRequest),
+        onExit: (error) => this.#onWorkerExit(slot, error),
+      },
+    );
+    slot.ident = started.ident;
+    slot.status = started.status;
+    slot.handle = started.handle;
+    // Pool workers are daemons that keep the program alive only while the pool has work.
+    if (this.#refd) slot.handle.ref();
     this.#slots[index] = slot;
     this.#workers.add(slot);
   }
