@@ -24,31 +24,16 @@ import { STOP as STATUS_STOP, stopCells, stopIfAsked } from "./_status.ts";
 import { waitAsync } from "./_wait.ts";
 import { compile, explainMissingVariable, type Fn, importTarget } from "./_target.ts";
 import {
-  APPLY,
   type ArgsReply,
   asNumbers,
-  BY_MESSAGE,
-  CANCEL,
-  CANCEL_N,
-  CURRENT,
-  DEFS_LEN,
-  FAILED,
+  Cell,
   type FnSpec,
-  LOBBY_SEQ,
-  LOBBY_WAITERS,
-  MAP,
-  MAP_BULK,
-  OK,
-  OK_BULK,
+  Kind,
+  Own,
   type PoolWorkerConfig,
-  READY,
-  SKIPPED,
-  SPINNER,
-  STATE,
-  STOP,
-  STOPPED,
-  TAKING,
-  WAKING,
+  Status,
+  type TaskRecord,
+  WorkerState,
 } from "./_pool_protocol.ts";
 import { RemoteError } from "./errors.ts";
 
@@ -114,7 +99,7 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
   /** The function with definition index `fnId`, resolving it on first use. */
   function load(fnId: number): Loaded | Promise<Loaded> {
     while (loaded.length <= fnId) {
-      const end = Atomics.load(cells, DEFS_LEN);
+      const end = Atomics.load(cells, Cell.DEFS_LEN);
       if (defsRead >= end) throw new Error(`Pool worker has no function definition ${fnId}`);
       const len = new DataView(defs.buffer, defs.byteOffset).getUint32(defsRead, true);
       const spec = decode(defs.slice(defsRead + 4, defsRead + 4 + len)) as FnSpec;
@@ -132,7 +117,7 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
       throw init.bySource ? explainMissingVariable(error, init.name, "Pool") : error;
     }
   }
-  Atomics.store(own, STATE, READY);
+  Atomics.store(own, Own.STATE, WorkerState.READY);
   // Read once the initializer has run: it is where a test installs the hooks.
   const afterTake = (globalThis as Record<symbol, unknown>)[AFTER_TAKE] as (() => void) | undefined;
   const at = (globalThis as Record<symbol, unknown>)[AT_POINT] as ((point: FaultPoint) => void) | undefined;
@@ -158,35 +143,35 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
       // task the owner cannot name: if it dies meanwhile, the owner finds the
       // task by elimination (see `_pool_protocol.ts`). The exchange fails
       // when the owner took the last task back to stop this worker.
-      if (Atomics.compareExchange(own, CURRENT, current, TAKING) !== current) stopOnRequest();
-      current = TAKING;
+      if (Atomics.compareExchange(own, Own.CURRENT, current, Own.TAKING) !== current) stopOnRequest();
+      current = Own.TAKING;
       if (at) at("take");
       const taken = tasks.take(true);
       if (typeof taken === "number") {
-        Atomics.store(own, CURRENT, current = 0);
+        Atomics.store(own, Own.CURRENT, current = 0);
         if (taken === CLOSED_R) return;
         await idle(tasks, cells, me, at);
         continue;
       }
       if (afterTake) afterTake();
       if (at) at("taken");
-      const record = decodeReused(taken.bytes, taken.length, taken.kind as Format) as [number, number, number, unknown];
+      const record = decodeReused(taken.bytes, taken.length, taken.kind as Format) as TaskRecord;
       // Before anything else, STOP included: a wake-up the owner held back
       // (one in flight at a time) relies on this one (see `_pool_protocol.ts`).
       wakeNext(tasks, cells);
       const kind = record[0];
-      if (kind === STOP) {
-        Atomics.store(own, CURRENT, current = 0);
-        Atomics.store(own, STATE, STOPPED);
+      if (kind === Kind.STOP) {
+        Atomics.store(own, Own.CURRENT, current = 0);
+        Atomics.store(own, Own.STATE, WorkerState.STOPPED);
         return;
       }
       const id = record[1];
-      Atomics.store(own, CURRENT, current = id);
+      Atomics.store(own, Own.CURRENT, current = id);
       if (at) at("running");
-      if (Atomics.load(cells, CANCEL + (id % CANCEL_N)) !== id) {
+      if (Atomics.load(cells, Cell.CANCEL + (id % Cell.CANCEL_N)) !== id) {
         let payload = record[3];
         let skip = false;
-        if (kind & BY_MESSAGE) {
+        if (kind & Kind.BY_MESSAGE) {
           const reply = await new Promise<ArgsReply>((res) => {
             argsWaiters.set(id, res);
             port.post({ type: "pool-args", id });
@@ -203,7 +188,7 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
         if (skip) {
           putSkipped(id);
         } else {
-          const running = runTask(kind & ~BY_MESSAGE, id, record[2], payload);
+          const running = runTask(kind & ~Kind.BY_MESSAGE, id, record[2], payload);
           if (running) await running;
         }
       } else {
@@ -232,12 +217,12 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
     const fn = f.fn;
     let value: unknown;
     try {
-      if (kind === APPLY) {
+      if (kind === Kind.APPLY) {
         value = fn(...payload as unknown[]);
         if (isThenable(value)) {
           return Promise.resolve(value).then((v) => putResult(id, v), (error) => fail(f, id, error));
         }
-      } else if (kind === MAP_BULK) {
+      } else if (kind === Kind.MAP_BULK) {
         const [start, count] = payload as [number, number];
         const items = new Float64Array(bulk, start * 8, count);
         // Number results replace their items in place: no copy, nothing to encode.
@@ -249,9 +234,9 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
           }
           // Another kind of result: the chunk's results travel as an array.
           const out: unknown[] = Array.from(items.subarray(0, i));
-          if (isThenable(r)) return finishChunk(f, MAP, id, items, out, i, r);
+          if (isThenable(r)) return finishChunk(f, Kind.MAP, id, items, out, i, r);
           out.push(r);
-          return restOfChunk(f, MAP, id, items, out, i + 1);
+          return restOfChunk(f, Kind.MAP, id, items, out, i + 1);
         }
         return putBulkDone(id);
       } else {
@@ -276,7 +261,7 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
     const fn = f.fn;
     try {
       for (let i = at; i < items.length; i++) {
-        const r = kind === MAP ? fn(items[i]) : fn(...items[i] as unknown[]);
+        const r = kind === Kind.MAP ? fn(items[i]) : fn(...items[i] as unknown[]);
         if (isThenable(r)) return finishChunk(f, kind, id, items, out, i, r);
         out.push(r);
       }
@@ -312,7 +297,7 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
   function putResult(id: number, value: unknown): void {
     try {
       // Handles and shared memory in a result cross as in queue items.
-      encodeTo([id, OK, value], "r", putRecord, shareHandles);
+      encodeTo([id, Status.OK, value], "r", putRecord, shareHandles);
     } catch (error) {
       // The return value cannot cross (a function, a class instance, …).
       if (error instanceof TypeError) {
@@ -323,15 +308,15 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
   }
 
   function putBulkDone(id: number): void {
-    encodeTo([id, OK_BULK, null], "r", putRecord);
+    encodeTo([id, Status.OK_BULK, null], "r", putRecord);
   }
 
   function putSkipped(id: number): void {
-    encodeTo([id, SKIPPED, null], "r", putRecord);
+    encodeTo([id, Status.SKIPPED, null], "r", putRecord);
   }
 
   function putFailure(id: number, error: unknown): void {
-    encodeTo([id, FAILED, RemoteError.describe(error)], "error", putRecord);
+    encodeTo([id, Status.FAILED, RemoteError.describe(error)], "error", putRecord);
   }
 }
 
@@ -377,7 +362,7 @@ async function idle(
   const seq = tasks.itemsSeq();
   if (tasks.hasRecords()) return;
   // Marked with this worker's ident: if it ends while spinning, the owner clears the cell.
-  if (Atomics.compareExchange(cells, SPINNER, 0, me) === 0) {
+  if (Atomics.compareExchange(cells, Cell.SPINNER, 0, me) === 0) {
     try {
       if (at) at("spinning");
       const end = performance.now() + SPIN_MS;
@@ -385,25 +370,25 @@ async function idle(
         for (let i = 0; i < 100; i++) if (tasks.itemsSeq() !== seq) return;
       } while (performance.now() < end);
     } finally {
-      Atomics.store(cells, SPINNER, 0);
+      Atomics.store(cells, Cell.SPINNER, 0);
     }
   }
   // Park in the lobby (see _pool_protocol.ts): counted first, then the
   // re-check, so a put either is seen here or wakes someone.
-  Atomics.add(cells, LOBBY_WAITERS, 1);
+  Atomics.add(cells, Cell.LOBBY_WAITERS, 1);
   try {
-    const lobby = Atomics.load(cells, LOBBY_SEQ);
+    const lobby = Atomics.load(cells, Cell.LOBBY_SEQ);
     // A wake-up that bumped the word before the load above is used up (this
     // wait will not sleep through it): let the next put wake someone.
-    Atomics.store(cells, WAKING, 0);
+    Atomics.store(cells, Cell.WAKING, 0);
     if (tasks.hasRecords()) return;
     if (at) at("lobby");
-    await waitAsync(cells, LOBBY_SEQ, lobby);
+    await waitAsync(cells, Cell.LOBBY_SEQ, lobby);
     if (at) at("woken");
   } finally {
-    Atomics.sub(cells, LOBBY_WAITERS, 1);
+    Atomics.sub(cells, Cell.LOBBY_WAITERS, 1);
     // Woken (or leaving): the wake-up in flight, if any, has arrived.
-    Atomics.store(cells, WAKING, 0);
+    Atomics.store(cells, Cell.WAKING, 0);
   }
 }
 
@@ -415,10 +400,10 @@ async function idle(
  */
 function wakeNext(tasks: Ring, cells: Int32Array): void {
   if (
-    tasks.hasRecords() && Atomics.load(cells, SPINNER) === 0 && Atomics.load(cells, LOBBY_WAITERS) > 0 &&
-    Atomics.load(cells, WAKING) === 0 && Atomics.compareExchange(cells, WAKING, 0, 1) === 0
+    tasks.hasRecords() && Atomics.load(cells, Cell.SPINNER) === 0 && Atomics.load(cells, Cell.LOBBY_WAITERS) > 0 &&
+    Atomics.load(cells, Cell.WAKING) === 0 && Atomics.compareExchange(cells, Cell.WAKING, 0, 1) === 0
   ) {
-    Atomics.add(cells, LOBBY_SEQ, 1);
-    Atomics.notify(cells, LOBBY_SEQ, 1);
+    Atomics.add(cells, Cell.LOBBY_SEQ, 1);
+    Atomics.notify(cells, Cell.LOBBY_SEQ, 1);
   }
 }

@@ -3,12 +3,10 @@
  * `Pool` and `AsyncResult`: Python's `multiprocessing.Pool`, a fixed set of
  * worker threads that run functions for you.
  *
- * Tasks and results travel through two shared-memory rings (`_ring.ts`), not
- * one `postMessage` each (a task whose arguments hold this library's handles
- * or shared memory goes by message); each worker takes the next task itself as soon as
- * it is free, and a function is shipped to each worker once (see
- * `_pool_protocol.ts` for the records and the shared cells, and
- * `_pool_worker.ts` for the worker's loop).
+ * Tasks and results travel through two shared-memory rings, not one
+ * `postMessage` each (a task whose arguments hold this library's handles or
+ * shared memory goes by message); each worker takes the next task itself as
+ * soon as it is free, and a function is shipped to each worker once.
  *
  * @example Square numbers on two workers
  * ```ts
@@ -36,34 +34,18 @@ import { cpuCount, terminateStops, type WorkerHandle, writeStderr } from "./_run
 import { DONE, readError, requestStop, STATE as STATUS_STATE, TERMINATED, writeExit } from "./_status.ts";
 import { checkCallback, checkOptions, checkSignal, checkTimeout, show } from "./_options.ts";
 import {
-  APPLY,
   type ArgsRequest,
   asNumbers,
-  BY_MESSAGE,
-  CANCEL,
-  CANCEL_N,
+  Cell,
   CELLS_BYTES,
-  CURRENT,
-  DEFS_LEN,
-  FAILED,
   type FnSpec,
-  LOBBY_SEQ,
-  LOBBY_WAITERS,
-  MAP,
-  MAP_BULK,
-  OK,
-  OK_BULK,
+  Kind,
+  Own,
   OWN_BYTES,
   type PoolWorkerConfig,
-  SPINNER,
-  STARMAP,
-  STARTING,
-  STATE,
-  STOP,
-  STOP_ASKED,
-  STOPPED,
-  TAKING,
-  WAKING,
+  type ResultRecord,
+  Status,
+  WorkerState,
 } from "./_pool_protocol.ts";
 
 /** The worker runner, beside this file in the source tree (.ts) and the npm build (.js). */
@@ -254,7 +236,7 @@ export class AsyncResult<R = unknown> {
   async get(timeout?: number): Promise<R> {
     const ms = checkTimeout(timeout, "AsyncResult.get()");
     if (this.#state === 0 && !await waitInList(this.#waiters ??= [], ms)) {
-      throw new TimeoutError(`AsyncResult.get() timed out after ${ms} ms`);
+      throw new TimeoutError(`AsyncResult.get() had no result within ${ms} ms`);
     }
     if (this.#state === 1) return this.#value as R;
     throw this.#value;
@@ -572,7 +554,7 @@ export class Pool {
   #spawn(index: number): void {
     const name = `SpawnPoolWorker-${++workerCounter}`;
     const own = new Int32Array(new SharedArrayBuffer(OWN_BYTES));
-    Atomics.store(own, STATE, STARTING);
+    Atomics.store(own, Own.STATE, WorkerState.STARTING);
     const config: PoolWorkerConfig = {
       tasks: this.#tasks.memory,
       results: this.#results.memory,
@@ -617,7 +599,7 @@ export class Pool {
     this.#spawn(index);
     if (!this.#stopsSent) return;
     this.#putting = 0;
-    encodeTo([STOP], "task", this.#putRecord);
+    encodeTo([Kind.STOP], "task", this.#putRecord);
     this.#pumpSoon();
   }
 
@@ -651,7 +633,7 @@ export class Pool {
     if (this.#state !== RUN && this.#state !== CLOSE) return;
     for (const slot of this.#slots) {
       if (!slot || slot.exited || slot.stopping) continue;
-      if (Atomics.compareExchange(slot.own, CURRENT, id, STOP_ASKED) !== id) continue;
+      if (Atomics.compareExchange(slot.own, Own.CURRENT, id, Own.STOP_ASKED) !== id) continue;
       slot.aborted = id;
       this.#stopWorker(slot);
       if (!this.#broken) this.#replace(slot.index);
@@ -690,11 +672,11 @@ export class Pool {
     if (this.#state !== TERMINATE) {
       // Results it published before it ended come first.
       this.#drain();
-      const state = Atomics.load(slot.own, STATE);
-      const current = Atomics.load(slot.own, CURRENT);
+      const state = Atomics.load(slot.own, Own.STATE);
+      const current = Atomics.load(slot.own, Own.CURRENT);
       const cause = this.#exitCause(slot, error);
       if (slot.aborted !== 0) this.#bulkIds.delete(slot.aborted);
-      if (current === TAKING) {
+      if (current === Own.TAKING) {
         this.#rejectLostTask(slot, cause);
       } else if (current > 0) {
         this.#byMessage.delete(current);
@@ -711,7 +693,7 @@ export class Pool {
       this.#clearLobby(slot);
       if (slot.stopping) {
         // Asked to stop: its replacement, if any, started then.
-      } else if (state === STARTING) {
+      } else if (state === WorkerState.STARTING) {
         // Its initializer (or loading its module) failed: a replacement would too.
         this.#broken ??= new Error(`Pool worker ${slot.name} failed to start (${cause.message})`, { cause });
         for (const [id, settle] of this.#jobs) {
@@ -721,7 +703,7 @@ export class Pool {
         if (this.#state === RUN) this.#state = CLOSE;
         // The other workers can get no more work: stop them, so join() returns.
         for (const other of [...this.#workers]) this.#stopWorker(other);
-      } else if (state !== STOPPED && !this.#broken) {
+      } else if (state !== WorkerState.STOPPED && !this.#broken) {
         this.#replace(slot.index);
       }
     }
@@ -736,10 +718,10 @@ export class Pool {
    */
   #clearLobby(slot: Slot): void {
     const cells = this.#cells;
-    Atomics.compareExchange(cells, SPINNER, slot.ident, 0);
-    Atomics.store(cells, WAKING, 0);
-    Atomics.add(cells, LOBBY_SEQ, 1);
-    Atomics.notify(cells, LOBBY_SEQ);
+    Atomics.compareExchange(cells, Cell.SPINNER, slot.ident, 0);
+    Atomics.store(cells, Cell.WAKING, 0);
+    Atomics.add(cells, Cell.LOBBY_SEQ, 1);
+    Atomics.notify(cells, Cell.LOBBY_SEQ);
   }
 
   #wakeJoiners(): void {
@@ -824,7 +806,7 @@ export class Pool {
       new DataView(this.#defs).setUint32(at, bytes.length, true);
       new Uint8Array(this.#defs).set(bytes, at + 4);
       this.#defsLen = end;
-      Atomics.store(this.#cells, DEFS_LEN, end);
+      Atomics.store(this.#cells, Cell.DEFS_LEN, end);
       id = this.#defCount++;
       this.#specIds.set(key, id);
     }
@@ -860,7 +842,7 @@ export class Pool {
         throw rename(e);
       }
       this.#byMessage.set(id, packed);
-      encodeTo([kind | BY_MESSAGE, id, fnId, null], "task", put);
+      encodeTo([kind | Kind.BY_MESSAGE, id, fnId, null], "task", put);
     }
     this.#jobs.set(id, settle);
     if (!this.#pumping) {
@@ -919,8 +901,8 @@ export class Pool {
     const taken = this.#puts - this.#tasks.size() - this.#orderBase;
     const running = new Set<number>();
     for (const other of this.#workers) {
-      const current = Atomics.load(other.own, CURRENT);
-      if (current === TAKING) {
+      const current = Atomics.load(other.own, Own.CURRENT);
+      if (current === Own.TAKING) {
         // It holds the record it took for a moment only: look again shortly.
         setTimeout(() => this.#rejectLostTask(slot, cause), 1);
         return;
@@ -950,11 +932,11 @@ export class Pool {
   #wakeWorker(): void {
     const cells = this.#cells;
     if (
-      Atomics.load(cells, SPINNER) === 0 && Atomics.load(cells, LOBBY_WAITERS) > 0 &&
-      Atomics.load(cells, WAKING) === 0 && Atomics.compareExchange(cells, WAKING, 0, 1) === 0
+      Atomics.load(cells, Cell.SPINNER) === 0 && Atomics.load(cells, Cell.LOBBY_WAITERS) > 0 &&
+      Atomics.load(cells, Cell.WAKING) === 0 && Atomics.compareExchange(cells, Cell.WAKING, 0, 1) === 0
     ) {
-      Atomics.add(cells, LOBBY_SEQ, 1);
-      Atomics.notify(cells, LOBBY_SEQ, 1);
+      Atomics.add(cells, Cell.LOBBY_SEQ, 1);
+      Atomics.notify(cells, Cell.LOBBY_SEQ, 1);
     }
   }
 
@@ -965,7 +947,7 @@ export class Pool {
    */
   #cancel(id: number, stopRunning = false): boolean {
     if (!this.#jobs.delete(id)) return false;
-    Atomics.store(this.#cells, CANCEL + (id % CANCEL_N), id);
+    Atomics.store(this.#cells, Cell.CANCEL + (id % Cell.CANCEL_N), id);
     this.#byMessage.delete(id);
     if (stopRunning) this.#stopRunning(id);
     this.#updateRef();
@@ -981,19 +963,16 @@ export class Pool {
     for (;;) {
       const t = this.#results.take(false);
       if (typeof t === "number") break;
-      const record = decodeReused(t.bytes, t.length, t.kind as Format) as unknown[];
-      const id = record[0] as number;
-      const status = record[1] as number;
-      const value = record[2];
+      const [id, status, value] = decodeReused(t.bytes, t.length, t.kind as Format) as ResultRecord;
       n++;
       // Its worker is done with its chunk (read before the settle, which copies the results out).
       if (this.#bulkIds.size > 0) this.#bulkIds.delete(id);
       const settle = this.#jobs.get(id);
       if (!settle) continue;
       this.#jobs.delete(id);
-      if (status === OK) settle(true, value);
-      else if (status === OK_BULK) settle(true, BULK_RESULT);
-      else if (status === FAILED) {
+      if (status === Status.OK) settle(true, value);
+      else if (status === Status.OK_BULK) settle(true, BULK_RESULT);
+      else if (status === Status.FAILED) {
         settle(false, new RemoteError(value as { name: string; message: string; stack?: string }));
       }
     }
@@ -1120,7 +1099,7 @@ export class Pool {
       return;
     }
     if (!signal) {
-      this.#submit(APPLY, fnId, args ?? [], renameArgs, settle);
+      this.#submit(Kind.APPLY, fnId, args ?? [], renameArgs, settle);
       return;
     }
     let id = 0;
@@ -1132,7 +1111,7 @@ export class Pool {
       signal.removeEventListener("abort", onAbort);
       inner(ok, value);
     };
-    id = this.#submit(APPLY, fnId, args ?? [], renameArgs, settle);
+    id = this.#submit(Kind.APPLY, fnId, args ?? [], renameArgs, settle);
     signal.addEventListener("abort", onAbort, { once: true });
   }
 
@@ -1266,7 +1245,7 @@ export class Pool {
       return;
     }
     const size = chunksize ?? defaultChunksize(n, this.#processes);
-    if (kind === MAP && size >= BULK_MIN && this.#mapBulk(fnId, items, size, result, signal)) return;
+    if (kind === Kind.MAP && size >= BULK_MIN && this.#mapBulk(fnId, items, size, result, signal)) return;
     const parts: ArrayLike<unknown>[] = [];
     const ids: number[] = [];
     let left = Math.ceil(n / size);
@@ -1278,7 +1257,7 @@ export class Pool {
         const at = off;
         const part = parts.length;
         parts.push([]);
-        const payload = (kind === MAP ? asNumbers(items, off, end) : undefined) ??
+        const payload = (kind === Kind.MAP ? asNumbers(items, off, end) : undefined) ??
           (size >= n ? items : items.slice(off, end));
         ids.push(this.#submit(kind, fnId, payload, renameItems(at), (ok, value) => {
           if (!ok) return finish(false, value);
@@ -1334,7 +1313,7 @@ export class Pool {
     for (let off = 0; off < n; off += size) {
       const end = Math.min(n, off + size);
       const at = off;
-      const id = this.#submit(MAP_BULK, fnId, [start + off, end - off], renameItems(at), (ok, value) => {
+      const id = this.#submit(Kind.MAP_BULK, fnId, [start + off, end - off], renameItems(at), (ok, value) => {
         if (!ok) return finish(false, value);
         // Number results sit in the area in place of the items; others came as an array.
         const got = value === BULK_RESULT ? area : value as ArrayLike<unknown>;
@@ -1377,7 +1356,7 @@ export class Pool {
     options?: TaskOptions,
   ): Promise<Awaited<R>[]> {
     try {
-      return this.#mapAsync<Awaited<R>>(MAP, "map", fn as AnyFn, iterable, chunksize, options).get();
+      return this.#mapAsync<Awaited<R>>(Kind.MAP, "map", fn as AnyFn, iterable, chunksize, options).get();
     } catch (error) {
       return Promise.reject(error);
     }
@@ -1409,7 +1388,7 @@ export class Pool {
     chunksize?: number,
     options?: AsyncTaskOptions<Awaited<R>[]>,
   ): AsyncResult<Awaited<R>[]> {
-    return this.#mapAsync(MAP, "mapAsync", fn as AnyFn, iterable, chunksize, options);
+    return this.#mapAsync(Kind.MAP, "mapAsync", fn as AnyFn, iterable, chunksize, options);
   }
 
   /**
@@ -1435,7 +1414,7 @@ export class Pool {
     options?: TaskOptions,
   ): Promise<Awaited<R>[]> {
     try {
-      return this.#mapAsync<Awaited<R>>(STARMAP, "starmap", fn as AnyFn, iterable, chunksize, options).get();
+      return this.#mapAsync<Awaited<R>>(Kind.STARMAP, "starmap", fn as AnyFn, iterable, chunksize, options).get();
     } catch (error) {
       return Promise.reject(error);
     }
@@ -1462,7 +1441,7 @@ export class Pool {
     chunksize?: number,
     options?: AsyncTaskOptions<Awaited<R>[]>,
   ): AsyncResult<Awaited<R>[]> {
-    return this.#mapAsync(STARMAP, "starmapAsync", fn as AnyFn, iterable, chunksize, options);
+    return this.#mapAsync(Kind.STARMAP, "starmapAsync", fn as AnyFn, iterable, chunksize, options);
   }
 
   // ---- imap -------------------------------------------------------------------
@@ -1610,7 +1589,7 @@ export class Pool {
           const at = offset;
           offset += chunk.length;
           let id = 0;
-          id = this.#submit(MAP, fnId, asNumbers(chunk) ?? chunk, renameItems(at), (ok, value) => {
+          id = this.#submit(Kind.MAP, fnId, asNumbers(chunk) ?? chunk, renameItems(at), (ok, value) => {
             inflight.delete(id);
             if (ok || size === 1) {
               const entry = ok ? value as R[] : new ItemFailure(value);
@@ -1706,7 +1685,7 @@ export class Pool {
     if (this.#state !== CLOSE || this.#feeders > 0 || this.#stopsSent || this.#broken) return;
     this.#stopsSent = true;
     this.#putting = 0;
-    for (let i = 0; i < this.#processes; i++) encodeTo([STOP], "task", this.#putRecord);
+    for (let i = 0; i < this.#processes; i++) encodeTo([Kind.STOP], "task", this.#putRecord);
     this.#pumpSoon();
   }
 

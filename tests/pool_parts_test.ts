@@ -19,3 +19,20 @@ test("a worker's parent that is itself a worker posts through the worker's inbox
   // The owner's reply with the task's argument came through the inbox.
   assert.equal(out[0], isDeno ? 2 : 1);
 });
+
+test("pool timeouts say how long they waited, with the unit", async () => {
+  const { Pool, TimeoutError } = await import("../mod.ts");
+  const pool = new Pool({ processes: 1 });
+  try {
+    const slow = () => new Promise((r) => setTimeout(r, 300));
+    await assert.rejects(
+      pool.applyAsync(slow).get(2),
+      (e: Error) => e instanceof TimeoutError && /within 2 ms/.test(e.message),
+    );
+    const it = pool.imap(slow, [1]) as AsyncIterableIterator<unknown> & { next(timeout?: number): Promise<unknown> };
+    await assert.rejects(it.next(2), (e: Error) => e instanceof TimeoutError && /within 2 ms/.test(e.message));
+    await it.return?.();
+  } finally {
+    await pool.terminate();
+  }
+});
