@@ -131,9 +131,9 @@
  * or its worker's death, seen), so no worker can still touch a reused part.
  * Only the owner grows the area.
  *
- * Definitions (`defs`, a growable `SharedArrayBuffer` only the owner writes):
- * records of a 4-byte length and the codec bytes of a {@linkcode FnSpec},
- * each padded to 4 bytes.
+ * Definitions (`defs`, a growable `SharedArrayBuffer` only the owner writes)
+ * are laid out, written and read in `_pool_defs.ts`; the bulk area is
+ * handed out by `_pool_bulk.ts`.
  *
  * @module
  */
