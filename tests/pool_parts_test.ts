@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Thread } from "../mod.ts";
-import { nested } from "./testdata/pool_nested.ts";
+import { nested, url } from "./testdata/pool_nested.ts";
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 
@@ -11,7 +11,7 @@ test("a worker's parent that is itself a worker posts through the worker's inbox
   // Deno holds the first message a parent posts to a nested worker for about
   // half a second; through a port of the worker's own it arrives at once.
   const out = new Int32Array(new SharedArrayBuffer(12));
-  const t = new Thread({ target: nested, args: [out], module: new URL("./testdata/pool_nested.ts", import.meta.url) });
+  const t = new Thread({ target: nested, args: [out], module: url });
   t.start();
   await t.join();
   assert.equal(t.exitCode, 0);

@@ -2,6 +2,9 @@
 // A thread that makes a pool of its own (tests/pool_parts_test.ts).
 import { Pool } from "../../mod.ts";
 
+/** This module's URL (in the source tree or the npm build). */
+export const url: string = import.meta.url;
+
 /**
  * Pool initializer: records at `out[0]` how the next message from the
  * owner arrives: 1 as posted by the runtime, 2 handed on through the
