@@ -3,8 +3,20 @@
  * Mailboxes and the post office's start-up: how every thread gets its link
  * to the post office (`_post_office.ts`), which keeps the handles that travel
  * inside queue items and pipe messages (`_post.ts`), and how the post office
- * is started the first time one is needed. Also `spawn`, which starts a
- * thread's or a pool's worker with its mailbox in the first message.
+ * is started the first time one is needed. Also {@linkcode startWorker}, the
+ * one start sequence of a thread's or a pool's worker (its status cells, its
+ * ident, its packed arguments and its mailbox in the start message).
+ *
+ * ## A nested worker's inbox (Deno)
+ *
+ * On Deno the first message a worker's parent posts to a worker started
+ * from another worker arrives about half a second late (measured with bare
+ * `Worker`s, no library code: every later message, and any message through
+ * a `MessagePort`, arrives at once). So every worker on Deno sends its
+ * parent a port of its own as soon as it loads ({@linkcode INBOX}), and a
+ * parent that is itself a worker posts everything through that port,
+ * holding messages back until it arrives. The worker hands what comes
+ * through the port to its parent-message listeners, as if posted directly.
  *
  * @module
  */
@@ -20,6 +32,7 @@ import {
 } from "./_registry.ts";
 import {
   type ControlMessage,
+  deliverFromParent,
   isMainThread,
   newChannel,
   onParentMessage,
@@ -31,37 +44,115 @@ import {
   unrefPort,
   type WorkerHandle,
 } from "./_runtime.ts";
+import { pack } from "./_handles.ts";
+import { classModules } from "./_codec.ts";
+import { ERROR_AT, RUNNING, STATE } from "./_status.ts";
+import type { StartMessage, TargetSpec } from "./_protocol.ts";
 
 const ownUrl = import.meta.url;
 /** The worker entry, beside this file in the source tree (.ts) and in the npm build (.js). */
 const workerEntry = new URL(ownUrl.endsWith(".ts") ? "./_worker.ts" : "./_worker.js", ownUrl);
 
+/** What {@linkcode startWorker} starts: the worker's name and what it runs. */
+export interface WorkerStart {
+  name: string;
+  daemon: boolean;
+  target: TargetSpec;
+  /** The target's arguments, packed here (they may hold handles). */
+  args: unknown[];
+  /** How a value of `args` is named in an error ("args", "initargs"). */
+  argsName: string;
+}
+
+/** A started worker: its ident, its status cells (`_status.ts`) and its handle. */
+export interface StartedWorker {
+  ident: number;
+  status: SharedArrayBuffer;
+  cells: Int32Array;
+  handle: WorkerHandle;
+}
+
+/**
+ * Starts a worker that runs `start.target` (the one start sequence of
+ * threads and pool workers): packs the arguments (throwing, before anything
+ * starts, when one cannot be sent), makes the status cells and the ident,
+ * spawns the worker and posts its start message. `callbacks` hear the
+ * worker's messages and its end; a daemon worker is unref'd.
+ */
+export function startWorker(start: WorkerStart, callbacks: SpawnCallbacks): StartedWorker {
+  const packed = pack(start.args, start.argsName);
+  const status = new SharedArrayBuffer(ERROR_AT, { maxByteLength: 1 << 20 });
+  const cells = new Int32Array(status, 0, ERROR_AT / 4);
+  cells[STATE] = RUNNING;
+  const ident = newIdent();
+  const message: StartMessage = {
+    type: "start",
+    registry: registryBuffer(),
+    status,
+    ident,
+    name: start.name,
+    daemon: start.daemon,
+    target: start.target,
+    args: packed.data,
+    hasHandles: packed.hasHandles,
+    classes: classModules(),
+  };
+  const handle = spawn(start.name, callbacks);
+  handle.post(message, packed.transfer);
+  packed.commit(ident);
+  if (start.daemon) handle.unref();
+  return { ident, status, cells, handle };
+}
+
 /**
  * Starts a worker running this library's worker entry (`_worker.ts`).
  *
  * Its first message (the caller's start message) also carries its mailbox,
- * the link to the post office (see {@linkcode Mailbox}).
+ * the link to the post office (see {@linkcode Mailbox}); on Deno, a worker
+ * parent posts through the worker's inbox (see the module doc).
  */
-export function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
+function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
+  let inbox: MessagePort | undefined;
+  let held: [ControlMessage, Transferable[] | undefined][] | undefined = viaInbox ? [] : undefined;
   const handle = spawnWorker(workerEntry, name, {
-    onMessage: (m) => onChildRequest(m) || callbacks.onMessage(m),
+    onMessage: (m) => {
+      if (onChildRequest(m)) return;
+      if (m?.type === INBOX) {
+        if (!held) return;
+        inbox = m.port as MessagePort;
+        const waiting = held;
+        held = undefined;
+        for (const [h, t] of waiting) send(h, t);
+        return;
+      }
+      callbacks.onMessage(m);
+    },
     onExit: callbacks.onExit,
   });
+  const send = (m: ControlMessage, transfer?: Transferable[]): void => {
+    if (held) held.push([m, transfer]);
+    else if (inbox) inbox.postMessage(m, transfer ?? []);
+    else handle.post(m, transfer);
+  };
   const child = childMailbox();
-  if (!child) return handle;
-  if (!officeStarted && !asked && officeState() !== OFFICE_UP) officeWatch = watchOffice;
+  if (child && !officeStarted && !asked && officeState() !== OFFICE_UP) officeWatch = watchOffice;
   // The mailbox rides in the first message (the start message): a message
   // of its own measured slower to start a worker on Bun.
-  let first = true;
+  let first = child !== undefined;
   return {
     ...handle,
     post: (m, transfer) => {
-      if (!first) return handle.post(m, transfer);
+      if (!first) return send(m, transfer);
       first = false;
-      handle.post({ ...m, [MAILBOX_KEY]: child }, [...(transfer ?? []), child.port as Transferable]);
+      send({ ...m, [MAILBOX_KEY]: child }, [...(transfer ?? []), child!.port as Transferable]);
     },
   };
 }
+
+/** A worker's first message on Deno: the port its parent posts through (see the module doc). */
+const INBOX = "mpjs-inbox";
+/** Whether this thread posts to its workers through their inboxes: a worker on Deno. */
+const viaInbox = runtime === "deno" && !isMainThread;
 
 // ## Mailboxes and the post office
 //
@@ -229,7 +320,14 @@ function childMailbox(): MailboxMessage | undefined {
 
 // A worker adopts its mailbox from the first message its spawner sends
 // (every worker entry imports this module first, so this listener runs
-// before the entry's own).
+// before the entry's own). On Deno it first sends its parent its inbox.
+if (!isMainThread && runtime === "deno") {
+  const { port1, port2 } = newChannel();
+  port1.addEventListener("message", (e: MessageEvent) => deliverFromParent(e.data));
+  port1.start();
+  unrefPort(port1);
+  postToParent({ type: INBOX, port: port2 }, [port2 as Transferable]);
+}
 if (!isMainThread && runtime !== "browser") {
   const adopt = (m: ControlMessage) => {
     const mm = m?.[MAILBOX_KEY] as MailboxMessage | undefined;

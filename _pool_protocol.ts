@@ -14,21 +14,21 @@
  *   owner takes them.
  *
  * Records are codec bytes (`_codec.ts`) of an array:
- * - task: `[kind, id, fnId, payload]`: `kind` is {@linkcode APPLY} (payload:
- *   the argument array), {@linkcode MAP} (payload: the chunk's items),
- *   {@linkcode MAP_BULK} (payload: `[start, count]`, where the chunk's
- *   numbers sit in the bulk area, see below), {@linkcode STARMAP} (payload:
+ * - task: `[kind, id, fnId, payload]`: `kind` is `Kind.APPLY` (payload:
+ *   the argument array), `Kind.MAP` (payload: the chunk's items),
+ *   `Kind.MAP_BULK` (payload: `[start, count]`, where the chunk's
+ *   numbers sit in the bulk area, see below), `Kind.STARMAP` (payload:
  *   the chunk's argument arrays) or
- *   {@linkcode STOP} (a worker that takes it exits; `close()` puts one per
+ *   `Kind.STOP` (a worker that takes it exits; `close()` puts one per
  *   worker after the last task). `kind | BY_MESSAGE` marks a task whose
  *   payload holds library handles (queues, locks, …) or shared memory
  *   (`SharedArrayBuffer`s, views of one): bytes would copy them, so the worker that takes the record asks for the payload with an
  *   {@linkcode ArgsRequest} and the owner posts it ({@linkcode ArgsReply}).
- * - result: `[id, status, value]`: `status` {@linkcode OK} with the return
- *   value (for a chunk, the array of return values), {@linkcode FAILED}
- *   with the error's `{ name, message, stack }`, {@linkcode OK_BULK} (a
+ * - result: `[id, status, value]`: `status` `Status.OK` with the return
+ *   value (for a chunk, the array of return values), `Status.FAILED`
+ *   with the error's `{ name, message, stack }`, `Status.OK_BULK` (a
  *   `MAP_BULK` chunk whose results are all numbers: they replaced its items
- *   in the bulk area) or {@linkcode SKIPPED} (cancelled before it started).
+ *   in the bulk area) or `Status.SKIPPED` (cancelled before it started).
  *   Every task a worker takes ends with one result record, so the owner
  *   knows when a worker is done with a chunk in the bulk area.
  *
@@ -84,7 +84,7 @@
  * terminated worker's exit at once while it may still run), whatever
  * instruction it stopped at. Then, in this order:
  * - results it published settle their tasks (the result ring is drained);
- * - its `CURRENT` task is rejected. A worker stores {@linkcode TAKING} there
+ * - its `CURRENT` task is rejected. A worker stores `Own.TAKING` there
  *   before it takes a record and the task's id once it has decoded it. If
  *   it ended in between, the owner finds the task by elimination: the owner
  *   is the only producer of the task ring, so it knows the ids in put order,
@@ -107,7 +107,7 @@
  * (`_status.ts`): a worker stops at its event loop, in a wait of this
  * library, or before it takes its next record; Node and Bun also terminate
  * it at once. For an aborted task the owner first takes the task back
- * ({@linkcode STOP_ASKED}): a worker that finished it meanwhile and went on
+ * (`Own.STOP_ASKED`): a worker that finished it meanwhile and went on
  * is left alone, and a worker that is stopped that way can have taken no
  * other task.
  *
@@ -131,78 +131,96 @@
  * or its worker's death, seen), so no worker can still touch a reused part.
  * Only the owner grows the area.
  *
- * Definitions (`defs`, a growable `SharedArrayBuffer` only the owner writes):
- * records of a 4-byte length and the codec bytes of a {@linkcode FnSpec},
- * each padded to 4 bytes.
+ * Definitions (`defs`, a growable `SharedArrayBuffer` only the owner writes)
+ * are laid out, written and read in `_pool_defs.ts`; the bulk area is
+ * handed out by `_pool_bulk.ts`.
  *
  * @module
  */
 
 import type { RingMemory } from "./_ring.ts";
 
-/** Task kind: `fn(...args)`. */
-export const APPLY = 1;
-/** Task kind: `fn(item)` for each item of a chunk. */
-export const MAP = 2;
-/** Task kind: `fn(...args)` for each argument array of a chunk. */
-export const STARMAP = 3;
-/** Task kind: the worker that takes it exits. */
-export const STOP = 4;
-/**
- * Task kind: `fn(item)` for each item of a chunk of numbers held in the bulk
- * area (payload: `[start, count]`, in float64 elements); the worker writes
- * number results back in place.
- */
-export const MAP_BULK = 5;
-/** Flag on a task kind: the payload comes by message (it holds handles or shared memory). */
-export const BY_MESSAGE = 8;
+/** The kind of a task record (its first field). */
+export const Kind = {
+  /** Task kind: `fn(...args)`. */
+  APPLY: 1,
+  /** Task kind: `fn(item)` for each item of a chunk. */
+  MAP: 2,
+  /** Task kind: `fn(...args)` for each argument array of a chunk. */
+  STARMAP: 3,
+  /** Task kind: the worker that takes it exits. */
+  STOP: 4,
+  /**
+   * Task kind: `fn(item)` for each item of a chunk of numbers held in the bulk
+   * area (payload: `[start, count]`, in float64 elements); the worker writes
+   * number results back in place.
+   */
+  MAP_BULK: 5,
+  /** Flag on a task kind: the payload comes by message (it holds handles or shared memory). */
+  BY_MESSAGE: 8,
+} as const;
 
-/** Result status: the task returned. */
-export const OK = 0;
-/** Result status: the task threw. */
-export const FAILED = 1;
-/** Result status of a `MAP_BULK` task whose results are all numbers: they replaced its items in the bulk area. */
-export const OK_BULK = 2;
-/** Result status: the task was cancelled before it started and did not run. */
-export const SKIPPED = 3;
+/** The status of a result record (its second field). */
+export const Status = {
+  /** Result status: the task returned. */
+  OK: 0,
+  /** Result status: the task threw. */
+  FAILED: 1,
+  /** Result status of a `MAP_BULK` task whose results are all numbers: they replaced its items in the bulk area. */
+  OK_BULK: 2,
+  /** Result status: the task was cancelled before it started and did not run. */
+  SKIPPED: 3,
+} as const;
 
-/** Cell: bytes of published function definitions. */
-export const DEFS_LEN = 0;
-/** Cell: the ident of the idle worker that spins, 0 when none (one spins at a time). */
-export const SPINNER = 1;
-/** Cell: bumped (and notified) to wake a worker parked in the lobby. */
-export const LOBBY_SEQ = 2;
-/** Cell: how many idle workers are parked in the lobby. */
-export const LOBBY_WAITERS = 3;
-/** Cell: 1 from a lobby wake-up until a worker passes through the lobby (one wake-up in flight at a time). */
-export const WAKING = 4;
-/** First cancellation cell. */
-export const CANCEL = 16;
-/** Number of cancellation cells. */
-export const CANCEL_N = 1024;
+/** Indexes of the shared cells (`Int32Array` over `cells`; see the table above). */
+export const Cell = {
+  /** Cell: bytes of published function definitions. */
+  DEFS_LEN: 0,
+  /** Cell: the ident of the idle worker that spins, 0 when none (one spins at a time). */
+  SPINNER: 1,
+  /** Cell: bumped (and notified) to wake a worker parked in the lobby. */
+  LOBBY_SEQ: 2,
+  /** Cell: how many idle workers are parked in the lobby. */
+  LOBBY_WAITERS: 3,
+  /** Cell: 1 from a lobby wake-up until a worker passes through the lobby (one wake-up in flight at a time). */
+  WAKING: 4,
+  /** First cancellation cell. */
+  CANCEL: 16,
+  /** Number of cancellation cells. */
+  CANCEL_N: 1024,
+} as const;
+
+/** Indexes of a worker's own cells, and the special values of `CURRENT`. */
+export const Own = {
+  /** Own cell: the id of the running task, 0 when none, `Own.TAKING` while taking one. */
+  CURRENT: 0,
+  /** `CURRENT` while the worker takes a task record and has not yet recorded its id. */
+  TAKING: -1,
+  /**
+   * `CURRENT` as the owner sets it (`compareExchange` from the id of the task
+   * the worker runs) to stop the worker: its task was aborted. The worker
+   * moves `CURRENT` to `TAKING` with a `compareExchange` from what it stored
+   * last, so once the owner's exchange succeeded it takes no other record.
+   */
+  STOP_ASKED: -2,
+  /** Own cell: the worker's state. */
+  STATE: 1,
+} as const;
+
+/** Values of a worker's `STATE` cell. */
+export const WorkerState = {
+  /** Worker state: started, initializer not yet done. */
+  STARTING: 0,
+  /** Worker state: initializer done, taking tasks. */
+  READY: 1,
+  /** Worker state: took a `STOP` record and is exiting. */
+  STOPPED: 2,
+} as const;
+
 /** The byte length of the shared cells. */
-export const CELLS_BYTES = (CANCEL + CANCEL_N) * 4;
+export const CELLS_BYTES: number = (Cell.CANCEL + Cell.CANCEL_N) * 4;
 /** The byte length of a worker's own cells. */
-export const OWN_BYTES = 8;
-/** Own cell: the id of the running task, 0 when none, {@linkcode TAKING} while taking one. */
-export const CURRENT = 0;
-/** `CURRENT` while the worker takes a task record and has not yet recorded its id. */
-export const TAKING = -1;
-/**
- * `CURRENT` as the owner sets it (`compareExchange` from the id of the task
- * the worker runs) to stop the worker: its task was aborted. The worker
- * moves `CURRENT` to `TAKING` with a `compareExchange` from what it stored
- * last, so once the owner's exchange succeeded it takes no other record.
- */
-export const STOP_ASKED = -2;
-/** Own cell: the worker's state. */
-export const STATE = 1;
-/** Worker state: started, initializer not yet done. */
-export const STARTING = 0;
-/** Worker state: initializer done, taking tasks. */
-export const READY = 1;
-/** Worker state: took a `STOP` record and is exiting. */
-export const STOPPED = 2;
+export const OWN_BYTES: number = 8;
 
 /**
  * A chunk of numbers as a `Float64Array` (which holds every number exactly,
@@ -220,6 +238,12 @@ export function asNumbers(items: ArrayLike<unknown>, from = 0, to: number = item
   }
   return out;
 }
+
+/** A task record: `[kind, id, fnId, payload]` (a `STOP` is `[Kind.STOP]`). */
+export type TaskRecord = [kind: number, id: number, fnId: number, payload: unknown];
+
+/** A result record: `[id, status, value]`. */
+export type ResultRecord = [id: number, status: (typeof Status)[keyof typeof Status], value: unknown];
 
 /** How a worker finds a function: a module export, or source text. */
 export type FnSpec =

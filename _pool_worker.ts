@@ -14,41 +14,27 @@
  * @module
  */
 
-import { decode, decodeReused, encodeTo, type Format } from "./_codec.ts";
+import { decodeReused, encodeTo, type Format } from "./_codec.ts";
+import { DefsReader } from "./_pool_defs.ts";
 import { unpack } from "./_handles.ts";
 import { shareHandles } from "./_post.ts";
 import { CLOSED_R, Ring } from "./_ring.ts";
 import { importAsTarget, isIdentAlive, selfIdent } from "./_registry.ts";
-import { parentPort } from "./_runtime.ts";
+import { type ParentPort, parentPort } from "./_runtime.ts";
 import { STOP as STATUS_STOP, stopCells, stopIfAsked } from "./_status.ts";
 import { POOL_IDLE_SPIN_MS as SPIN_MS, waitAsync } from "./_wait.ts";
 import { compile, explainMissingVariable, type Fn, importTarget } from "./_target.ts";
 import {
-  APPLY,
   type ArgsReply,
   asNumbers,
-  BY_MESSAGE,
-  CANCEL,
-  CANCEL_N,
-  CURRENT,
-  DEFS_LEN,
-  FAILED,
+  Cell,
   type FnSpec,
-  LOBBY_SEQ,
-  LOBBY_WAITERS,
-  MAP,
-  MAP_BULK,
-  OK,
-  OK_BULK,
+  Kind,
+  Own,
   type PoolWorkerConfig,
-  READY,
-  SKIPPED,
-  SPINNER,
-  STATE,
-  STOP,
-  STOPPED,
-  TAKING,
-  WAKING,
+  Status,
+  type TaskRecord,
+  WorkerState,
 } from "./_pool_protocol.ts";
 import { RemoteError } from "./errors.ts";
 
@@ -89,62 +75,83 @@ interface Loaded {
  * @param initargs Arguments for the initializer.
  */
 export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown[]): Promise<void> {
-  const tasks = Ring.from(config.tasks);
-  const results = Ring.from(config.results);
-  const cells = new Int32Array(config.cells);
-  const own = new Int32Array(config.own);
-  const defs = new Uint8Array(config.defs);
-  const bulk = config.bulk;
-  const loaded: (Loaded | Promise<Loaded>)[] = [];
-  let defsRead = 0;
-  const putRecord = (bytes: Uint8Array, start: number, end: number, format: Format): void => {
-    results.put(bytes, format, true, start, end);
-  };
-  const argsWaiters = new Map<number, (reply: ArgsReply) => void>();
-  const port = parentPort();
-  port.onMessage((m) => {
-    if (m.type !== "pool-args") return;
-    const reply = m as ArgsReply;
-    argsWaiters.get(reply.id)?.(reply);
-    argsWaiters.delete(reply.id);
-  });
-
-  /** The function with definition index `fnId`, resolving it on first use. */
-  function load(fnId: number): Loaded | Promise<Loaded> {
-    while (loaded.length <= fnId) {
-      const end = Atomics.load(cells, DEFS_LEN);
-      if (defsRead >= end) throw new Error(`Pool worker has no function definition ${fnId}`);
-      const len = new DataView(defs.buffer, defs.byteOffset).getUint32(defsRead, true);
-      const spec = decode(defs.slice(defsRead + 4, defsRead + 4 + len)) as FnSpec;
-      defsRead += (4 + len + 3) & ~3;
-      loaded.push(resolve(spec));
-    }
-    return loaded[fnId];
-  }
-
-  if (config.initializer) {
-    const init = await resolve(config.initializer);
-    try {
-      await init.fn(...initargs);
-    } catch (error) {
-      throw init.bySource ? explainMissingVariable(error, init.name, "Pool") : error;
-    }
-  }
-  Atomics.store(own, STATE, READY);
-  // Read once the initializer has run: it is where a test installs the hooks.
-  const afterTake = (globalThis as Record<symbol, unknown>)[AFTER_TAKE] as (() => void) | undefined;
-  const at = (globalThis as Record<symbol, unknown>)[AT_POINT] as ((point: FaultPoint) => void) | undefined;
-  const me = selfIdent();
-
+  const worker = new PoolWorker(config);
+  await worker.initialize(initargs);
   try {
-    await loop();
+    await worker.run();
   } catch (error) {
     // Marked dead as it stops: its ring operations refuse to go on. Quietly end.
     if (!isIdentAlive(selfIdent())) return;
     throw error;
   }
+}
 
-  async function loop(): Promise<void> {
+/** One pool worker: takes task records, runs them and puts their results. */
+class PoolWorker {
+  #config: PoolWorkerConfig;
+  #tasks: Ring;
+  #results: Ring;
+  #cells: Int32Array;
+  #own: Int32Array;
+  #defs: DefsReader;
+  #bulk: SharedArrayBuffer;
+  #loaded: (Loaded | Promise<Loaded>)[] = [];
+  #argsWaiters = new Map<number, (reply: ArgsReply) => void>();
+  #port: ParentPort = parentPort();
+  #me = 0;
+  #afterTake: (() => void) | undefined;
+  #at: ((point: FaultPoint) => void) | undefined;
+  #putRecord = (bytes: Uint8Array, start: number, end: number, format: Format): void => {
+    this.#results.put(bytes, format, true, start, end);
+  };
+
+  constructor(config: PoolWorkerConfig) {
+    this.#config = config;
+    this.#tasks = Ring.from(config.tasks);
+    this.#results = Ring.from(config.results);
+    this.#cells = new Int32Array(config.cells);
+    this.#own = new Int32Array(config.own);
+    this.#defs = new DefsReader(config.defs, this.#cells);
+    this.#bulk = config.bulk;
+    this.#port.onMessage((m) => {
+      if (m.type !== "pool-args") return;
+      const reply = m as ArgsReply;
+      this.#argsWaiters.get(reply.id)?.(reply);
+      this.#argsWaiters.delete(reply.id);
+    });
+  }
+
+  /** Runs the initializer, then says the worker is ready (`WorkerState.READY`). */
+  async initialize(initargs: unknown[]): Promise<void> {
+    const initializer = this.#config.initializer;
+    if (initializer) {
+      const init = await resolve(initializer);
+      try {
+        await init.fn(...initargs);
+      } catch (error) {
+        throw init.bySource ? explainMissingVariable(error, init.name, "Pool") : error;
+      }
+    }
+    Atomics.store(this.#own, Own.STATE, WorkerState.READY);
+    // Read once the initializer has run: it is where a test installs the hooks.
+    this.#afterTake = (globalThis as Record<symbol, unknown>)[AFTER_TAKE] as (() => void) | undefined;
+    this.#at = (globalThis as Record<symbol, unknown>)[AT_POINT] as ((point: FaultPoint) => void) | undefined;
+    this.#me = selfIdent();
+  }
+
+  /** The function with definition index `fnId`, resolving it on first use. */
+  #load(fnId: number): Loaded | Promise<Loaded> {
+    const loaded = this.#loaded;
+    while (loaded.length <= fnId) {
+      const spec = this.#defs.next();
+      if (!spec) throw new Error(`Pool worker has no function definition ${fnId}`);
+      loaded.push(resolve(spec));
+    }
+    return loaded[fnId];
+  }
+
+  /** Takes and runs tasks until a `STOP` record or `maxTasks` tasks. */
+  async run(): Promise<void> {
     let done = 0;
     // What this worker stored in CURRENT last.
     let current = 0;
@@ -156,38 +163,38 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
       // task the owner cannot name: if it dies meanwhile, the owner finds the
       // task by elimination (see `_pool_protocol.ts`). The exchange fails
       // when the owner took the last task back to stop this worker.
-      if (Atomics.compareExchange(own, CURRENT, current, TAKING) !== current) stopOnRequest();
-      current = TAKING;
-      if (at) at("take");
-      const taken = tasks.take(true);
+      if (Atomics.compareExchange(this.#own, Own.CURRENT, current, Own.TAKING) !== current) stopOnRequest();
+      current = Own.TAKING;
+      if (this.#at) this.#at("take");
+      const taken = this.#tasks.take(true);
       if (typeof taken === "number") {
-        Atomics.store(own, CURRENT, current = 0);
+        Atomics.store(this.#own, Own.CURRENT, current = 0);
         if (taken === CLOSED_R) return;
-        await idle(tasks, cells, me, at);
+        await idle(this.#tasks, this.#cells, this.#me, this.#at);
         continue;
       }
-      if (afterTake) afterTake();
-      if (at) at("taken");
-      const record = decodeReused(taken.bytes, taken.length, taken.kind as Format) as [number, number, number, unknown];
+      if (this.#afterTake) this.#afterTake();
+      if (this.#at) this.#at("taken");
+      const record = decodeReused(taken.bytes, taken.length, taken.kind as Format) as TaskRecord;
       // Before anything else, STOP included: a wake-up the owner held back
       // (one in flight at a time) relies on this one (see `_pool_protocol.ts`).
-      wakeNext(tasks, cells);
+      wakeNext(this.#tasks, this.#cells);
       const kind = record[0];
-      if (kind === STOP) {
-        Atomics.store(own, CURRENT, current = 0);
-        Atomics.store(own, STATE, STOPPED);
+      if (kind === Kind.STOP) {
+        Atomics.store(this.#own, Own.CURRENT, current = 0);
+        Atomics.store(this.#own, Own.STATE, WorkerState.STOPPED);
         return;
       }
       const id = record[1];
-      Atomics.store(own, CURRENT, current = id);
-      if (at) at("running");
-      if (Atomics.load(cells, CANCEL + (id % CANCEL_N)) !== id) {
+      Atomics.store(this.#own, Own.CURRENT, current = id);
+      if (this.#at) this.#at("running");
+      if (Atomics.load(this.#cells, Cell.CANCEL + (id % Cell.CANCEL_N)) !== id) {
         let payload = record[3];
         let skip = false;
-        if (kind & BY_MESSAGE) {
+        if (kind & Kind.BY_MESSAGE) {
           const reply = await new Promise<ArgsReply>((res) => {
-            argsWaiters.set(id, res);
-            port.post({ type: "pool-args", id });
+            this.#argsWaiters.set(id, res);
+            this.#port.post({ type: "pool-args", id });
           });
           skip = reply.missing;
           if (!skip && reply.hasHandles) {
@@ -199,45 +206,45 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
           }
         }
         if (skip) {
-          putSkipped(id);
+          this.#putSkipped(id);
         } else {
-          const running = runTask(kind & ~BY_MESSAGE, id, record[2], payload);
+          const running = this.#runTask(kind & ~Kind.BY_MESSAGE, id, record[2], payload);
           if (running) await running;
         }
       } else {
-        putSkipped(id);
+        this.#putSkipped(id);
       }
-      if (at) at("done");
-      if (config.maxTasks > 0 && ++done >= config.maxTasks) return;
+      if (this.#at) this.#at("done");
+      if (this.#config.maxTasks > 0 && ++done >= this.#config.maxTasks) return;
     }
   }
 
   /** Runs one task; returns a Promise only when something had to be awaited. */
-  function runTask(kind: number, id: number, fnId: number, payload: unknown): void | Promise<void> {
+  #runTask(kind: number, id: number, fnId: number, payload: unknown): void | Promise<void> {
     let got: Loaded | Promise<Loaded>;
     try {
-      got = load(fnId);
+      got = this.#load(fnId);
     } catch (error) {
-      return putFailure(id, error);
+      return this.#putFailure(id, error);
     }
     if (got instanceof Promise) {
-      return got.then((f) => runWith(f, kind, id, payload), (error) => putFailure(id, error));
+      return got.then((f) => this.#runWith(f, kind, id, payload), (error) => this.#putFailure(id, error));
     }
-    return runWith(got, kind, id, payload);
+    return this.#runWith(got, kind, id, payload);
   }
 
-  function runWith(f: Loaded, kind: number, id: number, payload: unknown): void | Promise<void> {
+  #runWith(f: Loaded, kind: number, id: number, payload: unknown): void | Promise<void> {
     const fn = f.fn;
     let value: unknown;
     try {
-      if (kind === APPLY) {
+      if (kind === Kind.APPLY) {
         value = fn(...payload as unknown[]);
         if (isThenable(value)) {
-          return Promise.resolve(value).then((v) => putResult(id, v), (error) => fail(f, id, error));
+          return Promise.resolve(value).then((v) => this.#putResult(id, v), (error) => this.#fail(f, id, error));
         }
-      } else if (kind === MAP_BULK) {
+      } else if (kind === Kind.MAP_BULK) {
         const [start, count] = payload as [number, number];
-        const items = new Float64Array(bulk, start * 8, count);
+        const items = new Float64Array(this.#bulk, start * 8, count);
         // Number results replace their items in place: no copy, nothing to encode.
         for (let i = 0; i < count; i++) {
           const r = fn(items[i]);
@@ -247,23 +254,23 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
           }
           // Another kind of result: the chunk's results travel as an array.
           const out: unknown[] = Array.from(items.subarray(0, i));
-          if (isThenable(r)) return finishChunk(f, MAP, id, items, out, i, r);
+          if (isThenable(r)) return this.#finishChunk(f, Kind.MAP, id, items, out, i, r);
           out.push(r);
-          return restOfChunk(f, MAP, id, items, out, i + 1);
+          return this.#restOfChunk(f, Kind.MAP, id, items, out, i + 1);
         }
-        return putBulkDone(id);
+        return this.#putBulkDone(id);
       } else {
         // Filled by push: a large `new Array(n)` is a slow dictionary in V8.
-        return restOfChunk(f, kind, id, payload as ArrayLike<unknown>, [], 0);
+        return this.#restOfChunk(f, kind, id, payload as ArrayLike<unknown>, [], 0);
       }
     } catch (error) {
-      return fail(f, id, error);
+      return this.#fail(f, id, error);
     }
-    putResult(id, value);
+    this.#putResult(id, value);
   }
 
   /** Runs a chunk's items from `at` on, after the results `out` of the ones before. */
-  function restOfChunk(
+  #restOfChunk(
     f: Loaded,
     kind: number,
     id: number,
@@ -274,18 +281,18 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
     const fn = f.fn;
     try {
       for (let i = at; i < items.length; i++) {
-        const r = kind === MAP ? fn(items[i]) : fn(...items[i] as unknown[]);
-        if (isThenable(r)) return finishChunk(f, kind, id, items, out, i, r);
+        const r = kind === Kind.MAP ? fn(items[i]) : fn(...items[i] as unknown[]);
+        if (isThenable(r)) return this.#finishChunk(f, kind, id, items, out, i, r);
         out.push(r);
       }
     } catch (error) {
-      return fail(f, id, error);
+      return this.#fail(f, id, error);
     }
-    putResult(id, asNumbers(out) ?? out);
+    this.#putResult(id, asNumbers(out) ?? out);
   }
 
   /** The rest of a chunk, once one of its items returned a Promise. */
-  async function finishChunk(
+  async #finishChunk(
     f: Loaded,
     kind: number,
     id: number,
@@ -297,39 +304,39 @@ export async function poolWorkerMain(config: PoolWorkerConfig, initargs: unknown
     try {
       out.push(await pending);
     } catch (error) {
-      return fail(f, id, error);
+      return this.#fail(f, id, error);
     }
     // The rest runs synchronously again until the next item that returns a Promise.
-    return restOfChunk(f, kind, id, items, out, at + 1);
+    return this.#restOfChunk(f, kind, id, items, out, at + 1);
   }
 
-  function fail(f: Loaded, id: number, error: unknown): void {
-    putFailure(id, f.bySource ? explainMissingVariable(error, f.name, "Pool") : error);
+  #fail(f: Loaded, id: number, error: unknown): void {
+    this.#putFailure(id, f.bySource ? explainMissingVariable(error, f.name, "Pool") : error);
   }
 
-  function putResult(id: number, value: unknown): void {
+  #putResult(id: number, value: unknown): void {
     try {
       // Handles and shared memory in a result cross as in queue items.
-      encodeTo([id, OK, value], "r", putRecord, shareHandles);
+      encodeTo([id, Status.OK, value], "r", this.#putRecord, shareHandles);
     } catch (error) {
       // The return value cannot cross (a function, a class instance, …).
       if (error instanceof TypeError) {
         error.message = error.message.replace(/^Cannot send r\[2\]/, "Cannot send the result");
       }
-      putFailure(id, error);
+      this.#putFailure(id, error);
     }
   }
 
-  function putBulkDone(id: number): void {
-    encodeTo([id, OK_BULK, null], "r", putRecord);
+  #putBulkDone(id: number): void {
+    encodeTo([id, Status.OK_BULK, null], "r", this.#putRecord);
   }
 
-  function putSkipped(id: number): void {
-    encodeTo([id, SKIPPED, null], "r", putRecord);
+  #putSkipped(id: number): void {
+    encodeTo([id, Status.SKIPPED, null], "r", this.#putRecord);
   }
 
-  function putFailure(id: number, error: unknown): void {
-    encodeTo([id, FAILED, RemoteError.describe(error)], "error", putRecord);
+  #putFailure(id: number, error: unknown): void {
+    encodeTo([id, Status.FAILED, RemoteError.describe(error)], "error", this.#putRecord);
   }
 }
 
@@ -375,7 +382,7 @@ async function idle(
   const seq = tasks.itemsSeq();
   if (tasks.hasRecords()) return;
   // Marked with this worker's ident: if it ends while spinning, the owner clears the cell.
-  if (Atomics.compareExchange(cells, SPINNER, 0, me) === 0) {
+  if (Atomics.compareExchange(cells, Cell.SPINNER, 0, me) === 0) {
     try {
       if (at) at("spinning");
       const end = performance.now() + SPIN_MS;
@@ -383,25 +390,25 @@ async function idle(
         for (let i = 0; i < 100; i++) if (tasks.itemsSeq() !== seq) return;
       } while (performance.now() < end);
     } finally {
-      Atomics.store(cells, SPINNER, 0);
+      Atomics.store(cells, Cell.SPINNER, 0);
     }
   }
   // Park in the lobby (see _pool_protocol.ts): counted first, then the
   // re-check, so a put either is seen here or wakes someone.
-  Atomics.add(cells, LOBBY_WAITERS, 1);
+  Atomics.add(cells, Cell.LOBBY_WAITERS, 1);
   try {
-    const lobby = Atomics.load(cells, LOBBY_SEQ);
+    const lobby = Atomics.load(cells, Cell.LOBBY_SEQ);
     // A wake-up that bumped the word before the load above is used up (this
     // wait will not sleep through it): let the next put wake someone.
-    Atomics.store(cells, WAKING, 0);
+    Atomics.store(cells, Cell.WAKING, 0);
     if (tasks.hasRecords()) return;
     if (at) at("lobby");
-    await waitAsync(cells, LOBBY_SEQ, lobby);
+    await waitAsync(cells, Cell.LOBBY_SEQ, lobby);
     if (at) at("woken");
   } finally {
-    Atomics.sub(cells, LOBBY_WAITERS, 1);
+    Atomics.sub(cells, Cell.LOBBY_WAITERS, 1);
     // Woken (or leaving): the wake-up in flight, if any, has arrived.
-    Atomics.store(cells, WAKING, 0);
+    Atomics.store(cells, Cell.WAKING, 0);
   }
 }
 
@@ -413,10 +420,10 @@ async function idle(
  */
 function wakeNext(tasks: Ring, cells: Int32Array): void {
   if (
-    tasks.hasRecords() && Atomics.load(cells, SPINNER) === 0 && Atomics.load(cells, LOBBY_WAITERS) > 0 &&
-    Atomics.load(cells, WAKING) === 0 && Atomics.compareExchange(cells, WAKING, 0, 1) === 0
+    tasks.hasRecords() && Atomics.load(cells, Cell.SPINNER) === 0 && Atomics.load(cells, Cell.LOBBY_WAITERS) > 0 &&
+    Atomics.load(cells, Cell.WAKING) === 0 && Atomics.compareExchange(cells, Cell.WAKING, 0, 1) === 0
   ) {
-    Atomics.add(cells, LOBBY_SEQ, 1);
-    Atomics.notify(cells, LOBBY_SEQ, 1);
+    Atomics.add(cells, Cell.LOBBY_SEQ, 1);
+    Atomics.notify(cells, Cell.LOBBY_SEQ, 1);
   }
 }

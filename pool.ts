@@ -3,12 +3,10 @@
  * `Pool` and `AsyncResult`: Python's `multiprocessing.Pool`, a fixed set of
  * worker threads that run functions for you.
  *
- * Tasks and results travel through two shared-memory rings (`_ring.ts`), not
- * one `postMessage` each (a task whose arguments hold this library's handles
- * or shared memory goes by message); each worker takes the next task itself as soon as
- * it is free, and a function is shipped to each worker once (see
- * `_pool_protocol.ts` for the records and the shared cells, and
- * `_pool_worker.ts` for the worker's loop).
+ * Tasks and results travel through two shared-memory rings, not one
+ * `postMessage` each (a task whose arguments hold this library's handles or
+ * shared memory goes by message); each worker takes the next task itself as
+ * soon as it is free, and a function is shipped to each worker once.
  *
  * @example Square numbers on two workers
  * ```ts
@@ -25,55 +23,33 @@
  */
 
 import { ClosedError, RemoteError, TimeoutError } from "./errors.ts";
-import { classModules, copyBytes, decodeReused, encode, encodeTo, type Format } from "./_codec.ts";
+import { copyBytes, decodeReused, encodeTo, type Format } from "./_codec.ts";
 import { handlerFor, pack, type Packed } from "./_handles.ts";
-import { assertStarted, markDead, newIdent, registryBuffer } from "./_registry.ts";
+import { assertStarted, markDead } from "./_registry.ts";
 import { BUSY, OK as RING_OK, Ring } from "./_ring.ts";
-import { spawn } from "./_mailbox.ts";
+import { startWorker } from "./_mailbox.ts";
 import { moduleUrl } from "./_target.ts";
+import { type Settle, TaskTable, waitInList, workerDied } from "./_pool_tasks.ts";
+import { type IMapHost, IMapIterator } from "./_pool_imap.ts";
+import { BulkArea } from "./_pool_bulk.ts";
+import { FnDefs, specFor } from "./_pool_defs.ts";
 import { POOL_RESULT_SPIN_MS as SPIN_MS, SLICE } from "./_wait.ts";
 import { cpuCount, terminateStops, type WorkerHandle, writeStderr } from "./_runtime.ts";
-import {
-  DONE,
-  ERROR_AT,
-  readError,
-  requestStop,
-  RUNNING,
-  STATE as STATUS_STATE,
-  TERMINATED,
-  writeExit,
-} from "./_status.ts";
+import { DONE, readError, requestStop, STATE as STATUS_STATE, TERMINATED, writeExit } from "./_status.ts";
 import { checkCallback, checkOptions, checkSignal, checkTimeout, show } from "./_options.ts";
-import type { StartMessage } from "./_protocol.ts";
 import {
-  APPLY,
   type ArgsRequest,
   asNumbers,
-  BY_MESSAGE,
-  CANCEL,
-  CANCEL_N,
+  Cell,
   CELLS_BYTES,
-  CURRENT,
-  DEFS_LEN,
-  FAILED,
   type FnSpec,
-  LOBBY_SEQ,
-  LOBBY_WAITERS,
-  MAP,
-  MAP_BULK,
-  OK,
-  OK_BULK,
+  Kind,
+  Own,
   OWN_BYTES,
   type PoolWorkerConfig,
-  SPINNER,
-  STARMAP,
-  STARTING,
-  STATE,
-  STOP,
-  STOP_ASKED,
-  STOPPED,
-  TAKING,
-  WAKING,
+  type ResultRecord,
+  Status,
+  WorkerState,
 } from "./_pool_protocol.ts";
 
 /** The worker runner, beside this file in the source tree (.ts) and the npm build (.js). */
@@ -82,12 +58,8 @@ const workerModule = new URL(
   import.meta.url,
 ).href;
 
-/** Largest size of the function definitions buffer. */
-const DEFS_MAX = 64 << 20;
 /** `map` chunks of at least this many numbers travel through the bulk area. */
 const BULK_MIN = 1024;
-/** Largest size of the bulk area (a growable buffer reserves address space, not memory). */
-const BULK_MAX = 1 << 30;
 /** What a chunk's settle gets when its results replaced its items in the bulk area. */
 const BULK_RESULT = Symbol("results in the bulk area");
 /** How long `terminate()` waits for a Deno worker to stop itself before it resolves (ms). */
@@ -101,9 +73,6 @@ const TERMINATE = 3;
 
 // deno-lint-ignore no-explicit-any
 type AnyFn = (...args: any[]) => unknown;
-
-/** Receives a task's outcome: its value, or the error it failed with. */
-type Settle = (ok: boolean, value: unknown) => void;
 
 // A pending task keeps its Settle alive until its result arrives, and with it
 // the scopes the function closes over: these two close over nothing more
@@ -147,38 +116,6 @@ export interface AsyncResultCallbacks<R> {
   /** Called with the error when the task fails. */
   errorCallback?: (error: Error) => void;
 }
-
-/**
- * Waits until a call of the function this adds to `waiters` (whoever
- * settles the wait calls every function there), or until `ms` pass (then the
- * function is taken out again, so that polling with a timeout does not pile
- * them up). Resolves `true` when woken, `false` on timeout.
- */
-function waitInList(waiters: (() => void)[], ms: number): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const wake = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    const expire = () => {
-      const at = waiters.indexOf(wake);
-      if (at >= 0) waiters.splice(at, 1);
-      resolve(false);
-    };
-    // Timers fire at once for delays past 2^31 - 1 ms: longer waits go in steps.
-    const end = Date.now() + ms;
-    const arm = () => {
-      const left = end - Date.now();
-      timer = left > MAX_DELAY ? setTimeout(arm, MAX_DELAY) : setTimeout(expire, Math.max(0, left));
-    };
-    if (ms !== Infinity) arm();
-    waiters.push(wake);
-  });
-}
-
-/** The longest delay a timer takes (about 24.8 days). */
-const MAX_DELAY = 0x7fffffff;
 
 /**
  * The result of {@linkcode Pool.applyAsync}, {@linkcode Pool.mapAsync} and
@@ -262,7 +199,7 @@ export class AsyncResult<R = unknown> {
   async get(timeout?: number): Promise<R> {
     const ms = checkTimeout(timeout, "AsyncResult.get()");
     if (this.#state === 0 && !await waitInList(this.#waiters ??= [], ms)) {
-      throw new TimeoutError(`AsyncResult.get() timed out after ${ms} ms`);
+      throw new TimeoutError(`AsyncResult.get() had no result within ${ms} ms`);
     }
     if (this.#state === 1) return this.#value as R;
     throw this.#value;
@@ -413,11 +350,6 @@ function defaultChunksize(length: number, processes: number): number {
   return Math.max(1, Math.floor(length / per) + (length % per ? 1 : 0));
 }
 
-/** A failed single-item chunk of an `imap`, kept at its place among the results. */
-class ItemFailure {
-  constructor(readonly error: unknown) {}
-}
-
 /**
  * A pool of worker threads: Python's `multiprocessing.Pool`.
  *
@@ -457,19 +389,9 @@ export class Pool {
   #results: Ring;
   #cellsBuffer: SharedArrayBuffer;
   #cells: Int32Array;
-  #defs: SharedArrayBuffer;
-  #defsLen = 0;
-  /** The bulk area: the numbers of `MAP_BULK` chunks (see `_pool_protocol.ts`). */
-  #bulk: SharedArrayBuffer;
-  /** Float64 elements of the bulk area in use, from 0: it is reused once no bulk task is outstanding. */
-  #bulkTop = 0;
-  /** `MAP_BULK` tasks whose worker may still read or write their chunk. */
-  #bulkIds = new Set<number>();
-  #defCount = 0;
-  #fnIds = new WeakMap<AnyFn, number>();
-  #specIds = new Map<string, number>();
-  #jobs = new Map<number, Settle>();
-  #byMessage = new Map<number, Packed>();
+  #defs: FnDefs;
+  #bulk = new BulkArea();
+  #jobs = new TaskTable();
   /** Task records the ring could not take yet (a worker growing it holds its lock), with their formats. */
   #backlog: { bytes: Uint8Array; format: Format; id: number }[] = [];
   /**
@@ -479,25 +401,15 @@ export class Pool {
    */
   #putRecord = (bytes: Uint8Array, start: number, end: number, format: Format): void =>
     this.#put(bytes, start, end, format);
-  #nextId = 1;
   /** The id of the task record being put (0 for a `STOP`). */
   #putting = 0;
-  /**
-   * The ids of the task records in the order they entered the ring (0 for a
-   * `STOP`), from record number `#orderBase` on: the owner is the ring's only
-   * producer, so the first `puts - size()` of them have been taken.
-   */
-  #order: number[] = [];
-  #orderBase = 0;
-  /** Task records put into the ring, ever. */
-  #puts = 0;
   /** The worker in each place. */
   #slots: (Slot | undefined)[];
   /** Every worker whose end has not been handled yet, those asked to stop included. */
   #workers = new Set<Slot>();
   #feeders = 0;
-  /** The `imap` feeders still reading their input, to push on at `close()`. */
-  #feedAll = new Set<() => Promise<void>>();
+  /** The `imap` iterators still reading their input, to push on at `close()`. */
+  #iterators = new Set<IMapIterator<unknown>>();
   #stopsSent = false;
   #pumping = false;
   #refd = false;
@@ -561,15 +473,14 @@ export class Pool {
     this.#module = module === undefined || module === null ? undefined : moduleUrl(module, "Pool");
     this.#maxTasks = maxTasksPerChild ?? 0;
     this.#initargs = initargs ?? [];
-    if (initializer) this.#initializer = this.#specFor(initializer, "initializer");
+    if (initializer) this.#initializer = specFor(initializer, this.#module, "initializer");
     // Fail now, not in each worker, when initargs cannot be sent.
     pack(this.#initargs, "initargs");
     this.#tasks = Ring.create(0);
     this.#results = Ring.create(0);
     this.#cellsBuffer = new SharedArrayBuffer(CELLS_BYTES);
     this.#cells = new Int32Array(this.#cellsBuffer);
-    this.#defs = new SharedArrayBuffer(1 << 12, { maxByteLength: DEFS_MAX });
-    this.#bulk = new SharedArrayBuffer(0, { maxByteLength: BULK_MAX });
+    this.#defs = new FnDefs(this.#cells, this.#module);
     this.#slots = new Array(this.#processes).fill(undefined);
     for (let i = 0; i < this.#processes; i++) this.#spawn(i);
     this.#state = RUN;
@@ -578,57 +489,40 @@ export class Pool {
   // ---- workers --------------------------------------------------------------
 
   #spawn(index: number): void {
-    const ident = newIdent();
     const name = `SpawnPoolWorker-${++workerCounter}`;
-    const status = new SharedArrayBuffer(ERROR_AT, { maxByteLength: 1 << 20 });
-    new Int32Array(status)[STATUS_STATE] = RUNNING;
     const own = new Int32Array(new SharedArrayBuffer(OWN_BYTES));
-    Atomics.store(own, STATE, STARTING);
+    Atomics.store(own, Own.STATE, WorkerState.STARTING);
     const config: PoolWorkerConfig = {
       tasks: this.#tasks.memory,
       results: this.#results.memory,
       cells: this.#cellsBuffer,
       own: own.buffer as SharedArrayBuffer,
-      defs: this.#defs,
-      bulk: this.#bulk,
+      defs: this.#defs.buffer,
+      bulk: this.#bulk.buffer,
       maxTasks: this.#maxTasks,
       initializer: this.#initializer,
     };
-    const packed = pack([config, this.#initargs], "initargs");
-    const message: StartMessage = {
-      type: "start",
-      registry: registryBuffer(),
-      status,
-      ident,
-      name,
-      daemon: true,
-      target: { kind: "module", module: workerModule, exportName: "poolWorkerMain" },
-      args: packed.data,
-      hasHandles: packed.hasHandles,
-      classes: classModules(),
-    };
     let end!: () => void;
     const ended = new Promise<void>((resolve) => end = resolve);
-    const slot: Slot = {
-      index,
-      ident,
-      name,
-      status,
-      own,
-      handle: undefined as unknown as WorkerHandle,
-      exited: false,
-      stopping: false,
-      aborted: 0,
-      ended,
-      end,
-    };
-    slot.handle = spawn(name, {
-      onMessage: (m) => this.#onWorkerMessage(slot, m as ArgsRequest),
-      onExit: (error) => this.#onWorkerExit(slot, error),
-    });
-    slot.handle.post(message, packed.transfer);
-    packed.commit(ident);
-    if (!this.#refd) slot.handle.unref();
+    const slot = { index, name, own, exited: false, stopping: false, aborted: 0, ended, end } as Slot;
+    const started = startWorker(
+      {
+        name,
+        daemon: true,
+        target: { kind: "module", module: workerModule, exportName: "poolWorkerMain" },
+        args: [config, this.#initargs],
+        argsName: "initargs",
+      },
+      {
+        onMessage: (m) => this.#onWorkerMessage(slot, m as ArgsRequest),
+        onExit: (error) => this.#onWorkerExit(slot, error),
+      },
+    );
+    slot.ident = started.ident;
+    slot.status = started.status;
+    slot.handle = started.handle;
+    // Pool workers are daemons that keep the program alive only while the pool has work.
+    if (this.#refd) slot.handle.ref();
     this.#slots[index] = slot;
     this.#workers.add(slot);
   }
@@ -642,7 +536,7 @@ export class Pool {
     this.#spawn(index);
     if (!this.#stopsSent) return;
     this.#putting = 0;
-    encodeTo([STOP], "task", this.#putRecord);
+    encodeTo([Kind.STOP], "task", this.#putRecord);
     this.#pumpSoon();
   }
 
@@ -676,7 +570,7 @@ export class Pool {
     if (this.#state !== RUN && this.#state !== CLOSE) return;
     for (const slot of this.#slots) {
       if (!slot || slot.exited || slot.stopping) continue;
-      if (Atomics.compareExchange(slot.own, CURRENT, id, STOP_ASKED) !== id) continue;
+      if (Atomics.compareExchange(slot.own, Own.CURRENT, id, Own.STOP_ASKED) !== id) continue;
       slot.aborted = id;
       this.#stopWorker(slot);
       if (!this.#broken) this.#replace(slot.index);
@@ -687,8 +581,7 @@ export class Pool {
 
   #onWorkerMessage(slot: Slot, m: ArgsRequest): void {
     if (m.type !== "pool-args" || slot.exited) return;
-    const packed = this.#byMessage.get(m.id);
-    this.#byMessage.delete(m.id);
+    const packed = this.#jobs.takePayload(m.id);
     if (!packed) {
       slot.handle.post({ type: "pool-args", id: m.id, data: null, hasHandles: false, missing: true });
       return;
@@ -715,38 +608,26 @@ export class Pool {
     if (this.#state !== TERMINATE) {
       // Results it published before it ended come first.
       this.#drain();
-      const state = Atomics.load(slot.own, STATE);
-      const current = Atomics.load(slot.own, CURRENT);
+      const state = Atomics.load(slot.own, Own.STATE);
+      const current = Atomics.load(slot.own, Own.CURRENT);
       const cause = this.#exitCause(slot, error);
-      if (slot.aborted !== 0) this.#bulkIds.delete(slot.aborted);
-      if (current === TAKING) {
+      if (slot.aborted !== 0) this.#jobs.releaseBulk(slot.aborted);
+      if (current === Own.TAKING) {
         this.#rejectLostTask(slot, cause);
       } else if (current > 0) {
-        this.#byMessage.delete(current);
-        this.#bulkIds.delete(current);
-        const settle = this.#jobs.get(current);
-        if (settle) {
-          this.#jobs.delete(current);
-          settle(
-            false,
-            new Error(`Pool worker ${slot.name} died while running the task (${cause.message})`, { cause }),
-          );
-        }
+        this.#jobs.finish(current)?.(false, workerDied(slot.name, cause));
       }
       this.#clearLobby(slot);
       if (slot.stopping) {
         // Asked to stop: its replacement, if any, started then.
-      } else if (state === STARTING) {
+      } else if (state === WorkerState.STARTING) {
         // Its initializer (or loading its module) failed: a replacement would too.
         this.#broken ??= new Error(`Pool worker ${slot.name} failed to start (${cause.message})`, { cause });
-        for (const [id, settle] of this.#jobs) {
-          this.#jobs.delete(id);
-          settle(false, this.#broken);
-        }
+        for (const settle of this.#jobs.takeAll()) settle(false, this.#broken);
         if (this.#state === RUN) this.#state = CLOSE;
         // The other workers can get no more work: stop them, so join() returns.
         for (const other of [...this.#workers]) this.#stopWorker(other);
-      } else if (state !== STOPPED && !this.#broken) {
+      } else if (state !== WorkerState.STOPPED && !this.#broken) {
         this.#replace(slot.index);
       }
     }
@@ -761,10 +642,10 @@ export class Pool {
    */
   #clearLobby(slot: Slot): void {
     const cells = this.#cells;
-    Atomics.compareExchange(cells, SPINNER, slot.ident, 0);
-    Atomics.store(cells, WAKING, 0);
-    Atomics.add(cells, LOBBY_SEQ, 1);
-    Atomics.notify(cells, LOBBY_SEQ);
+    Atomics.compareExchange(cells, Cell.SPINNER, slot.ident, 0);
+    Atomics.store(cells, Cell.WAKING, 0);
+    Atomics.add(cells, Cell.LOBBY_SEQ, 1);
+    Atomics.notify(cells, Cell.LOBBY_SEQ);
   }
 
   #wakeJoiners(): void {
@@ -812,51 +693,6 @@ export class Pool {
     }
   }
 
-  // ---- functions ------------------------------------------------------------
-
-  #specFor(fn: AnyFn, what: string): FnSpec {
-    const name = fn.name;
-    if (name.startsWith("bound ")) {
-      throw new TypeError(
-        `Cannot ship ${what} '${name}' to the pool: a bound function has no source to ship; export a function and pass 'module'`,
-      );
-    }
-    if (this.#module && name) return { kind: "module", module: this.#module, exportName: name };
-    const source = Function.prototype.toString.call(fn);
-    if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
-      throw new TypeError(
-        `Cannot ship ${what} '${name}' to the pool: it is a native function and has no source to ship; export a function and pass 'module'`,
-      );
-    }
-    return { kind: "source", source, name };
-  }
-
-  /** The definition index of `fn`, publishing its definition the first time. */
-  #fnId(fn: AnyFn): number {
-    const known = this.#fnIds.get(fn);
-    if (known !== undefined) return known;
-    const spec = this.#specFor(fn, "function");
-    const key = spec.kind === "module" ? `m:${spec.exportName}` : `s:${spec.source}`;
-    let id = this.#specIds.get(key);
-    if (id === undefined) {
-      const bytes = encode(spec, "function");
-      const at = this.#defsLen;
-      const end = at + ((4 + bytes.length + 3) & ~3);
-      if (end > this.#defs.byteLength) {
-        if (end > DEFS_MAX) throw new RangeError("Cannot ship more functions to the pool: 64 MiB of definitions");
-        this.#defs.grow(Math.min(DEFS_MAX, Math.max(end, this.#defs.byteLength * 2)));
-      }
-      new DataView(this.#defs).setUint32(at, bytes.length, true);
-      new Uint8Array(this.#defs).set(bytes, at + 4);
-      this.#defsLen = end;
-      Atomics.store(this.#cells, DEFS_LEN, end);
-      id = this.#defCount++;
-      this.#specIds.set(key, id);
-    }
-    this.#fnIds.set(fn, id);
-    return id;
-  }
-
   // ---- submitting -----------------------------------------------------------
 
   #checkRunning(): void {
@@ -870,10 +706,10 @@ export class Pool {
    * @param rename Rewrites the path in a codec error (the payload sits at `task[3]`).
    */
   #submit(kind: number, fnId: number, payload: unknown, rename: (e: unknown) => unknown, settle: Settle): number {
-    const id = this.#nextId;
-    this.#nextId = id >= 0x7fff_fff0 ? 1 : id + 1;
+    const id = this.#jobs.newId();
     const put = this.#putRecord;
     this.#putting = id;
+    let payloadByMessage: Packed | undefined;
     try {
       encodeTo([kind, id, fnId, payload], "task", put, detectHandles);
     } catch (error) {
@@ -884,10 +720,10 @@ export class Pool {
       } catch (e) {
         throw rename(e);
       }
-      this.#byMessage.set(id, packed);
-      encodeTo([kind | BY_MESSAGE, id, fnId, null], "task", put);
+      payloadByMessage = packed;
+      encodeTo([kind | Kind.BY_MESSAGE, id, fnId, null], "task", put);
     }
-    this.#jobs.set(id, settle);
+    this.#jobs.add(id, settle, payloadByMessage);
     if (!this.#pumping) {
       this.#pumping = true;
       this.#updateRef();
@@ -900,8 +736,7 @@ export class Pool {
     if (this.#backlog.length === 0) {
       const s = this.#tasks.put(bytes, format, false, start, end);
       if (s === RING_OK) {
-        this.#puts++;
-        this.#order.push(this.#putting);
+        this.#jobs.put(this.#putting);
         return this.#wakeWorker();
       }
       if (s !== BUSY) throw new RangeError("Cannot submit to the pool: its task queue is full (1 GiB)");
@@ -916,21 +751,8 @@ export class Pool {
       const s = this.#tasks.put(bytes, format, false);
       if (s === BUSY) return;
       this.#backlog.shift();
-      this.#puts++;
-      this.#order.push(id);
+      this.#jobs.put(id);
       this.#wakeWorker();
-    }
-  }
-
-  /** Drops the known-taken ids at the front of `#order` whose tasks are settled. */
-  #trimOrder(): void {
-    const order = this.#order;
-    const taken = this.#puts - this.#tasks.size() - this.#orderBase;
-    let k = 0;
-    while (k < taken && k < order.length && !this.#jobs.has(order[k])) k++;
-    if (k > 0 && (k >= 1024 || k === order.length)) {
-      order.splice(0, k);
-      this.#orderBase += k;
     }
   }
 
@@ -941,11 +763,11 @@ export class Pool {
    */
   #rejectLostTask(slot: Slot, cause: Error): void {
     if (this.#state === TERMINATE) return;
-    const taken = this.#puts - this.#tasks.size() - this.#orderBase;
+    const taken = this.#jobs.taken(this.#tasks.size());
     const running = new Set<number>();
     for (const other of this.#workers) {
-      const current = Atomics.load(other.own, CURRENT);
-      if (current === TAKING) {
+      const current = Atomics.load(other.own, Own.CURRENT);
+      if (current === Own.TAKING) {
         // It holds the record it took for a moment only: look again shortly.
         setTimeout(() => this.#rejectLostTask(slot, cause), 1);
         return;
@@ -954,16 +776,8 @@ export class Pool {
     }
     // Results published before now settle their tasks first.
     this.#drain();
-    const order = this.#order;
-    for (let k = 0; k < taken && k < order.length; k++) {
-      const id = order[k];
-      if (id === 0 || running.has(id)) continue;
-      const settle = this.#jobs.get(id);
-      if (!settle) continue;
-      this.#jobs.delete(id);
-      this.#byMessage.delete(id);
-      this.#bulkIds.delete(id);
-      settle(false, new Error(`Pool worker ${slot.name} died while running the task (${cause.message})`, { cause }));
+    for (const id of this.#jobs.takenAndNotRunning(taken, running)) {
+      this.#jobs.finish(id)?.(false, workerDied(slot.name, cause));
     }
     this.#updateRef();
   }
@@ -975,11 +789,11 @@ export class Pool {
   #wakeWorker(): void {
     const cells = this.#cells;
     if (
-      Atomics.load(cells, SPINNER) === 0 && Atomics.load(cells, LOBBY_WAITERS) > 0 &&
-      Atomics.load(cells, WAKING) === 0 && Atomics.compareExchange(cells, WAKING, 0, 1) === 0
+      Atomics.load(cells, Cell.SPINNER) === 0 && Atomics.load(cells, Cell.LOBBY_WAITERS) > 0 &&
+      Atomics.load(cells, Cell.WAKING) === 0 && Atomics.compareExchange(cells, Cell.WAKING, 0, 1) === 0
     ) {
-      Atomics.add(cells, LOBBY_SEQ, 1);
-      Atomics.notify(cells, LOBBY_SEQ, 1);
+      Atomics.add(cells, Cell.LOBBY_SEQ, 1);
+      Atomics.notify(cells, Cell.LOBBY_SEQ, 1);
     }
   }
 
@@ -989,9 +803,8 @@ export class Pool {
    * replaced by a fresh one.
    */
   #cancel(id: number, stopRunning = false): boolean {
-    if (!this.#jobs.delete(id)) return false;
-    Atomics.store(this.#cells, CANCEL + (id % CANCEL_N), id);
-    this.#byMessage.delete(id);
+    if (!this.#jobs.cancel(id)) return false;
+    Atomics.store(this.#cells, Cell.CANCEL + (id % Cell.CANCEL_N), id);
     if (stopRunning) this.#stopRunning(id);
     this.#updateRef();
     return true;
@@ -1006,24 +819,19 @@ export class Pool {
     for (;;) {
       const t = this.#results.take(false);
       if (typeof t === "number") break;
-      const record = decodeReused(t.bytes, t.length, t.kind as Format) as unknown[];
-      const id = record[0] as number;
-      const status = record[1] as number;
-      const value = record[2];
+      const [id, status, value] = decodeReused(t.bytes, t.length, t.kind as Format) as ResultRecord;
       n++;
-      // Its worker is done with its chunk (read before the settle, which copies the results out).
-      if (this.#bulkIds.size > 0) this.#bulkIds.delete(id);
-      const settle = this.#jobs.get(id);
+      // Its worker is done with its chunk (released before the settle, which copies the results out).
+      const settle = this.#jobs.finish(id);
       if (!settle) continue;
-      this.#jobs.delete(id);
-      if (status === OK) settle(true, value);
-      else if (status === OK_BULK) settle(true, BULK_RESULT);
-      else if (status === FAILED) {
+      if (status === Status.OK) settle(true, value);
+      else if (status === Status.OK_BULK) settle(true, BULK_RESULT);
+      else if (status === Status.FAILED) {
         settle(false, new RemoteError(value as { name: string; message: string; stack?: string }));
       }
     }
     if (n > 0) {
-      this.#trimOrder();
+      this.#jobs.trim(this.#tasks.size());
       this.#updateRef();
     }
     return n;
@@ -1138,14 +946,14 @@ export class Pool {
       throw new TypeError(`Cannot ${what} as 'args' must be an array: current value is ${show(args)}`);
     }
     const signal = this.#checkSignal(options, what);
-    const fnId = this.#fnId(fn);
+    const fnId = this.#defs.idOf(fn);
     let settle = start();
     if (signal?.aborted) {
       settle(false, signal.reason);
       return;
     }
     if (!signal) {
-      this.#submit(APPLY, fnId, args ?? [], renameArgs, settle);
+      this.#submit(Kind.APPLY, fnId, args ?? [], renameArgs, settle);
       return;
     }
     let id = 0;
@@ -1157,7 +965,7 @@ export class Pool {
       signal.removeEventListener("abort", onAbort);
       inner(ok, value);
     };
-    id = this.#submit(APPLY, fnId, args ?? [], renameArgs, settle);
+    id = this.#submit(Kind.APPLY, fnId, args ?? [], renameArgs, settle);
     signal.addEventListener("abort", onAbort, { once: true });
   }
 
@@ -1226,7 +1034,7 @@ export class Pool {
       settleResult(result, false, signal.reason);
       return result;
     }
-    const fnId = this.#fnId(fn);
+    const fnId = this.#defs.idOf(fn);
     if (isIterable(iterable)) {
       const items = Array.isArray(iterable) ? iterable : Array.from(iterable);
       this.#mapItems(kind, fnId, items, chunksize, result, signal);
@@ -1291,7 +1099,7 @@ export class Pool {
       return;
     }
     const size = chunksize ?? defaultChunksize(n, this.#processes);
-    if (kind === MAP && size >= BULK_MIN && this.#mapBulk(fnId, items, size, result, signal)) return;
+    if (kind === Kind.MAP && size >= BULK_MIN && this.#mapBulk(fnId, items, size, result, signal)) return;
     const parts: ArrayLike<unknown>[] = [];
     const ids: number[] = [];
     let left = Math.ceil(n / size);
@@ -1303,7 +1111,7 @@ export class Pool {
         const at = off;
         const part = parts.length;
         parts.push([]);
-        const payload = (kind === MAP ? asNumbers(items, off, end) : undefined) ??
+        const payload = (kind === Kind.MAP ? asNumbers(items, off, end) : undefined) ??
           (size >= n ? items : items.slice(off, end));
         ids.push(this.#submit(kind, fnId, payload, renameItems(at), (ok, value) => {
           if (!ok) return finish(false, value);
@@ -1338,18 +1146,9 @@ export class Pool {
   ): boolean {
     const n = items.length;
     // The area is reused from its start once no worker can touch it.
-    if (this.#bulkIds.size === 0) this.#bulkTop = 0;
-    const start = this.#bulkTop;
-    const bytes = (start + n) * 8;
-    if (bytes > BULK_MAX) return false;
-    if (bytes > this.#bulk.byteLength) this.#bulk.grow(Math.min(BULK_MAX, Math.max(bytes, this.#bulk.byteLength * 2)));
-    const area = new Float64Array(this.#bulk, start * 8, n);
-    for (let i = 0; i < n; i++) {
-      const v = items[i];
-      if (typeof v !== "number") return false;
-      area[i] = v;
-    }
-    this.#bulkTop = start + n;
+    const area = this.#bulk.write(items, this.#jobs.hasBulk());
+    if (!area) return false;
+    const start = area.byteOffset / 8;
     // Filled first: an array of unboxed doubles, and not a slow dictionary (a bare large `new Array(n)` in V8).
     const out: unknown[] = new Array<number>(n).fill(0.5);
     const ids: number[] = [];
@@ -1359,7 +1158,7 @@ export class Pool {
     for (let off = 0; off < n; off += size) {
       const end = Math.min(n, off + size);
       const at = off;
-      const id = this.#submit(MAP_BULK, fnId, [start + off, end - off], renameItems(at), (ok, value) => {
+      const id = this.#submit(Kind.MAP_BULK, fnId, [start + off, end - off], renameItems(at), (ok, value) => {
         if (!ok) return finish(false, value);
         // Number results sit in the area in place of the items; others came as an array.
         const got = value === BULK_RESULT ? area : value as ArrayLike<unknown>;
@@ -1367,7 +1166,7 @@ export class Pool {
         for (let i = 0; i < end - at; i++) out[at + i] = got[from + i];
         if (--left === 0) finish(true, out);
       });
-      this.#bulkIds.add(id);
+      this.#jobs.claimBulk(id);
       ids.push(id);
     }
     once.listen();
@@ -1402,7 +1201,7 @@ export class Pool {
     options?: TaskOptions,
   ): Promise<Awaited<R>[]> {
     try {
-      return this.#mapAsync<Awaited<R>>(MAP, "map", fn as AnyFn, iterable, chunksize, options).get();
+      return this.#mapAsync<Awaited<R>>(Kind.MAP, "map", fn as AnyFn, iterable, chunksize, options).get();
     } catch (error) {
       return Promise.reject(error);
     }
@@ -1434,7 +1233,7 @@ export class Pool {
     chunksize?: number,
     options?: AsyncTaskOptions<Awaited<R>[]>,
   ): AsyncResult<Awaited<R>[]> {
-    return this.#mapAsync(MAP, "mapAsync", fn as AnyFn, iterable, chunksize, options);
+    return this.#mapAsync(Kind.MAP, "mapAsync", fn as AnyFn, iterable, chunksize, options);
   }
 
   /**
@@ -1460,7 +1259,7 @@ export class Pool {
     options?: TaskOptions,
   ): Promise<Awaited<R>[]> {
     try {
-      return this.#mapAsync<Awaited<R>>(STARMAP, "starmap", fn as AnyFn, iterable, chunksize, options).get();
+      return this.#mapAsync<Awaited<R>>(Kind.STARMAP, "starmap", fn as AnyFn, iterable, chunksize, options).get();
     } catch (error) {
       return Promise.reject(error);
     }
@@ -1487,7 +1286,7 @@ export class Pool {
     chunksize?: number,
     options?: AsyncTaskOptions<Awaited<R>[]>,
   ): AsyncResult<Awaited<R>[]> {
-    return this.#mapAsync(STARMAP, "starmapAsync", fn as AnyFn, iterable, chunksize, options);
+    return this.#mapAsync(Kind.STARMAP, "starmapAsync", fn as AnyFn, iterable, chunksize, options);
   }
 
   // ---- imap -------------------------------------------------------------------
@@ -1567,161 +1366,23 @@ export class Pool {
     this.#checkFn(fn, what);
     this.#checkIterable(iterable, what);
     this.#checkChunksize(chunksize, what);
-    const fnId = this.#fnId(fn);
-    const size = chunksize ?? 1;
-    // Chunks submitted and not yet handed to the consumer: bounds memory.
-    const window = Math.max(8, this.#processes * 8);
-    const source: Iterator<unknown> | AsyncIterator<unknown> = isIterable(iterable)
-      ? iterable[Symbol.iterator]()
-      : iterable[Symbol.asyncIterator]();
-    const isAsync = !isIterable(iterable);
-    // A failed single-item chunk is kept at its place: as in Python, next()
-    // throws its error and the call after goes on.
-    const done = new Map<number, R[] | ItemFailure>(); // ordered: chunk number → results
-    const arrived: (R[] | ItemFailure)[] = []; // unordered
-    const inflight = new Set<number>();
-    let submitted = 0; // chunks submitted
-    let consumed = 0; // chunks handed to the consumer
-    let offset = 0; // items read
-    let inputDone = false;
-    let stopped = false;
-    let feeding = false;
-    // The first failure that ends the iterator (its input threw, or a chunk
-    // of several items failed), and the chunk count consumed when it is
-    // thrown: ordered, its chunk's place; unordered, after the chunks that
-    // came before.
-    let failure: { at: number; error: unknown } | undefined;
-    let buffer: R[] = [];
-    let index = 0;
-    // Pending next() calls wait here; each re-checks in call order when woken.
-    let waiting: (() => void)[] = [];
+    const fnId = this.#defs.idOf(fn);
     this.#feeders++;
-
-    const wake = () => {
-      if (waiting.length === 0) return;
-      const all = waiting;
-      waiting = [];
-      for (const w of all) w();
-    };
-    const endInput = () => {
-      if (inputDone) return;
-      inputDone = true;
-      this.#feedAll.delete(feed);
-      this.#feeders--;
-      this.#maybeStop();
-    };
-    const fail = (at: number, error: unknown) => {
-      if (!failure || at < failure.at) failure = { at, error };
-    };
-    const feed = async () => {
-      if (feeding) return;
-      feeding = true;
-      try {
-        // Once the pool is closed the input is read to its end, as Python's
-        // task handler does, so join() does not wait for the consumer.
-        while (!inputDone && !stopped && (submitted - consumed < window || this.#state === CLOSE)) {
-          const chunk: unknown[] = [];
-          while (chunk.length < size) {
-            const step = isAsync ? await source.next() : source.next() as IteratorResult<unknown>;
-            if (step.done) {
-              endInput();
-              break;
-            }
-            chunk.push(step.value);
-          }
-          if (chunk.length === 0 || stopped) break;
-          if (this.#state === TERMINATE) throw new Error("Pool was terminated");
-          const seq = submitted;
-          const at = offset;
-          offset += chunk.length;
-          let id = 0;
-          id = this.#submit(MAP, fnId, asNumbers(chunk) ?? chunk, renameItems(at), (ok, value) => {
-            inflight.delete(id);
-            if (ok || size === 1) {
-              const entry = ok ? value as R[] : new ItemFailure(value);
-              if (ordered) done.set(seq, entry);
-              else arrived.push(entry);
-            } else {
-              // Unordered: after the results that arrived before it.
-              fail(ordered ? seq : consumed + arrived.length, value);
-            }
-            wake();
-          });
-          inflight.add(id);
-          submitted++;
-        }
-      } catch (error) {
-        fail(ordered ? submitted : consumed + arrived.length, error);
-        endInput();
-      } finally {
-        feeding = false;
-        wake();
-      }
-    };
-    const stop = () => {
-      if (stopped) return;
-      stopped = true;
-      for (const id of inflight) this.#cancel(id);
-      inflight.clear();
-      if (!inputDone) {
-        endInput();
-        try {
-          const r = source.return?.();
-          if (r instanceof Promise) r.catch(() => {});
-        } catch {
-          // The source's own cleanup failed: nothing more to stop.
-        }
-      }
-    };
-    this.#feedAll.add(feed);
-    void feed();
-
-    const iterator: AsyncIterableIterator<R> = {
-      next: async (timeout?: number): Promise<IteratorResult<R>> => {
-        const ms = checkTimeout(timeout, `the ${what}() iterator's next()`);
-        const deadline = performance.now() + ms;
-        for (;;) {
-          if (index < buffer.length) {
-            const value = buffer[index++];
-            return { value, done: false };
-          }
-          if (stopped) return { value: undefined, done: true };
-          if (failure && failure.at === consumed) {
-            const { error } = failure;
-            stop();
-            throw error;
-          }
-          const next = ordered ? done.get(consumed) : arrived.shift();
-          if (next) {
-            if (ordered) done.delete(consumed);
-            consumed++;
-            void feed();
-            if (next instanceof ItemFailure) throw next.error;
-            buffer = next;
-            index = 0;
-            continue;
-          }
-          if (inputDone && consumed === submitted && !feeding) {
-            stop();
-            return { value: undefined, done: true };
-          }
-          // Python's IMapIterator.next(timeout): TimeoutError, and the
-          // result still comes to a later call.
-          const left = deadline - performance.now();
-          if (!(left > 0 && await waitInList(waiting, left))) {
-            throw new TimeoutError(`The ${what}() iterator had no result within ${ms} ms`);
-          }
-        }
-      },
-      return: (): Promise<IteratorResult<R>> => {
-        stop();
-        return Promise.resolve({ value: undefined, done: true });
-      },
-      [Symbol.asyncIterator]() {
-        return this;
+    const host: IMapHost = {
+      submit: (chunk, at, settle) => this.#submit(Kind.MAP, fnId, chunk, renameItems(at), settle),
+      cancel: (id) => this.#cancel(id),
+      closed: () => this.#state === CLOSE,
+      terminated: () => this.#state === TERMINATE,
+      inputEnded: (it) => {
+        this.#iterators.delete(it);
+        this.#feeders--;
+        this.#maybeStop();
       },
     };
-    return iterator;
+    const it = new IMapIterator<R>(host, iterable, chunksize ?? 1, Math.max(8, this.#processes * 8), ordered, what);
+    this.#iterators.add(it as IMapIterator<unknown>);
+    void it.feed();
+    return it;
   }
 
   // ---- lifecycle --------------------------------------------------------------
@@ -1731,7 +1392,7 @@ export class Pool {
     if (this.#state !== CLOSE || this.#feeders > 0 || this.#stopsSent || this.#broken) return;
     this.#stopsSent = true;
     this.#putting = 0;
-    for (let i = 0; i < this.#processes; i++) encodeTo([STOP], "task", this.#putRecord);
+    for (let i = 0; i < this.#processes; i++) encodeTo([Kind.STOP], "task", this.#putRecord);
     this.#pumpSoon();
   }
 
@@ -1752,7 +1413,7 @@ export class Pool {
   close(): void {
     if (this.#state !== RUN) return;
     this.#state = CLOSE;
-    for (const feed of [...this.#feedAll]) void feed();
+    for (const it of [...this.#iterators]) void it.feed();
     this.#maybeStop();
   }
 
@@ -1771,11 +1432,7 @@ export class Pool {
     clearTimeout(this.#unrefTimer);
     this.#unrefTimer = undefined;
     const error = new Error("Pool was terminated before the task finished");
-    const jobs = [...this.#jobs.values()];
-    this.#jobs.clear();
-    this.#byMessage.clear();
-    this.#bulkIds.clear();
-    this.#order = [];
+    const jobs = this.#jobs.clear();
     this.#backlog = [];
     const workers = [...this.#workers];
     for (const slot of workers) this.#stopWorker(slot);

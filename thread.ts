@@ -19,31 +19,10 @@
 
 import { RemoteError } from "./errors.ts";
 import { pack } from "./_handles.ts";
-import { addClass, classModules } from "./_codec.ts";
-import {
-  assertStarted,
-  children,
-  current,
-  kAdopt,
-  markDead,
-  newIdent,
-  nextNameNumber,
-  registryBuffer,
-} from "./_registry.ts";
-import {
-  DONE,
-  ERROR_AT,
-  EXIT_CODE,
-  KILLED,
-  readError,
-  requestStop,
-  RUNNING,
-  STATE,
-  STOP,
-  TERMINATED,
-  writeExit,
-} from "./_status.ts";
-import { spawn } from "./_mailbox.ts";
+import { addClass } from "./_codec.ts";
+import { assertStarted, children, current, kAdopt, markDead, nextNameNumber } from "./_registry.ts";
+import { DONE, EXIT_CODE, KILLED, readError, requestStop, STATE, STOP, TERMINATED, writeExit } from "./_status.ts";
+import { startWorker } from "./_mailbox.ts";
 import {
   cpuCount as runtimeCpuCount,
   isMainThread as runtimeIsMainThread,
@@ -52,7 +31,7 @@ import {
 } from "./_runtime.ts";
 import { assertCanBlock, now, until, untilSync } from "./_wait.ts";
 import { checkOptions, checkTimeout, show } from "./_options.ts";
-import type { StartMessage, TargetSpec } from "./_protocol.ts";
+import type { TargetSpec } from "./_protocol.ts";
 import { moduleUrl } from "./_target.ts";
 
 /**
@@ -256,42 +235,25 @@ export class Thread<A extends unknown[] = unknown[]> {
     if (this.#ident !== null) throw new Error("threads can only be started once");
     assertStarted("start a thread");
     const target = this.#spec();
-    const packed = pack(this.#args, "args");
-    const status = new SharedArrayBuffer(ERROR_AT, { maxByteLength: 1 << 20 });
-    const cells = new Int32Array(status, 0, ERROR_AT / 4);
-    cells[STATE] = RUNNING;
-    const ident = newIdent();
-    const message: StartMessage = {
-      type: "start",
-      registry: registryBuffer(),
-      status,
-      ident,
-      name: this.#name,
-      daemon: this.#daemon,
-      target,
-      args: packed.data,
-      hasHandles: packed.hasHandles,
-      classes: classModules(),
-    };
+    const { ident, status, cells, handle } = startWorker(
+      { name: this.#name, daemon: this.#daemon, target, args: this.#args, argsName: "args" },
+      {
+        onMessage: () => {},
+        // The runtime says the worker stopped: it can run no more code, so it
+        // is dead now (a thread that ended by itself already said so). A
+        // worker stopped on request gets the code that was asked for.
+        onExit: (error) => {
+          markDead(ident);
+          const asked = Atomics.load(cells, STOP);
+          writeExit(status, asked !== 0 && error === undefined ? asked : 1, error);
+          children.delete(this);
+        },
+      },
+    );
     this.#status = status;
     this.#cells = cells;
     this.#ident = ident;
-    const handle = spawn(this.#name, {
-      onMessage: () => {},
-      // The runtime says the worker stopped: it can run no more code, so it
-      // is dead now (a thread that ended by itself already said so). A
-      // worker stopped on request gets the code that was asked for.
-      onExit: (error) => {
-        markDead(ident);
-        const asked = Atomics.load(cells, STOP);
-        writeExit(status, asked !== 0 && error === undefined ? asked : 1, error);
-        children.delete(this);
-      },
-    });
     this.#handle = handle;
-    handle.post(message, packed.transfer);
-    packed.commit(ident);
-    if (this.#daemon) handle.unref();
     children.add(this);
   }
 
