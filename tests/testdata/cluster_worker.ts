@@ -10,7 +10,19 @@ import { ClosedError, EmptyError } from "../../errors.ts";
 
 const [mode, url, a, b, c, d] = process.argv.slice(2);
 const out = (line: string) => process.stdout.write(line + "\n");
-const cluster = await connect({ servers: url, timeout: 10_000 });
+/** Connects, trying again for 20 s: the test may be restarting the server as this process starts. */
+async function connectSoon(): Promise<Awaited<ReturnType<typeof connect>>> {
+  const end = Date.now() + 20_000;
+  for (;;) {
+    try {
+      return await connect({ servers: url, timeout: 10_000 });
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+const cluster = await connectSoon();
 
 if (mode === "produce") {
   const start = Number(c), count = Number(d);
