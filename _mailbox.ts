@@ -14,9 +14,13 @@
  * `Worker`s, no library code: every later message, and any message through
  * a `MessagePort`, arrives at once). So every worker on Deno sends its
  * parent a port of its own as soon as it loads ({@linkcode INBOX}), and a
- * parent that is itself a worker posts everything through that port,
- * holding messages back until it arrives. The worker hands what comes
- * through the port to its parent-message listeners, as if posted directly.
+ * parent that is itself a worker posts through that port once it has
+ * arrived. Messages are never held back for it: a parent that blocks right
+ * after starting a worker (`joinSync()`, a `getSync()` of the child's
+ * answer) would never receive the port, and the child never its start. So
+ * the start message itself still goes directly, and pays the delay. The
+ * worker hands what comes through the port to its parent-message
+ * listeners, as if posted directly.
  *
  * @module
  */
@@ -113,25 +117,22 @@ export function startWorker(start: WorkerStart, callbacks: SpawnCallbacks): Star
  */
 function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
   let inbox: MessagePort | undefined;
-  let held: [ControlMessage, Transferable[] | undefined][] | undefined = viaInbox ? [] : undefined;
   const handle = spawnWorker(workerEntry, name, {
     onMessage: (m) => {
       if (onChildRequest(m)) return;
       if (m?.type === INBOX) {
-        if (!held) return;
-        inbox = m.port as MessagePort;
-        const waiting = held;
-        held = undefined;
-        for (const [h, t] of waiting) send(h, t);
+        if (viaInbox) inbox = m.port as MessagePort;
         return;
       }
       callbacks.onMessage(m);
     },
     onExit: callbacks.onExit,
   });
+  // Nothing is held back for the inbox: the parent may block right after
+  // the start (joinSync, a getSync of the child's answer, a spin), and the
+  // port arrives only on its event loop.
   const send = (m: ControlMessage, transfer?: Transferable[]): void => {
-    if (held) held.push([m, transfer]);
-    else if (inbox) inbox.postMessage(m, transfer ?? []);
+    if (inbox) inbox.postMessage(m, transfer ?? []);
     else handle.post(m, transfer);
   };
   const child = childMailbox();

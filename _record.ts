@@ -118,13 +118,13 @@ export function writeItem<R>(
 }
 
 /**
- * The record for payload `bytes[start..end)` of `kind` with the moved-handle
+ * The payload `bytes[start..end)` of a record, with the moved-handle
  * ids `ids` listed after it (kind flag `MOVES`): `[payload][padding to
  * 4][ids, int32 each][count][payload length]`. For the write callback of
  * {@linkcode writeItem} when the item held such handles
  * (`heldOwnedIds()` of `_post.ts`).
  */
-export function withMovedIds(bytes: Uint8Array, start: number, end: number, kind: number, ids: number[]): Uint8Array {
+export function withMovedIds(bytes: Uint8Array, start: number, end: number, ids: number[]): Uint8Array {
   const at = (end - start + 3) & ~3;
   const out = new Uint8Array(at + 4 * (ids.length + 2));
   out.set(bytes.subarray(start, end));

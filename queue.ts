@@ -244,7 +244,7 @@ function putRecord(
     result = writeItem(item, (bytes, start, end, kind) => {
       const ids = heldOwnedIds();
       if (ids !== undefined) {
-        bytes = withMovedIds(bytes, start, end, kind, ids);
+        bytes = withMovedIds(bytes, start, end, ids);
         start = 0;
         end = bytes.length;
         kind |= Kind.MOVES;
