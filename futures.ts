@@ -35,17 +35,77 @@ import { checkCloneable } from "./_codec.ts";
 import { handlerFor } from "./_handles.ts";
 import { cpuCount, writeStderr } from "./_runtime.ts";
 
-/** `wait()` returns when any future finishes or is cancelled. */
+/**
+ * `wait()` returns when any future finishes or is cancelled.
+ *
+ * @example
+ * ```ts
+ * import { FIRST_COMPLETED, Future, wait } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const done = new Future<number>();
+ * done.setResult(1);
+ * const r = await wait([done, new Future()], { returnWhen: FIRST_COMPLETED });
+ * assert.equal(r.done.size, 1);
+ * ```
+ */
 export const FIRST_COMPLETED = "FIRST_COMPLETED";
-/** `wait()` returns when any future finishes by raising an exception (or when all finish). */
+/**
+ * `wait()` returns when any future finishes by raising an exception (or when all finish).
+ *
+ * @example
+ * ```ts
+ * import { FIRST_EXCEPTION, Future, wait } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const failed = new Future();
+ * failed.setException(new Error("no"));
+ * const r = await wait([failed, new Future()], { returnWhen: FIRST_EXCEPTION });
+ * assert.equal(r.notDone.size, 1);
+ * ```
+ */
 export const FIRST_EXCEPTION = "FIRST_EXCEPTION";
-/** `wait()` returns when all futures finish or are cancelled. */
+/**
+ * `wait()` returns when all futures finish or are cancelled.
+ *
+ * @example
+ * ```ts
+ * import { ALL_COMPLETED, Future, wait } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const f = new Future();
+ * f.cancel();
+ * assert.equal((await wait([f], { returnWhen: ALL_COMPLETED })).done.size, 1);
+ * ```
+ */
 export const ALL_COMPLETED = "ALL_COMPLETED";
 
-/** When {@linkcode wait} returns: one of the three constants. */
+/**
+ * When {@linkcode wait} returns: one of the three constants.
+ *
+ * @example
+ * ```ts
+ * import { FIRST_COMPLETED, type ReturnWhen } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const when: ReturnWhen = FIRST_COMPLETED;
+ * assert.equal(when, "FIRST_COMPLETED");
+ * ```
+ */
 export type ReturnWhen = typeof FIRST_COMPLETED | typeof FIRST_EXCEPTION | typeof ALL_COMPLETED;
 
-/** Options for waiting on one future: {@linkcode Future.result}, {@linkcode Future.exception}. */
+/**
+ * Options for waiting on one future: {@linkcode Future.result}, {@linkcode Future.exception}.
+ *
+ * @example
+ * ```ts
+ * import { Future, type FutureWaitOptions, TimeoutError } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: FutureWaitOptions = { timeout: 5 };
+ * await assert.rejects(new Future().result(options), TimeoutError);
+ * ```
+ */
 export interface FutureWaitOptions {
   /** How long to wait, in ms. @default {undefined} (no limit) */
   timeout?: number;
@@ -433,7 +493,18 @@ function checkFutures(fs: unknown, what: string): Set<AnyFuture> {
   return set;
 }
 
-/** Options for {@linkcode wait}. */
+/**
+ * Options for {@linkcode wait}.
+ *
+ * @example
+ * ```ts
+ * import { Future, type FuturesWaitOptions, wait } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: FuturesWaitOptions = { timeout: 5 };
+ * assert.equal((await wait([new Future()], options)).notDone.size, 1);
+ * ```
+ */
 export interface FuturesWaitOptions {
   /** How long to wait, in ms; then it returns what is done so far. @default {undefined} (no limit) */
   timeout?: number;
@@ -443,7 +514,20 @@ export interface FuturesWaitOptions {
   signal?: AbortSignal;
 }
 
-/** What {@linkcode wait} returns: Python's `DoneAndNotDoneFutures`. */
+/**
+ * What {@linkcode wait} returns: Python's `DoneAndNotDoneFutures`.
+ *
+ * @example
+ * ```ts
+ * import { type DoneAndNotDone, Future, wait } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const f = new Future<number>();
+ * f.setResult(1);
+ * const r: DoneAndNotDone<number> = await wait([f]);
+ * assert.ok(r.done.has(f));
+ * ```
+ */
 export interface DoneAndNotDone<R> {
   /** The futures that finished or were cancelled. */
   done: Set<Future<R>>;
@@ -508,7 +592,18 @@ export async function wait<R>(fs: Iterable<Future<R>>, options?: FuturesWaitOpti
   return result;
 }
 
-/** Options for {@linkcode asCompleted}. */
+/**
+ * Options for {@linkcode asCompleted}.
+ *
+ * @example
+ * ```ts
+ * import { asCompleted, type AsCompletedOptions, Future, TimeoutError } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: AsCompletedOptions = { timeout: 5 };
+ * await assert.rejects(asCompleted([new Future()], options).next(), TimeoutError);
+ * ```
+ */
 export interface AsCompletedOptions {
   /**
    * How long, in ms from the call, all the futures may take; past it the
@@ -581,7 +676,19 @@ export function asCompleted<R>(
   return iterate();
 }
 
-/** Options for {@linkcode ProcessPoolExecutor}. */
+/**
+ * Options for {@linkcode ProcessPoolExecutor}.
+ *
+ * @example
+ * ```ts
+ * import { type ExecutorOptions, ProcessPoolExecutor } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ExecutorOptions = { maxWorkers: 1 };
+ * await using executor = new ProcessPoolExecutor(options);
+ * assert.equal(await executor.submit(() => 1).result(), 1);
+ * ```
+ */
 export interface ExecutorOptions<I extends unknown[] = unknown[]> {
   /** How many workers run tasks at once. @default {cpuCount()} */
   maxWorkers?: number;
@@ -599,7 +706,21 @@ export interface ExecutorOptions<I extends unknown[] = unknown[]> {
   module?: string | URL;
 }
 
-/** Options for {@linkcode ProcessPoolExecutor.map}. */
+/**
+ * Options for {@linkcode ProcessPoolExecutor.map}.
+ *
+ * @example
+ * ```ts
+ * import { type ExecutorMapOptions, ProcessPoolExecutor } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * await using executor = new ProcessPoolExecutor({ maxWorkers: 1 });
+ * const options: ExecutorMapOptions = { chunksize: 2 };
+ * const out: number[] = [];
+ * for await (const x of executor.map((n: number) => n + 1, [1, 2, 3], options)) out.push(x);
+ * assert.deepEqual(out, [2, 3, 4]);
+ * ```
+ */
 export interface ExecutorMapOptions {
   /**
    * How long, in ms from the call, the results may take; past it the
@@ -610,7 +731,20 @@ export interface ExecutorMapOptions {
   chunksize?: number;
 }
 
-/** Options for {@linkcode ProcessPoolExecutor.shutdown}. */
+/**
+ * Options for {@linkcode ProcessPoolExecutor.shutdown}.
+ *
+ * @example
+ * ```ts
+ * import { ProcessPoolExecutor, type ShutdownOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const executor = new ProcessPoolExecutor({ maxWorkers: 1 });
+ * const options: ShutdownOptions = { wait: true, cancelFutures: true };
+ * await executor.shutdown(options);
+ * assert.throws(() => executor.submit(() => 1), /after shutdown/);
+ * ```
+ */
 export interface ShutdownOptions {
   /** Wait for every submitted task to finish (and the workers to end). @default {true} */
   wait?: boolean;
@@ -908,7 +1042,19 @@ export class ProcessPoolExecutor {
  * ```
  */
 export const ThreadPoolExecutor: typeof ProcessPoolExecutor = ProcessPoolExecutor;
-/** The type of a {@linkcode ThreadPoolExecutor}: a {@linkcode ProcessPoolExecutor}. */
+/**
+ * The type of a {@linkcode ThreadPoolExecutor}: a {@linkcode ProcessPoolExecutor}.
+ *
+ * @example
+ * ```ts
+ * import { ProcessPoolExecutor, ThreadPoolExecutor } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const executor: ThreadPoolExecutor = new ThreadPoolExecutor({ maxWorkers: 1 });
+ * assert.ok(executor instanceof ProcessPoolExecutor);
+ * await executor.shutdown();
+ * ```
+ */
 export type ThreadPoolExecutor = ProcessPoolExecutor;
 
 function checkFn(fn: unknown, what: string): void {

@@ -520,7 +520,20 @@ const BUILTIN_CLASSES: (abstract new (...args: never[]) => unknown)[] = [
   WeakSet,
 ];
 
-/** Options of {@linkcode registerClass}. */
+/**
+ * Options of {@linkcode registerClass}.
+ *
+ * @example
+ * ```ts
+ * import { registerClass, type RegisterClassOptions } from "@mpjs/multiprocessing";
+ *
+ * class Money {
+ *   constructor(public cents: number) {}
+ * }
+ * const options: RegisterClassOptions = { module: import.meta.url, name: "Money" };
+ * registerClass(Money, options);
+ * ```
+ */
 export interface RegisterClassOptions {
   /**
    * The module that defines the class and calls `registerClass` at its top
