@@ -128,9 +128,14 @@ function replace(
   memo: Map<object, unknown>,
 ): unknown {
   if (typeof v !== "object" || v === null) return v;
-  const h = found.get(v);
-  if (h) return { [MARK]: h.handler.tag, data: h.data };
   if (memo.has(v)) return memo.get(v);
+  const h = found.get(v);
+  if (h) {
+    // One marker per handle, however often it occurs: it is rebuilt once, as the same object.
+    const marker = { [MARK]: h.handler.tag, data: h.data };
+    memo.set(v, marker);
+    return marker;
+  }
   if (Array.isArray(v)) {
     const out: unknown[] = [];
     memo.set(v, out);
@@ -163,19 +168,28 @@ function replace(
 
 /** Rebuilds the handles and the registered classes' instances in data made by {@linkcode pack}. */
 export function unpack(data: unknown, hasHandles: boolean): unknown {
-  return hasHandles ? rebuildClasses(revive(data, new Set())) : data;
+  return hasHandles ? rebuildClasses(revive(data, new Map())) : data;
 }
 
-function revive(v: unknown, seen: Set<object>): unknown {
+/**
+ * Rebuilds in place. `seen` maps each object met to what stands for it: a
+ * container to itself, a handle's marker to the handle rebuilt from it. A
+ * marker met twice (one handle named twice in a message) is rebuilt once:
+ * a handle that counts its copies (a manager's proxy) must not get two from
+ * one crossing.
+ */
+function revive(v: unknown, seen: Map<object, unknown>): unknown {
   if (typeof v !== "object" || v === null) return v;
+  if (seen.has(v)) return seen.get(v);
   const tag = (v as Record<string, unknown>)[MARK];
   if (typeof tag === "string") {
     const handler = byTag.get(tag);
     if (!handler) throw new Error(`Cannot rebuild a '${tag}' in this thread: its module is not loaded`);
-    return handler.deserialize((v as { data: unknown }).data);
+    const handle = handler.deserialize((v as { data: unknown }).data);
+    seen.set(v, handle);
+    return handle;
   }
-  if (seen.has(v)) return v;
-  seen.add(v);
+  seen.set(v, v);
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) v[i] = revive(v[i], seen);
   } else if (v instanceof Map) {

@@ -23,8 +23,10 @@ import {
   hammer,
   incrementMany,
   poolAppend,
+  poolCollect,
   poolEcho,
   poolIncrement,
+  poolSame,
   setFromQueue,
   setInThread,
   url,
@@ -214,6 +216,25 @@ test("Manager: proxies cross in pool tasks and results", async () => {
   assert.deepEqual(await back.toArray(), [7]);
   const echoed = await pool.apply(poolEcho, [{ d: manager.dict({ k: "v" }) }]);
   assert.equal(await echoed.d.get("k"), "v");
+});
+
+test("Manager: a proxy named twice in one task or thread's args arrives as one proxy, and its object lives on", async () => {
+  await using manager = new Manager();
+  await using pool = new Pool({ processes: 1, module: url });
+  const l = manager.list<number>();
+  assert.equal(await pool.apply(poolSame, [l, l]), true);
+  const t = new Thread({ target: poolSame, args: [l, l], module: url });
+  t.start();
+  await t.join();
+  assert.equal(t.exitCode, 0, String(t.error));
+  // The worker drops its proxy: one release for the one crossing, not one per name.
+  for (let i = 0; i < 5; i++) {
+    await pool.apply(poolCollect, []);
+    collectGarbage();
+    await sleep(20);
+  }
+  assert.deepEqual(await l.toArray(), [1, 1]);
+  assert.equal(manager.numberOfObjects(), 1);
 });
 
 test("Manager.create: a registered class served to many threads, one call at a time", async () => {

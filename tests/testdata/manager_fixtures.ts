@@ -5,6 +5,7 @@
 
 import type { Connection, DictProxy, ListProxy, ProxyOf, Queue } from "../../mod.ts";
 import { type Event, Manager } from "../../mod.ts";
+import { collectGarbage } from "./handles_fixtures.ts";
 
 export const url: string = import.meta.url;
 
@@ -100,6 +101,20 @@ export function poolIncrement(counter: ProxyOf<Counter>): number {
 /** A pool task: gives back what it gets. */
 export function poolEcho<T>(x: T): T {
   return x;
+}
+
+/** A pool task or thread target: whether two arguments are one object, after using the first. */
+export async function poolSame(a: ListProxy<number>, b: ListProxy<number>): Promise<boolean> {
+  await a.append(1);
+  return a === b;
+}
+
+/** A pool task: collects this thread's garbage (its dropped proxies release their holds). */
+export async function poolCollect(): Promise<number> {
+  collectGarbage();
+  await sleep(10);
+  collectGarbage();
+  return 0;
 }
 
 /** A pool task: appends to a list and returns it. */
