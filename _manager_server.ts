@@ -33,6 +33,16 @@
  * moment (its `sent` word, read then) have been processed, and if its count
  * is still 0.
  *
+ * For the same reason a frame can name an object whose `CREATE`, published
+ * earlier on its creator's channel, is still unread: a proxy made without
+ * waiting and handed to another thread at once, which calls it. Holds
+ * counted for such an id (`TRANSFER`, `RELEASE`, a {@linkcode Ref} in a
+ * request) wait in `#early` and are added by the `CREATE`. A `CALL` on such
+ * an id stalls its client (no further frame of it is read) until the object
+ * exists, or until every other client has been served up to what it had
+ * published when the stall began (then the object is truly gone, and the
+ * call fails).
+ *
  * @module
  */
 
@@ -58,6 +68,7 @@ import {
   type Kind,
   LIST,
   NAMESPACE,
+  NEXT_ID,
   OBJECTS,
   PARKED,
   type RefData,
@@ -117,6 +128,14 @@ interface Client {
   processed: number;
   /** Holds of this thread's proxies, by object id. */
   held: Map<number, number>;
+  /** A `CALL` read but not served: its object's `CREATE` may still be unread (see the module docs). */
+  stalled?: Stall;
+}
+
+/** A stalled `CALL`, and each client's `sent` word when it stalled. */
+interface Stall {
+  frame: unknown[];
+  snapshot: Map<Client, number>;
 }
 
 /** Errors the server itself raised about a call (no such method): they arrive as they are, not as `RemoteError`s. */
@@ -216,6 +235,8 @@ class Server {
   #idle = 0;
   /** Objects whose count reached 0, with each client's `sent` word read then. */
   #candidates = new Map<number, Map<Client, number>>();
+  /** Holds counted for ids whose `CREATE` is still unread (may be negative): the `CREATE` adds them. */
+  readonly #early = new Map<number, number>();
   /** The `Ref`s met while a reply is encoded (each becomes a proxy of the client's). */
   #refs = new Map<object, RefData>();
   readonly #finalizer = new FinalizationRegistry<number>((id) => {
@@ -236,8 +257,7 @@ class Server {
   readonly #revive = (data: RefData): object => {
     const [id, kind, typeid] = data;
     const ref = new Ref(id, kind, typeid);
-    const obj = this.#objects.get(id);
-    if (obj) obj.holds++;
+    this.#hold(id, 1);
     this.#finalizer.register(ref, id);
     return ref;
   };
@@ -319,6 +339,7 @@ class Server {
     for (const client of this.#clients) client.rep.wakeConsumers();
     this.#objects.clear();
     this.#candidates.clear();
+    this.#early.clear();
     Atomics.store(this.#c, OBJECTS, 0);
   }
 
@@ -358,9 +379,25 @@ class Server {
     for (let k = 0; k < n; k++) {
       const client = clients[(start + k) % n];
       for (let b = 0; b < BATCH; b++) {
-        const frame = decodingRefs(this.#revive, () => client.req.recv());
-        if (frame === NONE || frame === EOF) break;
-        client.processed++;
+        let frame: unknown;
+        if (client.stalled) {
+          if (!this.#mayServe(client, client.stalled)) break;
+          frame = client.stalled.frame;
+          client.stalled = undefined;
+        } else {
+          frame = decodingRefs(this.#revive, () => client.req.recv());
+          if (frame === NONE || frame === EOF) break;
+          client.processed++;
+          const f = frame as unknown[];
+          if (f[0] === CALL && !this.#objects.has(f[1] as number)) {
+            if (Atomics.load(this.#c, REGS) !== this.#regsSeen) this.#register();
+            const stall: Stall = { frame: f, snapshot: this.#sentWords() };
+            if (!this.#mayServe(client, stall)) {
+              client.stalled = stall;
+              break;
+            }
+          }
+        }
         served++;
         const pending = this.#serve(client, frame as unknown[]);
         if (pending !== undefined) {
@@ -373,6 +410,43 @@ class Server {
       }
     }
     return served;
+  }
+
+  /** Each client's `sent` word, read now. */
+  #sentWords(): Map<Client, number> {
+    const snapshot = new Map<Client, number>();
+    for (const client of this.#clients) snapshot.set(client, Atomics.load(client.sent, 0));
+    return snapshot;
+  }
+
+  /**
+   * Whether a stalled `CALL` can be served: its object exists, or every other
+   * client has been served up to its `sent` word at the stall (a client
+   * stalled itself counts as served: what it waits for was published before
+   * its stalled frame, so never behind it).
+   */
+  #mayServe(client: Client, stall: Stall): boolean {
+    if (this.#objects.has(stall.frame[1] as number)) return true;
+    for (const [other, sent] of stall.snapshot) {
+      if (other === client || other.stalled !== undefined || !this.#clients.includes(other)) continue;
+      if (other.processed - sent < 0) return false;
+    }
+    return true;
+  }
+
+  /** Adds `n` holds (removes, when negative) to object `id`, or to its early count while its `CREATE` is unread. */
+  #hold(id: number, n: number): void {
+    const obj = this.#objects.get(id);
+    if (obj) {
+      obj.holds += n;
+      return;
+    }
+    // An id not handed out yet cannot be named; one handed out and not
+    // created yet waits for its CREATE (a freed one is never named again).
+    if (id <= 0 || id > Atomics.load(this.#c, NEXT_ID)) return;
+    const early = (this.#early.get(id) ?? 0) + n;
+    if (early === 0) this.#early.delete(id);
+    else this.#early.set(id, early);
   }
 
   /** Serves one frame; a Promise when it awaits (a custom object's async method, an import). */
@@ -412,11 +486,9 @@ class Server {
         this.#drop(id, 1);
         return undefined;
       }
-      case TRANSFER: {
-        const obj = this.#objects.get(id);
-        if (obj) obj.holds++;
+      case TRANSFER:
+        this.#hold(id, 1);
         return undefined;
-      }
       case ADOPT:
         client.held.set(id, (client.held.get(id) ?? 0) + 1);
         return undefined;
@@ -425,10 +497,14 @@ class Server {
   }
 
   #create(client: Client, id: number, kind: Kind, init: unknown): Promise<void> | undefined {
-    const obj: Managed = { kind, value: undefined, holds: 1 };
+    const early = this.#early.get(id) ?? 0;
+    this.#early.delete(id);
+    const obj: Managed = { kind, value: undefined, holds: 1 + early };
     client.held.set(id, (client.held.get(id) ?? 0) + 1);
     this.#objects.set(id, obj);
     Atomics.store(this.#c, OBJECTS, this.#objects.size);
+    // Every proxy of it was dropped before its CREATE was read.
+    if (obj.holds <= 0) this.#drop(id, 0);
     switch (kind) {
       case DICT:
         obj.value = new Map(init as [unknown, unknown][]);
@@ -507,12 +583,10 @@ class Server {
   /** Drops `n` holds of object `id`; an object left with none becomes a candidate for freeing. */
   #drop(id: number, n: number): void {
     const obj = this.#objects.get(id);
-    if (!obj) return;
+    if (!obj) return this.#hold(id, -n);
     obj.holds -= n;
     if (obj.holds > 0 || this.#candidates.has(id)) return;
-    const snapshot = new Map<Client, number>();
-    for (const client of this.#clients) snapshot.set(client, Atomics.load(client.sent, 0));
-    this.#candidates.set(id, snapshot);
+    this.#candidates.set(id, this.#sentWords());
   }
 
   /** Frees the candidates whose every earlier frame has been served (see the module docs). */

@@ -12,6 +12,7 @@ import {
   type ObjectProxy,
   Pipe,
   Pool,
+  type ProxyOf,
   Queue,
   RemoteError,
   SharedValue,
@@ -19,9 +20,12 @@ import {
 } from "../mod.ts";
 import {
   appendFromPipe,
+  appendFromQueue,
   type Counter,
   hammer,
   incrementMany,
+  keepServerBusy,
+  passOn,
   poolAppend,
   poolCollect,
   poolEcho,
@@ -235,6 +239,68 @@ test("Manager: a proxy named twice in one task or thread's args arrives as one p
   }
   assert.deepEqual(await l.toArray(), [1, 1]);
   assert.equal(manager.numberOfObjects(), 1);
+});
+
+/**
+ * Holds the server in a long call from another thread, runs `target` in a
+ * thread registered after that one, and gives it a list made while the
+ * server is busy. The server serves its clients in turn: the second thread,
+ * when served before the creating one, names an object whose `CREATE` is
+ * still unread in its creator's channel.
+ */
+async function handOverWhileServerBusy(
+  manager: Manager,
+  counter: ProxyOf<Counter>,
+  // deno-lint-ignore no-explicit-any
+  target: (...args: any[]) => void,
+  extra: unknown[] = [],
+  keep = true,
+): Promise<ListProxy<number> | undefined> {
+  const flags = new Int32Array(new SharedArrayBuffer(16));
+  const q = new Queue<ListProxy<number>>();
+  const blocker = new Thread({ target: keepServerBusy, args: [counter, flags, 300], module: url });
+  blocker.start();
+  while (Atomics.load(flags, 0) === 0) await sleep(2);
+  const user = new Thread({ target, args: [counter, q, flags, ...extra], module: url });
+  user.start();
+  while (Atomics.load(flags, 3) === 0) await sleep(2);
+  Atomics.store(flags, 1, 1);
+  Atomics.notify(flags, 1);
+  while (Atomics.load(flags, 2) === 0) await sleep(1);
+  await sleep(50);
+  let l: ListProxy<number> | undefined = manager.list<number>([1]);
+  q.putNowait(l);
+  if (!keep) l = undefined;
+  await user.join();
+  await blocker.join();
+  assert.equal(user.exitCode, 0, String(user.error));
+  assert.equal(blocker.exitCode, 0, String(blocker.error));
+  return l;
+}
+
+test("Manager: another thread may call a proxy before the server has read the proxy's creation", async () => {
+  await using manager = new Manager();
+  const counter = manager.create<Counter>("Counter");
+  for (let round = 0; round < 4; round++) {
+    const l = await handOverWhileServerBusy(manager, counter, appendFromQueue);
+    assert.deepEqual(await l!.toArray(), [1, 5]);
+  }
+});
+
+test("Manager: holds counted before the server has read the creation are kept", async () => {
+  await using manager = new Manager();
+  const counter = manager.create<Counter>("Counter");
+  const out = new Queue<ListProxy<number>>();
+  for (let round = 0; round < 3; round++) {
+    // The thread puts the list on `out` (a TRANSFER) and ends; the sender's proxy is dropped.
+    await handOverWhileServerBusy(manager, counter, passOn, [out], false);
+    const l = await out.get();
+    new Queue().putNowait(new Map()); // the encoder keeps the last value it wrote
+    collectGarbage();
+    await sleep(1500); // the server drops the ended thread's holds (it looks every second)
+    await counter.value(); // every release has reached the server once this is served
+    assert.deepEqual(await l.toArray(), [1]);
+  }
 });
 
 test("Manager.create: a registered class served to many threads, one call at a time", async () => {

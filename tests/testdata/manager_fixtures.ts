@@ -33,6 +33,12 @@ export class Counter {
     await sleep(ms);
     return this.n;
   }
+  /** Keeps the server thread busy for `ms` milliseconds (it serves nothing else meanwhile). */
+  busy(ms: number): number {
+    const end = performance.now() + ms;
+    while (performance.now() < end);
+    return this.n;
+  }
   /** Gives back what it gets (a proxy stays a reference the server holds). */
   echo(x: unknown): unknown {
     return x;
@@ -91,6 +97,37 @@ export function hammer(d: DictProxy<string, number>, key: string, done: Int32Arr
     d.setSync(key, i);
     Atomics.store(done, 0, i);
   }
+}
+
+/**
+ * Registers with the manager (`flags[0]` set once), waits for `flags[1]`,
+ * then keeps the server busy for `ms` (`flags[2]` set as it calls).
+ */
+export function keepServerBusy(counter: ProxyOf<Counter>, flags: Int32Array, ms: number): void {
+  counter.valueSync();
+  Atomics.store(flags, 0, 1);
+  while (Atomics.load(flags, 1) === 0) Atomics.wait(flags, 1, 0, 10);
+  Atomics.store(flags, 2, 1);
+  counter.busySync(ms);
+}
+
+/** Registers with the manager (`flags[3]` set once), then appends 5 to the list it takes from `q`. */
+export function appendFromQueue(counter: ProxyOf<Counter>, q: Queue<ListProxy<number>>, flags: Int32Array): void {
+  counter.valueSync();
+  Atomics.store(flags, 3, 1);
+  q.getSync().appendSync(5);
+}
+
+/** Registers with the manager (`flags[3]` set once), then moves one proxy from `q` to `out` and ends. */
+export function passOn(
+  counter: ProxyOf<Counter>,
+  q: Queue<ListProxy<number>>,
+  flags: Int32Array,
+  out: Queue<ListProxy<number>>,
+): void {
+  counter.valueSync();
+  Atomics.store(flags, 3, 1);
+  out.putSync(q.getSync());
 }
 
 /** A pool task: increments a counter through its proxy. */
