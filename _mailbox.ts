@@ -7,21 +7,6 @@
  * one start sequence of a thread's or a pool's worker (its status cells, its
  * ident, its packed arguments and its mailbox in the start message).
  *
- * ## A nested worker's inbox (Deno)
- *
- * On Deno the first message a worker's parent posts to a worker started
- * from another worker arrives about half a second late (measured with bare
- * `Worker`s, no library code: every later message, and any message through
- * a `MessagePort`, arrives at once). So every worker on Deno sends its
- * parent a port of its own as soon as it loads ({@linkcode INBOX}), and a
- * parent that is itself a worker posts through that port once it has
- * arrived. Messages are never held back for it: a parent that blocks right
- * after starting a worker (`joinSync()`, a `getSync()` of the child's
- * answer) would never receive the port, and the child never its start. So
- * the start message itself still goes directly, and pays the delay. The
- * worker hands what comes through the port to its parent-message
- * listeners, as if posted directly.
- *
  * @module
  */
 
@@ -36,7 +21,6 @@ import {
 } from "./_registry.ts";
 import {
   type ControlMessage,
-  deliverFromParent,
   isMainThread,
   newChannel,
   onParentMessage,
@@ -112,29 +96,16 @@ export function startWorker(start: WorkerStart, callbacks: SpawnCallbacks): Star
  * Starts a worker running this library's worker entry (`_worker.ts`).
  *
  * Its first message (the caller's start message) also carries its mailbox,
- * the link to the post office (see {@linkcode Mailbox}); on Deno, a worker
- * parent posts through the worker's inbox (see the module doc).
+ * the link to the post office (see {@linkcode Mailbox}).
  */
 function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
-  let inbox: MessagePort | undefined;
   const handle = spawnWorker(workerEntry, name, {
     onMessage: (m) => {
       if (onChildRequest(m)) return;
-      if (m?.type === INBOX) {
-        if (viaInbox) inbox = m.port as MessagePort;
-        return;
-      }
       callbacks.onMessage(m);
     },
     onExit: callbacks.onExit,
   });
-  // Nothing is held back for the inbox: the parent may block right after
-  // the start (joinSync, a getSync of the child's answer, a spin), and the
-  // port arrives only on its event loop.
-  const send = (m: ControlMessage, transfer?: Transferable[]): void => {
-    if (inbox) inbox.postMessage(m, transfer ?? []);
-    else handle.post(m, transfer);
-  };
   const child = childMailbox();
   if (child && !officeStarted && !asked && officeState() !== OFFICE_UP) officeWatch = watchOffice;
   // The mailbox rides in the first message (the start message): a message
@@ -143,17 +114,12 @@ function spawn(name: string, callbacks: SpawnCallbacks): WorkerHandle {
   return {
     ...handle,
     post: (m, transfer) => {
-      if (!first) return send(m, transfer);
+      if (!first) return handle.post(m, transfer);
       first = false;
-      send({ ...m, [MAILBOX_KEY]: child }, [...(transfer ?? []), child!.port as Transferable]);
+      handle.post({ ...m, [MAILBOX_KEY]: child }, [...(transfer ?? []), child!.port as Transferable]);
     },
   };
 }
-
-/** A worker's first message on Deno: the port its parent posts through (see the module doc). */
-const INBOX = "mpjs-inbox";
-/** Whether this thread posts to its workers through their inboxes: a worker on Deno. */
-const viaInbox = runtime === "deno" && !isMainThread;
 
 // ## Mailboxes and the post office
 //
@@ -321,14 +287,7 @@ function childMailbox(): MailboxMessage | undefined {
 
 // A worker adopts its mailbox from the first message its spawner sends
 // (every worker entry imports this module first, so this listener runs
-// before the entry's own). On Deno it first sends its parent its inbox.
-if (!isMainThread && runtime === "deno") {
-  const { port1, port2 } = newChannel();
-  port1.addEventListener("message", (e: MessageEvent) => deliverFromParent(e.data));
-  port1.start();
-  unrefPort(port1);
-  postToParent({ type: INBOX, port: port2 }, [port2 as Transferable]);
-}
+// before the entry's own).
 if (!isMainThread && runtime !== "browser") {
   const adopt = (m: ControlMessage) => {
     const mm = m?.[MAILBOX_KEY] as MailboxMessage | undefined;

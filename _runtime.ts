@@ -318,13 +318,6 @@ export function onParentMessage(handler: (message: ControlMessage) => void): voi
   else g.addEventListener("message", (e: MessageEvent) => handler(e.data));
 }
 
-/** In a worker: hands `message` to the parent-message listeners as if the parent had posted it. */
-export function deliverFromParent(message: unknown): void {
-  // Deno's node:worker_threads parentPort listens to the worker's global scope too.
-  if (runtime === "deno" || !nodeWT?.parentPort) g.dispatchEvent(new MessageEvent("message", { data: message }));
-  else nodeWT.parentPort.emit("message", message);
-}
-
 let nodeWTSync: NodeWorkerThreads | undefined = nodeWT;
 
 /**
