@@ -261,9 +261,34 @@ export function parentPort(): ParentPort {
  */
 export function exitWorker(code: number): never {
   if (runtime === "deno" || runtime === "browser") g.close();
-  else g.process.exit(code);
+  else processExit(code);
   const parked = new Int32Array(new SharedArrayBuffer(4));
   for (;;) Atomics.wait(parked, 0, 0, 1000);
+}
+
+/** Node's and Bun's own `process.exit`, before {@linkcode onExitCall} wraps it. */
+const processExit: (code: number) => void = runtime === "node" || runtime === "bun"
+  ? g.process.exit.bind(g.process)
+  : () => {};
+
+/**
+ * In a worker: when the thread's code calls `process.exit(code)` (or
+ * `Deno.exit(code)` on Deno, where it would only `close()` the worker and
+ * drop the code), `hook` gets the exit code first, as Python's
+ * `sys.exit(n)` gives the process exit code `n`; then the worker ends
+ * ({@linkcode exitWorker}). Without a code: `process.exitCode`, else 0; a
+ * code that is not an integer counts as 1.
+ */
+export function onExitCall(hook: (code: number) => void): void {
+  const exit = (code?: unknown): never => {
+    const c = code ?? g.process?.exitCode ?? 0;
+    const n = typeof c === "number" || typeof c === "string" ? Number(c) : NaN;
+    const exitCode = Number.isInteger(n) ? n : 1;
+    hook(exitCode);
+    return exitWorker(exitCode);
+  };
+  if (typeof g.process?.exit === "function") g.process.exit = exit;
+  if (runtime === "deno") g.Deno.exit = exit;
 }
 
 /**

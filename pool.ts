@@ -35,7 +35,7 @@ import { BulkArea } from "./_pool_bulk.ts";
 import { FnDefs, specFor } from "./_pool_defs.ts";
 import { POOL_RESULT_SPIN_MS as SPIN_MS, SLICE } from "./_wait.ts";
 import { cpuCount, terminateStops, type WorkerHandle, writeStderr } from "./_runtime.ts";
-import { DONE, readError, requestStop, STATE as STATUS_STATE, TERMINATED, writeExit } from "./_status.ts";
+import { DONE, EXIT_CODE, readError, requestStop, STATE as STATUS_STATE, TERMINATED, writeExit } from "./_status.ts";
 import { checkCallback, checkOptions, checkSignal, checkTimeout, show } from "./_options.ts";
 import {
   type ArgsRequest,
@@ -602,6 +602,8 @@ export class Pool {
     if (slot.exited) return;
     slot.exited = true;
     this.#workers.delete(slot);
+    // Read before this records the end: what the worker recorded itself, if anything.
+    const cause = this.#exitCause(slot, error);
     writeExit(slot.status, 1, error);
     markDead(slot.ident);
     if (this.#slots[slot.index] === slot) this.#slots[slot.index] = undefined;
@@ -610,7 +612,6 @@ export class Pool {
       this.#drain();
       const state = Atomics.load(slot.own, Own.STATE);
       const current = Atomics.load(slot.own, Own.CURRENT);
-      const cause = this.#exitCause(slot, error);
       if (slot.aborted !== 0) this.#jobs.releaseBulk(slot.aborted);
       if (current === Own.TAKING) {
         this.#rejectLostTask(slot, cause);
@@ -658,9 +659,13 @@ export class Pool {
   /** Why a worker ended, as an error. */
   #exitCause(slot: Slot, error: unknown): Error {
     if (error instanceof Error) return error;
-    if (Atomics.load(new Int32Array(slot.status, 0, 1), STATUS_STATE) === DONE) {
+    if (error !== undefined) return new RemoteError(RemoteError.describe(error));
+    const cells = new Int32Array(slot.status, 0, 2);
+    if (Atomics.load(cells, STATUS_STATE) === DONE) {
       const recorded = readError(slot.status);
       if (recorded) return new RemoteError(recorded);
+      // The task called process.exit(code) (recorded by the worker itself).
+      return new Error(`the worker exited with code ${Atomics.load(cells, EXIT_CODE)}`);
     }
     return new Error("the worker exited");
   }

@@ -921,3 +921,13 @@ test("a module that makes a Pool at top level without an isMainThread guard fail
   assert.match(r.stdout, /^failed: /m);
   assert.match(r.stdout + r.stderr, /Cannot create a Pool while this thread is still importing its target's module/);
 });
+
+test("Pool: a task that calls process.exit(n) rejects saying the worker exited with code n; the pool goes on", async () => {
+  await using pool = new Pool({ processes: 1 });
+  await assert.rejects(
+    pool.apply(() => (globalThis as unknown as { process: { exit(n: number): void } }).process.exit(7)),
+    (e: Error) =>
+      /exited with code 7/.test(e.message) || /exited with code 7/.test(String((e.cause as Error)?.message)),
+  );
+  assert.equal(await pool.apply((x: number) => x * 2, [21]), 42);
+});

@@ -1104,3 +1104,37 @@ test("terminate() stops threads that never yield (spinning, parked in Atomics.wa
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /terminated -15 -15/);
 });
+
+test("Thread.exitCode: process.exit(n) in the thread gives n, as Python's sys.exit(n)", async () => {
+  const run = async (target: () => void) => {
+    const t = new Thread({ target });
+    t.start();
+    await t.join();
+    assert.equal(t.isAlive(), false);
+    return t;
+  };
+  const three = await run(() => (globalThis as unknown as { process: { exit(n?: number): void } }).process.exit(3));
+  assert.equal(three.exitCode, 3);
+  assert.equal(three.error, undefined);
+  const zero = await run(() => (globalThis as unknown as { process: { exit(n?: number): void } }).process.exit(0));
+  assert.equal(zero.exitCode, 0);
+  const none = await run(() => (globalThis as unknown as { process: { exit(n?: number): void } }).process.exit());
+  assert.equal(none.exitCode, 0);
+  // Nothing after the call runs.
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const t = new Thread({
+    target: (f: Int32Array) => {
+      (globalThis as unknown as { process: { exit(n?: number): void } }).process.exit(5);
+      f[0] = 1;
+    },
+    args: [flag],
+  });
+  t.start();
+  await t.join();
+  assert.equal(t.exitCode, 5);
+  assert.equal(flag[0], 0);
+  if (typeof (globalThis as { Deno?: unknown }).Deno !== "undefined") {
+    const deno = await run(() => (globalThis as unknown as { Deno: { exit(n?: number): void } }).Deno.exit(4));
+    assert.equal(deno.exitCode, 4);
+  }
+});
