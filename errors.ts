@@ -232,6 +232,42 @@ export class IndexError extends Error {
 }
 
 /**
+ * Thrown by {@linkcode Connection.recvBytesInto} when the message does not
+ * fit in the buffer after the offset (Python's
+ * `multiprocessing.BufferTooShort`). The message has been received: it is
+ * in `data`, as Python gives it in `e.args[0]`.
+ *
+ * @example
+ * ```ts
+ * import { BufferTooShort, Pipe } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const [a, b] = Pipe();
+ * a.sendBytes(new Uint8Array([1, 2, 3]));
+ * const e = await b.recvBytesInto(new Uint8Array(2)).catch((e) => e);
+ * assert.ok(e instanceof BufferTooShort);
+ * assert.deepEqual(e.data, new Uint8Array([1, 2, 3]));
+ * a.close();
+ * b.close();
+ * ```
+ */
+export class BufferTooShort extends Error {
+  /** The whole message that did not fit. */
+  readonly data: Uint8Array;
+  /**
+   * Creates a `BufferTooShort`.
+   *
+   * @param data The message that did not fit.
+   * @param message What did not fit where.
+   */
+  constructor(data: Uint8Array = new Uint8Array(0), message = "The message does not fit in the buffer") {
+    super(message);
+    this.name = "BufferTooShort";
+    this.data = data;
+  }
+}
+
+/**
  * The parts of an error that cross threads.
  *
  * @example

@@ -38,7 +38,7 @@
  * @module
  */
 
-import { ClosedError, TimeoutError } from "./errors.ts";
+import { BufferTooShort, ClosedError, TimeoutError } from "./errors.ts";
 import { registerHandler } from "./_handles.ts";
 import { readerClosed, shareHandlesWith } from "./_post.ts";
 import { isIdentAlive, selfIdent } from "./_registry.ts";
@@ -599,6 +599,74 @@ export class Connection<T = unknown> {
     return this.#receiveSync("recvBytesSync()", options, max, true) as Uint8Array;
   }
 
+  /**
+   * Receives the next message as bytes into `buffer`, from byte `offset`
+   * on (Python's `recv_bytes_into`).
+   *
+   * @param buffer Where to write: an `ArrayBuffer`, a `SharedArrayBuffer`
+   *   or a view over one (a typed array, a `DataView`).
+   * @param offset Byte offset into `buffer` (of the view, for a view).
+   * @param options `timeout` (ms) and `signal`.
+   * @returns A Promise of the message's length in bytes. It rejects with
+   *   {@linkcode BufferTooShort} (the message, received, in its `data`)
+   *   when the message does not fit after `offset`; with `TypeError` for a
+   *   `buffer` that is not one of the above, or `RangeError` for an
+   *   `offset` outside it, before anything is received; otherwise as
+   *   {@linkcode Connection.recv}.
+   *
+   * @example
+   * ```ts
+   * import { Pipe } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = Pipe();
+   * a.sendBytes(new Uint8Array([7, 8]));
+   * const buf = new Uint8Array(4);
+   * assert.equal(await b.recvBytesInto(buf, 1), 2);
+   * assert.deepEqual(buf, new Uint8Array([0, 7, 8, 0]));
+   * a.close();
+   * b.close();
+   * ```
+   */
+  async recvBytesInto(
+    buffer: ArrayBufferLike | ArrayBufferView,
+    offset = 0,
+    options: RecvOptions = {},
+  ): Promise<number> {
+    const target = bytesTarget(buffer, offset, "Connection.recvBytesInto()");
+    return copyInto(target, await this.#receive("recvBytesInto()", options, Infinity, true) as Uint8Array);
+  }
+
+  /**
+   * The blocking twin of {@linkcode Connection.recvBytesInto}.
+   *
+   * @param buffer Where to write (see {@linkcode Connection.recvBytesInto}).
+   * @param offset Byte offset into `buffer`.
+   * @param options `timeout` (ms); `signal` is checked before waiting.
+   * @returns The message's length in bytes.
+   * @throws {BufferTooShort} when the message does not fit (it is in the error's `data`).
+   * @throws {TypeError} / {RangeError} for a bad `buffer` or `offset`, before anything is received.
+   * @throws {ClosedError} / {TimeoutError} as {@linkcode Connection.recvSync}.
+   *
+   * @example
+   * ```ts
+   * import { Pipe } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const [a, b] = Pipe();
+   * a.sendBytes(new Uint8Array([1, 2, 3]));
+   * const buf = new ArrayBuffer(8);
+   * assert.equal(b.recvBytesIntoSync(buf), 3);
+   * assert.deepEqual(new Uint8Array(buf, 0, 3), new Uint8Array([1, 2, 3]));
+   * a.close();
+   * b.close();
+   * ```
+   */
+  recvBytesIntoSync(buffer: ArrayBufferLike | ArrayBufferView, offset = 0, options: RecvOptions = {}): number {
+    const target = bytesTarget(buffer, offset, "Connection.recvBytesIntoSync()");
+    return copyInto(target, this.#receiveSync("recvBytesIntoSync()", options, Infinity, true) as Uint8Array);
+  }
+
   #take(channel: SpscChannel, maxLength: number, bytes: boolean): unknown {
     return bytes ? channel.recvBytes(maxLength) : channel.recv();
   }
@@ -889,4 +957,38 @@ export function Pipe<T = unknown>(duplex: boolean = true): [Connection<T>, Conne
     make({ state, end: 0, incoming: toFirst, outgoing: toSecond }) as Connection<T>,
     make({ state, end: 1, incoming: toSecond, outgoing: toFirst }) as Connection<T>,
   ];
+}
+
+/** The bytes of `buffer` from `offset` on, checked (nothing is received before). */
+function bytesTarget(buffer: unknown, offset: unknown, what: string): Uint8Array {
+  let bytes: Uint8Array;
+  if (buffer instanceof ArrayBuffer || buffer instanceof SharedArrayBuffer) bytes = new Uint8Array(buffer);
+  else if (ArrayBuffer.isView(buffer)) bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  else {
+    throw new TypeError(
+      `Cannot call ${what} as 'buffer' must be an ArrayBuffer, a SharedArrayBuffer or a view over one: current value is ${
+        show(buffer)
+      }`,
+    );
+  }
+  if (typeof offset !== "number" || !Number.isInteger(offset) || offset < 0 || offset > bytes.length) {
+    throw new RangeError(
+      `Cannot call ${what} as 'offset' must be an integer from 0 to the buffer's ${bytes.length} bytes: current value is ${
+        show(offset)
+      }`,
+    );
+  }
+  return bytes.subarray(offset);
+}
+
+/** Copies a received message into `target`: its length, or `BufferTooShort` when it does not fit. */
+function copyInto(target: Uint8Array, message: Uint8Array): number {
+  if (message.length > target.length) {
+    throw new BufferTooShort(
+      message,
+      `Cannot receive into the buffer: the message is ${message.length} bytes, the buffer has ${target.length} after the offset`,
+    );
+  }
+  target.set(message);
+  return message.length;
 }

@@ -1028,6 +1028,28 @@ export class SimpleQueue<T = unknown> implements AsyncIterable<T> {
   }
 
   /**
+   * The synchronous twin of {@linkcode SimpleQueue.put}: the queue is
+   * unbounded, so it never waits for room (Python's `SimpleQueue.put`).
+   *
+   * @param item What to put: a structured-clone value.
+   * @throws {ClosedError} when the queue is closed.
+   * @throws {TypeError} when the item cannot be sent.
+   *
+   * @example
+   * ```ts
+   * import { SimpleQueue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new SimpleQueue<string>();
+   * q.putSync("a");
+   * assert.equal(q.getSync(), "a");
+   * ```
+   */
+  putSync(item: T): void {
+    putSync(this.#ring, item, undefined, "SimpleQueue.putSync()");
+  }
+
+  /**
    * Removes and returns the first item, waiting while the queue is empty.
    *
    * @param options `timeout`, `signal` (and `block`), as for {@linkcode Queue.get}.

@@ -25,6 +25,7 @@ import {
   Barrier,
   BoundedSemaphore,
   BrokenBarrierError,
+  BufferTooShort,
   CancelledError,
   ClosedError,
   Condition,
@@ -829,6 +830,11 @@ const simpleQueueSubject: ClassSubject<SimpleQueue<unknown>> = {
       assert.equal(q.getSync({ timeout: 0 }), "first");
       assert.deepStrictEqual(q.getSync({ timeout: 0 }), item);
     })]),
+    putSync: method([itemParam((item, obj) => {
+      const q = obj as SimpleQueue<unknown>;
+      assert.equal(q.getSync({ timeout: 0 }), "first");
+      assert.deepStrictEqual(q.getSync({ timeout: 0 }), item);
+    })]),
     get: asyncMethod([OPTIONS], {
       waits: { make: () => new SimpleQueue(), args: (timeout, signal) => [{ timeout, signal }] },
     }),
@@ -846,6 +852,7 @@ const simpleQueueSubject: ClassSubject<SimpleQueue<unknown>> = {
       },
       calls: {
         put: { args: ["x"], expect: err(ClosedError) },
+        putSync: { args: ["x"], expect: err(ClosedError) },
         get: { expect: err(ClosedError) },
         getSync: { expect: err(ClosedError) },
         empty: { expect: ok((v) => assert.equal(v, true)) },
@@ -857,6 +864,7 @@ const simpleQueueSubject: ClassSubject<SimpleQueue<unknown>> = {
       make: () => new SimpleQueue(),
       calls: {
         put: { args: ["x"], expect: ok() },
+        putSync: { args: ["x"], expect: ok() },
         get: { args: [{ timeout: 0 }], expect: err(EmptyError) },
         getSync: { args: [{ block: false }], expect: err(EmptyError) },
         empty: { expect: ok((v) => assert.equal(v, true)) },
@@ -1439,6 +1447,44 @@ const recvBytesOptions = (sync: boolean): Param => {
   };
 };
 
+/** recvBytesInto's buffer: the valid one has room for any message the tests leave in the pipe. */
+const intoBufferParam: Param = {
+  name: "buffer",
+  valid: () => new Uint8Array(64),
+  families: [
+    fam(
+      "not a buffer",
+      fc.oneof(
+        fc.string(),
+        fc.array(fc.integer({ min: 0, max: 255 })),
+        fc.integer(),
+        fc.constant(null),
+        fc.object({ maxDepth: 0 }),
+      ),
+      err(TypeError),
+      { examples: [undefined, null, "abc", [1, 2], 4] },
+    ),
+  ],
+};
+
+const intoOffsetParam: Param = {
+  name: "offset",
+  valid: () => 0,
+  families: [
+    fam(
+      "negative, not an integer, or past the end",
+      fc.oneof(NEGATIVE, NON_INTEGER, NOT_FINITE, fc.integer({ min: 65 })),
+      err(RangeError),
+      { examples: [-1, 1.5, NaN, 65, Infinity] },
+    ),
+    fam("not a number", NOT_NUMBER.filter((v) => v !== undefined), err(TypeError, RangeError), {
+      examples: ["1", true, 1n, null],
+    }),
+  ],
+};
+
+const INTO = (): unknown[] => [new Uint8Array(64), 0];
+
 const pollTimeoutParam: Param = {
   name: "timeout",
   valid: () => 0,
@@ -1523,6 +1569,10 @@ const connectionSubject: ClassSubject<Connection<unknown>> = {
       waits: { make: () => pipe()[0], args: (timeout, signal) => [{ timeout, signal }] },
     }),
     recvBytesSync: method([recvBytesOptions(true)]),
+    recvBytesInto: asyncMethod([intoBufferParam, intoOffsetParam, OPTIONS], {
+      waits: { make: () => pipe()[0], args: (timeout, signal) => [...INTO(), { timeout, signal }] },
+    }),
+    recvBytesIntoSync: method([intoBufferParam, intoOffsetParam, SYNC_SIGNAL_OPTIONS]),
     poll: asyncMethod([pollTimeoutParam], {
       waits: {
         make: () => pipe()[0],
@@ -1553,6 +1603,8 @@ const connectionSubject: ClassSubject<Connection<unknown>> = {
         recvSync: { expect: err(ClosedError) },
         recvBytes: { expect: err(ClosedError) },
         recvBytesSync: { expect: err(ClosedError) },
+        recvBytesInto: { args: INTO(), expect: err(ClosedError) },
+        recvBytesIntoSync: { args: INTO(), expect: err(ClosedError) },
         poll: { expect: err(ClosedError) },
         pollSync: { expect: err(ClosedError) },
         close: { expect: ok() },
@@ -1577,6 +1629,8 @@ const connectionSubject: ClassSubject<Connection<unknown>> = {
         recvSync: { expect: errMatching(/moved/, Error) },
         recvBytes: { expect: errMatching(/moved/, Error) },
         recvBytesSync: { expect: errMatching(/moved/, Error) },
+        recvBytesInto: { args: INTO(), expect: errMatching(/moved/, Error) },
+        recvBytesIntoSync: { args: INTO(), expect: errMatching(/moved/, Error) },
         poll: { expect: errMatching(/moved/, Error) },
         pollSync: { expect: errMatching(/moved/, Error) },
         close: { expect: ok() },
@@ -1600,6 +1654,8 @@ const connectionSubject: ClassSubject<Connection<unknown>> = {
         recvSync: { expect: err(ClosedError) },
         recvBytes: { expect: err(ClosedError) },
         recvBytesSync: { expect: err(ClosedError) },
+        recvBytesInto: { args: INTO(), expect: err(ClosedError) },
+        recvBytesIntoSync: { args: INTO(), expect: err(ClosedError) },
         poll: { expect: ok((v) => assert.equal(v, true)) },
         pollSync: { args: [null], expect: ok((v) => assert.equal(v, true)) },
         close: { expect: ok() },
@@ -1621,6 +1677,8 @@ const connectionSubject: ClassSubject<Connection<unknown>> = {
         recvSync: { args: [{ timeout: 0 }], expect: err(TimeoutError) },
         recvBytes: { args: [{ timeout: 1 }], expect: err(TimeoutError) },
         recvBytesSync: { args: [{ timeout: 1 }], expect: err(TimeoutError) },
+        recvBytesInto: { args: [...INTO(), { timeout: 1 }], expect: err(TimeoutError) },
+        recvBytesIntoSync: { args: [...INTO(), { timeout: 1 }], expect: err(TimeoutError) },
         poll: { expect: ok((v) => assert.equal(v, false)) },
         pollSync: { args: [1], expect: ok((v) => assert.equal(v, false)) },
         close: { expect: ok() },
@@ -1640,6 +1698,8 @@ const connectionSubject: ClassSubject<Connection<unknown>> = {
         recvSync: { expect: errMatching(/write-only/, Error) },
         recvBytes: { expect: errMatching(/write-only/, Error) },
         recvBytesSync: { expect: errMatching(/write-only/, Error) },
+        recvBytesInto: { args: INTO(), expect: errMatching(/write-only/, Error) },
+        recvBytesIntoSync: { args: INTO(), expect: errMatching(/write-only/, Error) },
         poll: { expect: errMatching(/write-only/, Error) },
         pollSync: { expect: errMatching(/write-only/, Error) },
         close: { expect: ok() },
@@ -2780,6 +2840,10 @@ const SUBJECTS: Record<string, Subject> = {
   ALL_COMPLETED: { kind: "value", check: (v) => assert.equal(v, "ALL_COMPLETED") },
   KeyError: errorSubject(KeyError),
   IndexError: errorSubject(IndexError),
+  BufferTooShort: errorSubject(BufferTooShort, [
+    { name: "data", valid: () => new Uint8Array(1), families: [] },
+    messageParam,
+  ]),
   Manager: managerSubject,
   DictProxy: dictSubject,
   ListProxy: listSubject,

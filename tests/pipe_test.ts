@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { ClosedError, Connection, Pipe, Queue, Thread, TimeoutError } from "../mod.ts";
+import { BufferTooShort, ClosedError, Connection, Pipe, Queue, Thread, TimeoutError } from "../mod.ts";
 import { decode } from "../_codec.ts";
 import {
   count,
@@ -710,4 +710,33 @@ test("a thread waiting in recvSync on an idle pipe uses no CPU", async () => {
   await t.join();
   assert.ok(share < 0.25, `the process used ${(share * 100).toFixed(0)}% of a core`);
   here.close();
+});
+
+test("Connection.recvBytesInto writes a message into a buffer at an offset; one too long gives BufferTooShort with it", async () => {
+  const [a, b] = Pipe();
+  a.sendBytes(new Uint8Array([1, 2, 3]));
+  const buf = new Uint8Array(6);
+  assert.equal(await b.recvBytesInto(buf, 2), 3);
+  assert.deepEqual(buf, new Uint8Array([0, 0, 1, 2, 3, 0]));
+  // A view's offset counts from the view's start; shared memory works too.
+  const shared = new SharedArrayBuffer(8);
+  a.sendBytes(new Uint8Array([9, 9]));
+  assert.equal(b.recvBytesIntoSync(new DataView(shared, 4), 1), 2);
+  assert.deepEqual([...new Uint8Array(shared)], [0, 0, 0, 0, 0, 9, 9, 0]);
+  // Bad arguments change nothing: the message stays for the next call.
+  a.sendBytes(new Uint8Array([4, 5, 6, 7]));
+  await assert.rejects(b.recvBytesInto("buffer" as unknown as Uint8Array), TypeError);
+  assert.throws(() => b.recvBytesIntoSync(new Uint8Array(4), 5), RangeError);
+  // Too long: received all the same, and handed over in the error (as Python's e.args[0]).
+  const small = new Uint8Array(3);
+  await assert.rejects(b.recvBytesInto(small), (e: unknown) => {
+    assert.ok(e instanceof BufferTooShort);
+    assert.deepEqual(e.data, new Uint8Array([4, 5, 6, 7]));
+    return true;
+  });
+  assert.deepEqual(small, new Uint8Array(3));
+  assert.equal(b.pollSync(), false);
+  a.close();
+  await assert.rejects(b.recvBytesInto(buf), ClosedError);
+  b.close();
 });

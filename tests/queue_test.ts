@@ -494,8 +494,13 @@ test("SimpleQueue puts, gets, closes and crosses threads", async () => {
   assert.equal(t.exitCode, 0);
   assert.equal(outbox.empty(), true);
   await assert.rejects(outbox.get({ timeout: 10 }), EmptyError);
+  outbox.putSync("sync");
+  assert.equal(outbox.getSync(), "sync");
+  assert.throws(() => outbox.putSync(() => 1), TypeError);
+  assert.equal(outbox.empty(), true);
   outbox.close();
   await assert.rejects(outbox.put(1), ClosedError);
+  assert.throws(() => outbox.putSync(1), ClosedError);
   await assert.rejects(outbox.get(), ClosedError);
 });
 
