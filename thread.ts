@@ -20,7 +20,7 @@
 import { RemoteError } from "./errors.ts";
 import { pack } from "./_handles.ts";
 import { addClass } from "./_codec.ts";
-import { assertStarted, children, current, kAdopt, markDead, nextNameNumber } from "./_registry.ts";
+import { assertStarted, children, current, kAdopt, MAIN_IDENT, markDead, nextNameNumber } from "./_registry.ts";
 import { DONE, EXIT_CODE, KILLED, readError, requestStop, STATE, STOP, TERMINATED, writeExit } from "./_status.ts";
 import { startWorker } from "./_mailbox.ts";
 import {
@@ -662,6 +662,64 @@ export function currentThread(): ThreadInfo {
  */
 export function currentProcess(): ThreadInfo {
   return current;
+}
+
+/**
+ * Python's `threading.main_thread()`: the program's main thread, as
+ * {@linkcode currentThread} describes it there. Its ident is the same in
+ * every thread.
+ *
+ * @returns `{ name: "MainThread", ident }` of the main thread.
+ *
+ * @example
+ * ```ts
+ * import { currentThread, mainThread } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(mainThread().name, "MainThread");
+ * assert.equal(mainThread().ident, currentThread().ident); // here, in the main thread
+ * ```
+ */
+export function mainThread(): ThreadInfo {
+  return { name: "MainThread", ident: MAIN_IDENT };
+}
+
+/**
+ * Python's `threading.get_ident()`: the calling thread's ident, a number
+ * unique among the program's live threads (`currentThread().ident`).
+ *
+ * @returns The calling thread's ident.
+ *
+ * @example
+ * ```ts
+ * import { currentThread, getIdent } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(getIdent(), currentThread().ident);
+ * ```
+ */
+export function getIdent(): number {
+  return current.ident;
+}
+
+/**
+ * Python's `threading.get_native_id()`. JavaScript runtimes do not expose
+ * the operating system's thread id, so this is the same number as
+ * {@linkcode getIdent}: unique among the program's live threads, which is
+ * what the native id is used for.
+ *
+ * @returns The calling thread's ident.
+ *
+ * @example
+ * ```ts
+ * import { getIdent, getNativeId } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(getNativeId(), getIdent());
+ * ```
+ */
+export function getNativeId(): number {
+  return current.ident;
 }
 
 /**

@@ -30,6 +30,7 @@ import {
   describeArgs,
   Failing,
   getForever,
+  identities,
   nap,
   newBox,
   readBox,
@@ -1137,4 +1138,17 @@ test("Thread.exitCode: process.exit(n) in the thread gives n, as Python's sys.ex
     const deno = await run(() => (globalThis as unknown as { Deno: { exit(n?: number): void } }).Deno.exit(4));
     assert.equal(deno.exitCode, 4);
   }
+});
+
+test("mainThread, getIdent and getNativeId: the same answers in every thread as Python's", async () => {
+  const { mainThread, getIdent, getNativeId, currentThread } = await import("../mod.ts");
+  assert.deepEqual(mainThread(), { name: "MainThread", ident: currentThread().ident });
+  assert.equal(getIdent(), currentThread().ident);
+  assert.equal(getNativeId(), getIdent());
+  const out = new Int32Array(new SharedArrayBuffer(12));
+  const t = new Thread({ target: identities, args: [out], module: url });
+  t.start();
+  await t.join();
+  assert.equal(t.exitCode, 0, String(t.error));
+  assert.deepEqual([...out], [t.ident, mainThread().ident, 1]);
 });

@@ -8,8 +8,11 @@ import {
   currentThread,
   enumerate,
   type Event,
+  getIdent,
+  getNativeId,
   isMainThread,
   type Lock,
+  mainThread,
   type Queue,
   Thread,
 } from "../../mod.ts";
@@ -283,4 +286,11 @@ export function startDaemonChild(box: SharedArrayBuffer, ms: number): void {
 /** Writes `value` into `out[0]`: a target that is the module's default export. */
 export default function writeDefault(out: Int32Array, value: number): void {
   out[0] = value;
+}
+
+/** Records getIdent(), mainThread().ident, and 1 when the rest answers as in the main thread. */
+export function identities(out: Int32Array): void {
+  out[0] = getIdent();
+  out[1] = mainThread().ident;
+  out[2] = mainThread().name === "MainThread" && getNativeId() === getIdent() ? 1 : 0;
 }
