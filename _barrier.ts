@@ -4,11 +4,12 @@
  *
  * Layout (`Int32Array` over 16 bytes):
  *
- * | index     | meaning                                                        |
- * |-----------|----------------------------------------------------------------|
- * | `BARRIER` | `(count << 2) | phase`: threads inside `wait`, and the phase   |
- * | `PARTIES` | the number of parties (set once)                               |
- * | `TIMEOUT` | the default timeout in ms, or -1 for none (set once)           |
+ * | index     | meaning                                                                  |
+ * |-----------|--------------------------------------------------------------------------|
+ * | `BARRIER` | `(count << 3) | acting << 2 | phase`: threads inside `wait`, the phase   |
+ * | `PARTIES` | the number of parties (set once)                                         |
+ * | `TIMEOUT` | the default timeout in ms, or -1 for none (set once)                     |
+ * | `HAS_ACTION` | 1 when the barrier has an action (set once)                           |
  *
  * Phases follow Python's `threading.Barrier`: `FILLING` (threads arrive;
  * the arriving thread's index is the count before it), `DRAINING` (the
@@ -18,18 +19,30 @@
  * generation are 0…parties-1, each once. Every change is one CAS on the
  * word; phase changes notify all waiters.
  *
+ * With an action, the last arrival sets `ACTING` with `DRAINING`: the
+ * others stay in `wait` until it has run the action and cleared the bit
+ * (or broken the barrier, when the action threw). The action travels with
+ * the barrier as source text and is rebuilt in each thread that runs it.
+ *
  * @module
  */
 
 import { BrokenBarrierError } from "./errors.ts";
 import { registerHandler } from "./_handles.ts";
 import { assertCanBlock, notify, now, waitAsync, waitSync } from "./_wait.ts";
-import { checkInteger, checkOptions, checkTimeout } from "./_options.ts";
+import { checkInteger, checkOptions, checkTimeout, show } from "./_options.ts";
+import { compile } from "./_target.ts";
 import { throwIfAborted, waitArgs, type WaitOptions } from "./_gate.ts";
 
 const BARRIER = 0;
 const PARTIES = 1;
 const TIMEOUT = 2;
+const HAS_ACTION = 3;
+/** The bit of the word set while the last arrival runs the action. */
+const ACTING = 4;
+/** The count sits above the phase and `ACTING` bits. */
+const SHIFT = 3;
+const PHASE = 3;
 const FILLING = 0;
 const DRAINING = 1;
 const RESETTING = 2;
@@ -43,7 +56,7 @@ const BROKEN = 3;
  * import { Barrier, type BarrierOptions } from "@mpjs/multiprocessing";
  * import assert from "node:assert/strict";
  *
- * const options: BarrierOptions = { timeout: 1000 };
+ * const options: BarrierOptions = { timeout: 1000, action: () => console.log("all arrived") };
  * const barrier = new Barrier(1, options);
  * assert.equal(await barrier.wait(), 0);
  * ```
@@ -54,6 +67,17 @@ export interface BarrierOptions {
    * @default {undefined} wait without a time limit
    */
   timeout?: number;
+  /**
+   * Called by one of the waiting threads (the last to arrive) when the
+   * barrier trips, before any of them is released (Python's `action`).
+   * If it throws, the barrier breaks: that thread's `wait` throws the
+   * error, the others get `BrokenBarrierError`. In other threads it is
+   * rebuilt from its source text, so it must be self-contained (as a
+   * `Thread` target without `module`). A Promise it returns is awaited by
+   * `wait()` (not by `waitSync()`).
+   * @default {undefined} no action
+   */
+  action?: () => unknown;
 }
 
 /**
@@ -73,19 +97,29 @@ export interface BarrierOptions {
  */
 export class Barrier {
   #cell: Int32Array;
+  /** The action as source text and name, to ship; `undefined` without one. */
+  #shipped: [source: string, name: string] | undefined;
+  /** The action in this thread: the caller's function, or one rebuilt from its source on first use. */
+  #action: (() => unknown) | undefined;
+  /** Whether {@linkcode Barrier.#action} was rebuilt from source in this thread. */
+  #rebuilt = false;
 
   static {
-    registerHandler<Barrier, SharedArrayBuffer>({
+    registerHandler<Barrier, SharedArrayBuffer | [SharedArrayBuffer, string, string]>({
       tag: "Barrier",
       canHandle: (v): v is Barrier => v instanceof Barrier,
-      serialize: (v) => v.#cell.buffer as SharedArrayBuffer,
-      deserialize: (buffer) => Barrier.#rebuild(buffer),
+      serialize: (v) =>
+        v.#shipped ? [v.#cell.buffer as SharedArrayBuffer, ...v.#shipped] : v.#cell.buffer as SharedArrayBuffer,
+      deserialize: (data) => Barrier.#rebuild(data),
     });
   }
 
-  static #rebuild(buffer: SharedArrayBuffer): Barrier {
+  static #rebuild(data: SharedArrayBuffer | [SharedArrayBuffer, string, string]): Barrier {
     const b = new Barrier(1);
-    b.#cell = new Int32Array(buffer);
+    if (Array.isArray(data)) {
+      b.#cell = new Int32Array(data[0]);
+      b.#shipped = [data[1], data[2]];
+    } else b.#cell = new Int32Array(data);
     return b;
   }
 
@@ -98,10 +132,26 @@ export class Barrier {
    */
   constructor(parties: number, options?: BarrierOptions) {
     checkInteger(parties, "create Barrier", "parties", 1);
-    const ms = checkTimeout(checkOptions<BarrierOptions>(options, "create Barrier")?.timeout, "Barrier()");
+    const opts = checkOptions<BarrierOptions>(options, "create Barrier");
+    const ms = checkTimeout(opts?.timeout, "Barrier()");
+    const action = opts?.action;
+    if (action !== undefined) {
+      if (typeof action !== "function") {
+        throw new TypeError(`Cannot create Barrier as 'action' must be a function: current value is ${show(action)}`);
+      }
+      const source = Function.prototype.toString.call(action);
+      if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
+        throw new TypeError(
+          `Cannot create Barrier as 'action' ('${action.name}') is a native or bound function and has no source to ship to other threads: pass a self-contained function`,
+        );
+      }
+      this.#shipped = [source, action.name];
+      this.#action = action as () => unknown;
+    }
     this.#cell = new Int32Array(new SharedArrayBuffer(16));
     this.#cell[PARTIES] = parties;
     this.#cell[TIMEOUT] = ms === Infinity ? -1 : Math.min(ms, 0x7fff_ffff);
+    this.#cell[HAS_ACTION] = action === undefined ? 0 : 1;
   }
 
   /** The number of threads needed to pass the barrier. */
@@ -112,12 +162,12 @@ export class Barrier {
   /** The number of threads waiting now (0 while the barrier drains). */
   get nWaiting(): number {
     const v = Atomics.load(this.#cell, BARRIER);
-    return (v & 3) === FILLING ? v >>> 2 : 0;
+    return (v & PHASE) === FILLING ? v >>> SHIFT : 0;
   }
 
   /** Whether the barrier is broken (after a timeout or `abort()`). */
   get broken(): boolean {
-    return (Atomics.load(this.#cell, BARRIER) & 3) === BROKEN;
+    return (Atomics.load(this.#cell, BARRIER) & PHASE) === BROKEN;
   }
 
   #ms(arg: number | WaitOptions | undefined, what: string): { ms: number; signal?: AbortSignal } {
@@ -135,7 +185,7 @@ export class Barrier {
       const next = to(v);
       if (next === v) return;
       if (Atomics.compareExchange(cell, BARRIER, v, next) === v) {
-        if ((v & 3) !== (next & 3)) notify(cell, BARRIER);
+        if ((v & (PHASE | ACTING)) !== (next & (PHASE | ACTING))) notify(cell, BARRIER);
         return;
       }
     }
@@ -146,12 +196,13 @@ export class Barrier {
     const cell = this.#cell;
     for (;;) {
       const v = Atomics.load(cell, BARRIER);
-      const phase = v & 3;
+      const phase = v & PHASE;
       if (phase === BROKEN) throw new BrokenBarrierError();
       if (phase !== FILLING) return -1;
-      const index = v >>> 2;
+      const index = v >>> SHIFT;
       const last = index + 1 === cell[PARTIES];
-      if (Atomics.compareExchange(cell, BARRIER, v, ((index + 1) << 2) | (last ? DRAINING : FILLING)) === v) {
+      const next = ((index + 1) << SHIFT) | (last ? DRAINING | (cell[HAS_ACTION] ? ACTING : 0) : FILLING);
+      if (Atomics.compareExchange(cell, BARRIER, v, next) === v) {
         if (last) notify(cell, BARRIER);
         return index;
       }
@@ -161,17 +212,19 @@ export class Barrier {
   /** Leaves after the wait: the last one out of a drain or reset re-opens the barrier. */
   #leave(): void {
     this.#phase((v) => {
-      const count = (v >>> 2) - 1;
-      const phase = v & 3;
-      return (count << 2) | (count === 0 && (phase === DRAINING || phase === RESETTING) ? FILLING : phase);
+      const count = (v >>> SHIFT) - 1;
+      const phase = v & PHASE;
+      return (count << SHIFT) | (v & ACTING) |
+        (count === 0 && (phase === DRAINING || phase === RESETTING) ? FILLING : phase);
     });
   }
 
   /** After arriving: `true` when released, `false` to keep waiting; throws when broken. */
   #released(): boolean {
-    const phase = Atomics.load(this.#cell, BARRIER) & 3;
+    const v = Atomics.load(this.#cell, BARRIER);
+    const phase = v & PHASE;
     if (phase === FILLING) return false;
-    if (phase === DRAINING) return true;
+    if (phase === DRAINING) return (v & ACTING) === 0;
     throw new BrokenBarrierError();
   }
 
@@ -213,6 +266,16 @@ export class Barrier {
       await waitAsync(cell, BARRIER, v, left, signal);
     }
     try {
+      if (this.#acts(index)) {
+        let result: unknown;
+        try {
+          result = this.#runAction();
+          if (isThenable(result)) await result;
+        } catch (error) {
+          throw this.#actionFailed(error);
+        }
+        this.#acted();
+      }
       for (;;) {
         const v = Atomics.load(cell, BARRIER);
         if (this.#released()) return index;
@@ -228,6 +291,37 @@ export class Barrier {
     } finally {
       if (index >= 0) this.#leave();
     }
+  }
+
+  /** Whether the arrival with `index` tripped the barrier and runs the action. */
+  #acts(index: number): boolean {
+    return index + 1 === this.#cell[PARTIES] && this.#cell[HAS_ACTION] === 1;
+  }
+
+  /** Runs the action: the caller's function, or one rebuilt from its source text in this thread. */
+  #runAction(): unknown {
+    if (this.#action === undefined) {
+      const [source, name] = this.#shipped!;
+      this.#action = compile(source, name) as () => unknown;
+      this.#rebuilt = true;
+    }
+    return this.#action();
+  }
+
+  /** The action ran: the others go (unless the barrier was broken or reset meanwhile: then they learn that). */
+  #acted(): void {
+    this.#phase((v) => v & ~ACTING);
+  }
+
+  /** The action threw: the barrier breaks for the others; the error (explained, when source was missing) is this wait's. */
+  #actionFailed(error: unknown): unknown {
+    this.#phase((v) => (v & ~(PHASE | ACTING)) | BROKEN);
+    if (error instanceof ReferenceError && this.#rebuilt) {
+      // Rebuilt from its source text here, the action sees no variable of the thread that made the barrier.
+      error.message +=
+        ` (a Barrier's action runs in the thread that trips the barrier, rebuilt from its source text there: it must be self-contained)`;
+    }
+    return error;
   }
 
   /** Breaks the barrier for a wait whose `ms` ran out: the error that wait throws. */
@@ -246,8 +340,8 @@ export class Barrier {
     const cell = this.#cell;
     for (;;) {
       const v = Atomics.load(cell, BARRIER);
-      if ((v & 3) !== FILLING) return false;
-      if (Atomics.compareExchange(cell, BARRIER, v, v - 4) === v) return true;
+      if ((v & PHASE) !== FILLING) return false;
+      if (Atomics.compareExchange(cell, BARRIER, v, v - (1 << SHIFT)) === v) return true;
     }
   }
 
@@ -281,6 +375,14 @@ export class Barrier {
       waitSync(cell, BARRIER, v, left);
     }
     try {
+      if (this.#acts(index)) {
+        try {
+          this.#runAction();
+        } catch (error) {
+          throw this.#actionFailed(error);
+        }
+        this.#acted();
+      }
       for (;;) {
         const v = Atomics.load(cell, BARRIER);
         if (this.#released()) return index;
@@ -311,10 +413,10 @@ export class Barrier {
    */
   reset(): void {
     this.#phase((v) => {
-      const count = v >>> 2;
-      const phase = v & 3;
+      const count = v >>> SHIFT;
+      const phase = v & PHASE;
       if (count === 0) return 0;
-      return (count << 2) | (phase === FILLING || phase === BROKEN ? RESETTING : phase);
+      return (count << SHIFT) | (v & ACTING) | (phase === FILLING || phase === BROKEN ? RESETTING : phase);
     });
   }
 
@@ -333,11 +435,16 @@ export class Barrier {
    * ```
    */
   abort(): void {
-    this.#phase((v) => (v & ~3) | BROKEN);
+    this.#phase((v) => (v & ~PHASE) | BROKEN);
   }
 
   /** `<Barrier(parties=2, waiting=0)>`. */
   toString(): string {
     return `<Barrier(parties=${this.parties}, waiting=${this.nWaiting}${this.broken ? ", broken" : ""})>`;
   }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === "object" || typeof v === "function") &&
+    typeof (v as PromiseLike<unknown>).then === "function";
 }

@@ -17,6 +17,7 @@ import {
 import {
   acquireAndReport,
   asyncIncrements,
+  barrierActs,
   barrierOutcome,
   barrierRounds,
   boundedConsume,
@@ -953,6 +954,59 @@ test("Barrier shared by three threads and the main thread", async () => {
   }
   assert.equal(b.nWaiting, 0);
   assert.equal(b.broken, false);
+});
+
+test("Barrier action: run once per trip, by one of the waiting threads", async () => {
+  const parties = 4;
+  const rounds = 6;
+  const act = () => {
+    const g = globalThis as { barrierActs?: number };
+    // Slow on purpose: a waiter released before the action ended would be seen below.
+    const end = Date.now() + 5;
+    while (Date.now() < end);
+    g.barrierActs = (g.barrierActs ?? 0) + 1;
+  };
+  const b = new Barrier(parties, { action: act });
+  const out = ints(3);
+  const threads = [0, 1, 2].map((slot) => start(barrierActs, [b, out, slot, rounds]));
+  const g = globalThis as { barrierActs?: number };
+  g.barrierActs = 0;
+  for (let r = 0; r < rounds; r++) {
+    await b.wait(60_000);
+  }
+  for (const t of threads) await t.join();
+  for (const t of threads) assert.equal(t.exitCode, 0, String(t.error));
+  assert.equal(out[0] + out[1] + out[2] + g.barrierActs, rounds);
+  assert.equal(b.broken, false);
+  assert.equal(b.nWaiting, 0);
+});
+
+test("Barrier action that throws: its thread gets the error, the others BrokenBarrierError", async () => {
+  const b = new Barrier(2, {
+    action: () => {
+      throw new RangeError("no go");
+    },
+  });
+  const out = ints(1);
+  const t = start(barrierOutcome, [b, out, 0]);
+  while (b.nWaiting < 1) await new Promise((r) => setTimeout(r, 5));
+  // The main thread arrives last: it runs the action.
+  await assert.rejects(b.wait(60_000), (e: Error) => e instanceof RangeError && e.message === "no go");
+  await t.join();
+  assert.equal(out[0], 2);
+  assert.equal(b.broken, true);
+  // An action that is not self-contained fails in a thread that rebuilds it, saying why.
+  let outer = 0;
+  const c = new Barrier(2, { action: () => void outer++ });
+  const waiting = c.wait(60_000);
+  const u = start(barrierOutcome, [c, out, 0]);
+  await assert.rejects(waiting, BrokenBarrierError);
+  await u.join();
+  assert.equal(out[0], 3);
+  assert.equal(outer, 0);
+  // Bad actions fail at once.
+  assert.throws(() => new Barrier(2, { action: 3 as unknown as () => void }), TypeError);
+  assert.throws(() => new Barrier(2, { action: Math.max as () => number }), /native or bound/);
 });
 
 test("Barrier.wait times out with BrokenBarrierError and breaks the barrier for the others", async () => {

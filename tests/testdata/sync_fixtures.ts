@@ -199,6 +199,12 @@ export async function barrierRounds(
   }
 }
 
+/** Waits at `barrier` `rounds` times, then records in `out[slot]` how often this thread ran the barrier's action. */
+export function barrierActs(barrier: Barrier, out: Int32Array, slot: number, rounds: number): void {
+  for (let r = 0; r < rounds; r++) barrier.waitSync();
+  out[slot] = (globalThis as { barrierActs?: number }).barrierActs ?? 0;
+}
+
 /** Waits at `barrier` and records the outcome in `out[slot]`: 1 passed, 2 BrokenBarrierError, 3 other. */
 export async function barrierOutcome(barrier: Barrier, out: Int32Array, slot: number, timeout?: number) {
   try {
