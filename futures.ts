@@ -689,21 +689,9 @@ export function asCompleted<R>(
  * assert.equal(await executor.submit(() => 1).result(), 1);
  * ```
  */
-export interface ExecutorOptions<I extends unknown[] = unknown[]> {
-  /** How many workers run tasks at once. @default {cpuCount()} */
+export interface ExecutorOptions<I extends unknown[] = unknown[]> extends Omit<PoolOptions<I>, "processes"> {
+  /** How many workers run tasks at once (the pool's `processes`). @default {cpuCount()} */
   maxWorkers?: number;
-  /** Run once in each worker when it starts, with `initargs` (as the pool's `initializer`). */
-  initializer?: (...args: I) => unknown;
-  /** Arguments for `initializer`. @default {[]} */
-  initargs?: I;
-  /** Tasks a worker runs before it is replaced (Python's `max_tasks_per_child`). @default {undefined} (no limit) */
-  maxTasksPerChild?: number;
-  /**
-   * The module that exports the task functions, as the pool's `module`
-   * (`import.meta.url`); without it, functions are shipped as
-   * self-contained source.
-   */
-  module?: string | URL;
 }
 
 /**
