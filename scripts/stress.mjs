@@ -3,55 +3,9 @@
 // package built by scripts/build_npm.mjs. `--minutes` is per runtime; every
 // other option goes to stress/run.ts as it is (see there). Exits non-zero
 // when any runtime failed.
-import { spawnSync } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { parseRuntimes, runPerRuntime } from "./_per_runtime.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const bin = (name) => join(root, "node_modules", ".bin", name);
-const RUNTIMES = ["deno", "bun", "node"];
-
-const argv = process.argv.slice(2);
-let runtimes = RUNTIMES;
-const rest = [];
-let seeded = false;
-for (let i = 0; i < argv.length; i++) {
-  if (argv[i] === "--runtimes" || argv[i] === "--runtime") {
-    runtimes = (argv[++i] ?? "").split(",").filter(Boolean);
-    const unknown = runtimes.filter((r) => !RUNTIMES.includes(r));
-    if (unknown.length || runtimes.length === 0) {
-      console.error(`stress: --runtimes takes a list of ${RUNTIMES.join(", ")}`);
-      process.exit(2);
-    }
-  } else {
-    if (argv[i] === "--seed") seeded = true;
-    rest.push(argv[i]);
-  }
-}
+const { runtimes, rest } = parseRuntimes("stress");
 // One seed for every runtime, so their rounds make the same choices.
-if (!seeded) rest.push("--seed", String(Math.floor(Math.random() * 1e9)));
-
-const env = { ...process.env, NO_COLOR: "1" };
-const outcome = [];
-for (const runtime of runtimes) {
-  console.log(`\n=== stress on ${runtime}`);
-  let cmd, args;
-  if (runtime === "deno") [cmd, args] = [bin("deno"), ["run", "-A", "stress/run.ts", ...rest]];
-  else if (runtime === "bun") [cmd, args] = [bin("bun"), ["stress/run.ts", ...rest]];
-  else {
-    const built = spawnSync(process.execPath, [join(root, "scripts", "build_npm.mjs")], {
-      cwd: root,
-      stdio: "inherit",
-    });
-    if (built.status !== 0) {
-      outcome.push([runtime, "build failed"]);
-      continue;
-    }
-    [cmd, args] = [process.execPath, ["npm/stress/run.js", ...rest]];
-  }
-  const r = spawnSync(cmd, args, { cwd: root, env, stdio: "inherit" });
-  outcome.push([runtime, r.status === 0 ? "ok" : r.error ? r.error.message : `failed (exit ${r.status ?? r.signal})`]);
-}
-console.log("\n=== stress summary");
-for (const [runtime, what] of outcome) console.log(`${runtime.padEnd(5)} ${what}`);
-process.exit(outcome.every(([, what]) => what === "ok") ? 0 : 1);
+if (!rest.includes("--seed")) rest.push("--seed", String(Math.floor(Math.random() * 1e9)));
+runPerRuntime("stress", "stress/run.ts", runtimes, rest);
