@@ -7,7 +7,11 @@
 //   reads (title, group, order);
 // - one page per program in examples/ with its whole source, grouped by
 //   topic, listing the symbols it imports as links to their pages.
-// Nothing here is hand-edited: rerun this script (typedoc does not).
+// Nothing here is hand-edited: rerun this script (typedoc does not). With
+// `--build` it then runs TypeDoc (typedoc.json), which treats warnings, a
+// broken `{@link}` among them, as errors: `npm run docs`, and the `docs` step
+// of `npm test`.
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -168,3 +172,14 @@ for (const name of names) {
   writeFileSync(join(out, "examples", `${name}.md`), page);
 }
 console.log(`docs_site: ${guides.length} guides and ${names.length} examples in docs/.site/`);
+if (process.argv.includes("--build")) {
+  try {
+    execFileSync(process.execPath, [join(root, "node_modules", "typedoc", "bin", "typedoc")], {
+      cwd: root,
+      stdio: "inherit",
+    });
+  } catch {
+    console.error("docs_site: typedoc failed");
+    process.exit(1);
+  }
+}
