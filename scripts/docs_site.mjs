@@ -6,7 +6,9 @@
 //   docs/python_guide.md shown on their own) with the front matter TypeDoc
 //   reads (title, group, order);
 // - one page per program in examples/ with its whole source, grouped by
-//   topic, listing the symbols it imports as links to their pages.
+//   topic, listing the symbols it imports as links to their pages, and
+//   examples.json, from which scripts/typedoc_plugin.mjs links each symbol's
+//   page to the examples that use it.
 // Nothing here is hand-edited: rerun this script (typedoc does not). With
 // `--build` it then runs TypeDoc (typedoc.json), which treats warnings, a
 // broken `{@link}` among them, as errors: `npm run docs`, and the `docs` step
@@ -131,6 +133,7 @@ for (const g of guides) {
   );
 }
 
+const usedBy = {}; // example page -> the symbols it imports, for the plugin's links from the symbols' pages
 const names = readdirSync(join(root, "examples")).filter((f) => f.endsWith(".ts")).map((f) => f.slice(0, -3)).sort();
 for (const name of names) {
   const source = read(`examples/${name}.ts`);
@@ -162,6 +165,7 @@ for (const name of names) {
   const shown = source
     .replaceAll('from "../mod.ts"', 'from "@mpjs/multiprocessing"')
     .replaceAll('from "../cluster.ts"', 'from "@mpjs/multiprocessing/cluster"');
+  usedBy[name] = [...used].sort();
   const links = [...used].sort().map((n) => `{@link ${n}}`).join(", ");
   const page = frontMatter({ title: name, group: "Examples", category: group }) +
     `# ${name}\n\n${lead}\n\n` +
@@ -171,6 +175,7 @@ for (const name of names) {
     "\n\n```ts\n" + shown.replace(/\n$/, "") + "\n```\n";
   writeFileSync(join(out, "examples", `${name}.md`), page);
 }
+writeFileSync(join(out, "examples.json"), JSON.stringify(usedBy, null, 2) + "\n");
 console.log(`docs_site: ${guides.length} guides and ${names.length} examples in docs/.site/`);
 if (process.argv.includes("--build")) {
   try {

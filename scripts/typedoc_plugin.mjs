@@ -8,13 +8,16 @@
 // - resolves `{@link Name}` and `{@link Name.member}` to the one exported
 //   symbol of that name when TypeScript cannot (a guide, an example page, or a
 //   comment in a file that does not import the symbol);
+// - adds to each symbol used by a program in examples/ a "See" list of
+//   those programs' pages (docs/.site/examples.json, from
+//   scripts/docs_site.mjs);
 // - drops a type alias that only repeats a value of the same name in the same
 //   module (`type Process = Thread` beside `const Process = Thread`), so the
 //   sidebar lists such a name once.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Converter, DeclarationReflection, ReflectionKind } from "typedoc";
+import { CommentTag, Converter, DeclarationReflection, DocumentReflection, ReflectionKind } from "typedoc";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const deno = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
@@ -97,5 +100,31 @@ export function load(app) {
       if (r.setSignature) fixComment(r.setSignature.comment);
     }
     fixParts(project.readme);
+
+    const examplesFile = join(root, "docs", ".site", "examples.json");
+    if (existsSync(examplesFile)) {
+      const pages = new Map(
+        all.filter((r) => r instanceof DocumentReflection && r.frontmatter.group === "Examples").map((
+          r,
+        ) => [r.name, r]),
+      );
+      const examplesOf = new Map();
+      for (const [page, symbols] of Object.entries(JSON.parse(readFileSync(examplesFile, "utf8")))) {
+        for (const name of symbols) {
+          const target = exported.get(name);
+          if (target && pages.has(page)) examplesOf.set(target, [...(examplesOf.get(target) ?? []), pages.get(page)]);
+        }
+      }
+      for (const [target, docs] of examplesOf) {
+        if (docs.length > 12) continue; // isMainThread and the like: every program uses them
+        const parts = [{ kind: "text", text: "Examples: " }];
+        docs.forEach((doc, i) => {
+          if (i > 0) parts.push({ kind: "text", text: ", " });
+          parts.push({ kind: "inline-tag", tag: "@link", text: doc.name, target: doc });
+        });
+        const comment = target.comment ?? target.signatures?.[0]?.comment;
+        comment?.blockTags.push(new CommentTag("@see", parts));
+      }
+    }
   }, 100);
 }
