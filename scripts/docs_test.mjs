@@ -2,9 +2,9 @@
 // docs/api/ on loopback and opens every page in headless Chromium, following
 // every internal link from the home page. Fails on a console error or an
 // uncaught exception on any page, a link to a page that does not exist, an
-// anchor that is not on its page, a search for `getSync` that finds nothing,
-// or an example page without its source. Saves screenshots of a few pages
-// into docs/screenshots/ (git-ignored) for review. Not part of `npm test`: it
+// anchor that is not on its page, a search (for `getSync`, and for words of
+// the guides) that finds nothing, or an example page without its source.
+// Saves screenshots of a few pages into docs/screenshots/ (git-ignored). Not part of `npm test`: it
 // needs Chromium (Debian: `apt-get install chromium`; another binary with
 // CHROMIUM=/path/to/chrome). `--no-build` checks the site already built.
 import { execFileSync } from "node:child_process";
@@ -160,19 +160,22 @@ try {
     }
   }
 
-  // The search finds a method by its name.
-  checks++;
-  current = "search";
-  await tab.goto(origin + "/index.html");
-  await tab.click("#tsd-search-trigger");
-  await tab.fill("#tsd-search-input", "getSync");
-  const hit = await tab.waitForFunction(
-    () => [...document.querySelectorAll("#tsd-search-results li")].find((li) => li.textContent.includes("getSync")),
-    undefined,
-    { timeout: 10_000 },
-  ).then(() => true, () => false);
-  if (!hit) problems.push("search: nothing found for getSync");
+  // The search finds a method by its name, and the guides by their words.
   mkdirSync(shots, { recursive: true });
+  for (const [query, expected] of [["benchmark", "Performance"], ["python", "From Python"], ["getSync", "getSync"]]) {
+    checks++;
+    current = `search for ${query}`;
+    await tab.goto(origin + "/index.html");
+    await tab.click("#tsd-search-trigger");
+    await tab.fill("#tsd-search-input", query);
+    const hit = await tab.waitForFunction(
+      (expected) =>
+        [...document.querySelectorAll("#tsd-search-results li")].find((li) => li.textContent.includes(expected)),
+      expected,
+      { timeout: 10_000 },
+    ).then(() => true, () => false);
+    if (!hit) problems.push(`search: "${query}" does not find ${expected}`);
+  }
   await tab.screenshot({ path: join(shots, "search.png") });
 
   for (
