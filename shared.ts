@@ -409,6 +409,13 @@ export class SharedValue<C extends ElementType = ElementType> {
   get value(): ElementOf<C> {
     return fromRaw(this.#kind, load(this.#kind, this.#view, 0)) as ElementOf<C>;
   }
+  /**
+   * Stores a new value, atomically for integer types.
+   *
+   * @param v The value, of the typecode's kind: an integer (or boolean) for an integer type, a `bigint` or an integer
+   * for `"q"` and `"Q"`, a number for a float type, a one-character string for `"c"` and `"u"`.
+   * @throws {TypeError} when the value does not fit the type.
+   */
   set value(v: InputOf<C>) {
     store(this.#kind, this.#view, 0, toRaw(this.#kind, v, "set SharedValue.value"));
   }

