@@ -3,7 +3,7 @@
 // README and LICENSE. tests/, examples/ and bench/ are compiled beside it so
 // Node runs them against the built package, but they are not published.
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -36,6 +36,8 @@ const npmPkg = {
   main: "./mod.js",
   types: "./mod.d.ts",
   exports: exportsMap,
+  // The worker command of cluster pools (cluster_worker.ts).
+  bin: { "mpjs-worker": "./cluster_worker.js" },
   files: ["*.js", "*.d.ts", "README.md", "LICENSE"],
   engines: { node: ">=20" },
   keywords: ["multiprocessing", "threading", "worker", "SharedArrayBuffer", "Atomics", "queue", "pool", "lock"],
@@ -43,5 +45,6 @@ const npmPkg = {
   sideEffects: true,
 };
 writeFileSync(join(out, "package.json"), JSON.stringify(npmPkg, null, 2) + "\n");
+chmodSync(join(out, "cluster_worker.js"), 0o755);
 for (const f of ["README.md", "LICENSE"]) copyFileSync(join(root, f), join(out, f));
 console.log(`build_npm: built ${deno.name}@${deno.version} in npm/`);
