@@ -540,6 +540,9 @@ export class Cluster implements AsyncDisposable {
     if (this.#nc.isClosed()) return;
     await Promise.all([...this.#pools].map((p) => p.terminate().catch(() => {})));
     this.#pools.clear();
+    // Tasks held by a worker served here go back to the server for others.
+    await Promise.all([...this.#workers].map((w) => w.stop(false).catch(() => {})));
+    this.#workers.clear();
     for (const ref of this.#queues) ref.deref()?.[RELEASE]();
     this.#queues.clear();
     // Flush first: a put whose publish is written but not yet sent still goes out.
@@ -617,12 +620,15 @@ export class Cluster implements AsyncDisposable {
   async servePool(name: string, options?: ServePoolOptions): Promise<ClusterPoolWorker> {
     checkName(name, "serve cluster Pool");
     const worker = new ClusterPoolWorker(this.#context(), poolNames(name), options);
+    this.#workers.add(worker);
     await worker.start();
     return worker;
   }
 
   /** The pools made here, terminated by `close`. */
   #pools = new Set<ClusterPool>();
+  /** The pool workers served here, stopped by `close`. */
+  #workers = new Set<ClusterPoolWorker>();
 
   /** Same as {@linkcode Cluster.close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
