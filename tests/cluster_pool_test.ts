@@ -10,7 +10,7 @@ import process from "node:process";
 import { connect } from "../cluster.ts";
 import { ClosedError, RemoteError } from "../errors.ts";
 import { INSTALL_HINT, type NatsServer, natsServerPath, startNatsServer } from "../examples/cluster_server.ts";
-import { commandFor, repoFile, rootDir } from "./_util.ts";
+import { commandFor, repoFile, rootDir, runScript } from "./_util.ts";
 import { add, boom, killSelf, sleepFor, slowSquare, square, whoAmI } from "./testdata/cluster_pool_tasks.ts";
 
 const TASKS = repoFile("tests/testdata/cluster_pool_tasks.ts");
@@ -256,6 +256,14 @@ if (!natsServerPath()) {
       assert.equal(r.code, 2);
       assert.match(r.stderr, /not accepted on the command line/);
     });
+  });
+
+  test("examples/cluster_pool.ts (npm run demo:cluster): one worker process, then two", async () => {
+    const r = await runScript("examples/cluster_pool.ts", [], 120_000);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /1 worker process: +148933 primes below 2000000/);
+    assert.match(r.stdout, /2 worker processes: 148933 primes below 2000000/);
+    assert.match(r.stdout, /speed-up: \d+\.\d\dx/);
   });
 }
 
