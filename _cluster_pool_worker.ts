@@ -321,10 +321,11 @@ export class ClusterPoolWorker {
         bytes = encode({ id: task.id, ok: false, error: this.#describe(e) } satisfies ResultMessage, "result");
       }
       const delivered = await this.#deliver(this.#names.resultSubject(task.caller), bytes);
-      if (!delivered && !this.#ctx.nc.isClosed()) {
-        m.respond(NAK); // the caller is unreachable: let another worker try later
+      if (delivered === "failed") {
+        if (!this.#ctx.nc.isClosed()) m.respond(NAK); // the caller does not answer: run it again later
         return;
       }
+      // "gone": nobody waits for the result any more; the task is dropped.
       await this.#ack(m);
       this.#done++;
       this.#settings.onTask?.({ caller: task.caller, id: task.id, kind: task.kind, ok: result.ok });
@@ -337,19 +338,21 @@ export class ClusterPoolWorker {
     }
   }
 
-  /** Sends a result until its caller answers; `false` if it never does (it is gone). */
-  async #deliver(subject: string, bytes: Uint8Array): Promise<boolean> {
+  /**
+   * Sends a result until its caller answers: `"gone"` when nobody listens on
+   * its subject for a minute (the caller ended), `"failed"` when it never
+   * answers (or the connection closed).
+   */
+  async #deliver(subject: string, bytes: Uint8Array): Promise<"ok" | "gone" | "failed"> {
     const giveUp = Date.now() + RESULT_GIVE_UP;
     for (let pause = 50;; pause = Math.min(pause * 2, 2_000)) {
       try {
         await this.#ctx.nc.request(subject, bytes, { timeout: RESULT_TRY });
-        return true;
+        return "ok";
       } catch (e) {
-        if (this.#ctx.nc.isClosed()) return false;
-        // No responders: the caller is gone (terminated, or its program ended).
-        if (/no responders|503/i.test(`${(e as Error).message} ${(e as { code?: string }).code}`)) {
-          if (Date.now() > giveUp) return false;
-        } else if (Date.now() > giveUp) return false;
+        if (this.#ctx.nc.isClosed()) return "failed";
+        const gone = /no responders|503/i.test(`${(e as Error).message} ${(e as { code?: string }).code}`);
+        if (Date.now() > giveUp) return gone ? "gone" : "failed";
         await sleep(pause);
       }
     }

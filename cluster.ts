@@ -1,8 +1,10 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 /**
- * The library's queues and a shared dict across processes and machines, on a
- * NATS JetStream server (`nats-server -js`): the way Python's remote managers
- * share a queue between programs, on an engine built for it.
+ * The library's queues, a shared dict and a `Pool` across processes and
+ * machines, on a NATS JetStream server (`nats-server -js`): the way Python's
+ * remote managers share a queue between programs, on an engine built for it.
+ * `cluster.Pool` runs tasks in worker processes (`cluster_worker.ts`,
+ * `mpjs-worker`) on any machine that reaches the server.
  *
  * ```ts ignore
  * import { connect } from "@mpjs/multiprocessing/cluster";
