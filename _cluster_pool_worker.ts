@@ -6,9 +6,10 @@
  * then acknowledges the task.
  *
  * Invariants:
- * - At most `concurrency` tasks are held at once: pull requests ask for the
- *   free room only, so a worker that joins late takes its share at once and
- *   nothing waits in a busy worker's buffer.
+ * - At most `concurrency` tasks are being run at once (their results may
+ *   still be on their way): pull requests ask for the free room only, so a
+ *   worker that joins late takes its share at once and nothing waits in a
+ *   busy worker's buffer.
  * - A held task is reported in progress every `ackWait / 3` until it is
  *   acknowledged: while this process lives, the server does not hand it to
  *   another worker; once it dies, it does, `ackWait` later.
@@ -164,7 +165,10 @@ export class ClusterPoolWorker {
   #host = hostname();
   #held = new Map<string, Held>();
   #requested = 0;
+  /** Tasks taken and not yet acknowledged. */
   #running = 0;
+  /** Tasks taken and not yet run: the ones the room is counted in. */
+  #busy = 0;
   #stopping = false;
   #idle: (() => void)[] = [];
   #fns = new Map<string, AnyFn>();
@@ -232,7 +236,7 @@ export class ClusterPoolWorker {
 
   /** Asks the server for as many tasks as there is room for. */
   #pull(): void {
-    const want = this.#settings.concurrency - this.#running - this.#requested;
+    const want = this.#settings.concurrency - this.#busy - this.#requested;
     if (want <= 0 || this.#stopping || this.#ctx.nc.isClosed()) return;
     const { nc } = this.#ctx;
     this.#requested += want;
@@ -280,6 +284,14 @@ export class ClusterPoolWorker {
 
   async #run(m: Msg): Promise<void> {
     this.#running++;
+    this.#busy++;
+    let computing = true;
+    const computed = () => {
+      if (!computing) return;
+      computing = false;
+      this.#busy--;
+      this.#pull(); // room for the next task while this result travels
+    };
     let heartbeat: ReturnType<typeof setInterval> | undefined;
     let key = "";
     try {
@@ -301,6 +313,7 @@ export class ClusterPoolWorker {
       } catch (e) {
         result = { id: task.id, ok: false, error: this.#describe(e) };
       }
+      computed();
       if (controller.signal.aborted) {
         if (!this.#graceful) m.respond(NAK); // the worker is stopping: someone else runs it
         else await this.#ack(m); // cancelled: the caller no longer waits for it
@@ -334,7 +347,7 @@ export class ClusterPoolWorker {
       if (key) this.#held.delete(key);
       this.#running--;
       if (this.#running === 0) { for (const w of this.#idle.splice(0)) w(); }
-      this.#pull();
+      computed();
     }
   }
 

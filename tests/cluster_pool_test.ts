@@ -147,8 +147,8 @@ if (!natsServerPath()) {
       const [victim, survivor] = await Promise.all([startWorker(server.url, name), startWorker(server.url, name)]);
       await using cluster = await connect({ servers: server.url });
       const pool = cluster.Pool({ name, module: TASKS, ackWait: 1_500 });
-      const items = Array.from({ length: 300 }, (_, i) => i);
-      const mapped = pool.map(slowSquare, items, 10); // 30 chunks of ~200 ms
+      const items = Array.from({ length: 200 }, (_, i) => i);
+      const mapped = pool.map(slowSquare, items, 10); // 20 chunks of ~200 ms
       await until(() => victim.tasks() >= 2);
       await victim.kill("SIGKILL"); // it holds chunks it has not finished
       assert.deepEqual(await mapped, items.map((x) => x * x));
@@ -161,8 +161,8 @@ if (!natsServerPath()) {
       const first = await startWorker(server.url, name);
       await using cluster = await connect({ servers: server.url });
       const pool = cluster.Pool({ name, module: TASKS });
-      const items = Array.from({ length: 300 }, (_, i) => i);
-      const mapped = pool.map(slowSquare, items, 5); // 60 chunks of ~100 ms
+      const items = Array.from({ length: 200 }, (_, i) => i);
+      const mapped = pool.map(slowSquare, items, 5); // 40 chunks of ~100 ms
       await until(() => first.tasks() >= 2);
       const late = await startWorker(server.url, name);
       assert.deepEqual(await mapped, items.map((x) => x * x));
