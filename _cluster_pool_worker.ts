@@ -174,6 +174,8 @@ export class ClusterPoolWorker {
   #fns = new Map<string, AnyFn>();
   #cancelSub: { unsubscribe(): void } | undefined;
   #done = 0;
+  /** Callers that terminated, and `caller:id` of tasks cancelled (see `#onCancel`). */
+  #cancelled = new Set<string>();
   #graceful = true;
 
   /** @internal Made by {@linkcode Cluster.servePool}. */
@@ -225,6 +227,10 @@ export class ClusterPoolWorker {
   }
 
   #onCancel(m: CancelMessage): void {
+    // Remembered for a while: a task cancelled on its way here is skipped when it arrives.
+    if (this.#cancelled.size > 10_000) this.#cancelled.clear();
+    if (m.ids === "all") this.#cancelled.add(m.caller);
+    else for (const id of m.ids) this.#cancelled.add(`${m.caller}:${id}`);
     const prefix = `${m.caller}:`;
     for (const [key, h] of this.#held) {
       if (!key.startsWith(prefix)) continue;
@@ -300,6 +306,10 @@ export class ClusterPoolWorker {
         task = decode(m.data) as TaskMessage;
       } catch {
         m.respond(ACK); // not a task: it would come back for ever
+        return;
+      }
+      if (this.#cancelled.has(task.caller) || this.#cancelled.has(`${task.caller}:${task.id}`)) {
+        await this.#ack(m); // its caller no longer waits for it
         return;
       }
       heartbeat = setInterval(() => m.respond(PROGRESS), Math.max(10, (task.ackWait || 30_000) / 3));
