@@ -646,7 +646,8 @@ export class ClusterPool {
             chunk.push(r.value);
           }
           if (chunk.length === 0) break;
-          this.#checkRunning();
+          // Started while running, it goes on after close() (as Python's imap does), not after terminate().
+          if (this.#state === TERMINATE) throw new Error("Pool was terminated before the imap finished");
           const id = this.#nextId++;
           const bytes = this.#encode(id, "map", ref, chunk, "iterable chunk");
           const slot: Slot = { id, done: false, ok: false, value: undefined };
