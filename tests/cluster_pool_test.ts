@@ -6,6 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { pathToFileURL } from "node:url";
 import process from "node:process";
 import { connect } from "../cluster.ts";
 import { ClosedError, RemoteError } from "../errors.ts";
@@ -233,6 +234,8 @@ if (!natsServerPath()) {
       const open = await startWorker(server.url, name, ["--allow-source"]);
       assert.equal(await bySource.apply((x: number) => x + 1, [1]), 2);
       assert.equal(await cluster.Pool({ name, module: TASKS }).apply(whoAmI), open.child.pid);
+      // The module named by its URL where the worker was given its path: the same module.
+      assert.equal(await cluster.Pool({ name, module: pathToFileURL(TASKS) }).apply(square, [9]), 81);
       await open.kill("SIGTERM");
     });
 
