@@ -20,6 +20,9 @@ import type { Packed } from "./_handles.ts";
 /** Receives a task's outcome: its value, or the error it failed with. */
 export type Settle = (ok: boolean, value: unknown) => void;
 
+/** The key of `AsyncResult`'s static settler, for pools outside `pool.ts` (the cluster pool). */
+export const SETTLE_RESULT: unique symbol = Symbol("settle AsyncResult");
+
 /** The largest task id before ids start again from 1. */
 const MAX_ID = 0x7fff_fff0;
 /** Settled ids at the front of the put order are dropped in batches of at least this many. */

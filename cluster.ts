@@ -1,8 +1,10 @@
 // Copyright the @mpjs/multiprocessing authors. MIT license.
 /**
- * The library's queues and a shared dict across processes and machines, on a
- * NATS JetStream server (`nats-server -js`): the way Python's remote managers
- * share a queue between programs, on an engine built for it.
+ * The library's queues, a shared dict and a `Pool` across processes and
+ * machines, on a NATS JetStream server (`nats-server -js`): the way Python's
+ * remote managers share a queue between programs, on an engine built for it.
+ * `cluster.Pool` runs tasks in worker processes (`cluster_worker.ts`,
+ * `mpjs-worker`) on any machine that reaches the server.
  *
  * ```ts ignore
  * import { connect } from "@mpjs/multiprocessing/cluster";
@@ -65,7 +67,13 @@ import {
   unrefTimer,
 } from "./_cluster_names.ts";
 
+import { ClusterPool, type ClusterPoolOptions } from "./_cluster_pool.ts";
+import { ClusterPoolWorker, type ServePoolOptions } from "./_cluster_pool_worker.ts";
+import { poolNames } from "./_cluster_pool_protocol.ts";
+
 export type { DictKey } from "./_cluster_names.ts";
+export { ClusterPool, type ClusterPoolOptions } from "./_cluster_pool.ts";
+export { ClusterPoolWorker, type ServePoolOptions } from "./_cluster_pool_worker.ts";
 
 /**
  * Options of {@linkcode connect}.
@@ -532,12 +540,97 @@ export class Cluster implements AsyncDisposable {
    */
   async close(): Promise<void> {
     if (this.#nc.isClosed()) return;
+    await Promise.all([...this.#pools].map((p) => p.terminate().catch(() => {})));
+    this.#pools.clear();
+    // Tasks held by a worker served here go back to the server for others.
+    await Promise.all([...this.#workers].map((w) => w.stop(false).catch(() => {})));
+    this.#workers.clear();
     for (const ref of this.#queues) ref.deref()?.[RELEASE]();
     this.#queues.clear();
     // Flush first: a put whose publish is written but not yet sent still goes out.
     await this.#nc.flush().catch(() => {});
     await this.#nc.close();
   }
+
+  /**
+   * A pool whose tasks run in worker processes, on any machine that reaches
+   * this server, started with `mpjs-worker <server> --pool <name> --module
+   * <file>` (`cluster_worker.ts`): the local `Pool`'s methods and semantics.
+   * Tasks may run more than once (a worker that dies has its tasks run
+   * again elsewhere); each result is given once. See `docs/cluster.md`.
+   *
+   * @param options `name`, `module`, `ackWait`, `maxDeliver`, `processes`,
+   *   `maxInFlight`; see {@linkcode ClusterPoolOptions}.
+   * @throws {TypeError} when `name` or `module` is not valid.
+   * @throws {RangeError} when a number option is out of range.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "@mpjs/multiprocessing/cluster";
+   * import assert from "node:assert/strict";
+   *
+   * const servers = (globalThis as any).process?.env?.NATS_URL ?? "nats://127.0.0.1:4222";
+   * const cluster = await connect({ servers, timeout: 1_000 }).catch(() => undefined);
+   * if (!cluster) console.log(`skipped: no NATS server at ${servers}`);
+   * else {
+   *   await using c = cluster;
+   *   const name = `doc_serve_${Date.now()}`;
+   *   const worker = await c.servePool(name, { processes: 1, allowSource: true }); // usually another process
+   *   const pool = c.Pool({ name });
+   *   assert.deepEqual(await pool.map((x: number) => x * x, [1, 2, 3]), [1, 4, 9]);
+   *   await pool.terminate();
+   *   await worker.stop();
+   * }
+   * ```
+   */
+  Pool(options: ClusterPoolOptions): ClusterPool {
+    const o = checkOptions<ClusterPoolOptions>(options, "create cluster Pool");
+    if (!o) throw new TypeError("Cannot create cluster Pool as 'options' must be an object with a 'name'");
+    checkName(o.name, "create cluster Pool");
+    const pool = new ClusterPool(this.#context(), poolNames(o.name), o);
+    this.#pools.add(pool);
+    return pool;
+  }
+
+  /**
+   * Serves the pool `name` from this process: takes its tasks and runs them
+   * on a local `Pool` of threads. What the worker command
+   * (`cluster_worker.ts`, `mpjs-worker`) runs; use it to embed a worker in a
+   * program of your own.
+   *
+   * @param name The pool's name.
+   * @param options `modules`, `processes`, `concurrency`, `allowSource`; see {@linkcode ServePoolOptions}.
+   * @returns A promise of the running worker, once it takes tasks.
+   * @throws {TypeError} when `name` or an option is not valid.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "@mpjs/multiprocessing/cluster";
+   * import assert from "node:assert/strict";
+   *
+   * const servers = (globalThis as any).process?.env?.NATS_URL ?? "nats://127.0.0.1:4222";
+   * const cluster = await connect({ servers, timeout: 1_000 }).catch(() => undefined);
+   * if (!cluster) console.log(`skipped: no NATS server at ${servers}`);
+   * else {
+   *   await using c = cluster;
+   *   const worker = await c.servePool(`doc_worker_${Date.now()}`, { processes: 1 });
+   *   assert.equal(worker.done, 0);
+   *   await worker.stop();
+   * }
+   * ```
+   */
+  async servePool(name: string, options?: ServePoolOptions): Promise<ClusterPoolWorker> {
+    checkName(name, "serve cluster Pool");
+    const worker = new ClusterPoolWorker(this.#context(), poolNames(name), options);
+    this.#workers.add(worker);
+    await worker.start();
+    return worker;
+  }
+
+  /** The pools made here, terminated by `close`. */
+  #pools = new Set<ClusterPool>();
+  /** The pool workers served here, stopped by `close`. */
+  #workers = new Set<ClusterPoolWorker>();
 
   /** Same as {@linkcode Cluster.close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {

@@ -29,7 +29,7 @@ import { assertStarted, markDead } from "./_registry.ts";
 import { BUSY, OK as RING_OK, Ring } from "./_ring.ts";
 import { startWorker } from "./_mailbox.ts";
 import { moduleUrl } from "./_target.ts";
-import { type Settle, TaskTable, waitInList, workerDied } from "./_pool_tasks.ts";
+import { type Settle, SETTLE_RESULT, TaskTable, waitInList, workerDied } from "./_pool_tasks.ts";
 import { type IMapHost, IMapIterator } from "./_pool_imap.ts";
 import { BulkArea } from "./_pool_bulk.ts";
 import { FnDefs, specFor } from "./_pool_defs.ts";
@@ -142,6 +142,12 @@ export class AsyncResult<R = unknown> {
 
   static {
     settleResult = (result, ok, value) => result.#settle(ok, value);
+  }
+
+  /** @ignore Settles `result` once: for pools outside this file (the cluster pool). */
+  // deno-lint-ignore no-explicit-any
+  static [SETTLE_RESULT](result: AsyncResult<any>, ok: boolean, value: unknown): void {
+    result.#settle(ok, value);
   }
 
   /**

@@ -4,7 +4,10 @@
 # queue.Queue over TCP on loopback, with an authkey). The producer is this
 # process, the consumer another process connected to the manager; every put
 # and get is one round trip to the manager, so the same figure stands for
-# each 1->1 case of bench/cluster.ts. Also the ping-pong round trip.
+# each 1->1 case of bench/cluster.ts. Also the ping-pong round trip, and
+# multiprocessing.Pool with 2 processes as the peer of the cluster pool's
+# apply, unbatched and small-item map cases (not of the CPU-bound one: the
+# same prime count in Python measures the language, not the pool).
 import os
 import sys
 
@@ -39,8 +42,8 @@ class QueueManager(BaseManager):
 QueueManager.register("get_queue", callable=_get_queue)
 
 
-def report(case, value, unit, better):
-    line = {"case": case, "impl": "python remote manager queue", "median": round(value), "unit": unit,
+def report(case, value, unit, better, impl="python remote manager queue"):
+    line = {"case": case, "impl": impl, "median": round(value), "unit": unit,
             "better": better}
     print("BENCH " + json.dumps(line, ensure_ascii=False), flush=True)
 
@@ -92,6 +95,40 @@ def main():
     rtts = [run(address, f"ping{r}", PING_N, True) * 1e6 / PING_N for r in range(REPS)]
     report("ping-pong round trip", statistics.median(rtts), "µs", "lower")
     server.shutdown()
+    pool_cases()
+
+
+def inc(x):
+    return x + 1
+
+
+def pool_cases():
+    impl = "python multiprocessing.Pool, 2 processes (one machine, no broker)"
+    with mp.Pool(2) as pool:
+        pool.map(inc, range(1000))
+        trips = []
+        for _ in range(REPS):
+            t0 = time.perf_counter()
+            for i in range(300):
+                pool.apply(inc, (i,))
+            trips.append((time.perf_counter() - t0) * 1e6 / 300)
+        report("pool: apply round trip", statistics.median(trips), "µs", "lower", impl)
+        rates = []
+        for _ in range(REPS):
+            t0 = time.perf_counter()
+            results = [pool.apply_async(inc, (i,)) for i in range(3000)]
+            for r in results:
+                r.get()
+            rates.append(3000 / (time.perf_counter() - t0))
+        report("pool: unbatched tasks (3,000 applies in flight)", statistics.median(rates), "tasks/s", "higher", impl)
+        rates = []
+        for _ in range(REPS):
+            t0 = time.perf_counter()
+            out = pool.map(inc, range(1_000_000), 50_000)
+            assert len(out) == 1_000_000
+            rates.append(1_000_000 / (time.perf_counter() - t0))
+        report("pool: map of 1,000,000 small items, 2 worker processes", statistics.median(rates), "items/s", "higher",
+               impl)
 
 
 if __name__ == "__main__":

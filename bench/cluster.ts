@@ -12,7 +12,8 @@
 //   - "…, memory storage": the last case on streams kept in memory, as
 //     durable as Python's manager;
 //   - "ping-pong round trip": a consumer process waiting in get() answers
-//     each item on a second queue.
+//     each item on a second queue;
+//   - the cluster pool's cases (bench/workers/cluster_pool.ts).
 // Python's remote manager queue (BaseManager serving queue.Queue over TCP)
 // is the peer in bench/cluster.py. Skipped, with a line, without nats-server.
 //   deno run -A bench/cluster.ts | bun bench/cluster.ts | node npm/bench/cluster.js
@@ -25,6 +26,7 @@ import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from "@nats-i
 import { connect } from "../cluster.ts";
 import { decode, encode } from "../_codec.ts";
 import { INSTALL_HINT, natsServerPath, startNatsServer } from "../examples/cluster_server.ts";
+import { poolCases } from "./workers/cluster_pool.ts";
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const SEQ_N = env("BENCH_CLUSTER_SEQ_N", 3_000);
@@ -282,6 +284,7 @@ async function main(): Promise<void> {
       report(ping, "raw JetStream (await publish, next)", median(samples), "µs", "lower");
     }
     await nc.close();
+    await poolCases(url, report, REPS); // cluster.Pool with worker processes
   } finally {
     await server.stop();
   }

@@ -7,7 +7,7 @@
 // profile, as the package has no CommonJS entry (its module graph uses
 // top-level await, so `require()` of it fails; the README says so).
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -43,6 +43,8 @@ const npmPkg = {
   main: "./mod.js",
   types: "./mod.d.ts",
   exports: exportsMap,
+  // The worker command of cluster pools (cluster_worker.ts).
+  bin: { "mpjs-worker": "./cluster_worker.js" },
   files: ["*.js", "*.d.ts", "README.md", "LICENSE"],
   engines: { node: ">=20" },
   keywords: [
@@ -71,6 +73,7 @@ const npmPkg = {
   sideEffects: true,
 };
 writeFileSync(join(out, "package.json"), JSON.stringify(npmPkg, null, 2) + "\n");
+chmodSync(join(out, "cluster_worker.js"), 0o755);
 for (const f of ["README.md", "LICENSE"]) copyFileSync(join(root, f), join(out, f));
 console.log(`build_npm: built ${deno.name}@${deno.version} in npm/`);
 
