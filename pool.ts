@@ -91,9 +91,11 @@ function settleInto(result: AsyncResult<any>): Settle {
 
 // ---- AsyncResult ------------------------------------------------------------
 
-/** What the pool calls to settle an {@linkcode AsyncResult} (set by its static block). */
+/** Settles an {@linkcode AsyncResult} once (its settler is keyed by a symbol only the pools import). */
 // deno-lint-ignore no-explicit-any
-let settleResult: (result: AsyncResult<any>, ok: boolean, value: unknown) => void;
+function settleResult(result: AsyncResult<any>, ok: boolean, value: unknown): void {
+  AsyncResult[SETTLE_RESULT](result, ok, value);
+}
 
 /**
  * Options for the callbacks of {@linkcode Pool.applyAsync} and {@linkcode Pool.mapAsync}.
@@ -140,11 +142,7 @@ export class AsyncResult<R = unknown> {
   #waiters: (() => void)[] | undefined;
   #callbacks: AsyncResultCallbacks<R> | undefined;
 
-  static {
-    settleResult = (result, ok, value) => result.#settle(ok, value);
-  }
-
-  /** @ignore Settles `result` once: for pools outside this file (the cluster pool). */
+  /** @ignore Settles `result` once: for the pools (this file's and the cluster's). */
   // deno-lint-ignore no-explicit-any
   static [SETTLE_RESULT](result: AsyncResult<any>, ok: boolean, value: unknown): void {
     result.#settle(ok, value);
