@@ -3,29 +3,29 @@
  * Tells a thread's garbage collector about the growable `SharedArrayBuffer`s
  * it holds, which it does not count on its own.
  *
- * Each queue ring and each pipe channel has a growable `SharedArrayBuffer`.
- * On V8 (Deno, Node, Chromium) each one reserves its largest size as address
- * space and takes two of the process's memory mappings (at most
- * `vm.max_map_count`, 65,530 by default on Linux), and it is freed only once
- * every thread that saw it has collected its object for it. The collector
- * weighs such a buffer by its few hundred bytes of objects, so a thread that
- * meets many buffers and allocates little else (the post office, a server
- * answering each request on a fresh reply queue, a thread making pipes in a
- * loop) may hold tens of thousands of dead ones, and the process runs out of
- * mappings ("Array buffer allocation failed").
+ * Each queue ring and each pipe channel has a growable `SharedArrayBuffer`,
+ * which reserves its largest size as address space and takes two of the
+ * process's memory mappings (at most `vm.max_map_count`, 65,530 by default
+ * on Linux) until every thread that saw it has collected its object for it.
+ * A collector weighs such a buffer by its few hundred bytes of objects, so a
+ * program that makes and drops them fast (a server answering each request
+ * on a fresh reply queue, whose buffers reach the server and the post office
+ * too) may hold tens of thousands of dead ones, and the process runs out of
+ * mappings.
  *
  * {@linkcode noteGrowable} is called for each such buffer a thread makes or
  * receives (`_ring.ts`, `_spsc.ts`, the post office). Every
  * {@linkcode NUDGE_EVERY}th call allocates an `ArrayBuffer` of
- * {@linkcode NUDGE_BYTES} and drops it at once: V8 counts an `ArrayBuffer`'s
- * length as external memory, and past its limit it starts a full collection,
+ * {@linkcode NUDGE_BYTES} and drops it at once: V8 (Deno, Node) counts an
+ * `ArrayBuffer`'s length as external memory, and past its limit collects,
  * which frees the dead shared buffers too. An allocation that large gets
- * fresh zeroed pages from the system (C allocators map them directly above
- * 32 MiB): the nudge takes address space for a moment, and neither memory
- * nor writes. So a thread holds at most about `NUDGE_EVERY` dead buffers more
- * than its collector would free unprompted. Bun (JavaScriptCore) frees such
- * buffers without help, and zeroes a large `ArrayBuffer` by writing it: there
- * it does nothing. Measurements are in `docs/reliability.md`.
+ * fresh zeroed pages from the system (glibc's allocator maps them directly
+ * above 32 MiB): the nudge takes address space for a moment, and neither
+ * memory nor writes. So a thread holds at most about `NUDGE_EVERY` dead
+ * buffers more than its collector would free unprompted. Bun
+ * (JavaScriptCore) frees such buffers without help, and zeroes a large
+ * `ArrayBuffer` by writing it: there it does nothing. Measurements are in
+ * `docs/reliability.md`.
  *
  * @module
  */
@@ -34,7 +34,7 @@ import { runtime } from "./_runtime.ts";
 
 /** How many growable buffers a thread meets between two nudges. */
 export const NUDGE_EVERY = 256;
-/** Bytes of the `ArrayBuffer` a nudge allocates: above V8's 64 MiB external-memory step. */
+/** Bytes of the `ArrayBuffer` a nudge allocates: enough external memory for V8 to collect. */
 export const NUDGE_BYTES = 128 * 2 ** 20;
 
 /** Whether nudges are wanted here: V8 runtimes only (see the module doc). */
