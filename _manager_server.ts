@@ -22,9 +22,21 @@
  * Each object counts its holds: a proxy in a client thread (one per
  * `CREATE`, per reply that carries a proxy, per `ADOPT`), a proxy in flight
  * inside a value (`TRANSFER`, turned into the receiver's by its `ADOPT`),
- * and a reference stored in another managed object (a {@linkcode Ref},
- * released by this thread's `FinalizationRegistry`). A client's own holds
- * are also kept per client, and dropped when its thread dies.
+ * and a proxy of the server's own thread (one per proxy met in a request:
+ * what a managed object keeps, stored in a dictionary or received by a
+ * method; released when collected). A client's own holds are also kept per
+ * client, and dropped when its thread dies.
+ *
+ * ## Proxies inside the server
+ *
+ * A proxy in a request's arguments reaches the object as a working proxy of
+ * this thread (Python passes a proxy to the method too). A dictionary or
+ * list keeps it; a custom object may keep it, return it (the caller gets a
+ * proxy of its own) or call it: the call is served in place, at once, on
+ * copies of the arguments and result made through the codec (as a thread
+ * would get them). A `Sync` call of a custom method that returns a Promise
+ * throws a `TypeError` (the server cannot wait on itself): await the async
+ * twin.
  *
  * A `TRANSFER` from the sender and the receiver's `ADOPT` and `RELEASE`
  * travel on different channels, so the count can reach 0 while a `TRANSFER`
@@ -36,6 +48,8 @@
  * @module
  */
 
+import { decode, encode } from "./_codec.ts";
+import { handlerFor } from "./_handles.ts";
 import { SpscChannel } from "./_spsc.ts";
 import { EOF, NONE } from "./_spsc.ts";
 import { shareHandles } from "./_post.ts";
@@ -45,6 +59,7 @@ import { IndexError, KeyError } from "./errors.ts";
 import type { Queue } from "./queue.ts";
 import {
   ADOPT,
+  type BindLocalProxies,
   CALL,
   CLOSED,
   CREATE,
@@ -57,6 +72,9 @@ import {
   type ErrorReply,
   type Kind,
   LIST,
+  type LocalProxies,
+  localProxiesBinder,
+  type LocalServer,
   NAMESPACE,
   OBJECTS,
   PARKED,
@@ -84,18 +102,6 @@ const SPIN_MIN_MS = 0.005;
 const PROBE = 63;
 /** How often (ms) the server looks for clients that died (and how long an idle one parks at most). */
 const IDLE_CHECK = 1000;
-
-/** A reference to a managed object, stored inside another one (a nested proxy, seen from the server). */
-class Ref {
-  readonly id: number;
-  readonly kind: Kind;
-  readonly typeid: string | undefined;
-  constructor(id: number, kind: Kind, typeid: string | undefined) {
-    this.id = id;
-    this.kind = kind;
-    this.typeid = typeid;
-  }
-}
 
 /** A managed object. */
 interface Managed {
@@ -135,11 +141,16 @@ export function keyRepr(key: unknown): string {
   return String(key);
 }
 
-/** Python's `==` for the values a list holds (decoded copies): structural. */
+/** The proxies of this thread's server (one server per thread), for {@linkcode equal}. */
+let local: LocalProxies | undefined;
+
+/** Python's `==` for the values a list holds (decoded copies): structural; proxies by their object. */
 function equal(a: unknown, b: unknown): boolean {
   if (Object.is(a, b) || a === b) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (a instanceof Ref || b instanceof Ref) return a instanceof Ref && b instanceof Ref && a.id === b.id;
+  const ra = local?.refOf(a);
+  const rb = local?.refOf(b);
+  if (ra !== undefined || rb !== undefined) return ra !== undefined && rb !== undefined && ra[0] === rb[0];
   if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
   if (Array.isArray(a)) {
     const bb = b as unknown[];
@@ -189,13 +200,18 @@ function index(list: unknown[], i: number, what: string): number {
  * @param control The control words (see `_manager_protocol.ts`).
  * @param registrations Where the other clients register their channels.
  * @param owner The channels of the thread that made the manager.
+ * @param linkData The manager as its proxies carry it.
+ * @param managerModule The URL of `manager.ts`, which makes this thread's proxies.
  */
 export async function serveManager(
   control: SharedArrayBuffer,
   registrations: Queue<Registration>,
   owner: Registration,
+  linkData: unknown,
+  managerModule: string,
 ): Promise<void> {
-  const server = new Server(new Int32Array(control), registrations);
+  await import(managerModule);
+  const server = new Server(new Int32Array(control), registrations, localProxiesBinder()!, linkData);
   server.add(owner);
   try {
     await server.run();
@@ -204,8 +220,9 @@ export async function serveManager(
   }
 }
 
-class Server {
+class Server implements LocalServer {
   readonly #c: Int32Array;
+  readonly #local: LocalProxies;
   readonly #registrations: Queue<Registration>;
   readonly #objects = new Map<number, Managed>();
   #clients: Client[] = [];
@@ -216,35 +233,82 @@ class Server {
   #idle = 0;
   /** Objects whose count reached 0, with each client's `sent` word read then. */
   #candidates = new Map<number, Map<Client, number>>();
-  /** The `Ref`s met while a reply is encoded (each becomes a proxy of the client's). */
+  /** The proxies met while a reply is encoded (each becomes a proxy of the client's). */
   #refs = new Map<object, RefData>();
-  readonly #finalizer = new FinalizationRegistry<number>((id) => {
-    this.#drop(id, 1);
-    // Wake the loop: the object may be free now.
-    Atomics.add(this.#c, DOORBELL, 1);
-    Atomics.notify(this.#c, DOORBELL);
-  });
-  /** The hook for replies: marks `Ref`s (written as proxies), lets other handles through the post office. */
+  /** The hook for replies: marks this server's proxies (written as `RefData`), lets other handles through the post office. */
   readonly #hook = (v: object, path: string): boolean => {
-    if (v instanceof Ref) {
-      this.#refs.set(v, v.typeid === undefined ? [v.id, v.kind] : [v.id, v.kind, v.typeid]);
+    const ref = this.#local.refOf(v);
+    if (ref !== undefined) {
+      this.#refs.set(v, ref);
       return true;
     }
     return shareHandles(v, path);
   };
-  /** Rebuilds a proxy met in a request as a `Ref`, which holds its object. */
+  /** Rebuilds a proxy met in a request as a proxy of this thread, which holds its object. */
   readonly #revive = (data: RefData): object => {
-    const [id, kind, typeid] = data;
-    const ref = new Ref(id, kind, typeid);
-    const obj = this.#objects.get(id);
+    const obj = this.#objects.get(data[0]);
     if (obj) obj.holds++;
-    this.#finalizer.register(ref, id);
-    return ref;
+    return this.#local.make(data);
   };
 
-  constructor(c: Int32Array, registrations: Queue<Registration>) {
+  constructor(c: Int32Array, registrations: Queue<Registration>, bind: BindLocalProxies, linkData: unknown) {
     this.#c = c;
     this.#registrations = registrations;
+    this.#local = local = bind(linkData, this);
+  }
+
+  /** A call of one of this thread's proxies: served in place (see `_manager_protocol.ts`). */
+  call(frame: unknown[], sync: boolean): unknown {
+    const id = frame[1] as number;
+    const method = frame[2] as string;
+    const obj = this.#objects.get(id);
+    if (!obj) throw new Error(`The managed object #${id} no longer exists`);
+    if (obj.error) {
+      const [name, message] = obj.error;
+      const e = new Error(message);
+      e.name = name;
+      throw e;
+    }
+    const result = this.#call(obj, method, this.#copy(frame, "args") as unknown[]);
+    if (obj.kind === CUSTOM && isThenable(result)) {
+      if (sync) {
+        throw new TypeError(
+          `Cannot call ${obj.typeid}Proxy.${method}Sync() in the manager's own thread: the method returned a Promise, which the server cannot wait for; call ${method}() and await it`,
+        );
+      }
+      return Promise.resolve(result).then((v) => this.#copy(v, "result"));
+    }
+    return this.#copy(result, "result");
+  }
+
+  /**
+   * A copy of `v`, as a thread would get it: through the codec, with every
+   * handle (a proxy, a queue, shared memory) kept as the same object.
+   */
+  #copy(v: unknown, path: string): unknown {
+    if (typeof v !== "object" || v === null) return v;
+    const table: object[] = [];
+    const marks = new Map<object, RefData>();
+    const bytes = encodingRefs(marks, () =>
+      encode(v, path, (o) => {
+        if (handlerFor(o) === undefined) return false;
+        marks.set(o, [table.length] as unknown as RefData);
+        table.push(o);
+        return true;
+      }));
+    return decodingRefs((data) => table[data[0]], () => decode(bytes));
+  }
+
+  hold(id: number): void {
+    const obj = this.#objects.get(id);
+    if (obj) obj.holds++;
+  }
+
+  drop(id: number): void {
+    this.#drop(id, 1);
+    // Wake the loop: the object may be free now.
+    Atomics.add(this.#c, DOORBELL, 1);
+    Atomics.notify(this.#c, DOORBELL);
   }
 
   async run(): Promise<void> {
@@ -490,8 +554,7 @@ class Server {
       return;
     }
     // Each proxy in the reply becomes a proxy of the client's.
-    for (const [ref] of refs) {
-      const id = (ref as Ref).id;
+    for (const [, [id]] of refs) {
       const obj = this.#objects.get(id);
       if (obj) obj.holds++;
       client.held.set(id, (client.held.get(id) ?? 0) + 1);

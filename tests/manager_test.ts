@@ -267,6 +267,28 @@ test("Manager.create: a registered class served to many threads, one call at a t
   assert.equal(await counter.value(), 416);
 });
 
+test("Manager.create: proxies nested in arguments reach the object as proxies it can keep, return and call", async () => {
+  await using manager = new Manager();
+  const counter = manager.create<Counter>("Counter");
+  const d = manager.dict<string, unknown>({ a: 1 });
+  const l = manager.list<number>([1, 2]);
+  await counter.keep({ d, all: [l, d] });
+  const kept = (await counter.getKept()) as { d: DictProxy<string, unknown>; all: [ListProxy<number>, DictProxy] };
+  assert.equal(await kept.d.get("a"), 1);
+  assert.deepEqual(await kept.all[0].toArray(), [1, 2]);
+  // Called from inside the server: the calls are served, on copies of the values.
+  assert.deepEqual(await counter.useKept(), [3, 3, true]);
+  assert.deepEqual(await d.get("arr"), [1]);
+  assert.deepEqual(await l.toArray(), [1, 2, 3]);
+  assert.deepEqual(await ((await d.get("b")) as ListProxy<number>).toArray(), [1, 2, 3]);
+  await assert.rejects(
+    counter.waitOnSelf(counter),
+    (e: unknown) => e instanceof RemoteError && /await it/.test(e.message),
+  );
+  // The object's proxies hold their objects after the caller dropped its own.
+  assert.equal(manager.numberOfObjects(), 3);
+});
+
 test("Manager.shutdown: pending and later calls reject with ClosedError naming the manager", async () => {
   const manager = new Manager({ name: "TestManager" });
   const counter = manager.create<Counter>("Counter");

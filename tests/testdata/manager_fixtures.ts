@@ -37,6 +37,29 @@ export class Counter {
   echo(x: unknown): unknown {
     return x;
   }
+  kept: { d: DictProxy<string, unknown>; all: [ListProxy<number>, DictProxy<string, unknown>] } | undefined;
+  /** Keeps proxies that arrive nested in its argument. */
+  keep(x: { d: DictProxy<string, unknown>; all: [ListProxy<number>, DictProxy<string, unknown>] }): void {
+    this.kept = x;
+  }
+  /** Gives back what `keep` kept. */
+  getKept(): unknown {
+    return this.kept;
+  }
+  /** Uses the kept proxies from the server's thread, async and blocking; stores an array it then changes. */
+  async useKept(): Promise<[number, number, boolean]> {
+    const { d, all: [l, same] } = this.kept!;
+    const arr = [1];
+    d.setSync("arr", arr);
+    arr.push(2);
+    await l.append(3);
+    await same.set("b", l);
+    return [await d.size(), l.lengthSync(), (await l.toArray()).length === 3];
+  }
+  /** Calls an async method of itself through a proxy, blocking (which the server cannot do). */
+  waitOnSelf(self: ProxyOf<Counter>): number {
+    return self.laterSync(1);
+  }
   /** Returns something that cannot cross threads. */
   badResult(): unknown {
     return () => 1;
