@@ -38,6 +38,7 @@
  * | `RELEASE`  | `[RELEASE, id]`                         | none: a proxy of this thread was collected |
  * | `TRANSFER` | `[TRANSFER, id]`                        | none: a proxy left this thread inside a value |
  * | `ADOPT`    | `[ADOPT, id]`                           | none: a proxy arrived in this thread inside a value |
+ * | `RETURN`   | `[RETURN, id]`                          | none: a value whose `TRANSFER` was sent did not go (a full queue) |
  *
  * A reply is one value frame, except that an error, or a value that is
  * itself a `Uint8Array`, comes as a one-byte bytes frame (`REPLY_ERROR` or
@@ -88,6 +89,7 @@ export const CREATE = 2;
 export const RELEASE = 3;
 export const TRANSFER = 4;
 export const ADOPT = 5;
+export const RETURN = 6;
 
 /** Kinds of managed objects. */
 export const DICT = 1;

@@ -21,7 +21,8 @@
  *
  * Each object counts its holds: a proxy in a client thread (one per
  * `CREATE`, per reply that carries a proxy, per `ADOPT`), a proxy in flight
- * inside a value (`TRANSFER`, turned into the receiver's by its `ADOPT`),
+ * inside a value (`TRANSFER`, turned into the receiver's by its `ADOPT`,
+ * or given back by a `RETURN` when the value did not go),
  * and a proxy of the server's own thread (one per proxy met in a request:
  * what a managed object keeps, stored in a dictionary or received by a
  * method; released when collected). A client's own holds are also kept per
@@ -84,6 +85,7 @@ import {
   RELEASE,
   REPLY_ERROR,
   REPLY_WRAPPED,
+  RETURN,
   STATE,
   TRANSFER,
 } from "./_manager_protocol.ts";
@@ -483,6 +485,9 @@ class Server implements LocalServer {
       }
       case ADOPT:
         client.held.set(id, (client.held.get(id) ?? 0) + 1);
+        return undefined;
+      case RETURN:
+        this.#drop(id, 1);
         return undefined;
     }
     return undefined;

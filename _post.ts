@@ -166,6 +166,11 @@ function share(v: object, path: string, reader: Reader | undefined): boolean {
     );
   }
   if (!writerInstalled) installWriter();
+  if (handler.inFlight) {
+    // Now, not as the encoder writes it: the count must not encode while the encoder runs.
+    handler.inFlight(v, 1);
+    if (holding) (held ??= []).push({ handler, value: v, to: undefined, id: 0, flight: true });
+  }
   const id = handler.moved ? undefined : ids.get(v);
   if (id !== undefined) pending.set(v, { handler, id });
   else pending.set(v, { handler, data: handler.serialize(v, path), reader });
@@ -232,6 +237,8 @@ export interface Move {
   shared?: boolean;
   /** A moved handle with an owner word (a `Connection` end), which its taker must claim. */
   owned?: boolean;
+  /** A copy counted in flight (`inFlight`), as the item was encoded: given back if it does not go. */
+  flight?: boolean;
 }
 
 /** Whether moves are held back ({@linkcode holdMoves}). */
@@ -298,12 +305,15 @@ export function closeMoved(ids: number[]): void {
  * Completes held moves (`done`: the item is in; each sender's copy is
  * detached) or gives them up (the item never went in: the post office
  * forgets the deposits, the sender keeps its ends), also the deposits of
- * plain shared memory, which would otherwise stay for good.
+ * plain shared memory, which would otherwise stay for good. A handle that
+ * counts its copies in flight hears of a copy that did not go.
  */
 export function settleMoves(moves: Move[] | undefined, done: boolean): void {
   if (moves === undefined) return;
   for (const m of moves) {
-    if (m.shared) {
+    if (m.flight) {
+      if (!done) m.handler.inFlight?.(m.value, -1);
+    } else if (m.shared) {
       if (done) tally(m.id).sent++;
     } else if (done) m.handler.moved?.(m.value, m.to);
     else mailbox()?.port.postMessage({ t: "drop", id: m.id });

@@ -96,6 +96,7 @@ import {
   REGS,
   RELEASE,
   REPLY_WRAPPED,
+  RETURN,
   SERVER,
   STATE,
   TRANSFER,
@@ -132,7 +133,7 @@ interface AnyLink {
   closedReason(): string | undefined;
   closedError(what: string): ClosedError;
   client(): Caller;
-  /** Tells the server of a frame that gets no reply (`RELEASE`, `TRANSFER`), unless the manager is closed. */
+  /** Tells the server of a frame that gets no reply (`RELEASE`, `TRANSFER`, `RETURN`), unless the manager is closed. */
   notice(op: number, id: number): void;
   /** A proxy of object `id` arrived inside a value: its `TRANSFER` hold becomes this thread's. */
   adopt(id: number): void;
@@ -258,7 +259,7 @@ class LocalLink implements AnyLink {
   notice(op: number, id: number): void {
     if (this.closedReason() !== undefined) return;
     if (op === TRANSFER) this.#server.hold(id);
-    else if (op === RELEASE) this.#server.drop(id);
+    else this.#server.drop(id);
   }
 
   adopt(_id: number): void {
@@ -1124,13 +1125,16 @@ type ProxyData = [LinkData, number, Kind, string | undefined];
 
 registerHandler<object, ProxyData>({
   tag: "ManagerProxy",
-  // Each crossing carries a hold of its own (a TRANSFER, adopted by the receiver).
+  // Each crossing carries a hold of its own (a TRANSFER, adopted by the receiver; a RETURN if it does not go).
   once: true,
   canHandle: (v): v is object => typeof v === "object" && v !== null && states.has(v),
   serialize: (v) => {
     const s = states.get(v)!;
-    s.link.notice(TRANSFER, s.id);
     return [s.link.data(), s.id, s.kind, s.typeid];
+  },
+  inFlight: (v, delta) => {
+    const s = states.get(v)!;
+    s.link.notice(delta > 0 ? TRANSFER : RETURN, s.id);
   },
   deserialize: ([data, id, kind, typeid]) => {
     const link = linkFor(data);

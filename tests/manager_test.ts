@@ -5,6 +5,7 @@ import {
   ClosedError,
   type DictProxy,
   Event,
+  FullError,
   IndexError,
   KeyError,
   type ListProxy,
@@ -388,6 +389,34 @@ test("Manager: a proxy in flight keeps its object after the sender dropped it", 
   await manager.dict().size(); // the release has been served
   const d = await q.get();
   assert.equal(await d.get("kept"), 1);
+});
+
+test("Manager: a proxy in a queue item that does not go in leaves no hold behind", async () => {
+  await using manager = new Manager();
+  const keep = manager.dict<string, number>();
+  const q = new Queue<unknown>(1);
+  q.putNowait(0);
+  (() => {
+    const d = manager.dict();
+    assert.throws(() => q.putNowait(d), FullError);
+    assert.throws(() => q.putSync({ d }, { timeout: 1 }), FullError);
+    // The proxy is met before the value that cannot cross.
+    assert.throws(() => new Queue().putNowait([d, () => 1]), TypeError);
+  })();
+  await (async () => {
+    const d = manager.dict();
+    await assert.rejects(q.put([d], { timeout: 10 }), FullError);
+  })();
+  new Queue().putNowait(new Map()); // the encoder keeps the last value it wrote
+  let count = Infinity;
+  for (let tries = 0; count > 1 && tries < 100; tries++) {
+    collectGarbage();
+    await sleep(20);
+    await keep.size(); // the releases have been served
+    count = manager.numberOfObjects();
+  }
+  // A hold taken for an item that never went in keeps its dictionary for good.
+  assert.equal(count, 1);
 });
 
 test("Manager: plain shared objects under their manager names", async () => {
