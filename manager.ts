@@ -613,7 +613,21 @@ function renamePath(e: unknown, cls: string, method: string): unknown {
   return out;
 }
 
-/** The keys a managed dictionary takes. */
+/**
+ * The keys a managed dictionary takes: primitives, compared by value.
+ *
+ * @example Every kind of key
+ * ```ts
+ * import { type DictKey, Manager } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * await using manager = new Manager();
+ * const d = manager.dict<DictKey, string>();
+ * for (const key of ["a", 1, 2n, true, null, undefined]) await d.set(key, String(key));
+ * assert.equal(await d.size(), 6);
+ * assert.equal(await d.get(2n), "2");
+ * ```
+ */
 export type DictKey = string | number | bigint | boolean | null | undefined;
 
 function checkKey(key: unknown, what: string): void {
@@ -998,7 +1012,20 @@ for (const name of ["get", "has", "delete"]) {
 method(NamespaceProxy, "set", nameArg);
 method(NamespaceProxy, "toObject");
 
-/** A namespace proxy's type: its methods, and its attributes. */
+/**
+ * A namespace proxy's type: its methods, and its attributes.
+ *
+ * @example
+ * ```ts
+ * import { Manager, type Namespace } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * await using manager = new Manager();
+ * const ns: Namespace = manager.Namespace({ x: 1 });
+ * ns.y = 2;
+ * assert.deepEqual(await ns.toObject(), { x: 1, y: 2 });
+ * ```
+ */
 export type Namespace = NamespaceProxy & Record<string, unknown>;
 
 function namespaceProxy(): object {
@@ -1145,7 +1172,21 @@ registerHandler<object, ProxyData>({
 
 // ## The manager
 
-/** How {@linkcode Manager.register} finds a class: the module that exports it, and the export's name. */
+/**
+ * How {@linkcode Manager.register} finds a class: the module that exports
+ * it, and the export's name. The server thread imports that module.
+ *
+ * @example
+ * ```ts
+ * import { Manager, type RegisterOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * // In the module that exports `class Counter`:
+ * const options: RegisterOptions = { module: import.meta.url, export: "Counter" };
+ * Manager.register("Counter", options);
+ * assert.throws(() => Manager.register("Counter", { module: import.meta.url, export: 1 as never }), TypeError);
+ * ```
+ */
 export interface RegisterOptions {
   /** The module's URL or path (usually `import.meta.url`). */
   module: string | URL;
@@ -1153,7 +1194,19 @@ export interface RegisterOptions {
   export: string;
 }
 
-/** Options of `new Manager()`. */
+/**
+ * Options of `new Manager()`.
+ *
+ * @example
+ * ```ts
+ * import { Manager, type ManagerOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ManagerOptions = { name: "Settings" };
+ * await using manager = new Manager(options);
+ * assert.equal(manager.name, "Settings");
+ * ```
+ */
 export interface ManagerOptions {
   /**
    * The name of the manager and of its server thread.
