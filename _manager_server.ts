@@ -14,8 +14,11 @@
  * waiting. A request is served to the end (an async method of a custom
  * object is awaited) before the next. With nothing to do it spins briefly on
  * `DOORBELL` (`_wait.ts`'s adaptive budget), then parks on it with
- * `Atomics.waitAsync`, so an idle server uses no CPU and its event loop runs
- * (finalizers, a stop request).
+ * `Atomics.waitAsync` and no timeout, so an idle server uses no CPU and its
+ * event loop runs (finalizers, a stop request). What else must wake it rings
+ * the doorbell too: `shutdown`, a collected proxy of its own thread, and the
+ * death of any thread while it has clients (a watch on the registry's
+ * `DEATHS`), after which it drops the holds of clients that died.
  *
  * ## Lifetimes
  *
@@ -54,7 +57,7 @@ import { handlerFor } from "./_handles.ts";
 import { SpscChannel } from "./_spsc.ts";
 import { EOF, NONE } from "./_spsc.ts";
 import { shareHandles } from "./_post.ts";
-import { importAsTarget, isIdentAlive } from "./_registry.ts";
+import { DEATHS, importAsTarget, isIdentAlive, registryCells } from "./_registry.ts";
 import { parkAsync } from "./_wait.ts";
 import { IndexError, KeyError } from "./errors.ts";
 import type { Queue } from "./queue.ts";
@@ -102,8 +105,6 @@ const SPIN_MAX_MS = 0.2;
 const SPIN_MIN_MS = 0.005;
 /** An idle turn watches for the full length when `turns & PROBE` is 0. */
 const PROBE = 63;
-/** How often (ms) the server looks for clients that died (and how long an idle one parks at most). */
-const IDLE_CHECK = 1000;
 
 /** A managed object. */
 interface Managed {
@@ -233,6 +234,11 @@ class Server implements LocalServer {
   /** How long the next idle watch lasts (ms), and idle turns so far: see {@linkcode Server.#spin}. */
   #spinMs = SPIN_MAX_MS;
   #idle = 0;
+  /** The registry's `DEATHS` when the clients were last checked; whether a dead one had frames left then. */
+  #deathsSeen = -1;
+  #dying = false;
+  /** Whether a death watch is set ({@linkcode Server.#watchDeaths}). */
+  #watching = false;
   /** Objects whose count reached 0, with each client's `sent` word read then. */
   #candidates = new Map<number, Map<Client, number>>();
   /** The proxies met while a reply is encoded (each becomes a proxy of the client's). */
@@ -315,44 +321,53 @@ class Server implements LocalServer {
 
   async run(): Promise<void> {
     const c = this.#c;
+    const registry = registryCells();
     let lastYield = performance.now();
-    let lastCheck = lastYield;
     for (;;) {
       const bell = Atomics.load(c, DOORBELL);
       if (Atomics.load(c, STATE) === CLOSED) return;
       if (Atomics.load(c, REGS) !== this.#regsSeen) this.#register();
+      const deaths = Atomics.load(registry, DEATHS);
+      if (deaths !== this.#deathsSeen || this.#dying) {
+        this.#deathsSeen = deaths;
+        this.#dying = this.#checkClients();
+      }
       let served = this.#round();
       if (typeof served !== "number") served = await served;
       if (this.#candidates.size > 0) this.#freeCandidates();
-      const t = performance.now();
       if (served > 0) {
-        if (t - lastCheck > IDLE_CHECK) {
-          lastCheck = t;
-          this.#checkClients();
-        }
-        if (t - lastYield > YIELD_EVERY) {
+        if (performance.now() - lastYield > YIELD_EVERY) {
           await new Promise((resolve) => setTimeout(resolve, 0));
           lastYield = performance.now();
         }
         continue;
       }
-      if (t - lastCheck > IDLE_CHECK) {
-        lastCheck = t;
-        this.#checkClients();
-      }
       if (this.#spin(bell)) continue;
+      this.#watchDeaths();
       Atomics.store(c, PARKED, 1);
       try {
-        await parkAsync(c, DOORBELL, bell, this.#clients.length > 0 ? IDLE_CHECK : Infinity);
+        await parkAsync(c, DOORBELL, bell);
       } finally {
         Atomics.store(c, PARKED, 0);
       }
       lastYield = performance.now();
-      if (lastYield - lastCheck > IDLE_CHECK) {
-        lastCheck = lastYield;
-        this.#checkClients();
-      }
     }
+  }
+
+  /**
+   * Rings the doorbell on the next death of any thread (the registry's
+   * `DEATHS`), so that a parked server drops a dead client's holds with no
+   * timeout: one watch at a time, set again each time it fires.
+   */
+  #watchDeaths(): void {
+    if (this.#watching || this.#clients.length === 0) return;
+    this.#watching = true;
+    const c = this.#c;
+    void parkAsync(registryCells(), DEATHS, this.#deathsSeen).then(() => {
+      this.#watching = false;
+      Atomics.add(c, DOORBELL, 1);
+      Atomics.notify(c, DOORBELL);
+    });
   }
 
   /**
@@ -601,15 +616,24 @@ class Server implements LocalServer {
     Atomics.store(this.#c, OBJECTS, this.#objects.size);
   }
 
-  /** Drops clients whose thread died, once their last frames are served, with their holds. */
-  #checkClients(): void {
+  /**
+   * Drops clients whose thread died, once their last frames are served,
+   * with their holds; whether a dead client still has frames to serve.
+   */
+  #checkClients(): boolean {
+    let waiting = false;
     for (const client of [...this.#clients]) {
-      if (client.ident <= 0 || isIdentAlive(client.ident) || client.req.ready()) continue;
+      if (client.ident <= 0 || isIdentAlive(client.ident)) continue;
+      if (client.req.ready()) {
+        waiting = true;
+        continue;
+      }
       this.#clients = this.#clients.filter((c) => c !== client);
       for (const [id, n] of client.held) this.#drop(id, n);
       client.held.clear();
     }
     if (this.#candidates.size > 0) this.#freeCandidates();
+    return waiting;
   }
 }
 
