@@ -47,7 +47,20 @@
  * published earlier is still unread. An object whose count reaches 0 is
  * therefore freed only once every client's frames published before that
  * moment (its `sent` word, read then) have been processed, and if its count
- * is still 0.
+ * is still 0. The snapshot takes in clients registered but not yet served
+ * (the sender of such a `TRANSFER` registered before it sent it).
+ *
+ * ## Order
+ *
+ * Frames of different clients can be served in another order than they
+ * were sent: a thread may call (or pass on) an object before the server has
+ * read its `CREATE` from the creator's channel, though the `CREATE` was sent
+ * first. So a frame that names an object that does not exist, or carries a
+ * proxy of one, is held back (its client's channel waits behind it) until
+ * the object exists; the holds of its proxies are counted then. If it never
+ * comes (every frame sent before the stall was served, or a round served
+ * nothing), the frame is served as it is: the call fails as naming an
+ * object that no longer exists.
  *
  * @module
  */
@@ -126,6 +139,17 @@ interface Client {
   processed: number;
   /** Holds of this thread's proxies, by object id. */
   held: Map<number, number>;
+  /** A frame that names objects not created yet, served once they are (see "Order" in the module docs). */
+  stalled: Stalled | undefined;
+}
+
+/** A frame held back until the objects it names exist. */
+interface Stalled {
+  frame: unknown[];
+  /** The objects its proxies name (their holds are counted once they exist). */
+  refs: number[];
+  /** Each client's `sent` word when it stalled: once all are served, what is still missing never comes. */
+  snapshot: Map<Client, number>;
 }
 
 /** Errors the server itself raised about a call (no such method): they arrive as they are, not as `RemoteError`s. */
@@ -252,10 +276,13 @@ class Server implements LocalServer {
     }
     return shareHandles(v, path);
   };
+  /** Objects named by proxies in the frame being decoded that do not exist (yet). */
+  #missing: number[] = [];
   /** Rebuilds a proxy met in a request as a proxy of this thread, which holds its object. */
   readonly #revive = (data: RefData): object => {
     const obj = this.#objects.get(data[0]);
     if (obj) obj.holds++;
+    else this.#missing.push(data[0]);
     return this.#local.make(data);
   };
 
@@ -334,6 +361,8 @@ class Server implements LocalServer {
       }
       let served = this.#round();
       if (typeof served !== "number") served = await served;
+      this.#stuck = served === 0 && !this.#stuck && this.#clients.some((client) => client.stalled !== undefined);
+      if (this.#stuck) continue;
       if (this.#candidates.size > 0) this.#freeCandidates();
       if (served > 0) {
         if (performance.now() - lastYield > YIELD_EVERY) {
@@ -427,6 +456,7 @@ class Server implements LocalServer {
       sent: new Int32Array(r.sent),
       processed: 0,
       held: new Map(),
+      stalled: undefined,
     });
   }
 
@@ -439,11 +469,25 @@ class Server implements LocalServer {
     for (let k = 0; k < n; k++) {
       const client = clients[(start + k) % n];
       for (let b = 0; b < BATCH; b++) {
-        const frame = decodingRefs(this.#revive, () => client.req.recv());
-        if (frame === NONE || frame === EOF) break;
-        client.processed++;
+        let frame: unknown[];
+        if (client.stalled) {
+          const stalled = client.stalled;
+          if (!this.#resume(stalled)) break;
+          client.stalled = undefined;
+          frame = stalled.frame;
+        } else {
+          const read = decodingRefs(this.#revive, () => client.req.recv());
+          if (read === NONE || read === EOF) break;
+          client.processed++;
+          frame = read as unknown[];
+          if (this.#missing.length > 0 || this.#names(frame) !== undefined) {
+            client.stalled = { frame, refs: this.#missing.splice(0), snapshot: this.#snapshot(client) };
+            served++;
+            break;
+          }
+        }
         served++;
-        const pending = this.#serve(client, frame as unknown[]);
+        const pending = this.#serve(client, frame);
         if (pending !== undefined) {
           // An awaited request: finish the round after it.
           return pending.then(() => {
@@ -454,6 +498,53 @@ class Server implements LocalServer {
       }
     }
     return served;
+  }
+
+  /** The object a frame names that does not exist, if any (`CREATE` and `ADOPT` need none). */
+  #names(frame: unknown[]): number | undefined {
+    const op = frame[0];
+    if (op === CREATE || op === ADOPT) return undefined;
+    const id = frame[1] as number;
+    return this.#objects.has(id) ? undefined : id;
+  }
+
+  /**
+   * Whether a stalled frame can be served now: the objects it names exist
+   * (their holds are counted then), or will never come (every frame sent
+   * before it stalled has been served, or no client can go on: the call
+   * then fails as naming an object that no longer exists).
+   */
+  #resume(s: Stalled): boolean {
+    const exists = this.#names(s.frame) === undefined && s.refs.every((id) => this.#objects.has(id));
+    if (!exists && !this.#stuck && !this.#served(s.snapshot)) return false;
+    for (const id of s.refs) {
+      const obj = this.#objects.get(id);
+      if (obj) obj.holds++;
+    }
+    return true;
+  }
+
+  /** Set for one round when the last one served nothing while frames were stalled. */
+  #stuck = false;
+
+  /** Each client's `sent` word now (registering new clients first: their frames count too), but `except`'s. */
+  #snapshot(except?: Client): Map<Client, number> {
+    if (Atomics.load(this.#c, REGS) !== this.#regsSeen) this.#register();
+    const snapshot = new Map<Client, number>();
+    for (const client of this.#clients) if (client !== except) snapshot.set(client, Atomics.load(client.sent, 0));
+    return snapshot;
+  }
+
+  /**
+   * Whether every client's frames counted in `snapshot` have been served
+   * (or the client is gone): a stalled frame is read but not served yet.
+   */
+  #served(snapshot: Map<Client, number>): boolean {
+    for (const [client, sent] of snapshot) {
+      const served = client.processed - (client.stalled === undefined ? 0 : 1);
+      if (served - sent < 0 && this.#clients.includes(client)) return false;
+    }
+    return true;
   }
 
   /** Serves one frame; a Promise when it awaits (a custom object's async method, an import). */
@@ -593,22 +684,13 @@ class Server implements LocalServer {
     if (!obj) return;
     obj.holds -= n;
     if (obj.holds > 0 || this.#candidates.has(id)) return;
-    const snapshot = new Map<Client, number>();
-    for (const client of this.#clients) snapshot.set(client, Atomics.load(client.sent, 0));
-    this.#candidates.set(id, snapshot);
+    this.#candidates.set(id, this.#snapshot());
   }
 
   /** Frees the candidates whose every earlier frame has been served (see the module docs). */
   #freeCandidates(): void {
     for (const [id, snapshot] of this.#candidates) {
-      let ready = true;
-      for (const [client, sent] of snapshot) {
-        if (client.processed - sent < 0 && this.#clients.includes(client)) {
-          ready = false;
-          break;
-        }
-      }
-      if (!ready) continue;
+      if (!this.#served(snapshot)) continue;
       this.#candidates.delete(id);
       const obj = this.#objects.get(id);
       if (obj && obj.holds <= 0) this.#objects.delete(id);
@@ -624,7 +706,8 @@ class Server implements LocalServer {
     let waiting = false;
     for (const client of [...this.#clients]) {
       if (client.ident <= 0 || isIdentAlive(client.ident)) continue;
-      if (client.req.ready()) {
+      // A stalled frame is served first: the holds its proxies take must be counted.
+      if (client.req.ready() || client.stalled !== undefined) {
         waiting = true;
         continue;
       }

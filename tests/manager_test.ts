@@ -28,8 +28,10 @@ import {
   poolEcho,
   poolIncrement,
   poolSame,
+  relay,
   setFromQueue,
   setInThread,
+  setThenFlag,
   url,
   useThenWait,
 } from "./testdata/manager_fixtures.ts";
@@ -288,6 +290,59 @@ test("Manager.create: proxies nested in arguments reach the object as proxies it
   );
   // The object's proxies hold their objects after the caller dropped its own.
   assert.equal(manager.numberOfObjects(), 3);
+});
+
+test("Manager: a call that reaches the server before its object's creation waits for it", async () => {
+  await using manager = new Manager();
+  const counter = manager.create<Counter>("Counter");
+  await counter.value();
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  // The server is busy until the thread has sent its call: by then this
+  // thread's channel holds more creations than a round takes from it.
+  const busy = counter.waitFor(flag);
+  const dicts = Array.from({ length: 300 }, () => manager.dict<string, unknown>());
+  const d = dicts[dicts.length - 1];
+  const t = new Thread({ target: setThenFlag, args: [d, flag], module: url });
+  t.start();
+  await busy;
+  await t.join();
+  assert.equal(t.exitCode, 0, String(t.error));
+  assert.equal(await d.get("k"), 1);
+});
+
+test("Manager: an object is kept while a thread the server has not met yet passes it on", async () => {
+  await using manager = new Manager();
+  const counter = manager.create<Counter>("Counter");
+  await counter.value();
+  const q1 = new Queue<DictProxy<string, unknown>>();
+  const q2 = new Queue<DictProxy<string, unknown>>();
+  const go = new Event();
+  const t = new Thread({ target: relay, args: [q1, q2, go], module: url });
+  t.start();
+  // While the server is busy: this thread makes a dictionary, sends it to
+  // the thread, gets it back and drops both proxies; the thread keeps one.
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const busy = counter.waitFor(flag);
+  let dropped = 0;
+  const watch = new FinalizationRegistry(() => dropped++);
+  await (async () => {
+    const d = manager.dict<string, unknown>();
+    watch.register(d, 0);
+    q1.putNowait(d);
+    watch.register(await q2.get(), 0);
+  })();
+  new Queue().putNowait(new Map()); // the encoder keeps the last value it wrote
+  for (let tries = 0; dropped < 2 && tries < 100; tries++) {
+    collectGarbage();
+    await sleep(20);
+  }
+  assert.equal(dropped, 2, "this thread's proxies were not collected");
+  Atomics.store(flag, 0, 1);
+  await busy;
+  await counter.value(); // the releases have been served
+  go.set();
+  await t.join();
+  assert.equal(t.exitCode, 0, String(t.error));
 });
 
 test("Manager.shutdown: pending and later calls reject with ClosedError naming the manager", async () => {

@@ -33,6 +33,10 @@ export class Counter {
     await sleep(ms);
     return this.n;
   }
+  /** Keeps the server busy until `flag[0]` is set. */
+  async waitFor(flag: Int32Array): Promise<void> {
+    while (Atomics.load(flag, 0) === 0) await sleep(2);
+  }
   /** Gives back what it gets (a proxy stays a reference the server holds). */
   echo(x: unknown): unknown {
     return x;
@@ -144,6 +148,21 @@ export async function poolCollect(): Promise<number> {
 export async function poolAppend(l: ListProxy<number>, x: number): Promise<ListProxy<number>> {
   await l.append(x);
   return l;
+}
+
+/** Calls `d.set(key, value)`, sets `flag[0]` once the call is sent, then waits for its end. */
+export async function setThenFlag(d: DictProxy<string, unknown>, flag: Int32Array): Promise<void> {
+  const done = d.set("k", 1);
+  Atomics.store(flag, 0, 1);
+  await done;
+}
+
+/** Passes a dictionary on from `from` to `to`, keeping its own proxy; once `go` is set, uses it. */
+export function relay(from: Queue<DictProxy<string, unknown>>, to: Queue<DictProxy<string, unknown>>, go: Event): void {
+  const d = from.getSync();
+  to.putSync(d);
+  go.waitSync();
+  d.setSync("relayed", true);
 }
 
 /** Takes a dictionary from a queue, uses it once, says so in `used`, then waits until stopped. */
