@@ -246,21 +246,27 @@ let holding = false;
 /** Moves met while holding: done only once their item is in. */
 let held: Move[] | undefined;
 
+/** The holding state of the encodings a put interrupted (one made while an item is encoded). */
+const outer: [boolean, Move[] | undefined][] = [];
+
 /**
  * Makes the next encoding hold back the moves of the handles it meets (a
  * `Connection` end stays usable by the sender) until {@linkcode settleMoves}:
  * a put that then fails (full, closed, aborted) must not take the end with
- * it. Call {@linkcode heldMoves} right after the encoding.
+ * it. Call {@linkcode heldMoves} right after the encoding. Nests: a put
+ * made while an item is encoded (a thread's first frame to a manager
+ * registers it with a put) holds its own moves.
  */
 export function holdMoves(): void {
+  outer.push([holding, held]);
   holding = true;
+  held = undefined;
 }
 
-/** The moves held back since {@linkcode holdMoves}, and stops holding. */
+/** The moves held back since the matching {@linkcode holdMoves}; the outer encoding's holding resumes. */
 export function heldMoves(): Move[] | undefined {
   const moves = held;
-  holding = false;
-  held = undefined;
+  [holding, held] = outer.pop() ?? [false, undefined];
   return moves;
 }
 

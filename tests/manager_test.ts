@@ -28,6 +28,7 @@ import {
   poolEcho,
   poolIncrement,
   poolSame,
+  putIntoFull,
   relay,
   setFromQueue,
   setInThread,
@@ -471,6 +472,28 @@ test("Manager: a proxy in a queue item that does not go in leaves no hold behind
     count = manager.numberOfObjects();
   }
   // A hold taken for an item that never went in keeps its dictionary for good.
+  assert.equal(count, 1);
+});
+
+test("Manager: a thread's first frame, a proxy in an item that does not go in, gives its hold back", async () => {
+  await using manager = new Manager();
+  const keep = manager.dict<string, number>();
+  const q = new Queue<unknown>(1);
+  q.putNowait(0);
+  await (async () => {
+    // The put registers the thread with the manager (a put of its own) while the item is encoded.
+    const t = new Thread({ target: putIntoFull, args: [manager.dict(), q], module: url });
+    t.start();
+    await t.join();
+    assert.equal(t.exitCode, 0, String(t.error));
+  })();
+  let count = Infinity;
+  for (let tries = 0; count > 1 && tries < 100; tries++) {
+    collectGarbage();
+    await sleep(20);
+    await keep.size(); // the releases have been served
+    count = manager.numberOfObjects();
+  }
   assert.equal(count, 1);
 });
 

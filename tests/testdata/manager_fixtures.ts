@@ -4,7 +4,7 @@
 // its top level only registers classes.
 
 import type { Connection, DictProxy, ListProxy, ProxyOf, Queue } from "../../mod.ts";
-import { type Event, Manager } from "../../mod.ts";
+import { type Event, FullError, Manager } from "../../mod.ts";
 import { collectGarbage } from "./handles_fixtures.ts";
 
 export const url: string = import.meta.url;
@@ -163,6 +163,17 @@ export function relay(from: Queue<DictProxy<string, unknown>>, to: Queue<DictPro
   to.putSync(d);
   go.waitSync();
   d.setSync("relayed", true);
+}
+
+/** Puts `d` into a full queue (this thread's first frame to its manager), which fails. */
+export function putIntoFull(d: DictProxy<string, unknown>, q: Queue<unknown>): void {
+  try {
+    q.putNowait(d);
+  } catch (e) {
+    if (!(e instanceof FullError)) throw e;
+    return;
+  }
+  throw new Error("the queue took the item");
 }
 
 /** Takes a dictionary from a queue, uses it once, says so in `used`, then waits until stopped. */
