@@ -74,7 +74,18 @@ export function bucketName(name: string): string {
   return `mpjs_d_${name}`;
 }
 
-/** A dict key: what a `Map` accepts here. */
+/**
+ * A dict key: what a `Map` accepts here (primitives, compared by value).
+ *
+ * @example
+ * ```ts
+ * import type { DictKey } from "@mpjs/multiprocessing/cluster";
+ * import assert from "node:assert/strict";
+ *
+ * const keys: DictKey[] = ["a", 1, 2n, true, null, undefined];
+ * assert.equal(new Set(keys).size, 6);
+ * ```
+ */
 export type DictKey = string | number | bigint | boolean | null | undefined;
 
 const encoder = new TextEncoder();

@@ -39,6 +39,14 @@ export interface TransferHandler<T extends object = object, S = unknown> {
    */
   readonly once?: boolean;
   /**
+   * For a handle that counts its copies in flight (a manager's proxy):
+   * called with `1` as a value carrying it is prepared (before anyone can
+   * read it; never while the encoder runs), and with `-1` when a queue item
+   * carrying it then does not go in (full, closed, or a part of it cannot be
+   * encoded): the count must not keep the copy that never left.
+   */
+  inFlight?(value: T, delta: 1 | -1): void;
+  /**
    * Called once the data is on its way (a moved handle detaches here).
    * `to` is the ident of the receiving thread, when the sender knows it.
    */
@@ -115,6 +123,7 @@ export function pack(value: unknown, path: string): Packed {
     if (handler.transferables) transfer.push(...handler.transferables(data));
     return true;
   });
+  for (const [v, { handler }] of found) handler.inFlight?.(v, 1);
   const commit = (to?: number) => {
     for (const [v, { handler }] of found) handler.moved?.(v, to);
   };

@@ -38,11 +38,21 @@
  * | `RELEASE`  | `[RELEASE, id]`                         | none: a proxy of this thread was collected |
  * | `TRANSFER` | `[TRANSFER, id]`                        | none: a proxy left this thread inside a value |
  * | `ADOPT`    | `[ADOPT, id]`                           | none: a proxy arrived in this thread inside a value |
+ * | `RETURN`   | `[RETURN, id]`                          | none: a value whose `TRANSFER` was sent did not go (a full queue) |
  *
  * A reply is one value frame, except that an error, or a value that is
  * itself a `Uint8Array`, comes as a one-byte bytes frame (`REPLY_ERROR` or
  * `REPLY_WRAPPED`) followed by the value frame: the marker's frame is the
  * only raw bytes frame ever sent, so the client tells them apart.
+ *
+ * ## Proxies in the server's own thread
+ *
+ * A proxy that reaches the server (in a request, or in a value the server's
+ * objects receive some other way) becomes a proxy of the server's thread
+ * whose calls the server serves in place ({@linkcode LocalServer}), with no
+ * channel: the server cannot wait on itself. `manager.ts` makes those
+ * proxies; the server loads it and finds its maker here
+ * ({@linkcode provideLocalProxies}), so that neither module imports the other.
  *
  * @module
  */
@@ -79,6 +89,7 @@ export const CREATE = 2;
 export const RELEASE = 3;
 export const TRANSFER = 4;
 export const ADOPT = 5;
+export const RETURN = 6;
 
 /** Kinds of managed objects. */
 export const DICT = 1;
@@ -164,4 +175,40 @@ export function decodingRefs<R>(revive: (data: RefData) => object, decode: () =>
   } finally {
     reviver = outer;
   }
+}
+
+/** What the server offers the proxies of its own thread: calls served in place, and holds. */
+export interface LocalServer {
+  /**
+   * Serves `[CALL, id, method, ...args]` at once, on copies of the arguments
+   * and of the result; `sync` when the caller cannot wait for a Promise.
+   */
+  call(frame: unknown[], sync: boolean): unknown;
+  /** A hold on object `id` (one of this thread's proxies leaves inside a value). */
+  hold(id: number): void;
+  /** Drops a hold on object `id` (one of this thread's proxies was collected). */
+  drop(id: number): void;
+}
+
+/** The proxies of one manager in its server's thread. */
+export interface LocalProxies {
+  /** A new proxy of object `data[0]` that holds it (the caller has counted the hold). */
+  make(data: RefData): object;
+  /** What `v` is when it is one of these proxies. */
+  refOf(v: object): RefData | undefined;
+}
+
+/** Binds a manager's proxies in this thread (`linkData` as `manager.ts` sends it) to its server. */
+export type BindLocalProxies = (linkData: unknown, server: LocalServer) => LocalProxies;
+
+let binder: BindLocalProxies | undefined;
+
+/** Called by `manager.ts` as it loads. */
+export function provideLocalProxies(bind: BindLocalProxies): void {
+  binder = bind;
+}
+
+/** The binder `manager.ts` provided, once it is loaded in this thread. */
+export function localProxiesBinder(): BindLocalProxies | undefined {
+  return binder;
 }

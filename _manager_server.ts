@@ -14,47 +14,69 @@
  * waiting. A request is served to the end (an async method of a custom
  * object is awaited) before the next. With nothing to do it spins briefly on
  * `DOORBELL` (`_wait.ts`'s adaptive budget), then parks on it with
- * `Atomics.waitAsync`, so an idle server uses no CPU and its event loop runs
- * (finalizers, a stop request).
+ * `Atomics.waitAsync` and no timeout, so an idle server uses no CPU and its
+ * event loop runs (finalizers, a stop request). What else must wake it rings
+ * the doorbell too: `shutdown`, a collected proxy of its own thread, and the
+ * death of any thread while it has clients (a watch on the registry's
+ * `DEATHS`), after which it drops the holds of clients that died.
  *
  * ## Lifetimes
  *
  * Each object counts its holds: a proxy in a client thread (one per
  * `CREATE`, per reply that carries a proxy, per `ADOPT`), a proxy in flight
- * inside a value (`TRANSFER`, turned into the receiver's by its `ADOPT`),
- * and a reference stored in another managed object (a {@linkcode Ref},
- * released by this thread's `FinalizationRegistry`). A client's own holds
- * are also kept per client, and dropped when its thread dies.
+ * inside a value (`TRANSFER`, turned into the receiver's by its `ADOPT`,
+ * or given back by a `RETURN` when the value did not go),
+ * and a proxy of the server's own thread (one per proxy met in a request:
+ * what a managed object keeps, stored in a dictionary or received by a
+ * method; released when collected). A client's own holds are also kept per
+ * client, and dropped when its thread dies.
+ *
+ * ## Proxies inside the server
+ *
+ * A proxy in a request's arguments reaches the object as a working proxy of
+ * this thread (Python passes a proxy to the method too). A dictionary or
+ * list keeps it; a custom object may keep it, return it (the caller gets a
+ * proxy of its own) or call it: the call is served in place, at once, on
+ * copies of the arguments and result made through the codec (as a thread
+ * would get them). A `Sync` call of a custom method that returns a Promise
+ * throws a `TypeError` (the server cannot wait on itself): await the async
+ * twin.
  *
  * A `TRANSFER` from the sender and the receiver's `ADOPT` and `RELEASE`
  * travel on different channels, so the count can reach 0 while a `TRANSFER`
  * published earlier is still unread. An object whose count reaches 0 is
  * therefore freed only once every client's frames published before that
  * moment (its `sent` word, read then) have been processed, and if its count
- * is still 0.
+ * is still 0. The snapshot takes in clients registered but not yet served
+ * (the sender of such a `TRANSFER` registered before it sent it).
  *
- * For the same reason a frame can name an object whose `CREATE`, published
- * earlier on its creator's channel, is still unread: a proxy made without
- * waiting and handed to another thread at once, which calls it. Holds
- * counted for such an id (`TRANSFER`, `RELEASE`, a {@linkcode Ref} in a
- * request) wait in `#early` and are added by the `CREATE`. A `CALL` on such
- * an id stalls its client (no further frame of it is read) until the object
- * exists, or until every other client has been served up to what it had
- * published when the stall began (then the object is truly gone, and the
- * call fails).
+ * ## Order
+ *
+ * Frames of different clients can be served in another order than they
+ * were sent: a thread may call (or pass on) an object before the server has
+ * read its `CREATE` from the creator's channel, though the `CREATE` was sent
+ * first. So a frame that names an object that does not exist, or carries a
+ * proxy of one, is held back (its client's channel waits behind it) until
+ * the object exists; the holds of its proxies are counted then. If it never
+ * comes (every frame sent before the stall was served, or a round served
+ * nothing), the frame is served as it is: the call fails as naming an
+ * object that no longer exists.
  *
  * @module
  */
 
+import { decode, encode } from "./_codec.ts";
+import { handlerFor } from "./_handles.ts";
 import { SpscChannel } from "./_spsc.ts";
 import { EOF, NONE } from "./_spsc.ts";
 import { shareHandles } from "./_post.ts";
-import { importAsTarget, isIdentAlive } from "./_registry.ts";
+import { DEATHS, importAsTarget, isIdentAlive, registryCells } from "./_registry.ts";
 import { parkAsync } from "./_wait.ts";
 import { IndexError, KeyError } from "./errors.ts";
 import type { Queue } from "./queue.ts";
 import {
   ADOPT,
+  type BindLocalProxies,
   CALL,
   CLOSED,
   CREATE,
@@ -67,8 +89,10 @@ import {
   type ErrorReply,
   type Kind,
   LIST,
+  type LocalProxies,
+  localProxiesBinder,
+  type LocalServer,
   NAMESPACE,
-  NEXT_ID,
   OBJECTS,
   PARKED,
   type RefData,
@@ -77,6 +101,7 @@ import {
   RELEASE,
   REPLY_ERROR,
   REPLY_WRAPPED,
+  RETURN,
   STATE,
   TRANSFER,
 } from "./_manager_protocol.ts";
@@ -93,20 +118,6 @@ const SPIN_MAX_MS = 0.2;
 const SPIN_MIN_MS = 0.005;
 /** An idle turn watches for the full length when `turns & PROBE` is 0. */
 const PROBE = 63;
-/** How often (ms) the server looks for clients that died (and how long an idle one parks at most). */
-const IDLE_CHECK = 1000;
-
-/** A reference to a managed object, stored inside another one (a nested proxy, seen from the server). */
-class Ref {
-  readonly id: number;
-  readonly kind: Kind;
-  readonly typeid: string | undefined;
-  constructor(id: number, kind: Kind, typeid: string | undefined) {
-    this.id = id;
-    this.kind = kind;
-    this.typeid = typeid;
-  }
-}
 
 /** A managed object. */
 interface Managed {
@@ -128,13 +139,16 @@ interface Client {
   processed: number;
   /** Holds of this thread's proxies, by object id. */
   held: Map<number, number>;
-  /** A `CALL` read but not served: its object's `CREATE` may still be unread (see the module docs). */
-  stalled?: Stall;
+  /** A frame that names objects not created yet, served once they are (see "Order" in the module docs). */
+  stalled: Stalled | undefined;
 }
 
-/** A stalled `CALL`, and each client's `sent` word when it stalled. */
-interface Stall {
+/** A frame held back until the objects it names exist. */
+interface Stalled {
   frame: unknown[];
+  /** The objects its proxies name (their holds are counted once they exist). */
+  refs: number[];
+  /** Each client's `sent` word when it stalled: once all are served, what is still missing never comes. */
   snapshot: Map<Client, number>;
 }
 
@@ -154,11 +168,16 @@ export function keyRepr(key: unknown): string {
   return String(key);
 }
 
-/** Python's `==` for the values a list holds (decoded copies): structural. */
+/** The proxies of this thread's server (one server per thread), for {@linkcode equal}. */
+let local: LocalProxies | undefined;
+
+/** Python's `==` for the values a list holds (decoded copies): structural; proxies by their object. */
 function equal(a: unknown, b: unknown): boolean {
   if (Object.is(a, b) || a === b) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (a instanceof Ref || b instanceof Ref) return a instanceof Ref && b instanceof Ref && a.id === b.id;
+  const ra = local?.refOf(a);
+  const rb = local?.refOf(b);
+  if (ra !== undefined || rb !== undefined) return ra !== undefined && rb !== undefined && ra[0] === rb[0];
   if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
   if (Array.isArray(a)) {
     const bb = b as unknown[];
@@ -208,13 +227,18 @@ function index(list: unknown[], i: number, what: string): number {
  * @param control The control words (see `_manager_protocol.ts`).
  * @param registrations Where the other clients register their channels.
  * @param owner The channels of the thread that made the manager.
+ * @param linkData The manager as its proxies carry it.
+ * @param managerModule The URL of `manager.ts`, which makes this thread's proxies.
  */
 export async function serveManager(
   control: SharedArrayBuffer,
   registrations: Queue<Registration>,
   owner: Registration,
+  linkData: unknown,
+  managerModule: string,
 ): Promise<void> {
-  const server = new Server(new Int32Array(control), registrations);
+  await import(managerModule);
+  const server = new Server(new Int32Array(control), registrations, localProxiesBinder()!, linkData);
   server.add(owner);
   try {
     await server.run();
@@ -223,8 +247,9 @@ export async function serveManager(
   }
 }
 
-class Server {
+class Server implements LocalServer {
   readonly #c: Int32Array;
+  readonly #local: LocalProxies;
   readonly #registrations: Queue<Registration>;
   readonly #objects = new Map<number, Managed>();
   #clients: Client[] = [];
@@ -233,80 +258,145 @@ class Server {
   /** How long the next idle watch lasts (ms), and idle turns so far: see {@linkcode Server.#spin}. */
   #spinMs = SPIN_MAX_MS;
   #idle = 0;
+  /** The registry's `DEATHS` when the clients were last checked; whether a dead one had frames left then. */
+  #deathsSeen = -1;
+  #dying = false;
+  /** Whether a death watch is set ({@linkcode Server.#watchDeaths}). */
+  #watching = false;
   /** Objects whose count reached 0, with each client's `sent` word read then. */
   #candidates = new Map<number, Map<Client, number>>();
-  /** Holds counted for ids whose `CREATE` is still unread (may be negative): the `CREATE` adds them. */
-  readonly #early = new Map<number, number>();
-  /** The `Ref`s met while a reply is encoded (each becomes a proxy of the client's). */
+  /** The proxies met while a reply is encoded (each becomes a proxy of the client's). */
   #refs = new Map<object, RefData>();
-  readonly #finalizer = new FinalizationRegistry<number>((id) => {
-    this.#drop(id, 1);
-    // Wake the loop: the object may be free now.
-    Atomics.add(this.#c, DOORBELL, 1);
-    Atomics.notify(this.#c, DOORBELL);
-  });
-  /** The hook for replies: marks `Ref`s (written as proxies), lets other handles through the post office. */
+  /** The hook for replies: marks this server's proxies (written as `RefData`), lets other handles through the post office. */
   readonly #hook = (v: object, path: string): boolean => {
-    if (v instanceof Ref) {
-      this.#refs.set(v, v.typeid === undefined ? [v.id, v.kind] : [v.id, v.kind, v.typeid]);
+    const ref = this.#local.refOf(v);
+    if (ref !== undefined) {
+      this.#refs.set(v, ref);
       return true;
     }
     return shareHandles(v, path);
   };
-  /** Rebuilds a proxy met in a request as a `Ref`, which holds its object. */
+  /** Objects named by proxies in the frame being decoded that do not exist (yet). */
+  #missing: number[] = [];
+  /** Rebuilds a proxy met in a request as a proxy of this thread, which holds its object. */
   readonly #revive = (data: RefData): object => {
-    const [id, kind, typeid] = data;
-    const ref = new Ref(id, kind, typeid);
-    this.#hold(id, 1);
-    this.#finalizer.register(ref, id);
-    return ref;
+    const obj = this.#objects.get(data[0]);
+    if (obj) obj.holds++;
+    else this.#missing.push(data[0]);
+    return this.#local.make(data);
   };
 
-  constructor(c: Int32Array, registrations: Queue<Registration>) {
+  constructor(c: Int32Array, registrations: Queue<Registration>, bind: BindLocalProxies, linkData: unknown) {
     this.#c = c;
     this.#registrations = registrations;
+    this.#local = local = bind(linkData, this);
+  }
+
+  /** A call of one of this thread's proxies: served in place (see `_manager_protocol.ts`). */
+  call(frame: unknown[], sync: boolean): unknown {
+    const id = frame[1] as number;
+    const method = frame[2] as string;
+    const obj = this.#objects.get(id);
+    if (!obj) throw new Error(`The managed object #${id} no longer exists`);
+    if (obj.error) {
+      const [name, message] = obj.error;
+      const e = new Error(message);
+      e.name = name;
+      throw e;
+    }
+    const result = this.#call(obj, method, this.#copy(frame, "args") as unknown[]);
+    if (obj.kind === CUSTOM && isThenable(result)) {
+      if (sync) {
+        throw new TypeError(
+          `Cannot call ${obj.typeid}Proxy.${method}Sync() in the manager's own thread: the method returned a Promise, which the server cannot wait for; call ${method}() and await it`,
+        );
+      }
+      return Promise.resolve(result).then((v) => this.#copy(v, "result"));
+    }
+    return this.#copy(result, "result");
+  }
+
+  /**
+   * A copy of `v`, as a thread would get it: through the codec, with every
+   * handle (a proxy, a queue, shared memory) kept as the same object.
+   */
+  #copy(v: unknown, path: string): unknown {
+    if (typeof v !== "object" || v === null) return v;
+    const table: object[] = [];
+    const marks = new Map<object, RefData>();
+    const bytes = encodingRefs(marks, () =>
+      encode(v, path, (o) => {
+        if (handlerFor(o) === undefined) return false;
+        marks.set(o, [table.length] as unknown as RefData);
+        table.push(o);
+        return true;
+      }));
+    return decodingRefs((data) => table[data[0]], () => decode(bytes));
+  }
+
+  hold(id: number): void {
+    const obj = this.#objects.get(id);
+    if (obj) obj.holds++;
+  }
+
+  drop(id: number): void {
+    this.#drop(id, 1);
+    // Wake the loop: the object may be free now.
+    Atomics.add(this.#c, DOORBELL, 1);
+    Atomics.notify(this.#c, DOORBELL);
   }
 
   async run(): Promise<void> {
     const c = this.#c;
+    const registry = registryCells();
     let lastYield = performance.now();
-    let lastCheck = lastYield;
     for (;;) {
       const bell = Atomics.load(c, DOORBELL);
       if (Atomics.load(c, STATE) === CLOSED) return;
       if (Atomics.load(c, REGS) !== this.#regsSeen) this.#register();
+      const deaths = Atomics.load(registry, DEATHS);
+      if (deaths !== this.#deathsSeen || this.#dying) {
+        this.#deathsSeen = deaths;
+        this.#dying = this.#checkClients();
+      }
       let served = this.#round();
       if (typeof served !== "number") served = await served;
+      this.#stuck = served === 0 && !this.#stuck && this.#clients.some((client) => client.stalled !== undefined);
+      if (this.#stuck) continue;
       if (this.#candidates.size > 0) this.#freeCandidates();
-      const t = performance.now();
       if (served > 0) {
-        if (t - lastCheck > IDLE_CHECK) {
-          lastCheck = t;
-          this.#checkClients();
-        }
-        if (t - lastYield > YIELD_EVERY) {
+        if (performance.now() - lastYield > YIELD_EVERY) {
           await new Promise((resolve) => setTimeout(resolve, 0));
           lastYield = performance.now();
         }
         continue;
       }
-      if (t - lastCheck > IDLE_CHECK) {
-        lastCheck = t;
-        this.#checkClients();
-      }
       if (this.#spin(bell)) continue;
+      this.#watchDeaths();
       Atomics.store(c, PARKED, 1);
       try {
-        await parkAsync(c, DOORBELL, bell, this.#clients.length > 0 ? IDLE_CHECK : Infinity);
+        await parkAsync(c, DOORBELL, bell);
       } finally {
         Atomics.store(c, PARKED, 0);
       }
       lastYield = performance.now();
-      if (lastYield - lastCheck > IDLE_CHECK) {
-        lastCheck = lastYield;
-        this.#checkClients();
-      }
     }
+  }
+
+  /**
+   * Rings the doorbell on the next death of any thread (the registry's
+   * `DEATHS`), so that a parked server drops a dead client's holds with no
+   * timeout: one watch at a time, set again each time it fires.
+   */
+  #watchDeaths(): void {
+    if (this.#watching || this.#clients.length === 0) return;
+    this.#watching = true;
+    const c = this.#c;
+    void parkAsync(registryCells(), DEATHS, this.#deathsSeen).then(() => {
+      this.#watching = false;
+      Atomics.add(c, DOORBELL, 1);
+      Atomics.notify(c, DOORBELL);
+    });
   }
 
   /**
@@ -339,7 +429,6 @@ class Server {
     for (const client of this.#clients) client.rep.wakeConsumers();
     this.#objects.clear();
     this.#candidates.clear();
-    this.#early.clear();
     Atomics.store(this.#c, OBJECTS, 0);
   }
 
@@ -367,6 +456,7 @@ class Server {
       sent: new Int32Array(r.sent),
       processed: 0,
       held: new Map(),
+      stalled: undefined,
     });
   }
 
@@ -379,27 +469,25 @@ class Server {
     for (let k = 0; k < n; k++) {
       const client = clients[(start + k) % n];
       for (let b = 0; b < BATCH; b++) {
-        let frame: unknown;
+        let frame: unknown[];
         if (client.stalled) {
-          if (!this.#mayServe(client, client.stalled)) break;
-          frame = client.stalled.frame;
+          const stalled = client.stalled;
+          if (!this.#resume(stalled)) break;
           client.stalled = undefined;
+          frame = stalled.frame;
         } else {
-          frame = decodingRefs(this.#revive, () => client.req.recv());
-          if (frame === NONE || frame === EOF) break;
+          const read = decodingRefs(this.#revive, () => client.req.recv());
+          if (read === NONE || read === EOF) break;
           client.processed++;
-          const f = frame as unknown[];
-          if (f[0] === CALL && !this.#objects.has(f[1] as number)) {
-            if (Atomics.load(this.#c, REGS) !== this.#regsSeen) this.#register();
-            const stall: Stall = { frame: f, snapshot: this.#sentWords() };
-            if (!this.#mayServe(client, stall)) {
-              client.stalled = stall;
-              break;
-            }
+          frame = read as unknown[];
+          if (this.#missing.length > 0 || this.#names(frame) !== undefined) {
+            client.stalled = { frame, refs: this.#missing.splice(0), snapshot: this.#snapshot(client) };
+            served++;
+            break;
           }
         }
         served++;
-        const pending = this.#serve(client, frame as unknown[]);
+        const pending = this.#serve(client, frame);
         if (pending !== undefined) {
           // An awaited request: finish the round after it.
           return pending.then(() => {
@@ -412,41 +500,51 @@ class Server {
     return served;
   }
 
-  /** Each client's `sent` word, read now. */
-  #sentWords(): Map<Client, number> {
-    const snapshot = new Map<Client, number>();
-    for (const client of this.#clients) snapshot.set(client, Atomics.load(client.sent, 0));
-    return snapshot;
+  /** The object a frame names that does not exist, if any (`CREATE` and `ADOPT` need none). */
+  #names(frame: unknown[]): number | undefined {
+    const op = frame[0];
+    if (op === CREATE || op === ADOPT) return undefined;
+    const id = frame[1] as number;
+    return this.#objects.has(id) ? undefined : id;
   }
 
   /**
-   * Whether a stalled `CALL` can be served: its object exists, or every other
-   * client has been served up to its `sent` word at the stall (a client
-   * stalled itself counts as served: what it waits for was published before
-   * its stalled frame, so never behind it).
+   * Whether a stalled frame can be served now: the objects it names exist
+   * (their holds are counted then), or will never come (every frame sent
+   * before it stalled has been served, or no client can go on: the call
+   * then fails as naming an object that no longer exists).
    */
-  #mayServe(client: Client, stall: Stall): boolean {
-    if (this.#objects.has(stall.frame[1] as number)) return true;
-    for (const [other, sent] of stall.snapshot) {
-      if (other === client || other.stalled !== undefined || !this.#clients.includes(other)) continue;
-      if (other.processed - sent < 0) return false;
+  #resume(s: Stalled): boolean {
+    const exists = this.#names(s.frame) === undefined && s.refs.every((id) => this.#objects.has(id));
+    if (!exists && !this.#stuck && !this.#served(s.snapshot)) return false;
+    for (const id of s.refs) {
+      const obj = this.#objects.get(id);
+      if (obj) obj.holds++;
     }
     return true;
   }
 
-  /** Adds `n` holds (removes, when negative) to object `id`, or to its early count while its `CREATE` is unread. */
-  #hold(id: number, n: number): void {
-    const obj = this.#objects.get(id);
-    if (obj) {
-      obj.holds += n;
-      return;
+  /** Set for one round when the last one served nothing while frames were stalled. */
+  #stuck = false;
+
+  /** Each client's `sent` word now (registering new clients first: their frames count too), but `except`'s. */
+  #snapshot(except?: Client): Map<Client, number> {
+    if (Atomics.load(this.#c, REGS) !== this.#regsSeen) this.#register();
+    const snapshot = new Map<Client, number>();
+    for (const client of this.#clients) if (client !== except) snapshot.set(client, Atomics.load(client.sent, 0));
+    return snapshot;
+  }
+
+  /**
+   * Whether every client's frames counted in `snapshot` have been served
+   * (or the client is gone): a stalled frame is read but not served yet.
+   */
+  #served(snapshot: Map<Client, number>): boolean {
+    for (const [client, sent] of snapshot) {
+      const served = client.processed - (client.stalled === undefined ? 0 : 1);
+      if (served - sent < 0 && this.#clients.includes(client)) return false;
     }
-    // An id not handed out yet cannot be named; one handed out and not
-    // created yet waits for its CREATE (a freed one is never named again).
-    if (id <= 0 || id > Atomics.load(this.#c, NEXT_ID)) return;
-    const early = (this.#early.get(id) ?? 0) + n;
-    if (early === 0) this.#early.delete(id);
-    else this.#early.set(id, early);
+    return true;
   }
 
   /** Serves one frame; a Promise when it awaits (a custom object's async method, an import). */
@@ -486,25 +584,26 @@ class Server {
         this.#drop(id, 1);
         return undefined;
       }
-      case TRANSFER:
-        this.#hold(id, 1);
+      case TRANSFER: {
+        const obj = this.#objects.get(id);
+        if (obj) obj.holds++;
         return undefined;
+      }
       case ADOPT:
         client.held.set(id, (client.held.get(id) ?? 0) + 1);
+        return undefined;
+      case RETURN:
+        this.#drop(id, 1);
         return undefined;
     }
     return undefined;
   }
 
   #create(client: Client, id: number, kind: Kind, init: unknown): Promise<void> | undefined {
-    const early = this.#early.get(id) ?? 0;
-    this.#early.delete(id);
-    const obj: Managed = { kind, value: undefined, holds: 1 + early };
+    const obj: Managed = { kind, value: undefined, holds: 1 };
     client.held.set(id, (client.held.get(id) ?? 0) + 1);
     this.#objects.set(id, obj);
     Atomics.store(this.#c, OBJECTS, this.#objects.size);
-    // Every proxy of it was dropped before its CREATE was read.
-    if (obj.holds <= 0) this.#drop(id, 0);
     switch (kind) {
       case DICT:
         obj.value = new Map(init as [unknown, unknown][]);
@@ -566,8 +665,7 @@ class Server {
       return;
     }
     // Each proxy in the reply becomes a proxy of the client's.
-    for (const [ref] of refs) {
-      const id = (ref as Ref).id;
+    for (const [, [id]] of refs) {
       const obj = this.#objects.get(id);
       if (obj) obj.holds++;
       client.held.set(id, (client.held.get(id) ?? 0) + 1);
@@ -583,23 +681,16 @@ class Server {
   /** Drops `n` holds of object `id`; an object left with none becomes a candidate for freeing. */
   #drop(id: number, n: number): void {
     const obj = this.#objects.get(id);
-    if (!obj) return this.#hold(id, -n);
+    if (!obj) return;
     obj.holds -= n;
     if (obj.holds > 0 || this.#candidates.has(id)) return;
-    this.#candidates.set(id, this.#sentWords());
+    this.#candidates.set(id, this.#snapshot());
   }
 
   /** Frees the candidates whose every earlier frame has been served (see the module docs). */
   #freeCandidates(): void {
     for (const [id, snapshot] of this.#candidates) {
-      let ready = true;
-      for (const [client, sent] of snapshot) {
-        if (client.processed - sent < 0 && this.#clients.includes(client)) {
-          ready = false;
-          break;
-        }
-      }
-      if (!ready) continue;
+      if (!this.#served(snapshot)) continue;
       this.#candidates.delete(id);
       const obj = this.#objects.get(id);
       if (obj && obj.holds <= 0) this.#objects.delete(id);
@@ -607,15 +698,25 @@ class Server {
     Atomics.store(this.#c, OBJECTS, this.#objects.size);
   }
 
-  /** Drops clients whose thread died, once their last frames are served, with their holds. */
-  #checkClients(): void {
+  /**
+   * Drops clients whose thread died, once their last frames are served,
+   * with their holds; whether a dead client still has frames to serve.
+   */
+  #checkClients(): boolean {
+    let waiting = false;
     for (const client of [...this.#clients]) {
-      if (client.ident <= 0 || isIdentAlive(client.ident) || client.req.ready()) continue;
+      if (client.ident <= 0 || isIdentAlive(client.ident)) continue;
+      // A stalled frame is served first: the holds its proxies take must be counted.
+      if (client.req.ready() || client.stalled !== undefined) {
+        waiting = true;
+        continue;
+      }
       this.#clients = this.#clients.filter((c) => c !== client);
       for (const [id, n] of client.held) this.#drop(id, n);
       client.held.clear();
     }
     if (this.#candidates.size > 0) this.#freeCandidates();
+    return waiting;
   }
 }
 

@@ -166,6 +166,11 @@ function share(v: object, path: string, reader: Reader | undefined): boolean {
     );
   }
   if (!writerInstalled) installWriter();
+  if (handler.inFlight) {
+    // Now, not as the encoder writes it: the count must not encode while the encoder runs.
+    handler.inFlight(v, 1);
+    if (holding) (held ??= []).push({ handler, value: v, to: undefined, id: 0, flight: true });
+  }
   const id = handler.moved ? undefined : ids.get(v);
   if (id !== undefined) pending.set(v, { handler, id });
   else pending.set(v, { handler, data: handler.serialize(v, path), reader });
@@ -232,6 +237,8 @@ export interface Move {
   shared?: boolean;
   /** A moved handle with an owner word (a `Connection` end), which its taker must claim. */
   owned?: boolean;
+  /** A copy counted in flight (`inFlight`), as the item was encoded: given back if it does not go. */
+  flight?: boolean;
 }
 
 /** Whether moves are held back ({@linkcode holdMoves}). */
@@ -239,21 +246,27 @@ let holding = false;
 /** Moves met while holding: done only once their item is in. */
 let held: Move[] | undefined;
 
+/** The holding state of the encodings a put interrupted (one made while an item is encoded). */
+const outer: [boolean, Move[] | undefined][] = [];
+
 /**
  * Makes the next encoding hold back the moves of the handles it meets (a
  * `Connection` end stays usable by the sender) until {@linkcode settleMoves}:
  * a put that then fails (full, closed, aborted) must not take the end with
- * it. Call {@linkcode heldMoves} right after the encoding.
+ * it. Call {@linkcode heldMoves} right after the encoding. Nests: a put
+ * made while an item is encoded (a thread's first frame to a manager
+ * registers it with a put) holds its own moves.
  */
 export function holdMoves(): void {
+  outer.push([holding, held]);
   holding = true;
+  held = undefined;
 }
 
-/** The moves held back since {@linkcode holdMoves}, and stops holding. */
+/** The moves held back since the matching {@linkcode holdMoves}; the outer encoding's holding resumes. */
 export function heldMoves(): Move[] | undefined {
   const moves = held;
-  holding = false;
-  held = undefined;
+  [holding, held] = outer.pop() ?? [false, undefined];
   return moves;
 }
 
@@ -298,12 +311,15 @@ export function closeMoved(ids: number[]): void {
  * Completes held moves (`done`: the item is in; each sender's copy is
  * detached) or gives them up (the item never went in: the post office
  * forgets the deposits, the sender keeps its ends), also the deposits of
- * plain shared memory, which would otherwise stay for good.
+ * plain shared memory, which would otherwise stay for good. A handle that
+ * counts its copies in flight hears of a copy that did not go.
  */
 export function settleMoves(moves: Move[] | undefined, done: boolean): void {
   if (moves === undefined) return;
   for (const m of moves) {
-    if (m.shared) {
+    if (m.flight) {
+      if (!done) m.handler.inFlight?.(m.value, -1);
+    } else if (m.shared) {
       if (done) tally(m.id).sent++;
     } else if (done) m.handler.moved?.(m.value, m.to);
     else mailbox()?.port.postMessage({ t: "drop", id: m.id });

@@ -679,6 +679,20 @@ function checkMaxsize(maxsize: unknown, what: string): number | undefined {
 
 // ---- queues ---------------------------------------------------------------------
 
+/**
+ * What a cluster queue works with: its NATS connection, JetStream handles
+ * and storage kind, shared by every queue of one {@linkcode Cluster}
+ * (subclasses reach it as `ctx`).
+ *
+ * @example
+ * ```ts
+ * import { ClusterQueue, ClusterQueueBase } from "@mpjs/multiprocessing/cluster";
+ * import assert from "node:assert/strict";
+ *
+ * // Every queue of a cluster is a ClusterQueueBase, which holds the context.
+ * assert.ok(ClusterQueue.prototype instanceof ClusterQueueBase);
+ * ```
+ */
 interface QueueContext {
   nc: NatsConnection;
   jsm: JetStreamManager;

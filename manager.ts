@@ -11,7 +11,11 @@
  *   left in its thread (as Python's manager shuts down when collected).
  * - Proxies are handles: pass them in a thread's `args`, in queue items, pipe
  *   messages, pool tasks and results, or store them inside another managed
- *   object; whoever receives one can use it at once.
+ *   object; whoever receives one can use it at once. A registered class's
+ *   method gets the proxies in its arguments (at any depth) as proxies it
+ *   can keep, return, or call: such a call is served at once, in the server
+ *   thread, on copies of its values (a `Sync` call of a method that returns
+ *   a Promise throws there: await the async twin).
  * - Every method comes async (`get`) and blocking (`getSync`, in threads and
  *   in the main thread of Deno, Bun and Node). A call is one request and one
  *   reply over a pair of shared-memory channels between the calling thread
@@ -81,15 +85,18 @@ import {
   type ErrorReply,
   type Kind,
   LIST,
+  type LocalServer,
   NAMESPACE,
   NEXT_ID,
   OBJECTS,
   PARKED,
+  provideLocalProxies,
   type RefData,
   type Registration,
   REGS,
   RELEASE,
   REPLY_WRAPPED,
+  RETURN,
   SERVER,
   STATE,
   TRANSFER,
@@ -111,8 +118,40 @@ interface LinkData {
   registrations: unknown;
 }
 
+/** What a proxy calls: its thread's channels to the server, or the server itself in its own thread. */
+interface Caller {
+  callSync(what: string, frame: unknown[]): unknown;
+  call(what: string, frame: unknown[]): Promise<unknown>;
+}
+
 /** A manager as one thread sees it (one per manager per thread). */
-class Link {
+interface AnyLink {
+  readonly key: number;
+  readonly name: string;
+  data(): LinkData;
+  /** Why calls fail now, or `undefined` while the server serves. */
+  closedReason(): string | undefined;
+  closedError(what: string): ClosedError;
+  client(): Caller;
+  /** Tells the server of a frame that gets no reply (`RELEASE`, `TRANSFER`, `RETURN`), unless the manager is closed. */
+  notice(op: number, id: number): void;
+  /** A proxy of object `id` arrived inside a value: its `TRANSFER` hold becomes this thread's. */
+  adopt(id: number): void;
+}
+
+function closedReasonOf(c: Int32Array): string | undefined {
+  if (Atomics.load(c, STATE) === CLOSED) return "is shut down";
+  const server = Atomics.load(c, SERVER);
+  if (server !== 0 && !isIdentAlive(server)) return "has lost its server thread";
+  return undefined;
+}
+
+function closedErrorOf(link: AnyLink, what: string): ClosedError {
+  return new ClosedError(`Cannot call ${what}: the manager ${link.name} ${link.closedReason() ?? "is shut down"}`);
+}
+
+/** A manager as a client thread sees it. */
+class Link implements AnyLink {
   readonly key: number;
   readonly name: string;
   readonly c: Int32Array;
@@ -139,16 +178,12 @@ class Link {
     return this.#data;
   }
 
-  /** Why calls fail now, or `undefined` while the server serves. */
   closedReason(): string | undefined {
-    if (Atomics.load(this.c, STATE) === CLOSED) return "is shut down";
-    const server = Atomics.load(this.c, SERVER);
-    if (server !== 0 && !isIdentAlive(server)) return "has lost its server thread";
-    return undefined;
+    return closedReasonOf(this.c);
   }
 
   closedError(what: string): ClosedError {
-    return new ClosedError(`Cannot call ${what}: the manager ${this.name} ${this.closedReason() ?? "is shut down"}`);
+    return closedErrorOf(this, what);
   }
 
   /** This thread's channels to the server, registered on first use. */
@@ -161,17 +196,94 @@ class Link {
     return this.#client;
   }
 
-  /** Sends a frame that gets no reply (`RELEASE`, `TRANSFER`), unless the manager is closed. */
   notice(op: number, id: number): void {
     if (this.closedReason() !== undefined) return;
     this.client().send([op, id], "frame");
   }
+
+  adopt(id: number): void {
+    this.adopts.push(id);
+  }
+}
+
+/**
+ * A manager as its server's own thread sees it: calls are served in place
+ * (see `_manager_protocol.ts`), holds counted directly.
+ */
+class LocalLink implements AnyLink {
+  readonly key: number;
+  readonly name: string;
+  readonly #c: Int32Array;
+  readonly #data: LinkData;
+  readonly #server: LocalServer;
+  readonly #caller: Caller;
+
+  constructor(data: LinkData, server: LocalServer) {
+    this.key = data.key;
+    this.name = data.name;
+    this.#c = new Int32Array(data.control);
+    this.#data = data;
+    this.#server = server;
+    this.#caller = {
+      callSync: (what, frame) => {
+        if (this.closedReason() !== undefined) throw this.closedError(what);
+        return server.call(frame, true);
+      },
+      call: (what, frame) => {
+        try {
+          if (this.closedReason() !== undefined) throw this.closedError(what);
+          return Promise.resolve(server.call(frame, false));
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      },
+    };
+  }
+
+  data(): LinkData {
+    return this.#data;
+  }
+
+  closedReason(): string | undefined {
+    return closedReasonOf(this.#c);
+  }
+
+  closedError(what: string): ClosedError {
+    return closedErrorOf(this, what);
+  }
+
+  client(): Caller {
+    return this.#caller;
+  }
+
+  notice(op: number, id: number): void {
+    if (this.closedReason() !== undefined) return;
+    if (op === TRANSFER) this.#server.hold(id);
+    else this.#server.drop(id);
+  }
+
+  adopt(_id: number): void {
+    // The TRANSFER hold is this proxy's: its finalizer drops it.
+  }
 }
 
 /** This thread's links, by manager key. */
-const links = new Map<number, Link>();
+const links = new Map<number, AnyLink>();
 
-function linkFor(data: LinkData): Link {
+provideLocalProxies((linkData, server) => {
+  const data = linkData as LinkData;
+  const link = new LocalLink(data, server);
+  links.set(data.key, link);
+  return {
+    make: ([id, kind, typeid]) => makeProxy(link, id, kind, typeid, undefined),
+    refOf: (v) => {
+      const s = states.get(v);
+      return s === undefined || s.link !== link ? undefined : refData(s);
+    },
+  };
+});
+
+function linkFor(data: LinkData): AnyLink {
   let link = links.get(data.key);
   if (!link) {
     const handler = handlerForTag("Queue")!;
@@ -218,7 +330,7 @@ class Client {
   readonly #hook = (v: object, path: string): boolean => {
     const s = states.get(v);
     if (s !== undefined && s.link === this.link) {
-      this.#refs.set(v, s.typeid === undefined ? [s.id, s.kind] : [s.id, s.kind, s.typeid]);
+      this.#refs.set(v, refData(s));
       return true;
     }
     return shareHandles(v, path);
@@ -406,18 +518,22 @@ function rebuildError([name, message, stack, remote]: ErrorReply): Error {
 
 /** What a proxy knows: its manager, its object, and (in the manager's thread) the manager, which it keeps alive. */
 interface ProxyState {
-  link: Link;
+  link: AnyLink;
   id: number;
   kind: Kind;
   typeid: string | undefined;
   owner: Manager | undefined;
 }
 
+function refData(s: ProxyState): RefData {
+  return s.typeid === undefined ? [s.id, s.kind] : [s.id, s.kind, s.typeid];
+}
+
 /** Every proxy of this thread (the objects users hold), with its state. */
 const states = new WeakMap<object, ProxyState>();
 
 /** When a proxy is collected, its hold on the object is released. */
-const released = new FinalizationRegistry<[Link, number]>(([link, id]) => {
+const released = new FinalizationRegistry<[AnyLink, number]>(([link, id]) => {
   try {
     link.notice(RELEASE, id);
   } catch {
@@ -425,7 +541,13 @@ const released = new FinalizationRegistry<[Link, number]>(([link, id]) => {
   }
 });
 
-function makeProxy(link: Link, id: number, kind: Kind, typeid: string | undefined, owner: Manager | undefined): object {
+function makeProxy(
+  link: AnyLink,
+  id: number,
+  kind: Kind,
+  typeid: string | undefined,
+  owner: Manager | undefined,
+): object {
   const state: ProxyState = { link, id, kind, typeid, owner };
   const proxy = kind === DICT
     ? Object.create(DictProxy.prototype)
@@ -491,7 +613,21 @@ function renamePath(e: unknown, cls: string, method: string): unknown {
   return out;
 }
 
-/** The keys a managed dictionary takes. */
+/**
+ * The keys a managed dictionary takes: primitives, compared by value.
+ *
+ * @example Every kind of key
+ * ```ts
+ * import { type DictKey, Manager } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * await using manager = new Manager();
+ * const d = manager.dict<DictKey, string>();
+ * for (const key of ["a", 1, 2n, true, null, undefined]) await d.set(key, String(key));
+ * assert.equal(await d.size(), 6);
+ * assert.equal(await d.get(2n), "2");
+ * ```
+ */
 export type DictKey = string | number | bigint | boolean | null | undefined;
 
 function checkKey(key: unknown, what: string): void {
@@ -876,7 +1012,20 @@ for (const name of ["get", "has", "delete"]) {
 method(NamespaceProxy, "set", nameArg);
 method(NamespaceProxy, "toObject");
 
-/** A namespace proxy's type: its methods, and its attributes. */
+/**
+ * A namespace proxy's type: its methods, and its attributes.
+ *
+ * @example
+ * ```ts
+ * import { Manager, type Namespace } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * await using manager = new Manager();
+ * const ns: Namespace = manager.Namespace({ x: 1 });
+ * ns.y = 2;
+ * assert.deepEqual(await ns.toObject(), { x: 1, y: 2 });
+ * ```
+ */
 export type Namespace = NamespaceProxy & Record<string, unknown>;
 
 function namespaceProxy(): object {
@@ -1003,24 +1152,41 @@ type ProxyData = [LinkData, number, Kind, string | undefined];
 
 registerHandler<object, ProxyData>({
   tag: "ManagerProxy",
-  // Each crossing carries a hold of its own (a TRANSFER, adopted by the receiver).
+  // Each crossing carries a hold of its own (a TRANSFER, adopted by the receiver; a RETURN if it does not go).
   once: true,
   canHandle: (v): v is object => typeof v === "object" && v !== null && states.has(v),
   serialize: (v) => {
     const s = states.get(v)!;
-    s.link.notice(TRANSFER, s.id);
     return [s.link.data(), s.id, s.kind, s.typeid];
+  },
+  inFlight: (v, delta) => {
+    const s = states.get(v)!;
+    s.link.notice(delta > 0 ? TRANSFER : RETURN, s.id);
   },
   deserialize: ([data, id, kind, typeid]) => {
     const link = linkFor(data);
-    link.adopts.push(id);
+    link.adopt(id);
     return makeProxy(link, id, kind, typeid, undefined);
   },
 });
 
 // ## The manager
 
-/** How {@linkcode Manager.register} finds a class: the module that exports it, and the export's name. */
+/**
+ * How {@linkcode Manager.register} finds a class: the module that exports
+ * it, and the export's name. The server thread imports that module.
+ *
+ * @example
+ * ```ts
+ * import { Manager, type RegisterOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * // In the module that exports `class Counter`:
+ * const options: RegisterOptions = { module: import.meta.url, export: "Counter" };
+ * Manager.register("Counter", options);
+ * assert.throws(() => Manager.register("Counter", { module: import.meta.url, export: 1 as never }), TypeError);
+ * ```
+ */
 export interface RegisterOptions {
   /** The module's URL or path (usually `import.meta.url`). */
   module: string | URL;
@@ -1028,7 +1194,19 @@ export interface RegisterOptions {
   export: string;
 }
 
-/** Options of `new Manager()`. */
+/**
+ * Options of `new Manager()`.
+ *
+ * @example
+ * ```ts
+ * import { Manager, type ManagerOptions } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ManagerOptions = { name: "Settings" };
+ * await using manager = new Manager(options);
+ * assert.equal(manager.name, "Settings");
+ * ```
+ */
 export interface ManagerOptions {
   /**
    * The name of the manager and of its server thread.
@@ -1129,7 +1307,7 @@ export class Manager implements AsyncDisposable {
     this.#link = link;
     this.#thread = new Thread({
       target: serveManager,
-      args: [control, registrations, reg.registration],
+      args: [control, registrations, reg.registration, data, import.meta.url],
       module: SERVER_MODULE,
       name,
       daemon: true,

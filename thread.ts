@@ -487,7 +487,20 @@ export class Thread<A extends unknown[] = unknown[]> {
  * ```
  */
 export const Process: typeof Thread = Thread;
-/** Python's `multiprocessing.Process`: the same class as {@linkcode Thread}. */
+/**
+ * Python's `multiprocessing.Process`: the same class as {@linkcode Thread}.
+ *
+ * @typeParam A The target's argument types.
+ *
+ * @example
+ * ```ts
+ * import { type Process, Thread } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const p: Process<[number]> = new Thread({ target: (n: number) => console.log(n), args: [1] });
+ * assert.equal(p.isAlive(), false);
+ * ```
+ */
 export type Process<A extends unknown[] = unknown[]> = Thread<A>;
 
 /**

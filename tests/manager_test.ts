@@ -5,6 +5,7 @@ import {
   ClosedError,
   type DictProxy,
   Event,
+  FullError,
   IndexError,
   KeyError,
   type ListProxy,
@@ -31,8 +32,11 @@ import {
   poolEcho,
   poolIncrement,
   poolSame,
+  putIntoFull,
+  relay,
   setFromQueue,
   setInThread,
+  setThenFlag,
   url,
   useThenWait,
 } from "./testdata/manager_fixtures.ts";
@@ -333,6 +337,81 @@ test("Manager.create: a registered class served to many threads, one call at a t
   assert.equal(await counter.value(), 416);
 });
 
+test("Manager.create: proxies nested in arguments reach the object as proxies it can keep, return and call", async () => {
+  await using manager = new Manager();
+  const counter = manager.create<Counter>("Counter");
+  const d = manager.dict<string, unknown>({ a: 1 });
+  const l = manager.list<number>([1, 2]);
+  await counter.keep({ d, all: [l, d] });
+  const kept = (await counter.getKept()) as { d: DictProxy<string, unknown>; all: [ListProxy<number>, DictProxy] };
+  assert.equal(await kept.d.get("a"), 1);
+  assert.deepEqual(await kept.all[0].toArray(), [1, 2]);
+  // Called from inside the server: the calls are served, on copies of the values.
+  assert.deepEqual(await counter.useKept(), [3, 3, true]);
+  assert.deepEqual(await d.get("arr"), [1]);
+  assert.deepEqual(await l.toArray(), [1, 2, 3]);
+  assert.deepEqual(await ((await d.get("b")) as ListProxy<number>).toArray(), [1, 2, 3]);
+  await assert.rejects(
+    counter.waitOnSelf(counter),
+    (e: unknown) => e instanceof RemoteError && /await it/.test(e.message),
+  );
+  // The object's proxies hold their objects after the caller dropped its own.
+  assert.equal(manager.numberOfObjects(), 3);
+});
+
+test("Manager: a call that reaches the server before its object's creation waits for it", async () => {
+  await using manager = new Manager();
+  const counter = manager.create<Counter>("Counter");
+  await counter.value();
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  // The server is busy until the thread has sent its call: by then this
+  // thread's channel holds more creations than a round takes from it.
+  const busy = counter.waitFor(flag);
+  const dicts = Array.from({ length: 300 }, () => manager.dict<string, unknown>());
+  const d = dicts[dicts.length - 1];
+  const t = new Thread({ target: setThenFlag, args: [d, flag], module: url });
+  t.start();
+  await busy;
+  await t.join();
+  assert.equal(t.exitCode, 0, String(t.error));
+  assert.equal(await d.get("k"), 1);
+});
+
+test("Manager: an object is kept while a thread the server has not met yet passes it on", async () => {
+  await using manager = new Manager();
+  const counter = manager.create<Counter>("Counter");
+  await counter.value();
+  const q1 = new Queue<DictProxy<string, unknown>>();
+  const q2 = new Queue<DictProxy<string, unknown>>();
+  const go = new Event();
+  const t = new Thread({ target: relay, args: [q1, q2, go], module: url });
+  t.start();
+  // While the server is busy: this thread makes a dictionary, sends it to
+  // the thread, gets it back and drops both proxies; the thread keeps one.
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const busy = counter.waitFor(flag);
+  let dropped = 0;
+  const watch = new FinalizationRegistry(() => dropped++);
+  await (async () => {
+    const d = manager.dict<string, unknown>();
+    watch.register(d, 0);
+    q1.putNowait(d);
+    watch.register(await q2.get(), 0);
+  })();
+  new Queue().putNowait(new Map()); // the encoder keeps the last value it wrote
+  for (let tries = 0; dropped < 2 && tries < 100; tries++) {
+    collectGarbage();
+    await sleep(20);
+  }
+  assert.equal(dropped, 2, "this thread's proxies were not collected");
+  Atomics.store(flag, 0, 1);
+  await busy;
+  await counter.value(); // the releases have been served
+  go.set();
+  await t.join();
+  assert.equal(t.exitCode, 0, String(t.error));
+});
+
 test("Manager.shutdown: pending and later calls reject with ClosedError naming the manager", async () => {
   const manager = new Manager({ name: "TestManager" });
   const counter = manager.create<Counter>("Counter");
@@ -432,6 +511,56 @@ test("Manager: a proxy in flight keeps its object after the sender dropped it", 
   await manager.dict().size(); // the release has been served
   const d = await q.get();
   assert.equal(await d.get("kept"), 1);
+});
+
+test("Manager: a proxy in a queue item that does not go in leaves no hold behind", async () => {
+  await using manager = new Manager();
+  const keep = manager.dict<string, number>();
+  const q = new Queue<unknown>(1);
+  q.putNowait(0);
+  (() => {
+    const d = manager.dict();
+    assert.throws(() => q.putNowait(d), FullError);
+    assert.throws(() => q.putSync({ d }, { timeout: 1 }), FullError);
+    // The proxy is met before the value that cannot cross.
+    assert.throws(() => new Queue().putNowait([d, () => 1]), TypeError);
+  })();
+  await (async () => {
+    const d = manager.dict();
+    await assert.rejects(q.put([d], { timeout: 10 }), FullError);
+  })();
+  new Queue().putNowait(new Map()); // the encoder keeps the last value it wrote
+  let count = Infinity;
+  for (let tries = 0; count > 1 && tries < 100; tries++) {
+    collectGarbage();
+    await sleep(20);
+    await keep.size(); // the releases have been served
+    count = manager.numberOfObjects();
+  }
+  // A hold taken for an item that never went in keeps its dictionary for good.
+  assert.equal(count, 1);
+});
+
+test("Manager: a thread's first frame, a proxy in an item that does not go in, gives its hold back", async () => {
+  await using manager = new Manager();
+  const keep = manager.dict<string, number>();
+  const q = new Queue<unknown>(1);
+  q.putNowait(0);
+  await (async () => {
+    // The put registers the thread with the manager (a put of its own) while the item is encoded.
+    const t = new Thread({ target: putIntoFull, args: [manager.dict(), q], module: url });
+    t.start();
+    await t.join();
+    assert.equal(t.exitCode, 0, String(t.error));
+  })();
+  let count = Infinity;
+  for (let tries = 0; count > 1 && tries < 100; tries++) {
+    collectGarbage();
+    await sleep(20);
+    await keep.size(); // the releases have been served
+    count = manager.numberOfObjects();
+  }
+  assert.equal(count, 1);
 });
 
 test("Manager: plain shared objects under their manager names", async () => {

@@ -4,7 +4,7 @@
 // its top level only registers classes.
 
 import type { Connection, DictProxy, ListProxy, ProxyOf, Queue } from "../../mod.ts";
-import { type Event, Manager } from "../../mod.ts";
+import { type Event, FullError, Manager } from "../../mod.ts";
 import { collectGarbage } from "./handles_fixtures.ts";
 
 export const url: string = import.meta.url;
@@ -39,9 +39,36 @@ export class Counter {
     while (performance.now() < end);
     return this.n;
   }
+  /** Keeps the server busy until `flag[0]` is set. */
+  async waitFor(flag: Int32Array): Promise<void> {
+    while (Atomics.load(flag, 0) === 0) await sleep(2);
+  }
   /** Gives back what it gets (a proxy stays a reference the server holds). */
   echo(x: unknown): unknown {
     return x;
+  }
+  kept: { d: DictProxy<string, unknown>; all: [ListProxy<number>, DictProxy<string, unknown>] } | undefined;
+  /** Keeps proxies that arrive nested in its argument. */
+  keep(x: { d: DictProxy<string, unknown>; all: [ListProxy<number>, DictProxy<string, unknown>] }): void {
+    this.kept = x;
+  }
+  /** Gives back what `keep` kept. */
+  getKept(): unknown {
+    return this.kept;
+  }
+  /** Uses the kept proxies from the server's thread, async and blocking; stores an array it then changes. */
+  async useKept(): Promise<[number, number, boolean]> {
+    const { d, all: [l, same] } = this.kept!;
+    const arr = [1];
+    d.setSync("arr", arr);
+    arr.push(2);
+    await l.append(3);
+    await same.set("b", l);
+    return [await d.size(), l.lengthSync(), (await l.toArray()).length === 3];
+  }
+  /** Calls an async method of itself through a proxy, blocking (which the server cannot do). */
+  waitOnSelf(self: ProxyOf<Counter>): number {
+    return self.laterSync(1);
   }
   /** Returns something that cannot cross threads. */
   badResult(): unknown {
@@ -158,6 +185,32 @@ export async function poolCollect(): Promise<number> {
 export async function poolAppend(l: ListProxy<number>, x: number): Promise<ListProxy<number>> {
   await l.append(x);
   return l;
+}
+
+/** Calls `d.set(key, value)`, sets `flag[0]` once the call is sent, then waits for its end. */
+export async function setThenFlag(d: DictProxy<string, unknown>, flag: Int32Array): Promise<void> {
+  const done = d.set("k", 1);
+  Atomics.store(flag, 0, 1);
+  await done;
+}
+
+/** Passes a dictionary on from `from` to `to`, keeping its own proxy; once `go` is set, uses it. */
+export function relay(from: Queue<DictProxy<string, unknown>>, to: Queue<DictProxy<string, unknown>>, go: Event): void {
+  const d = from.getSync();
+  to.putSync(d);
+  go.waitSync();
+  d.setSync("relayed", true);
+}
+
+/** Puts `d` into a full queue (this thread's first frame to its manager), which fails. */
+export function putIntoFull(d: DictProxy<string, unknown>, q: Queue<unknown>): void {
+  try {
+    q.putNowait(d);
+  } catch (e) {
+    if (!(e instanceof FullError)) throw e;
+    return;
+  }
+  throw new Error("the queue took the item");
 }
 
 /** Takes a dictionary from a queue, uses it once, says so in `used`, then waits until stopped. */
