@@ -20,7 +20,7 @@
 import { decode, encode } from "./_codec.ts";
 import { ClosedError, RemoteError } from "./errors.ts";
 import { AsyncResult, type AsyncTaskOptions, type TaskOptions } from "./pool.ts";
-import { type Settle, SETTLE_RESULT } from "./_pool_tasks.ts";
+import { type Settle, settleResult } from "./_pool_tasks.ts";
 import { specFor } from "./_pool_defs.ts";
 import { checkCallback, checkOptions, checkSignal, show } from "./_options.ts";
 import { sleep } from "./_cluster_names.ts";
@@ -103,11 +103,6 @@ function isIterable(v: unknown): v is Iterable<unknown> {
 
 function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
   return v != null && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
-}
-
-// deno-lint-ignore no-explicit-any
-function settleResult(result: AsyncResult<any>, ok: boolean, value: unknown): void {
-  AsyncResult[SETTLE_RESULT](result, ok, value);
 }
 
 function checkPositive(value: unknown, name: string, allowInfinity = false): void {

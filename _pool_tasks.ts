@@ -20,8 +20,18 @@ import type { Packed } from "./_handles.ts";
 /** Receives a task's outcome: its value, or the error it failed with. */
 export type Settle = (ok: boolean, value: unknown) => void;
 
-/** The key of `AsyncResult`'s static settler, for pools outside `pool.ts` (the cluster pool). */
-export const SETTLE_RESULT: unique symbol = Symbol("settle AsyncResult");
+/** How the pools settle an `AsyncResult` (each registers its own here as it is made). */
+const resultSettlers = new WeakMap<object, Settle>();
+
+/** Called by `AsyncResult`'s constructor: `settle` settles that result. */
+export function addResultSettler(result: object, settle: Settle): void {
+  resultSettlers.set(result, settle);
+}
+
+/** Settles `result` (an `AsyncResult` from `pool.ts`) once: for the local pool and the cluster pool. */
+export function settleResult(result: object, ok: boolean, value: unknown): void {
+  resultSettlers.get(result)?.(ok, value);
+}
 
 /** The largest task id before ids start again from 1. */
 const MAX_ID = 0x7fff_fff0;

@@ -29,7 +29,7 @@ import { assertStarted, markDead } from "./_registry.ts";
 import { BUSY, OK as RING_OK, Ring } from "./_ring.ts";
 import { startWorker } from "./_mailbox.ts";
 import { moduleUrl } from "./_target.ts";
-import { type Settle, SETTLE_RESULT, TaskTable, waitInList, workerDied } from "./_pool_tasks.ts";
+import { addResultSettler, type Settle, settleResult, TaskTable, waitInList, workerDied } from "./_pool_tasks.ts";
 import { type IMapHost, IMapIterator } from "./_pool_imap.ts";
 import { BulkArea } from "./_pool_bulk.ts";
 import { FnDefs, specFor } from "./_pool_defs.ts";
@@ -91,12 +91,6 @@ function settleInto(result: AsyncResult<any>): Settle {
 
 // ---- AsyncResult ------------------------------------------------------------
 
-/** Settles an {@linkcode AsyncResult} once (its settler is keyed by a symbol only the pools import). */
-// deno-lint-ignore no-explicit-any
-function settleResult(result: AsyncResult<any>, ok: boolean, value: unknown): void {
-  AsyncResult[SETTLE_RESULT](result, ok, value);
-}
-
 /**
  * Options for the callbacks of {@linkcode Pool.applyAsync} and {@linkcode Pool.mapAsync}.
  *
@@ -142,12 +136,6 @@ export class AsyncResult<R = unknown> {
   #waiters: (() => void)[] | undefined;
   #callbacks: AsyncResultCallbacks<R> | undefined;
 
-  /** @ignore Settles `result` once: for the pools (this file's and the cluster's). */
-  // deno-lint-ignore no-explicit-any
-  static [SETTLE_RESULT](result: AsyncResult<any>, ok: boolean, value: unknown): void {
-    result.#settle(ok, value);
-  }
-
   /**
    * Made by the pool; constructing one yourself gives a result that never settles.
    *
@@ -155,6 +143,7 @@ export class AsyncResult<R = unknown> {
    */
   constructor(callbacks?: AsyncResultCallbacks<R>) {
     if (callbacks?.callback || callbacks?.errorCallback) this.#callbacks = callbacks;
+    addResultSettler(this, (ok, value) => this.#settle(ok, value));
   }
 
   #settle(ok: boolean, value: unknown): void {
