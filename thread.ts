@@ -20,7 +20,16 @@
 import { RemoteError } from "./errors.ts";
 import { pack } from "./_handles.ts";
 import { addClass } from "./_codec.ts";
-import { assertStarted, children, current, kAdopt, MAIN_IDENT, markDead, nextNameNumber } from "./_registry.ts";
+import {
+  assertStarted,
+  children,
+  current,
+  importAsTarget,
+  kAdopt,
+  MAIN_IDENT,
+  markDead,
+  nextNameNumber,
+} from "./_registry.ts";
 import { DONE, EXIT_CODE, KILLED, readError, requestStop, STATE, STOP, TERMINATED, writeExit } from "./_status.ts";
 import { startWorker } from "./_mailbox.ts";
 import {
@@ -32,7 +41,8 @@ import {
 import { assertCanBlock, now, until, untilSync } from "./_wait.ts";
 import { checkOptions, checkTimeout, show } from "./_options.ts";
 import type { TargetSpec } from "./_protocol.ts";
-import { moduleUrl } from "./_target.ts";
+import { compile, importTarget, moduleUrl } from "./_target.ts";
+import { Event } from "./_event.ts";
 
 /**
  * Options for {@linkcode Thread}.
@@ -487,6 +497,10 @@ export class Thread<A extends unknown[] = unknown[]> {
  * ```
  */
 export const Process: typeof Thread = Thread;
+
+/** This module's URL: a {@linkcode Timer}'s worker rebuilds it from here. */
+const THREAD_MODULE = import.meta.url;
+
 /**
  * Python's `multiprocessing.Process`: the same class as {@linkcode Thread}.
  *
@@ -686,6 +700,129 @@ export function currentThread(): ThreadInfo {
  */
 export function currentProcess(): ThreadInfo {
   return current;
+}
+
+/**
+ * Options of {@linkcode Timer}.
+ *
+ * @example
+ * ```ts
+ * import { Timer, type TimerOptions } from "@mpjs/multiprocessing";
+ *
+ * const options: TimerOptions = { name: "reminder" };
+ * const t = new Timer(10, () => console.log("time"), [], options);
+ * t.start();
+ * await t.join();
+ * ```
+ */
+export interface TimerOptions {
+  /** The module that exports `fn` (as a `Thread`'s `module`); without it, `fn` is shipped by its source text. */
+  module?: string | URL;
+  /** The thread's name. @default {"Timer-N"} */
+  name?: string;
+  /** A daemon timer does not keep the program alive. @default {false} */
+  daemon?: boolean;
+}
+
+/** How a timer's worker finds its function: by source text, or by module and export name. */
+type TimerFunction = { source: string; name: string } | { module: string; exportName: string };
+
+/**
+ * Python's `threading.Timer`: a thread that waits `interval` milliseconds,
+ * then calls `fn(...args)`, unless {@linkcode Timer.cancel} was called
+ * first. It is a {@linkcode Thread}: `start()`, `join()`, `isAlive()`,
+ * `exitCode` and `error` work as there.
+ *
+ * @example
+ * ```ts
+ * import { SharedValue, Timer } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const hit = new SharedValue("i", 0);
+ * const t = new Timer(20, (v: SharedValue<"i">) => (v.value = 1), [hit]);
+ * t.start();
+ * await t.join();
+ * assert.equal(hit.value, 1);
+ *
+ * const never = new Timer(60_000, (v: SharedValue<"i">) => (v.value = 2), [hit]);
+ * never.start();
+ * never.cancel();
+ * await never.join();
+ * assert.equal(hit.value, 1);
+ * ```
+ */
+export class Timer extends Thread {
+  /** The wait before `fn` runs, in milliseconds. */
+  readonly interval: number;
+  /** Set by {@linkcode Timer.cancel} (or once `fn` has run): the timer does nothing more. */
+  readonly finished: Event;
+  /** @ignore How the worker finds the function. */
+  readonly timerFunction: TimerFunction;
+  /** @ignore The function's arguments. */
+  readonly timerArgs: unknown[];
+
+  /**
+   * Makes a timer; `start()` starts it.
+   *
+   * @param interval Milliseconds to wait, a finite number ≥ 0.
+   * @param fn What to call: exported from `options.module`, or self-contained (shipped by its source text).
+   * @param args Arguments for `fn`: structured-clone values and this library's handles.
+   * @param options `module`, `name`, `daemon`.
+   * @throws {RangeError} when `interval` is not a finite number ≥ 0.
+   * @throws {TypeError} when `fn` is not a function (or a native or bound one without `module`), or `args` not an array.
+   */
+  constructor(interval: number, fn: (...args: never[]) => unknown, args: unknown[] = [], options: TimerOptions = {}) {
+    const ms = checkTimeout(interval, "Timer()");
+    if (ms === Infinity) {
+      throw new RangeError(`Cannot create Timer as 'interval' must be finite: current value is ${show(interval)}`);
+    }
+    if (typeof fn !== "function") {
+      throw new TypeError(`Cannot create Timer as 'fn' must be a function: current value is ${show(fn)}`);
+    }
+    if (!Array.isArray(args)) {
+      throw new TypeError(`Cannot create Timer as 'args' must be an array: current value is ${show(args)}`);
+    }
+    const opts = checkOptions<TimerOptions>(options, "create Timer") ?? {};
+    let timerFunction: TimerFunction;
+    if (opts.module !== undefined) {
+      if (!fn.name) {
+        throw new TypeError(
+          "Cannot create Timer: with 'module', 'fn' is looked up by its name, and this function has none",
+        );
+      }
+      timerFunction = { module: moduleUrl(opts.module, "Timer"), exportName: fn.name };
+    } else {
+      const source = Function.prototype.toString.call(fn);
+      if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
+        throw new TypeError(
+          `Cannot create Timer: '${fn.name}' is a native or bound function and has no source to ship; export a function and pass 'module'`,
+        );
+      }
+      timerFunction = { source, name: fn.name };
+    }
+    super({ module: THREAD_MODULE, name: opts.name, daemon: opts.daemon });
+    this.interval = ms;
+    this.finished = new Event();
+    this.timerFunction = timerFunction;
+    this.timerArgs = args;
+  }
+
+  /** Stops the timer if it is still waiting (Python's `cancel()`); it then ends without calling `fn`. */
+  cancel(): void {
+    this.finished.set();
+  }
+
+  /** Runs in the timer's thread: waits, then calls the function unless cancelled. */
+  override async run(): Promise<void> {
+    if (await this.finished.wait(this.interval)) return;
+    const f = this.timerFunction;
+    const fn = "source" in f ? compile(f.source, f.name) : await importTarget(f.module, f.exportName, importAsTarget);
+    try {
+      await fn(...this.timerArgs);
+    } finally {
+      this.finished.set();
+    }
+  }
 }
 
 /**

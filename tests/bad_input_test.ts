@@ -54,6 +54,7 @@ import {
   SimpleQueue,
   Thread,
   TimeoutError,
+  Timer,
 } from "../mod.ts";
 
 // ---- known failures ---------------------------------------------------------
@@ -1872,6 +1873,79 @@ const threadSubject: ClassSubject<Thread> = {
   },
 };
 
+const timerMembers: ClassSubject<Timer>["members"] = {
+  ...(threadMembers as ClassSubject<Timer>["members"]),
+  join: asyncMethod([timeoutParam()], {
+    waits: {
+      make: () => {
+        const t = new Timer(300, () => 1);
+        t.start();
+        return t;
+      },
+      args: (timeout) => [timeout],
+      end: () => {},
+      expect: ok((_, t) => assert.equal((t as Timer).isAlive(), false)),
+    },
+  }),
+  cancel: method([]),
+};
+
+const timerSubject: ClassSubject<Timer> = {
+  kind: "class",
+  make: () => new Timer(0, () => 1, [], { name: "walked-timer" }),
+  snap: (t) => ({ name: t.name, interval: t.interval, started: t.ident !== null, cancelled: t.finished.isSet() }),
+  works: async (t) => {
+    t.start();
+    await t.join();
+    assert.equal(t.exitCode, 0);
+  },
+  dispose: async (t) => {
+    t.cancel();
+    if (t.ident !== null) await t.join();
+  },
+  ctor: [
+    { name: "interval", valid: () => 0, families: [F.timeoutRange, F.timeoutType] },
+    {
+      name: "fn",
+      valid: () => () => 1,
+      families: [fam("not a function", NOT_FUNCTION, err(TypeError), { examples: [null, "f", 1, {}] })],
+    },
+    { name: "args", valid: () => [], families: [F.arrayType] },
+    {
+      name: "options",
+      valid: () => ({ name: "walked-timer" }),
+      families: [
+        F.optionsNotObject,
+        inOptions(
+          fam("not a URL or a path", fc.oneof(fc.integer(), fc.boolean(), fc.constant(null)), err(TypeError), {
+            examples: ["  ", "", 5, null],
+          }),
+          "module",
+        ),
+      ],
+    },
+  ],
+  members: timerMembers,
+  states: {
+    cancelled: {
+      make: () => {
+        const t = new Timer(60_000, () => 1);
+        t.cancel();
+        return t;
+      },
+      calls: allOk(timerMembers, {
+        ident: { expect: ok((v) => assert.equal(v, null)) },
+        exitCode: { expect: ok((v) => assert.equal(v, null)) },
+        join: { expect: err(Error) },
+        joinSync: { expect: err(Error) },
+        isAlive: { expect: ok((v) => assert.equal(v, false)) },
+        daemon: { set: true, expect: ok() },
+        run: { expect: ok() },
+      }),
+    },
+  },
+};
+
 // ---- pools ---------------------------------------------------------------------------
 
 let sharedPool: Pool | undefined;
@@ -2782,6 +2856,7 @@ const SUBJECTS: Record<string, Subject> = {
   BrokenBarrierError: errorSubject(BrokenBarrierError),
   RemoteError: remoteErrorSubject,
   Thread: threadSubject,
+  Timer: timerSubject,
   Process: { kind: "alias", of: "Thread" },
   currentThread: { kind: "function", params: [] },
   currentProcess: { kind: "function", params: [] },

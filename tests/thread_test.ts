@@ -17,7 +17,9 @@ import {
   Process,
   Queue,
   RemoteError,
+  SharedValue,
   Thread,
+  Timer,
 } from "../mod.ts";
 import {
   add,
@@ -1151,4 +1153,50 @@ test("mainThread, getIdent and getNativeId: the same answers in every thread as 
   await t.join();
   assert.equal(t.exitCode, 0, String(t.error));
   assert.deepEqual([...out], [t.ident, mainThread().ident, 1]);
+});
+
+test("Timer: calls its function after the interval, in a thread, unless cancelled first", async () => {
+  const hit = new SharedValue("i", 0);
+  const t0 = performance.now();
+  const t = new Timer(100, (v: SharedValue<"i">) => (v.value += 1), [hit]);
+  assert.ok(t instanceof Thread);
+  assert.equal(t.interval, 100);
+  t.start();
+  assert.equal(t.isAlive(), true);
+  await t.join();
+  assert.equal(t.exitCode, 0, String(t.error));
+  assert.equal(hit.value, 1);
+  assert.ok(performance.now() - t0 >= 95, "the function ran before the interval");
+  assert.equal(t.finished.isSet(), true);
+  // Cancelled while it waits: the function never runs, and the thread ends at once.
+  const c = new Timer(60_000, (v: SharedValue<"i">) => (v.value += 10), [hit]);
+  c.start();
+  await sleep(50);
+  const t1 = performance.now();
+  c.cancel();
+  await c.join(30_000);
+  assert.equal(c.isAlive(), false);
+  assert.ok(performance.now() - t1 < 20_000);
+  assert.equal(hit.value, 1);
+  // A function from a module, looked up by name; a failing one gives the thread's error.
+  const out = new Int32Array(new SharedArrayBuffer(4));
+  const m = new Timer(0, add, [out, 1, 2], { module: url, name: "adder" });
+  assert.equal(m.name, "adder");
+  m.start();
+  await m.join();
+  assert.equal(m.exitCode, 0, String(m.error));
+  assert.equal(out[0], 3);
+  const f = new Timer(0, () => {
+    throw new RangeError("late");
+  });
+  f.start();
+  await f.join();
+  assert.equal(f.exitCode, 1);
+  assert.equal(f.error?.name, "RangeError");
+  // Bad input fails at once.
+  assert.throws(() => new Timer(-1, () => {}), RangeError);
+  assert.throws(() => new Timer(Infinity, () => {}), RangeError);
+  assert.throws(() => new Timer(10, 5 as unknown as () => void), TypeError);
+  assert.throws(() => new Timer(10, () => {}, "x" as unknown as unknown[]), TypeError);
+  assert.throws(() => new Timer(10, Math.max as () => number), /native or bound/);
 });
