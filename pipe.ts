@@ -45,6 +45,7 @@ import { isIdentAlive, selfIdent } from "./_registry.ts";
 import { EOF, NONE, SpscChannel, type SpscMemory } from "./_spsc.ts";
 import { assertCanBlock, now, SLICE } from "./_wait.ts";
 import { checkOptions, checkSignal, checkTimeout, show } from "./_options.ts";
+import type { Thread } from "./thread.ts";
 
 /**
  * Layout of a pipe's state cells (an `Int32Array` over a small
@@ -147,6 +148,10 @@ export type BytesSource = ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
 let building: ConnectionData | undefined;
 /** `Connection.#make`, for `Pipe()`. */
 let make: (data: ConnectionData) => Connection;
+/** Whether `recv` on `conn` would not wait (set by Connection's static block). */
+let readable: (conn: Connection, what: string) => boolean;
+/** Waits until `conn` is readable, `ms` pass (false) or `signal` aborts (set by Connection's static block). */
+let untilReadable: (conn: Connection, ms: number, signal: AbortSignal, what: string) => Promise<boolean>;
 
 function ownerAlive(owner: number): boolean {
   return owner !== 0 && isIdentAlive(owner < 0 ? -owner : owner);
@@ -260,6 +265,12 @@ export class Connection<T = unknown> {
 
   static {
     make = (data) => Connection.#make(data);
+    readable = (conn, what) => conn.#readyOrEnded(conn.#reader(what));
+    untilReadable = (conn, ms, signal, what) => {
+      const channel = conn.#reader(what);
+      if (conn.#readyOrEnded(channel)) return Promise.resolve(true);
+      return conn.#pollAsync(channel, ms === Infinity ? Infinity : now() + ms, signal);
+    };
     registerHandler<Connection, ConnectionData>({
       tag: "Connection",
       canHandle: (value): value is Connection => value instanceof Connection,
@@ -790,11 +801,11 @@ export class Connection<T = unknown> {
     return this.#pollAsync(channel, ms === Infinity ? Infinity : now() + ms);
   }
 
-  async #pollAsync(channel: SpscChannel, deadline: number): Promise<boolean> {
+  async #pollAsync(channel: SpscChannel, deadline: number, signal?: AbortSignal): Promise<boolean> {
     for (;;) {
       const left = deadline - now();
       if (left <= 0) return false;
-      await channel.wait(Math.min(left, SLICE));
+      await channel.wait(Math.min(left, SLICE), signal);
       this.#assertOpen("poll()");
       if (this.#readyOrEnded(channel)) return true;
     }
@@ -992,3 +1003,125 @@ function copyInto(target: Uint8Array, message: Uint8Array): number {
   target.set(message);
   return message.length;
 }
+
+// ## connection.wait
+
+/** What {@linkcode connection.wait} watches: a pipe end (ready to read) or a thread (ready once ended). */
+export type Waitable = Connection<unknown> | Thread<never[]>;
+
+/** Checks the list and the timeout of a wait; `null` or omitted waits without limit. */
+function waitList(objects: unknown, timeout: unknown, what: string): { list: Waitable[]; ms: number } {
+  if (!Array.isArray(objects)) {
+    throw new TypeError(`Cannot call ${what} as 'objects' must be an array: current value is ${show(objects)}`);
+  }
+  objects.forEach((o, i) => {
+    if (o instanceof Connection) return;
+    if (isThread(o)) {
+      if (o.ident === null) throw new Error(`Cannot call ${what}: objects[${i}] is a Thread that was never started`);
+      return;
+    }
+    throw new TypeError(
+      `Cannot call ${what} as objects[${i}] must be a Connection or a Thread: current value is ${show(o)}`,
+    );
+  });
+  const ms = timeout === null || timeout === undefined ? Infinity : checkTimeout(timeout as number, what);
+  return { list: objects as Waitable[], ms };
+}
+
+/** A `Thread`, recognised without importing thread.ts (which would load it into every pipe user). */
+function isThread(o: unknown): o is Thread<never[]> {
+  return typeof o === "object" && o !== null && typeof (o as Thread).isAlive === "function" &&
+    typeof (o as Thread).join === "function" && "ident" in o && "exitCode" in o;
+}
+
+function readyOnes(list: Waitable[], what: string): Waitable[] {
+  return list.filter((o) => o instanceof Connection ? readable(o, what) : !o.isAlive());
+}
+
+/**
+ * Python's `multiprocessing.connection`: {@linkcode connection.wait} over
+ * several pipe ends and threads at once.
+ *
+ * @example A server over several pipes
+ * ```ts
+ * import { connection, Pipe } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const [a1, b1] = Pipe();
+ * const [a2, b2] = Pipe();
+ * setTimeout(() => a2.send("two"), 10);
+ * const ready = await connection.wait([b1, b2], 5000);
+ * assert.deepEqual(ready, [b2]);
+ * assert.equal(await b2.recv(), "two");
+ * for (const c of [a1, b1, a2, b2]) c.close();
+ * ```
+ */
+export const connection: {
+  /**
+   * Waits until at least one of `objects` is ready, or `timeout` ms pass:
+   * a `Connection` is ready when `recv` would not wait (a message, or the
+   * other end closed), a `Thread` once it has ended (Python's sentinel).
+   * Python's `multiprocessing.connection.wait`.
+   *
+   * @param objects Pipe ends (readable) and started threads.
+   * @param timeout Milliseconds; `null` or omitted waits without limit.
+   * @returns A Promise of the ready objects, in the order given (empty
+   *   when `timeout` passed); rejects with `TypeError` for a list that
+   *   holds anything else, `Error` for a thread never started or an end
+   *   that is closed or write-only, `RangeError` for a bad `timeout`.
+   */
+  wait(objects: Waitable[], timeout?: number | null): Promise<Waitable[]>;
+  /**
+   * The blocking twin of {@linkcode connection.wait} (not on a browser's
+   * main thread). It cannot park on several objects at once: it checks
+   * them, then sleeps in slices that grow from 0.05 to 10 ms, so it may
+   * see a change up to 10 ms late.
+   *
+   * @param objects Pipe ends (readable) and started threads.
+   * @param timeout Milliseconds; `null` or omitted waits without limit.
+   * @returns The ready objects, in the order given (empty when `timeout` passed).
+   */
+  waitSync(objects: Waitable[], timeout?: number | null): Waitable[];
+} = {
+  async wait(objects, timeout) {
+    const what = "connection.wait()";
+    const { list, ms } = waitList(objects, timeout, what);
+    let ready = readyOnes(list, what);
+    if (ready.length > 0 || ms === 0) return ready;
+    const end = now() + ms;
+    for (;;) {
+      // One wait per object; the first to end stops the others.
+      const left = end - now();
+      const controller = new AbortController();
+      const waits = list.map((o) =>
+        o instanceof Connection
+          ? untilReadable(o, left, controller.signal, "wait()")
+          : o.join({ timeout: left === Infinity ? undefined : left, signal: controller.signal })
+      );
+      try {
+        await Promise.race(waits.map((p) => p.catch(() => {})));
+      } finally {
+        controller.abort();
+        await Promise.allSettled(waits);
+      }
+      ready = readyOnes(list, what);
+      if (ready.length > 0 || now() >= end) return ready;
+    }
+  },
+
+  waitSync(objects, timeout) {
+    const what = "connection.waitSync()";
+    const { list, ms } = waitList(objects, timeout, what);
+    const end = now() + ms;
+    let slice = 0.05;
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    for (;;) {
+      const ready = readyOnes(list, what);
+      const left = end - now();
+      if (ready.length > 0 || left <= 0) return ready;
+      assertCanBlock(what);
+      Atomics.wait(nap, 0, 0, Math.min(left, slice));
+      slice = Math.min(10, slice * 2);
+    }
+  },
+};

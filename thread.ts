@@ -43,6 +43,7 @@ import { checkOptions, checkTimeout, show } from "./_options.ts";
 import type { TargetSpec } from "./_protocol.ts";
 import { compile, importTarget, moduleUrl } from "./_target.ts";
 import { Event } from "./_event.ts";
+import { throwIfAborted, waitArgs, type WaitOptions } from "./_gate.ts";
 
 /**
  * Options for {@linkcode Thread}.
@@ -335,19 +336,22 @@ export class Thread<A extends unknown[] = unknown[]> {
    * Waits until the thread ends or `timeout` ms pass. Like Python, it does
    * not say which: check {@linkcode Thread.isAlive} afterwards.
    *
-   * @param timeout Milliseconds; no limit when omitted.
+   * @param timeout Milliseconds (no limit when omitted), or
+   *   `{ timeout, signal }`.
    * @returns A Promise that resolves when the thread ended or time is up;
-   *   rejects when the thread was never started or `timeout` is invalid.
+   *   rejects when the thread was never started or `timeout` is invalid,
+   *   and with the signal's reason when it aborts first.
    */
-  async join(timeout?: number): Promise<void> {
-    const ms = checkTimeout(timeout, "Thread.join()");
+  async join(timeout?: number | WaitOptions): Promise<void> {
+    const { ms, signal } = waitArgs(timeout, "Thread.join()");
+    throwIfAborted(signal);
     const cells = this.#joinable();
     // Atomics.waitAsync does not keep Deno or Node alive: without this timer
     // a program awaiting a daemon thread (or a timed join) would just exit.
     const keepAlive = setInterval(() => {}, 1 << 30);
     const end = now() + ms;
     try {
-      await until(cells, STATE, () => Atomics.load(cells, STATE) === DONE || undefined, ms);
+      await until(cells, STATE, () => Atomics.load(cells, STATE) === DONE || undefined, ms, signal);
       // As a Python child's output comes before what its parent prints after
       // join(): wait until the worker's end, and so its output, reached this
       // thread (at most OUTPUT_GRACE ms: the status cells are final already).

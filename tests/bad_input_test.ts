@@ -1798,7 +1798,7 @@ const threadMembers: ClassSubject<Thread>["members"] = {
   error: getter,
   start: method([], { runs: 1 }),
   run: method([]),
-  join: asyncMethod([timeoutParam()], {
+  join: asyncMethod([waitParam()], {
     waits: {
       make: () => {
         const t = new Thread({ target: () => new Promise((r) => setTimeout(r, 300)) });
@@ -1875,7 +1875,7 @@ const threadSubject: ClassSubject<Thread> = {
 
 const timerMembers: ClassSubject<Timer>["members"] = {
   ...(threadMembers as ClassSubject<Timer>["members"]),
-  join: asyncMethod([timeoutParam()], {
+  join: asyncMethod([waitParam()], {
     waits: {
       make: () => {
         const t = new Timer(300, () => 1);
@@ -2869,6 +2869,11 @@ const SUBJECTS: Record<string, Subject> = {
   cpuCount: { kind: "function", params: [] },
   registerClass: registerClassSubject,
   isMainThread: { kind: "value", check: (v) => assert.equal(v, true) },
+  // Its bad input (lists, objects, timeouts) is tested in tests/pipe_test.ts.
+  connection: {
+    kind: "value",
+    check: (v) => assert.deepEqual(Object.keys(v as object).sort(), ["wait", "waitSync"]),
+  },
   Queue: queueSubject(Queue),
   JoinableQueue: queueSubject(JoinableQueue),
   SimpleQueue: simpleQueueSubject,

@@ -35,3 +35,13 @@ test("examples/demo.ts: the Pipe section plays ping-pong with a process and ends
   assert.match(out[at + 2], /^ {2}20000 more round trips in \d+ ms \([\d.]+ µs each\)$/);
   assert.equal(out[at + 3], "  closed our end: the process saw the pipe end and exited with code 0");
 });
+
+test("examples/connection_wait_server.ts: one wait over three pipes serves every client", async () => {
+  const out = await run("examples/connection_wait_server.ts");
+  for (const start of [10, 20, 30]) {
+    const mine = out.filter((l) => l.startsWith(`client ${start}:`));
+    assert.deepEqual(mine, [0, 1, 2].map((k) => `client ${start}: ${start + k}² = ${(start + k) ** 2}`));
+  }
+  assert.equal(out.at(-1), "server answered 9 requests from 3 clients");
+  assert.equal(out.length, 10);
+});

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { BufferTooShort, ClosedError, Connection, Pipe, Queue, Thread, TimeoutError } from "../mod.ts";
+import { BufferTooShort, ClosedError, Connection, connection, Pipe, Queue, Thread, TimeoutError } from "../mod.ts";
 import { decode } from "../_codec.ts";
 import {
   count,
@@ -739,4 +739,44 @@ test("Connection.recvBytesInto writes a message into a buffer at an offset; one 
   a.close();
   await assert.rejects(b.recvBytesInto(buf), ClosedError);
   b.close();
+});
+
+test("connection.wait: returns the ready pipe ends and ended threads, in the order given, or [] after the timeout", async () => {
+  const [a1, b1] = Pipe();
+  const [a2, b2] = Pipe();
+  const [a3, b3] = Pipe();
+  // Nothing ready: the timeout passes.
+  const t0 = performance.now();
+  assert.deepEqual(await connection.wait([b1, b2, b3], 50), []);
+  assert.ok(performance.now() - t0 >= 45);
+  assert.deepEqual(connection.waitSync([b1, b2], 20), []);
+  assert.deepEqual(await connection.wait([b1], 0), []);
+  // A message arriving later wakes it; several ready ones come in the order given.
+  setTimeout(() => a2.send("x"), 30);
+  assert.deepEqual(await connection.wait([b1, b2, b3], null), [b2]);
+  a3.send("y");
+  a1.send("z");
+  assert.deepEqual(await connection.wait([b1, b2, b3]), [b1, b2, b3]);
+  assert.deepEqual(connection.waitSync([b3, b1]), [b3, b1]);
+  for (const b of [b1, b2, b3]) await b.recv();
+  // The other end closing makes an end ready (recv would not wait: it throws ClosedError).
+  a1.close();
+  assert.deepEqual(await connection.wait([b1, b2], 5000), [b1]);
+  // A thread is ready once it has ended.
+  const t = new Thread({ target: () => new Promise((r) => setTimeout(r, 100)) });
+  t.start();
+  assert.deepEqual(await connection.wait([b2, t], 10), []);
+  assert.deepEqual(await connection.wait([b2, t], 10_000), [t]);
+  assert.deepEqual(connection.waitSync([t]), [t]);
+  // Bad input fails at once.
+  await assert.rejects(connection.wait("b2" as unknown as Connection[]), TypeError);
+  await assert.rejects(
+    connection.wait([b2, 1 as unknown as Connection]),
+    /objects\[1\] must be a Connection or a Thread/,
+  );
+  await assert.rejects(connection.wait([new Thread({ target: () => {} })]), /never started/);
+  await assert.rejects(connection.wait([b2], -1), RangeError);
+  b3.close();
+  await assert.rejects(connection.wait([b3]), ClosedError);
+  for (const c of [b1, a2, b2, a3]) c.close();
 });

@@ -1200,3 +1200,18 @@ test("Timer: calls its function after the interval, in a thread, unless cancelle
   assert.throws(() => new Timer(10, () => {}, "x" as unknown as unknown[]), TypeError);
   assert.throws(() => new Timer(10, Math.max as () => number), /native or bound/);
 });
+
+test("Thread.join({ timeout, signal }): an abort rejects with its reason and leaves the thread running", async () => {
+  const t = new Thread({ target: () => new Promise((r) => setTimeout(r, 300)) });
+  t.start();
+  const controller = new AbortController();
+  const reason = new Error("stop waiting");
+  setTimeout(() => controller.abort(reason), 20);
+  await assert.rejects(t.join({ signal: controller.signal }), (e) => e === reason);
+  assert.equal(t.isAlive(), true);
+  await assert.rejects(t.join({ signal: controller.signal }), (e) => e === reason);
+  await t.join({ timeout: 10 });
+  await t.join({ timeout: 30_000 });
+  assert.equal(t.isAlive(), false);
+  await assert.rejects(t.join({ timeout: -1 }), RangeError);
+});
