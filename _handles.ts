@@ -102,6 +102,12 @@ export interface Packed {
    * receiving thread's ident when known, so handles can follow it.
    */
   commit(to?: number): void;
+  /**
+   * Call instead of posting when `data` will never be sent (a check only,
+   * or a task dropped before its worker asked for it): handles that count
+   * their copies in flight take theirs back.
+   */
+  giveBack(): void;
 }
 
 /**
@@ -127,8 +133,11 @@ export function pack(value: unknown, path: string): Packed {
   const commit = (to?: number) => {
     for (const [v, { handler }] of found) handler.moved?.(v, to);
   };
-  if (found.size === 0 && !marked) return { data: value, hasHandles: false, transfer, commit };
-  return { data: replace(value, found, new Map()), hasHandles: true, transfer, commit };
+  const giveBack = () => {
+    for (const [v, { handler }] of found) handler.inFlight?.(v, -1);
+  };
+  if (found.size === 0 && !marked) return { data: value, hasHandles: false, transfer, commit, giveBack };
+  return { data: replace(value, found, new Map()), hasHandles: true, transfer, commit, giveBack };
 }
 
 function replace(

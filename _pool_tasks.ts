@@ -106,7 +106,7 @@ export class TaskTable {
    */
   finish(id: number): Settle | undefined {
     // Most tasks have neither: the size checks skip two map lookups per result.
-    if (this.#payloads.size > 0) this.#payloads.delete(id);
+    if (this.#payloads.size > 0) this.#dropPayload(id);
     if (this.#bulk.size > 0) this.#bulk.delete(id);
     const settle = this.#settles.get(id);
     if (settle) this.#settles.delete(id);
@@ -121,8 +121,16 @@ export class TaskTable {
    */
   cancel(id: number): boolean {
     if (!this.#settles.delete(id)) return false;
-    this.#payloads.delete(id);
+    this.#dropPayload(id);
     return true;
+  }
+
+  /** Drops the payload of task `id` that no worker took: its handles take back their copies in flight. */
+  #dropPayload(id: number): void {
+    const packed = this.#payloads.get(id);
+    if (packed === undefined) return;
+    this.#payloads.delete(id);
+    packed.giveBack();
   }
 
   /** A worker stopped for task `id` touches its chunk no more. */
@@ -134,6 +142,7 @@ export class TaskTable {
   clear(): Settle[] {
     const all = [...this.#settles.values()];
     this.#settles.clear();
+    for (const packed of this.#payloads.values()) packed.giveBack();
     this.#payloads.clear();
     this.#bulk.clear();
     this.#order = [];

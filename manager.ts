@@ -157,7 +157,12 @@ class Link implements AnyLink {
   readonly c: Int32Array;
   readonly registrations: Queue<Registration>;
   readonly #data: LinkData;
-  /** Proxies that arrived in values, whose `ADOPT` goes out before this thread's next frame. */
+  /**
+   * Proxies that arrived in values, whose `ADOPT` goes out before this
+   * thread's next frame, and at the latest once the code that received
+   * them yields (a microtask): a thread that dies later has told the
+   * server what it held.
+   */
   adopts: number[] = [];
   #client: Client | undefined;
 
@@ -203,6 +208,16 @@ class Link implements AnyLink {
 
   adopt(id: number): void {
     this.adopts.push(id);
+    if (this.adopts.length === 1) queueMicrotask(() => this.#flushAdopts());
+  }
+
+  #flushAdopts(): void {
+    if (this.adopts.length === 0 || this.closedReason() !== undefined) return;
+    try {
+      this.client().flushAdopts();
+    } catch {
+      // No channels in this thread (no mailbox): the next frame, if any, carries them.
+    }
   }
 }
 
@@ -359,14 +374,28 @@ class Client {
    * @throws {TypeError} when the frame cannot be encoded; nothing is sent.
    */
   send(frame: unknown[], path: string): void {
-    const link = this.link;
-    if (link.adopts.length > 0) {
-      const adopts = link.adopts;
-      link.adopts = [];
-      for (const id of adopts) this.#publish([ADOPT, id], "frame");
-    }
+    this.#publishAdopts();
     this.#publish(frame, path);
-    const c = link.c;
+    this.#ring();
+  }
+
+  /** Publishes the `ADOPT`s waiting in the link, if any, and rings the server's doorbell. */
+  flushAdopts(): void {
+    if (this.link.adopts.length === 0) return;
+    this.#publishAdopts();
+    this.#ring();
+  }
+
+  #publishAdopts(): void {
+    const link = this.link;
+    if (link.adopts.length === 0) return;
+    const adopts = link.adopts;
+    link.adopts = [];
+    for (const id of adopts) this.#publish([ADOPT, id], "frame");
+  }
+
+  #ring(): void {
+    const c = this.link.c;
     Atomics.add(c, DOORBELL, 1);
     if (Atomics.load(c, PARKED) !== 0) Atomics.notify(c, DOORBELL);
   }

@@ -467,8 +467,8 @@ export class Pool {
     this.#maxTasks = maxTasksPerChild ?? 0;
     this.#initargs = initargs ?? [];
     if (initializer) this.#initializer = specFor(initializer, this.#module, "initializer");
-    // Fail now, not in each worker, when initargs cannot be sent.
-    pack(this.#initargs, "initargs");
+    // Fail now, not in each worker, when initargs cannot be sent (a check: nothing is sent).
+    pack(this.#initargs, "initargs").giveBack();
     this.#tasks = Ring.create(0);
     this.#results = Ring.create(0);
     this.#cellsBuffer = new SharedArrayBuffer(CELLS_BYTES);

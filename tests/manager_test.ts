@@ -32,6 +32,7 @@ import {
   poolEcho,
   poolIncrement,
   poolSame,
+  poolSleep,
   putIntoFull,
   relay,
   setFromQueue,
@@ -621,4 +622,29 @@ test("Manager: a thread that dies releases its proxies' holds", async () => {
   }
   // Without the dead thread's holds dropped, its dictionary stays.
   assert.equal(count, 1);
+});
+
+test("Manager: a proxy in a pool's initargs, or in a task dropped before it ran, is not kept for ever", async () => {
+  await using manager = new Manager();
+  const keep = manager.dict<string, number>({ k: 1 });
+  await (async () => {
+    // initargs are checked at construction (a check only: nothing is sent then).
+    const pool = new Pool({ processes: 1, module: url, initializer: poolEcho, initargs: [manager.dict({ a: 1 })] });
+    // A task whose worker is busy, dropped before it ran: its payload never leaves.
+    const busy = pool.apply(poolSleep, [300]);
+    const controller = new AbortController();
+    const dropped = pool.apply(poolEcho, [manager.list([1])], { signal: controller.signal });
+    controller.abort(new Error("not now"));
+    await assert.rejects(dropped, /not now/);
+    await busy;
+    await pool.terminate();
+  })();
+  let count = Infinity;
+  for (let tries = 0; tries < 100 && count > 1; tries++) {
+    collectGarbage();
+    await sleep(20);
+    await keep.get("k"); // the releases have reached the server once this is served
+    count = manager.numberOfObjects();
+  }
+  assert.equal(count, 1, `the server keeps ${count} objects, not only the one still held`);
 });

@@ -38,7 +38,9 @@ test("TaskTable: a task leaves in one place, and a cancelled bulk chunk keeps it
   const a = table.newId();
   const b = table.newId();
   assert.notEqual(a, b);
-  table.add(a, (ok, v) => got.push([ok, v]), { data: 1, hasHandles: false, transfer: [], commit: () => {} });
+  let givenBack = 0;
+  const packed = { data: 1, hasHandles: false, transfer: [], commit: () => {}, giveBack: () => void givenBack++ };
+  table.add(a, (ok, v) => got.push([ok, v]), packed);
   table.add(b, (ok, v) => got.push([ok, v]));
   table.claimBulk(b);
   assert.equal(table.size, 2);
@@ -50,6 +52,7 @@ test("TaskTable: a task leaves in one place, and a cancelled bulk chunk keeps it
   table.finish(a)?.(true, 42);
   assert.deepEqual(got, [[true, 42]]);
   assert.equal(table.takePayload(a), undefined, "finish dropped the payload");
+  assert.equal(givenBack, 1, "a payload no worker took gives its handles' copies back");
   assert.equal(table.size, 0);
 });
 

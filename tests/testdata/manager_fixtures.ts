@@ -173,6 +173,11 @@ export async function poolSame(a: ListProxy<number>, b: ListProxy<number>): Prom
   return a === b;
 }
 
+/** A pool task: waits `ms`. */
+export function poolSleep(ms: number): Promise<number> {
+  return sleep(ms).then(() => ms);
+}
+
 /** A pool task: collects this thread's garbage (its dropped proxies release their holds). */
 export async function poolCollect(): Promise<number> {
   collectGarbage();
