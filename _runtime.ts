@@ -275,17 +275,23 @@ const processExit: (code: number) => void = runtime === "node" || runtime === "b
  * In a worker: when the thread's code calls `process.exit(code)` (or
  * `Deno.exit(code)` on Deno, where it would only `close()` the worker and
  * drop the code), `hook` gets the exit code first, as Python's
- * `sys.exit(n)` gives the process exit code `n`; then the worker ends
- * ({@linkcode exitWorker}). Without a code: `process.exitCode`, else 0; a
- * code that is not an integer counts as 1.
+ * `sys.exit(n)` gives the process exit code `n`; then the runtime's own
+ * exit runs, as it would have. On Deno that is `close()`, which returns:
+ * the code after the call runs on until the worker's next turn of its
+ * event loop, where the worker ends (parking it here instead would keep it
+ * from ever reaching that turn, and its end from being reported). Without a
+ * code: `process.exitCode`, else 0; a code that is not an integer counts
+ * as 1.
  */
 export function onExitCall(hook: (code: number) => void): void {
-  const exit = (code?: unknown): never => {
+  const denoExit = runtime === "deno" ? g.Deno.exit.bind(g.Deno) : undefined;
+  const exit = (code?: unknown): void => {
     const c = code ?? g.process?.exitCode ?? 0;
     const n = typeof c === "number" || typeof c === "string" ? Number(c) : NaN;
     const exitCode = Number.isInteger(n) ? n : 1;
     hook(exitCode);
-    return exitWorker(exitCode);
+    if (denoExit) denoExit(exitCode);
+    else processExit(exitCode);
   };
   if (typeof g.process?.exit === "function") g.process.exit = exit;
   if (runtime === "deno") g.Deno.exit = exit;

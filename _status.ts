@@ -25,13 +25,17 @@ import { exitWorker } from "./_runtime.ts";
  * - `STOP`: 0, or the exit code a stop was requested with (`TERMINATED`,
  *   `KILLED`): written once by the parent (`compareExchange` from 0), read by
  *   the worker at its library waits and when the "stop" message arrives.
+ * - `EXITING`: 1 once the thread's code called `process.exit(code)` (or
+ *   `Deno.exit`), with `EXIT_CODE` holding that code (stored first): the
+ *   runtime ends the worker, and whoever records its end uses that code.
  */
 export const STATE = 0;
 export const EXIT_CODE = 1;
 export const ERROR_LEN = 2;
 export const STOP = 3;
+export const EXITING = 4;
 /** Byte offset of the encoded error. */
-export const ERROR_AT = 16;
+export const ERROR_AT = 20;
 export const RUNNING = 1;
 export const DONE = 2;
 /** Python reports a process stopped by SIGTERM as exit code -15, by SIGKILL as -9. */
@@ -60,6 +64,19 @@ export function writeExit(status: SharedArrayBuffer, code: number, error?: unkno
   Atomics.store(cells, EXIT_CODE, code);
   Atomics.store(cells, STATE, DONE);
   Atomics.notify(cells, STATE);
+}
+
+/** Called by the worker as its code calls `process.exit(code)`: see `EXITING`. */
+export function markExiting(status: SharedArrayBuffer, code: number): void {
+  const cells = new Int32Array(status, 0, ERROR_AT / 4);
+  Atomics.store(cells, EXIT_CODE, code);
+  Atomics.store(cells, EXITING, 1);
+}
+
+/** The code the thread's own `process.exit` asked for, or `undefined` when it did not call it. */
+export function exitCodeAsked(status: SharedArrayBuffer): number | undefined {
+  const cells = new Int32Array(status, 0, ERROR_AT / 4);
+  return Atomics.load(cells, EXITING) === 1 ? Atomics.load(cells, EXIT_CODE) : undefined;
 }
 
 /** The error recorded by {@linkcode writeExit}, if any; call after `STATE` is `DONE`. */

@@ -17,7 +17,7 @@ import { adoptRegistry, children, importAsTarget, kAdopt, markDead } from "./_re
 import type { Thread as ThreadType } from "./thread.ts";
 import "./_mailbox.ts"; // first: it adopts the mailbox from the start message
 import { onExitCall, parentPort, writeStderr } from "./_runtime.ts";
-import { adoptStatus, stopIfAsked, writeExit } from "./_status.ts";
+import { adoptStatus, markExiting, stopIfAsked, writeExit } from "./_status.ts";
 import type { StartMessage, TargetSpec } from "./_protocol.ts";
 import { compile, explainMissingVariable, explainSubclassError, exported, type Fn, importTarget } from "./_target.ts";
 
@@ -50,14 +50,9 @@ async function run(m: StartMessage): Promise<void> {
     port.post({ type: "exit", code: 1 });
   };
   port.onFatal(report);
-  // process.exit(n) / Deno.exit(n) in the thread's code: its exit code is n.
-  onExitCall((exitCode) => {
-    if (reported) return;
-    reported = true;
-    markDead(m.ident);
-    writeExit(m.status, exitCode);
-    port.post({ type: "exit", code: exitCode });
-  });
+  // process.exit(n) / Deno.exit(n) in the thread's code: its exit code is n
+  // (recorded as the parent records the end the runtime reports).
+  onExitCall((exitCode) => markExiting(m.status, exitCode));
   try {
     // The registered classes first: the arguments may hold their instances.
     if (m.classes !== undefined && m.classes.length > 0) await Promise.all(m.classes.map((url) => importAsTarget(url)));

@@ -35,7 +35,15 @@ import { BulkArea } from "./_pool_bulk.ts";
 import { FnDefs, specFor } from "./_pool_defs.ts";
 import { POOL_RESULT_SPIN_MS as SPIN_MS, SLICE } from "./_wait.ts";
 import { cpuCount, terminateStops, type WorkerHandle, writeStderr } from "./_runtime.ts";
-import { DONE, EXIT_CODE, readError, requestStop, STATE as STATUS_STATE, TERMINATED, writeExit } from "./_status.ts";
+import {
+  DONE,
+  exitCodeAsked,
+  readError,
+  requestStop,
+  STATE as STATUS_STATE,
+  TERMINATED,
+  writeExit,
+} from "./_status.ts";
 import { checkCallback, checkOptions, checkSignal, checkTimeout, show } from "./_options.ts";
 import {
   type ArgsRequest,
@@ -653,14 +661,13 @@ export class Pool {
   #exitCause(slot: Slot, error: unknown): Error {
     if (error instanceof Error) return error;
     if (error !== undefined) return new RemoteError(RemoteError.describe(error));
-    const cells = new Int32Array(slot.status, 0, 2);
-    if (Atomics.load(cells, STATUS_STATE) === DONE) {
+    if (Atomics.load(new Int32Array(slot.status, 0, 1), STATUS_STATE) === DONE) {
       const recorded = readError(slot.status);
       if (recorded) return new RemoteError(recorded);
-      // The task called process.exit(code) (recorded by the worker itself).
-      return new Error(`the worker exited with code ${Atomics.load(cells, EXIT_CODE)}`);
     }
-    return new Error("the worker exited");
+    // The task called process.exit(code) (recorded by the worker as it called it).
+    const code = exitCodeAsked(slot.status);
+    return new Error(code === undefined ? "the worker exited" : `the worker exited with code ${code}`);
   }
 
   /**

@@ -30,7 +30,18 @@ import {
   markDead,
   nextNameNumber,
 } from "./_registry.ts";
-import { DONE, EXIT_CODE, KILLED, readError, requestStop, STATE, STOP, TERMINATED, writeExit } from "./_status.ts";
+import {
+  DONE,
+  EXIT_CODE,
+  exitCodeAsked,
+  KILLED,
+  readError,
+  requestStop,
+  STATE,
+  STOP,
+  TERMINATED,
+  writeExit,
+} from "./_status.ts";
 import { startWorker } from "./_mailbox.ts";
 import {
   cpuCount as runtimeCpuCount,
@@ -267,7 +278,8 @@ export class Thread<A extends unknown[] = unknown[]> {
         onExit: (error) => {
           markDead(ident);
           const asked = Atomics.load(cells, STOP);
-          writeExit(status, asked !== 0 && error === undefined ? asked : 1, error);
+          const exiting = exitCodeAsked(status);
+          writeExit(status, error !== undefined ? 1 : asked !== 0 ? asked : exiting ?? 1, error);
           children.delete(this);
         },
       },
