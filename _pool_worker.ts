@@ -18,7 +18,7 @@ import { decodeReused, encodeTo, type Format } from "./_codec.ts";
 import { DefsReader } from "./_pool_defs.ts";
 import { unpack } from "./_handles.ts";
 import { shareHandles } from "./_post.ts";
-import { CLOSED_R, Ring } from "./_ring.ts";
+import { Ring, RingStatus } from "./_ring.ts";
 import { importAsTarget, isIdentAlive, selfIdent } from "./_registry.ts";
 import { type ParentPort, parentPort } from "./_runtime.ts";
 import { STOP as STATUS_STOP, stopCells, stopIfAsked } from "./_status.ts";
@@ -169,7 +169,7 @@ class PoolWorker {
       const taken = this.#tasks.take(true);
       if (typeof taken === "number") {
         Atomics.store(this.#own, Own.CURRENT, current = 0);
-        if (taken === CLOSED_R) return;
+        if (taken === RingStatus.CLOSED) return;
         await idle(this.#tasks, this.#cells, this.#me, this.#at);
         continue;
       }

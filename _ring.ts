@@ -370,13 +370,6 @@ export type PutStatus =
 /** What a take that took nothing ends with. */
 export type TakeStatus = typeof RingStatus.EMPTY | typeof RingStatus.CLOSED | typeof RingStatus.BUSY;
 
-/** @deprecated Use `RingStatus.OK` (kept for `pool.ts` until it moves over). */
-export const OK: typeof RingStatus.OK = RingStatus.OK;
-/** @deprecated Use `RingStatus.BUSY` (kept for `pool.ts` until it moves over). */
-export const BUSY: typeof RingStatus.BUSY = RingStatus.BUSY;
-/** @deprecated Use `RingStatus.CLOSED` (kept for `_pool_worker.ts` until it moves over). */
-export const CLOSED_R: typeof RingStatus.CLOSED = RingStatus.CLOSED;
-
 // The statuses and kinds as plain module constants, for the hot paths.
 const S_OK = RingStatus.OK;
 const S_FULL = RingStatus.FULL;

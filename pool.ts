@@ -26,7 +26,7 @@ import { ClosedError, RemoteError, TimeoutError } from "./errors.ts";
 import { copyBytes, decodeReused, encodeTo, type Format } from "./_codec.ts";
 import { handlerFor, pack, type Packed } from "./_handles.ts";
 import { assertStarted, markDead } from "./_registry.ts";
-import { BUSY, OK as RING_OK, Ring } from "./_ring.ts";
+import { Ring, RingStatus } from "./_ring.ts";
 import { startWorker } from "./_mailbox.ts";
 import { moduleUrl } from "./_target.ts";
 import { addResultSettler, type Settle, settleResult, TaskTable, waitInList, workerDied } from "./_pool_tasks.ts";
@@ -740,11 +740,11 @@ export class Pool {
   #put(bytes: Uint8Array, start: number, end: number, format: Format): void {
     if (this.#backlog.length === 0) {
       const s = this.#tasks.put(bytes, format, false, start, end);
-      if (s === RING_OK) {
+      if (s === RingStatus.OK) {
         this.#jobs.put(this.#putting);
         return this.#wakeWorker();
       }
-      if (s !== BUSY) throw new RangeError("Cannot submit to the pool: its task queue is full (1 GiB)");
+      if (s !== RingStatus.BUSY) throw new RangeError("Cannot submit to the pool: its task queue is full (1 GiB)");
     }
     // A worker holds the ring's lock while the ring must grow: keep it for the pump.
     this.#backlog.push({ bytes: copyBytes(bytes, start, end), format, id: this.#putting });
@@ -754,7 +754,7 @@ export class Pool {
     while (this.#backlog.length > 0) {
       const { bytes, format, id } = this.#backlog[0];
       const s = this.#tasks.put(bytes, format, false);
-      if (s === BUSY) return;
+      if (s === RingStatus.BUSY) return;
       this.#backlog.shift();
       this.#jobs.put(id);
       this.#wakeWorker();
