@@ -64,7 +64,7 @@ const exampleGroups = [
   ["Managers", (n) => n.startsWith("manager_") || n === "process_shared_dict"],
   ["Processes", (n) => n.startsWith("process_") || n.startsWith("thread_")],
   ["Queues", (n) => n.startsWith("queue_")],
-  ["Pipes", (n) => n.startsWith("pipe_")],
+  ["Pipes", (n) => n.startsWith("pipe_") || n.startsWith("connection_")],
   ["Pools", (n) => n.startsWith("pool_") || n.startsWith("executor_")],
   ["Locks and shared values", (n) => n.startsWith("lock_") || n.startsWith("shared_")],
   ["Cluster", (n) => n.startsWith("cluster_")],
