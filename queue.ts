@@ -79,7 +79,7 @@ import {
   type TakeStatus,
 } from "./_ring.ts";
 import { assertCanBlock, now, waitAsync, waitSync } from "./_wait.ts";
-import { checkBlock, checkOptions, checkSignal, checkTimeout } from "./_options.ts";
+import { checkBlock, checkOptions, checkSignal, checkTimeout, show } from "./_options.ts";
 
 /**
  * Options of {@linkcode Queue.put} and {@linkcode Queue.putSync}.
@@ -375,6 +375,42 @@ let adopting: Ring | undefined;
 
 /** The transport of a queue, for `JoinableQueue` (set in `Queue`'s static block). */
 let ringOf: (q: Queue) => Ring;
+/** Drops what is left in a closed queue (set by Queue's static block, for JoinableQueue). */
+let dropAll: (q: Queue, dropped?: () => void) => void;
+
+/**
+ * Options of `close()` on a queue.
+ *
+ * @example
+ * ```ts
+ * import { type CloseOptions, Queue } from "@mpjs/multiprocessing";
+ * import assert from "node:assert/strict";
+ *
+ * const q = new Queue<string>();
+ * q.putNowait("left over");
+ * const options: CloseOptions = { immediate: true };
+ * q.close(options);
+ * assert.equal(q.qsize(), 0);
+ * ```
+ */
+export interface CloseOptions {
+  /**
+   * Also drop the items left in the queue (Python 3.13's
+   * `shutdown(immediate=True)`); for a `JoinableQueue`, each dropped item
+   * counts as done, so `join()` returns.
+   * @default {false} leave them to be taken
+   */
+  immediate?: boolean;
+}
+
+function checkImmediate(options: unknown, what: string): boolean {
+  const o = checkOptions<CloseOptions>(options, what, false, "call ");
+  const immediate = o?.immediate;
+  if (immediate !== undefined && typeof immediate !== "boolean") {
+    throw new TypeError(`Cannot call ${what} as 'immediate' must be a boolean: current value is ${show(immediate)}`);
+  }
+  return immediate === true;
+}
 
 // ---- Queue ---------------------------------------------------------------------
 
@@ -690,9 +726,43 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * assert.equal(await q.get(), 1);
    * await assert.rejects(q.get(), ClosedError);
    * ```
+   *
+   * @example Dropping what is left (`shutdown(immediate=True)`)
+   * ```ts
+   * import { ClosedError, Queue } from "@mpjs/multiprocessing";
+   * import assert from "node:assert/strict";
+   *
+   * const q = new Queue<number>();
+   * q.putNowait(1);
+   * q.close({ immediate: true });
+   * assert.equal(q.empty(), true);
+   * await assert.rejects(q.get(), ClosedError);
+   * ```
+   *
+   * @param options `immediate: true` also drops the items left in the
+   *   queue (Python's `shutdown(immediate=True)`), so gets fail at once.
+   * @throws {TypeError} when `options` is not an object or `immediate` not a boolean.
    */
-  close(): void {
+  close(options?: CloseOptions): void {
+    const immediate = checkImmediate(options, `${this.constructor.name}.close()`);
     this.#ring.close();
+    if (immediate) this.#dropAll();
+  }
+
+  /** Takes and drops every item left in a closed queue; `dropped` runs for each. */
+  #dropAll(dropped?: () => void): void {
+    for (;;) {
+      try {
+        this.getNowait();
+      } catch {
+        return;
+      }
+      dropped?.();
+    }
+  }
+
+  static {
+    dropAll = (q, dropped) => q.#dropAll(dropped);
   }
 
   /**
@@ -909,6 +979,31 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   }
 
   /**
+   * Closes the queue as {@linkcode Queue.close} does. With
+   * `immediate: true` each item dropped also counts as done (Python's
+   * `shutdown(immediate=True)`), so `join()` returns once the items
+   * already taken are done.
+   *
+   * @param options `immediate`.
+   * @throws {TypeError} when `options` is not an object or `immediate` not a boolean.
+   *
+   * @example
+   * ```ts
+   * import { JoinableQueue } from "@mpjs/multiprocessing";
+   *
+   * const q = new JoinableQueue<number>();
+   * q.putNowait(1);
+   * q.close({ immediate: true });
+   * await q.join({ timeout: 1000 }); // the dropped item counts as done
+   * ```
+   */
+  override close(options?: CloseOptions): void {
+    const immediate = checkImmediate(options, "JoinableQueue.close()");
+    super.close();
+    if (immediate) dropAll(this, () => this.#tasks.done());
+  }
+
+  /**
    * Waits until every item put has been marked done with
    * {@linkcode JoinableQueue.taskDone}.
    *
@@ -1121,9 +1216,21 @@ export class SimpleQueue<T = unknown> implements AsyncIterable<T> {
    * q.close();
    * await assert.rejects(q.put(1), ClosedError);
    * ```
+   *
+   * @param options `immediate: true` also drops the items left (Python's `shutdown(immediate=True)`).
+   * @throws {TypeError} when `options` is not an object or `immediate` not a boolean.
    */
-  close(): void {
+  close(options?: CloseOptions): void {
+    const immediate = checkImmediate(options, "SimpleQueue.close()");
     this.#ring.close();
+    if (!immediate) return;
+    for (;;) {
+      try {
+        getNowait(this.#ring);
+      } catch {
+        return;
+      }
+    }
   }
 
   /**

@@ -601,6 +601,26 @@ const messageParam: Param = {
 
 // ---- queues ----------------------------------------------------------------------
 
+/** `close()` options of the queues: `{ immediate }`. */
+const closeOptionsParam: Param = {
+  name: "options",
+  valid: () => undefined,
+  families: [
+    F.optionsNotObject,
+    inOptions(
+      fam(
+        "not a boolean",
+        fc.oneof(fc.integer(), fc.string(), fc.constant(null), fc.object({ maxDepth: 0 })),
+        err(TypeError),
+        {
+          examples: [1, "yes", null, {}],
+        },
+      ),
+      "immediate",
+    ),
+  ],
+};
+
 /** The queue made by `make` holds "first"; after a put of `item` it comes back second. */
 function queueRoundTrip(item: unknown, obj: unknown): void {
   const q = obj as Queue<unknown>;
@@ -639,7 +659,7 @@ function queueSubject(cls: typeof Queue | typeof JoinableQueue): ClassSubject<Qu
     qsize: method([]),
     empty: method([]),
     full: method([]),
-    close: method([]),
+    close: method([closeOptionsParam]),
     "[Symbol.asyncIterator]": method([]),
     "[Symbol.dispose]": method([]),
   };
@@ -841,7 +861,7 @@ const simpleQueueSubject: ClassSubject<SimpleQueue<unknown>> = {
     }),
     getSync: method([OPTIONS]),
     empty: method([]),
-    close: method([]),
+    close: method([closeOptionsParam]),
     "[Symbol.asyncIterator]": method([]),
   },
   states: {

@@ -755,3 +755,39 @@ for (const [point, published] of [["take:counted", true], ["take:intent", false]
     }
   });
 }
+
+test("close({ immediate: true }) drops what is left (shutdown(immediate=True)): gets fail at once, join() returns", async () => {
+  const q = new Queue<number>();
+  for (const i of [1, 2, 3]) q.putNowait(i);
+  // A getter waiting on another queue's close is woken as by close().
+  const empty = new Queue<number>();
+  const waiting = empty.get();
+  empty.close({ immediate: true });
+  await assert.rejects(waiting, ClosedError);
+  // Bad options change nothing.
+  assert.throws(() => q.close({ immediate: "yes" as unknown as boolean }), TypeError);
+  assert.throws(() => q.close(5 as unknown as { immediate: boolean }), TypeError);
+  assert.equal(q.qsize(), 3);
+  q.close({ immediate: true });
+  assert.equal(q.qsize(), 0);
+  await assert.rejects(q.get(), ClosedError);
+  assert.throws(() => q.putNowait(4), ClosedError);
+  // A JoinableQueue counts each dropped item as done.
+  const jq = new JoinableQueue<string>();
+  jq.putNowait("a");
+  jq.putNowait("b");
+  assert.equal(await jq.get(), "a");
+  jq.close({ immediate: true });
+  jq.taskDone(); // the item taken before the close
+  await jq.join({ timeout: 5000 });
+  assert.throws(() => jq.taskDone(), Error);
+  // SimpleQueue too; a plain close still drains.
+  const sq = new SimpleQueue<number>();
+  sq.putSync(1);
+  sq.close({ immediate: true });
+  assert.equal(sq.empty(), true);
+  const drained = new Queue<number>();
+  drained.putNowait(7);
+  drained.close();
+  assert.equal(await drained.get(), 7);
+});
