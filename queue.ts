@@ -727,7 +727,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * await assert.rejects(q.get(), ClosedError);
    * ```
    *
-   * @example Dropping what is left (`shutdown(immediate=True)`)
+   * @example Dropping what is left, as shutdown(immediate=True)
    * ```ts
    * import { ClosedError, Queue } from "@mpjs/multiprocessing";
    * import assert from "node:assert/strict";
