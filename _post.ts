@@ -396,8 +396,3 @@ export function keptHandles(): number {
 export function keepAllHandles(): void {
   officeOf("keep the post office's handles").port.postMessage({ t: "keep" });
 }
-
-/** For tests: turns the post office's collector nudges (`_pressure.ts`) on or off. */
-export function officeNudges(on: boolean): void {
-  officeOf("set the post office's nudges").port.postMessage({ t: "nudge", on });
-}

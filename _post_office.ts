@@ -19,7 +19,6 @@
  * | `{ t: "release", id, sent, read }`        | an object for shared handle `id` was collected (see below) |
  * | `{ t: "count" }`                          | for tests: reply `{ id: 0, count }`, the number of handles kept |
  * | `{ t: "keep" }`                           | for tests: ignore releases from now on (every shared handle is kept) |
- * | `{ t: "nudge", on }`                      | for tests: turn this worker's collector nudges (`_pressure.ts`) on or off |
  *
  * The main thread starts the post office when a handle is first sent inside
  * an item (see `_runtime.ts`), and sends it each thread's end with the
@@ -92,7 +91,6 @@
 
 import type { OwnerWord } from "./_handles.ts";
 import type { Reader } from "./_post.ts";
-import { noteGrowableIn, nudges } from "./_pressure.ts";
 import { adoptRegistry, DEATHS, isIdentAlive, registryCells } from "./_registry.ts";
 import { parentPort } from "./_runtime.ts";
 import { parkAsync } from "./_wait.ts";
@@ -153,8 +151,7 @@ type Request =
   | { t: "close"; ids: number[] }
   | { t: "release"; id: number; sent: number; read: number }
   | { t: "count" }
-  | { t: "keep" }
-  | { t: "nudge"; on: boolean };
+  | { t: "keep" };
 
 const kept = new Map<number, Entry>();
 /** Requests for handles not deposited yet (their deposit is on its way from another thread). */
@@ -189,7 +186,6 @@ function handle(client: Client, m: Request): void {
       serve({ port: m.port, bell: new Int32Array(m.bell) });
       return;
     case "put": {
-      noteGrowableIn(m.data); // it holds the data's buffers until its collector runs
       const entry: Entry = {
         tag: m.tag,
         data: m.data,
@@ -271,9 +267,6 @@ function handle(client: Client, m: Request): void {
       return;
     case "keep":
       keepAll = true;
-      return;
-    case "nudge":
-      nudges(m.on);
       return;
   }
 }

@@ -191,7 +191,6 @@
 
 import { scratch, scratchWords } from "./_codec.ts";
 import { claimMoved, closeMoved } from "./_post.ts";
-import { noteGrowable } from "./_pressure.ts";
 import { Kind, KIND_WORD, LENGTH_WORD, movedIds, RECORD_HEADER, recordBytes } from "./_record.ts";
 import { isIdentAlive, isSelfAliveHint, selfIdent } from "./_registry.ts";
 import { bytesToOverwrite, canBlock } from "./_runtime.ts";
@@ -439,7 +438,6 @@ export class Ring {
     this.memory = memory;
     this.#cells = new Int32Array(memory.cells);
     this.maxsize = this.#cells[MAXSIZE];
-    noteGrowable(); // the record area's reservation, which the collector does not weigh (`_pressure.ts`)
   }
 
   /** Views of the record area when it is `cap` bytes long. */

@@ -100,7 +100,6 @@ import {
   STRUCTURED,
 } from "./_codec.ts";
 import { Kind, KIND_WORD, LENGTH_WORD, RECORD_HEADER, recordBytes } from "./_record.ts";
-import { noteGrowable } from "./_pressure.ts";
 import { now, waitAsync, waitSync, Watch } from "./_wait.ts";
 
 /** Int32 index of the producer's published byte count. */
@@ -219,7 +218,6 @@ export class SpscChannel {
     this.memory = memory;
     this.#data = memory.data;
     this.#h = new Int32Array(memory.header);
-    noteGrowable(); // the data buffer's reservation, which the collector does not weigh (`_pressure.ts`)
   }
 
   // --- producer ------------------------------------------------------------

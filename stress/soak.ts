@@ -4,8 +4,8 @@
  * runs it on each runtime):
  *
  * ```sh
- * deno run -A stress/soak.ts [--case fresh-reply-queues,fresh-reply-pipes,one-queue,thread-starts] [--n N]
- *   [--samples S] [--max-rss-growth MB] [--max-kept K] [--max-maps M] [--no-gc] [--keep-handles] [--no-nudge] [--json]
+ * deno run -A stress/soak.ts [--case fresh-reply-queues,one-queue,thread-starts] [--n N] [--samples S]
+ *   [--max-rss-growth MB] [--max-kept K] [--no-gc] [--keep-handles] [--json]
  * ```
  *
  * Cases (each in this process, one after the other):
@@ -15,8 +15,6 @@
  *   queue for each request and sends it inside the request item. Every
  *   reply queue goes through the post office (`_post_office.ts`), which
  *   must free it once neither thread holds it.
- * - `fresh-reply-pipes` (200,000): the same with a fresh `Pipe` per request,
- *   whose end the server answers on and closes (two channels per pipe).
  * - `one-queue` (10,000,000 items): a thread puts `0, 1, …` on one `Queue`
  *   (maxsize 1,000), the main thread takes and checks them.
  * - `thread-starts` (100,000): the main thread starts a `Thread` that does
@@ -25,28 +23,23 @@
  *
  * At `S` points (10 by default) the main thread records its process's
  * resident memory (RSS, all threads together), its own heap, and for
- * the `fresh-reply-*` cases the post office's kept-handle count, and, on Linux,
+ * `fresh-reply-queues` the post office's kept-handle count, and, on Linux,
  * the highest number of memory mappings of the process seen since the
  * previous sample (counted every 1,000 operations, before any forced GC,
  * and again when the sample is taken:
- * each growable `SharedArrayBuffer`, as every queue and pipe channel has,
- * takes two, and a process has at most `vm.max_map_count`). Before each
+ * each growable `SharedArrayBuffer`, as every queue and pipe has, reserves
+ * one, and a process has at most `vm.max_map_count`). Before each
  * sample it collects its garbage, and asks the server to collect its own
  * (skipped with `--no-gc`); releases reach the post office from each
  * thread's event loop, so the count is read again until it stops falling
  * (at most 2 s). A case fails when the RSS grows more than `MB` (64 by
  * default) from the second sample to the highest later one, when the last
  * kept-handle count is above `K` (100 by default), when a value is wrong or
- * a thread fails, when the mappings seen pass `M` (16,384 by default; a
- * quarter of Linux's default `vm.max_map_count`), or when the RSS passes
- * 2 GB (the case then stops).
+ * a thread fails, or when the RSS passes 2 GB (the case then stops).
  *
  * `--keep-handles` (or `MPJS_SOAK_KEEP_HANDLES=1`) makes the post office
  * ignore releases (a test hook, `keepAllHandles()` in `_post.ts`): every
- * reply queue is kept, and the bounds must fail. `--no-nudge` (or
- * `MPJS_SOAK_NO_NUDGE=1`) turns off the collector nudges (`_pressure.ts`) in
- * the main thread, the server and the post office: on Node the dead reply
- * queues' buffers then pile up and the mapping bound fails.
+ * reply queue is kept, and the bounds must fail.
  *
  * Prints a table per case and the growth; `--json` adds a line
  * `SOAK_JSON [...]`. Exits with 1 when a case failed.
@@ -56,27 +49,12 @@
 
 import { readFileSync } from "node:fs";
 import process from "node:process";
-import { Pipe, Queue, Thread } from "../mod.ts";
-import { keepAllHandles, keptHandles, officeNudges } from "../_post.ts";
-import { nudges } from "../_pressure.ts";
-import {
-  answer,
-  answerOnPipes,
-  collectGarbage,
-  nothing,
-  type PipeRequest,
-  produce,
-  type Request,
-  targetsUrl,
-} from "./soak_targets.ts";
+import { Queue, Thread } from "../mod.ts";
+import { keepAllHandles, keptHandles } from "../_post.ts";
+import { answer, collectGarbage, nothing, produce, type Request, targetsUrl } from "./soak_targets.ts";
 
 /** The cases, and how many operations each runs by default. */
-export const CASES = {
-  "fresh-reply-queues": 1_000_000,
-  "fresh-reply-pipes": 200_000,
-  "one-queue": 10_000_000,
-  "thread-starts": 100_000,
-} as const;
+export const CASES = { "fresh-reply-queues": 1_000_000, "one-queue": 10_000_000, "thread-starts": 100_000 } as const;
 export type Case = keyof typeof CASES;
 
 /** One measurement point. */
@@ -104,8 +82,6 @@ export interface SoakResult {
   n: number;
   gc: boolean;
   keepHandles: boolean;
-  /** Whether the collector nudges (`_pressure.ts`) were on. */
-  nudge: boolean;
   samples: Sample[];
   seconds: number;
   /** RSS growth (MB) from the second sample to the highest later one. */
@@ -119,10 +95,8 @@ interface Args {
   samples: number;
   maxRssGrowth: number;
   maxKept: number;
-  maxMaps: number;
   gc: boolean;
   keepHandles: boolean;
-  nudge: boolean;
   json: boolean;
 }
 
@@ -147,7 +121,7 @@ function usage(problem: string): never {
   console.error(
     `usage: soak.ts [--case ${
       Object.keys(CASES).join(",")
-    }] [--n N] [--samples S] [--max-rss-growth MB] [--max-kept K] [--max-maps M] [--no-gc] [--keep-handles] [--no-nudge] [--json]`,
+    }] [--n N] [--samples S] [--max-rss-growth MB] [--max-kept K] [--no-gc] [--keep-handles] [--json]`,
   );
   process.exit(2);
 }
@@ -158,10 +132,8 @@ function parse(argv: string[]): Args {
     samples: 10,
     maxRssGrowth: 64,
     maxKept: 100,
-    maxMaps: 16_384,
     gc: true,
     keepHandles: process.env.MPJS_SOAK_KEEP_HANDLES === "1",
-    nudge: process.env.MPJS_SOAK_NO_NUDGE !== "1",
     json: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -175,10 +147,8 @@ function parse(argv: string[]): Args {
     else if (a === "--samples") args.samples = Math.max(2, Math.floor(value()));
     else if (a === "--max-rss-growth") args.maxRssGrowth = value();
     else if (a === "--max-kept") args.maxKept = value();
-    else if (a === "--max-maps") args.maxMaps = value();
     else if (a === "--no-gc") args.gc = false;
     else if (a === "--keep-handles") args.keepHandles = true;
-    else if (a === "--no-nudge") args.nudge = false;
     else if (a === "--json") args.json = true;
     else if (a === "--case" || a === "--cases") {
       const names = (argv[++i] ?? "").split(",").filter(Boolean);
@@ -259,9 +229,9 @@ class Recorder {
   }
 }
 
-async function freshReplyQueues(n: number, rec: Recorder, gc: boolean, nudge: boolean): Promise<void> {
+async function freshReplyQueues(n: number, rec: Recorder, gc: boolean): Promise<void> {
   const jobs = new Queue<Request | null>();
-  const server = new Thread({ target: answer, module: targetsUrl, args: [jobs, nudge], name: "server" });
+  const server = new Thread({ target: answer, module: targetsUrl, args: [jobs], name: "server" });
   server.start();
   try {
     for (let i = 1; i <= n; i++) {
@@ -278,42 +248,6 @@ async function freshReplyQueues(n: number, rec: Recorder, gc: boolean, nudge: bo
         const done = new Queue<number>();
         await jobs.put({ n: -1, reply: done });
         await done.get({ timeout: 60_000 });
-        collectGarbage();
-      }
-      if (!rec.record(i, gc ? await settledKept() : keptHandles())) return;
-    }
-  } finally {
-    await jobs.put(null);
-    await server.join(60_000);
-    if (server.isAlive() || server.exitCode !== 0) {
-      rec.failures.push(`the server ended with ${server.exitCode} (${server.error ?? "alive"})`);
-      await server.terminate();
-    }
-  }
-}
-
-async function freshReplyPipes(n: number, rec: Recorder, gc: boolean, nudge: boolean): Promise<void> {
-  const jobs = new Queue<PipeRequest | null>();
-  const server = new Thread({ target: answerOnPipes, module: targetsUrl, args: [jobs, nudge], name: "server" });
-  server.start();
-  const ask = async (i: number): Promise<number> => {
-    const [mine, theirs] = Pipe<number>();
-    await jobs.put({ n: i, reply: theirs });
-    const v = await mine.recv({ timeout: 60_000 });
-    mine.close();
-    return v;
-  };
-  try {
-    for (let i = 1; i <= n; i++) {
-      const v = await ask(i);
-      if (v !== 2 * i) {
-        rec.failures.push(`request ${i} was answered ${v}`);
-        return;
-      }
-      if (!rec.due(i)) continue;
-      if (gc) {
-        rec.beforeGc();
-        await ask(-1);
         collectGarbage();
       }
       if (!rec.record(i, gc ? await settledKept() : keptHandles())) return;
@@ -376,12 +310,7 @@ async function threadStarts(n: number, rec: Recorder, gc: boolean): Promise<void
   }
 }
 
-const RUN: Record<Case, (n: number, rec: Recorder, gc: boolean, nudge: boolean) => Promise<void>> = {
-  "fresh-reply-queues": freshReplyQueues,
-  "fresh-reply-pipes": freshReplyPipes,
-  "one-queue": oneQueue,
-  "thread-starts": threadStarts,
-};
+const RUN = { "fresh-reply-queues": freshReplyQueues, "one-queue": oneQueue, "thread-starts": threadStarts };
 
 async function runCase(c: Case, args: Args): Promise<SoakResult> {
   const n = args.n ?? CASES[c];
@@ -389,7 +318,7 @@ async function runCase(c: Case, args: Args): Promise<SoakResult> {
   header(c, n, args);
   const started = performance.now();
   try {
-    await RUN[c](n, rec, args.gc, args.nudge);
+    await RUN[c](n, rec, args.gc);
   } catch (e) {
     rec.failures.push(`threw ${(e as Error)?.stack ?? e}`);
   }
@@ -399,10 +328,8 @@ async function runCase(c: Case, args: Args): Promise<SoakResult> {
   if (rssGrowth > args.maxRssGrowth) {
     failures.push(`RSS grew ${rssGrowth.toFixed(1)} MB after the second sample (bound ${args.maxRssGrowth} MB)`);
   }
-  const maps = Math.max(...samples.map((s) => s.maps ?? 0));
-  if (maps > args.maxMaps) failures.push(`the process had ${maps} memory mappings (bound ${args.maxMaps})`);
   const kept = samples.at(-1)?.kept;
-  if (c.startsWith("fresh-reply") && kept !== undefined && kept > args.maxKept) {
+  if (c === "fresh-reply-queues" && kept !== undefined && kept > args.maxKept) {
     failures.push(`the post office kept ${kept} handles at the end (bound ${args.maxKept})`);
   }
   return {
@@ -411,7 +338,6 @@ async function runCase(c: Case, args: Args): Promise<SoakResult> {
     n,
     gc: args.gc,
     keepHandles: args.keepHandles,
-    nudge: args.nudge,
     samples,
     seconds: (performance.now() - started) / 1000,
     rssGrowth,
@@ -421,9 +347,7 @@ async function runCase(c: Case, args: Args): Promise<SoakResult> {
 
 function header(c: Case, n: number, args: Args): void {
   console.log(
-    `\n${runtime} ${c}, n = ${n}${args.gc ? "" : ", no forced GC"}${args.keepHandles ? ", handles kept" : ""}${
-      args.nudge ? "" : ", no nudges"
-    }`,
+    `\n${runtime} ${c}, n = ${n}${args.gc ? "" : ", no forced GC"}${args.keepHandles ? ", handles kept" : ""}`,
   );
   console.log("      done |      s |  RSS MB | heap MB |   kept |   maps | maps now");
 }
@@ -448,10 +372,6 @@ function print(r: SoakResult): void {
 
 const args = parse(process.argv.slice(2));
 if (args.keepHandles) keepAllHandles();
-if (!args.nudge) {
-  nudges(false);
-  officeNudges(false);
-}
 const results: SoakResult[] = [];
 for (const c of args.cases) {
   const r = await runCase(c, args);

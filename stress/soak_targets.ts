@@ -9,8 +9,7 @@
 
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import type { Connection, Queue } from "../mod.ts";
-import { nudges } from "../_pressure.ts";
+import type { Queue } from "../mod.ts";
 
 export const targetsUrl: string = import.meta.url;
 
@@ -33,30 +32,13 @@ export function collectGarbage(): void {
 
 /**
  * Answers each request on the queue it carries, with `2 * n`, until `null`.
- * `nudge: false` turns this thread's collector nudges off (`_pressure.ts`). It awaits each get, so that its event loop turns: that is where the
+ * It awaits each get, so that its event loop turns: that is where the
  * objects it dropped are finalized and their holds released.
  */
-export async function answer(jobs: Queue<Request | null>, nudge = true): Promise<void> {
-  nudges(nudge);
+export async function answer(jobs: Queue<Request | null>): Promise<void> {
   for (let job = await jobs.get(); job !== null; job = await jobs.get()) {
     if (job.n < 0) collectGarbage();
     job.reply.putSync(job.n * 2);
-  }
-}
-
-/** A request to the server of the `fresh-reply-pipes` case: the end to answer on; `n < 0` as for {@linkcode Request}. */
-export interface PipeRequest {
-  n: number;
-  reply: Connection<number>;
-}
-
-/** Answers each request with `2 * n` on the pipe end it carries, then closes that end, until `null`. */
-export async function answerOnPipes(jobs: Queue<PipeRequest | null>, nudge = true): Promise<void> {
-  nudges(nudge);
-  for (let job = await jobs.get(); job !== null; job = await jobs.get()) {
-    if (job.n < 0) collectGarbage();
-    job.reply.send(job.n * 2);
-    job.reply.close();
   }
 }
 
